@@ -1,0 +1,1 @@
+"""Associates: stores, associates and store managers, and what they do for customers."""

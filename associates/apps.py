@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AssociatesConfig(AppConfig):
+    name = "associates"
+    verbose_name = "门店与导购"

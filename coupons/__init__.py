@@ -1,0 +1,1 @@
+"""Coupons: templates, packs, issued coupons and redemptions (built out by the coupon-pack issue)."""

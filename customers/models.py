@@ -1,0 +1,425 @@
+"""One ID customers and their identities, catalog and stock, orders from every channel.
+
+A Customer is the golden record; each channel's id for that person is an Identity row, unique by
+(kind, value) across all customers. Orders are unique by (channel, external_id) and are never
+deleted: a return is a status or negative lines.
+"""
+
+import hashlib
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from customers.phones import phone_mask
+
+
+class Channel(models.TextChoices):
+    STORE_POS = "store_pos", "门店POS"
+    MINI_PROGRAM = "mini_program", "小程序"
+    ONLINE_MALL = "online_mall", "线上商城"
+    MARKETPLACE = "marketplace", "第三方平台"
+
+
+class Customer(models.Model):
+    class Gender(models.TextChoices):
+        UNKNOWN = "unknown", "未知"
+        MALE = "male", "男"
+        FEMALE = "female", "女"
+
+    name = models.CharField("姓名", max_length=100, blank=True)
+    gender = models.CharField("性别", max_length=10, choices=Gender.choices, default=Gender.UNKNOWN)
+    birthday = models.DateField("生日", null=True, blank=True)
+    phone = models.CharField("手机号", max_length=20, blank=True, db_index=True, help_text="E.164 规范化存储，展示时脱敏")
+    primary_store = models.ForeignKey(
+        "associates.Store",
+        verbose_name="归属门店",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="customers",
+    )
+    primary_associate = models.ForeignKey(
+        "associates.Associate",
+        verbose_name="专属导购",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="customers",
+    )
+    marketing_consent = models.BooleanField("同意接收营销信息", default=False)
+    opted_out = models.BooleanField("已退订", default=False, help_text="客户要求不再接收任何营销信息")
+    merged_into = models.ForeignKey(
+        "self",
+        verbose_name="已合并到",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_from",
+    )
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+
+    class Meta:
+        verbose_name = "客户"
+        verbose_name_plural = "客户"
+        indexes = [models.Index(fields=["primary_store", "primary_associate"])]
+        constraints = [
+            models.CheckConstraint(condition=~Q(merged_into=F("pk")), name="customer_not_merged_into_itself")
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"客户 #{self.pk}"
+
+    @property
+    def phone_masked(self) -> str:
+        return phone_mask(self.phone)
+
+
+class Identity(models.Model):
+    class Kind(models.TextChoices):
+        WECOM_EXTERNAL_USERID = "wecom_external_userid", "企业微信外部联系人ID"
+        WECHAT_UNIONID = "wechat_unionid", "微信 UnionID"
+        MINI_PROGRAM_OPENID = "mini_program_openid", "小程序 OpenID"
+        POS_MEMBER_NO = "pos_member_no", "POS 会员号"
+        MALL_ACCOUNT = "mall_account", "商城账号"
+        PHONE = "phone", "手机号"
+
+    customer = models.ForeignKey(Customer, verbose_name="客户", on_delete=models.PROTECT, related_name="identities")
+    kind = models.CharField("类型", max_length=32, choices=Kind.choices)
+    value = models.CharField("值", max_length=128)
+    source = models.CharField("来源", max_length=64, blank=True)
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "身份标识"
+        verbose_name_plural = "身份标识"
+        constraints = [models.UniqueConstraint(fields=["kind", "value"], name="identity_kind_value_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.masked_value}"
+
+    @property
+    def masked_value(self) -> str:
+        if self.kind == self.Kind.PHONE:
+            return phone_mask(self.value)
+        if len(self.value) <= 4:
+            return "*" * len(self.value)
+        keep = max(2, len(self.value) // 5)
+        return f"{self.value[:keep]}{'*' * 4}{self.value[-keep:]}"
+
+
+class IdentityConflict(models.Model):
+    """Incoming identities that point at more than one customer: kept for a person to review."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "待处理"
+        MERGED = "merged", "已合并"
+        DISMISSED = "dismissed", "已驳回"
+
+    status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.OPEN)
+    source = models.CharField("来源", max_length=64)
+    incoming = models.JSONField("收到的数据", help_text="冲突发生时收到的身份标识与资料")
+    linked_to = models.ForeignKey(
+        Customer, verbose_name="本次关联到", on_delete=models.PROTECT, related_name="+", null=True
+    )
+    customers = models.ManyToManyField(Customer, verbose_name="涉及客户", related_name="identity_conflicts")
+    created_at = models.DateTimeField("发现时间", auto_now_add=True)
+    resolved_at = models.DateTimeField("处理时间", null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="处理人", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    merge = models.ForeignKey(
+        "CustomerMerge", verbose_name="对应合并", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "身份冲突"
+        verbose_name_plural = "身份冲突"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"冲突 #{self.pk}（{self.get_status_display()}）"
+
+
+class CustomerMerge(models.Model):
+    """An audited merge of `source` into `target`, with exactly what moved so it can be undone."""
+
+    source = models.ForeignKey(Customer, verbose_name="被合并客户", on_delete=models.PROTECT, related_name="+")
+    target = models.ForeignKey(Customer, verbose_name="保留客户", on_delete=models.PROTECT, related_name="+")
+    moved = models.JSONField("迁移记录", help_text="迁移的身份、订单、备注、标签的主键，以及补全的资料字段")
+    reason = models.CharField("原因", max_length=200, blank=True)
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="操作人", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    merged_at = models.DateTimeField("合并时间", auto_now_add=True)
+    undone_at = models.DateTimeField("撤销时间", null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="撤销人",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = "客户合并"
+        verbose_name_plural = "客户合并"
+        ordering = ["-merged_at"]
+
+    def __str__(self) -> str:
+        return f"#{self.source_id} → #{self.target_id}"
+
+
+class AuditLog(models.Model):
+    """Who did or saw what to a customer's personal data. Append-only."""
+
+    class Action(models.TextChoices):
+        PROFILE_VIEW = "profile_view", "查看客户资料"
+        CUSTOMER_MERGE = "customer_merge", "合并客户"
+        CUSTOMER_MERGE_UNDO = "customer_merge_undo", "撤销合并"
+        IDENTITY_CONFLICT = "identity_conflict", "身份冲突"
+        IDENTITY_CONFLICT_DISMISS = "identity_conflict_dismiss", "驳回身份冲突"
+
+    at = models.DateTimeField("时间", auto_now_add=True, db_index=True)
+    action = models.CharField("操作", max_length=40, choices=Action.choices)
+    customer = models.ForeignKey(
+        Customer, verbose_name="客户", null=True, on_delete=models.SET_NULL, related_name="audit_logs"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="后台账号", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    associate = models.ForeignKey(
+        "associates.Associate", verbose_name="导购", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    ip = models.GenericIPAddressField("IP", null=True)
+    detail = models.JSONField("详情", default=dict)
+
+    class Meta:
+        verbose_name = "审计日志"
+        verbose_name_plural = "审计日志"
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.get_action_display()}"
+
+
+class Tag(models.Model):
+    name = models.CharField("标签", max_length=50)
+    group = models.CharField("标签组", max_length=50, blank=True)
+    wecom_tag_id = models.CharField("企业微信标签ID", max_length=64, null=True, blank=True, unique=True)
+
+    class Meta:
+        verbose_name = "标签"
+        verbose_name_plural = "标签"
+        constraints = [models.UniqueConstraint(fields=["group", "name"], name="tag_group_name_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.group}/{self.name}" if self.group else self.name
+
+
+class CustomerTag(models.Model):
+    customer = models.ForeignKey(Customer, verbose_name="客户", on_delete=models.CASCADE, related_name="customer_tags")
+    tag = models.ForeignKey(Tag, verbose_name="标签", on_delete=models.CASCADE, related_name="customer_tags")
+    added_by = models.ForeignKey(
+        "associates.Associate", verbose_name="打标导购", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField("打标时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "客户标签"
+        verbose_name_plural = "客户标签"
+        constraints = [models.UniqueConstraint(fields=["customer", "tag"], name="customer_tag_unique")]
+
+    def __str__(self) -> str:
+        return str(self.tag)
+
+
+class CustomerNote(models.Model):
+    customer = models.ForeignKey(Customer, verbose_name="客户", on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        "associates.Associate", verbose_name="作者", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    text = models.TextField("内容", max_length=2000)
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "客户备注"
+        verbose_name_plural = "客户备注"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.text[:30]
+
+
+class Product(models.Model):
+    sku = models.CharField("SKU", max_length=64, unique=True)
+    name = models.CharField("名称", max_length=200)
+    category = models.CharField("品类", max_length=50, blank=True, db_index=True)
+    price = models.DecimalField("价格", max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    image_url = models.URLField("图片", max_length=500, blank=True)
+    is_active = models.BooleanField("在售", default=True)
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "商品"
+        verbose_name_plural = "商品"
+        ordering = ["sku"]
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.sku}）"
+
+
+class StoreStock(models.Model):
+    store = models.ForeignKey("associates.Store", verbose_name="门店", on_delete=models.CASCADE, related_name="stock")
+    product = models.ForeignKey(Product, verbose_name="商品", on_delete=models.CASCADE, related_name="stock")
+    quantity = models.IntegerField("库存")
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+
+    class Meta:
+        verbose_name = "门店库存"
+        verbose_name_plural = "门店库存"
+        constraints = [
+            models.UniqueConstraint(fields=["store", "product"], name="store_stock_unique"),
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="store_stock_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store_id}×{self.product_id}: {self.quantity}"
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PLACED = "placed", "已下单"
+        PAID = "paid", "已支付"
+        COMPLETED = "completed", "已完成"
+        CANCELLED = "cancelled", "已取消"
+        RETURNED = "returned", "已退货"
+
+    class Fulfilment(models.TextChoices):
+        IN_STORE = "in_store", "门店购买"
+        DELIVERY = "delivery", "快递配送"
+        STORE_PICKUP = "store_pickup", "门店自提"
+
+    channel = models.CharField("渠道", max_length=20, choices=Channel.choices)
+    external_id = models.CharField("外部单号", max_length=64)
+    store = models.ForeignKey(
+        "associates.Store", verbose_name="门店", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    customer = models.ForeignKey(
+        Customer,
+        verbose_name="客户",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+        help_text="为空表示匿名销售",
+    )
+    associate = models.ForeignKey(
+        "associates.Associate",
+        verbose_name="业绩归属导购",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="attributed_orders",
+    )
+    placed_at = models.DateTimeField("下单时间")
+    status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.COMPLETED)
+    fulfilment = models.CharField("履约方式", max_length=16, choices=Fulfilment.choices, default=Fulfilment.IN_STORE)
+    currency = models.CharField("币种", max_length=3, default="CNY")
+    # A cache of the sum of the lines, written with them; lines never change once recorded.
+    total_amount = models.DecimalField("金额", max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    created_at = models.DateTimeField("接收时间", auto_now_add=True)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+
+    class Meta:
+        verbose_name = "订单"
+        verbose_name_plural = "订单"
+        constraints = [models.UniqueConstraint(fields=["channel", "external_id"], name="order_channel_external_unique")]
+        indexes = [
+            models.Index(fields=["customer", "-placed_at"]),
+            models.Index(fields=["store", "-placed_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} {self.external_id}"
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, verbose_name="订单", on_delete=models.CASCADE, related_name="lines")
+    line_no = models.PositiveIntegerField("行号")
+    product = models.ForeignKey(Product, verbose_name="商品", on_delete=models.PROTECT, related_name="order_lines")
+    quantity = models.IntegerField("数量", help_text="退货为负数")
+    unit_price = models.DecimalField("单价", max_digits=12, decimal_places=2)
+    discount = models.DecimalField("优惠", max_digits=12, decimal_places=2, default=Decimal("0.00"))
+
+    class Meta:
+        verbose_name = "订单行"
+        verbose_name_plural = "订单行"
+        constraints = [models.UniqueConstraint(fields=["order", "line_no"], name="order_line_no_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.line_no}: {self.product_id} × {self.quantity}"
+
+    @property
+    def amount(self) -> Decimal:
+        return self.quantity * self.unit_price - self.discount
+
+
+class ApiKey(models.Model):
+    """A brand system's key for the ingestion API, scoped to one channel and to stores."""
+
+    name = models.CharField("名称", max_length=100)
+    channel = models.CharField("渠道", max_length=20, choices=Channel.choices)
+    stores = models.ManyToManyField(
+        "associates.Store", verbose_name="可写门店", blank=True, help_text="留空表示不限门店（如线上商城）"
+    )
+    prefix = models.CharField("前缀", max_length=12, unique=True, editable=False)
+    key_hash = models.CharField("密钥摘要", max_length=64, editable=False)
+    is_active = models.BooleanField("启用", default=True)
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+    last_used_at = models.DateTimeField("最近使用", null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "接口密钥"
+        verbose_name_plural = "接口密钥"
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.prefix}…）"
+
+    @staticmethod
+    def hash_secret(secret: str) -> str:
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ImportJob(models.Model):
+    """One bulk import of an order file; `rows_done` lets an interrupted import resume."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "进行中"
+        DONE = "done", "已完成"
+        FAILED = "failed", "失败"
+
+    file_name = models.CharField("文件", max_length=500)
+    file_sha256 = models.CharField("文件摘要", max_length=64)
+    input_key = models.CharField(
+        "输入指纹", max_length=64, unique=True, help_text="文件摘要、字段映射与渠道的摘要：同一输入只导入一次"
+    )
+    mapping = models.JSONField("字段映射")
+    channel = models.CharField("渠道", max_length=20, choices=Channel.choices)
+    status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.RUNNING)
+    rows_total = models.PositiveIntegerField("总行数", default=0)
+    rows_done = models.PositiveIntegerField("已处理行数", default=0)
+    rows_rejected = models.PositiveIntegerField("拒绝行数", default=0)
+    rejects = models.JSONField("拒绝原因统计", default=dict)
+    started_at = models.DateTimeField("开始时间", auto_now_add=True)
+    finished_at = models.DateTimeField("完成时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "批量导入"
+        verbose_name_plural = "批量导入"
+
+    def __str__(self) -> str:
+        return f"{self.file_name}（{self.get_status_display()}）"

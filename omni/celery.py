@@ -1,0 +1,13 @@
+"""The Celery application: real-time and bulk queues, schedules declared in code."""
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omni.settings")
+
+app = Celery("omni")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = (Queue("realtime"), Queue("bulk"))
+app.autodiscover_tasks()

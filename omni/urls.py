@@ -1,0 +1,17 @@
+"""Omni's URLs: admin, ingestion API, OpenAPI schema and docs."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+admin.site.site_header = "Omni 导购助手 · 管理后台"
+admin.site.site_title = "Omni 管理后台"
+admin.site.index_title = "门店运营"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("customers.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+]
