@@ -31,7 +31,9 @@ class Customer(models.Model):
     name = models.CharField("姓名", max_length=100, blank=True)
     gender = models.CharField("性别", max_length=10, choices=Gender.choices, default=Gender.UNKNOWN)
     birthday = models.DateField("生日", null=True, blank=True)
-    phone = models.CharField("手机号", max_length=20, blank=True, db_index=True, help_text="E.164 规范化存储，展示时脱敏")
+    phone = models.CharField(
+        "手机号", max_length=20, blank=True, db_index=True, help_text="E.164 规范化存储，展示时脱敏"
+    )
     primary_store = models.ForeignKey(
         "associates.Store",
         verbose_name="归属门店",
@@ -84,6 +86,7 @@ class Identity(models.Model):
         MINI_PROGRAM_OPENID = "mini_program_openid", "小程序 OpenID"
         POS_MEMBER_NO = "pos_member_no", "POS 会员号"
         MALL_ACCOUNT = "mall_account", "商城账号"
+        MARKETPLACE_BUYER = "marketplace_buyer", "第三方平台买家ID"
         PHONE = "phone", "手机号"
 
     customer = models.ForeignKey(Customer, verbose_name="客户", on_delete=models.PROTECT, related_name="identities")

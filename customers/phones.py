@@ -29,7 +29,7 @@ def phone_normalize(raw: str, *, region: str | None = None) -> str:
 
 
 def phone_mask(e164: str) -> str:
-    """"+8613812345678" → "138****5678"; other countries keep their code: "+44 77****0123"."""
+    """ "+8613812345678" → "138****5678"; other countries keep their code: "+44 77****0123"."""
     if not e164:
         return ""
     if e164.startswith("+86") and len(e164) == 14:

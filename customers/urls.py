@@ -1,3 +1,11 @@
+"""Ingestion API routes under /api/v1/."""
+
 from django.urls import path
 
-urlpatterns: list = []
+from customers.apis import MembersBatchApi, OrdersBatchApi, ProductsBatchApi
+
+urlpatterns = [
+    path("members/batch", MembersBatchApi.as_view(), name="members-batch"),
+    path("products/batch", ProductsBatchApi.as_view(), name="products-batch"),
+    path("orders/batch", OrdersBatchApi.as_view(), name="orders-batch"),
+]

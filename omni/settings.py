@@ -1,14 +1,15 @@
 """Omni settings, read from the environment.
 
-The embedded default (no DATABASE_URL, no REDIS_URL) is a complete development setup: SQLite in WAL
+The embedded default (no DATABASE_URL, no REDIS_URL) is a complete development setup (DEBUG on): SQLite in WAL
 mode, a database cache, and Celery over kombu's filesystem transport, so real workers run without any
-server. Production sets DATABASE_URL (PostgreSQL), REDIS_URL, DJANGO_SECRET_KEY and DJANGO_DEBUG=0.
+server. Production sets DATABASE_URL (PostgreSQL), REDIS_URL and DJANGO_SECRET_KEY (without it a random key
+is made once and kept in var/secret_key).
 """
 
+import secrets
 from pathlib import Path
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("OMNI_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -18,11 +19,18 @@ env = environ.Env()
 
 EMBEDDED = "DATABASE_URL" not in env
 DEBUG = env.bool("DJANGO_DEBUG", default=EMBEDDED)
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
-    SECRET_KEY = "omni-development-only-key-never-used-in-production"
+
+
+def _local_secret_key() -> str:
+    """A random key made once per installation, for setups that do not pass DJANGO_SECRET_KEY."""
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or _local_secret_key()
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["*"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 

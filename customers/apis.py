@@ -1,0 +1,271 @@
+"""Ingestion API for brand systems (POS, mini-program, mall): members, products and orders in batches.
+
+Authentication: `Authorization: Api-Key <prefix>.<secret>`; the key fixes the channel and the stores.
+Every batch answers per row: 200 when all rows succeeded, 207 when some failed, 400 when none did.
+"""
+
+import hmac
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import authentication, permissions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from customers.ingestion import RowResult, Scope, members_upsert, orders_upsert, products_upsert
+from customers.models import ApiKey, Customer, Identity, Order
+from omni.errors import ApplicationError
+
+
+class ApiKeyPrincipal:
+    """The authenticated caller of the ingestion API: a brand system, not a person."""
+
+    is_authenticated = True
+
+    def __init__(self, api_key: ApiKey):
+        self.api_key = api_key
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Api-Key"
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header.startswith(f"{self.keyword} "):
+            return None
+        token = header[len(self.keyword) + 1 :].strip()
+        prefix, _, secret = token.partition(".")
+        api_key = ApiKey.objects.filter(prefix=prefix, is_active=True).first() if secret else None
+        if api_key is None or not hmac.compare_digest(api_key.key_hash, ApiKey.hash_secret(token)):
+            raise ApplicationError("invalid_api_key", "The API key is not valid.", status_code=401)
+        now = timezone.now()
+        if api_key.last_used_at is None or now - api_key.last_used_at > timedelta(minutes=1):
+            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        return ApiKeyPrincipal(api_key), api_key
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = ApiKeyAuthentication
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Api-Key <prefix>.<secret>`, created in Django admin",
+        }
+
+
+class HasApiKey(permissions.BasePermission):
+    def has_permission(self, request, view):
+        return isinstance(request.user, ApiKeyPrincipal)
+
+
+class IdentityIn(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Identity.Kind.choices)
+    value = serializers.CharField(max_length=128)
+
+
+class MemberIn(serializers.Serializer):
+    external_id = serializers.CharField(max_length=128, help_text="The member's id in this channel")
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    gender = serializers.ChoiceField(choices=Customer.Gender.choices, required=False)
+    birthday = serializers.DateField(required=False, allow_null=True)
+    phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    identities = IdentityIn(many=True, required=False, max_length=20)
+    store = serializers.CharField(max_length=32, required=False, allow_blank=True, help_text="Store code")
+    associate = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, help_text="WeCom userid of the associate"
+    )
+    marketing_consent = serializers.BooleanField(required=False)
+    opted_out = serializers.BooleanField(required=False)
+
+
+class StockIn(serializers.Serializer):
+    store = serializers.CharField(max_length=32)
+    quantity = serializers.IntegerField(min_value=0)
+
+
+class ProductIn(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=200)
+    category = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    image_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+    is_active = serializers.BooleanField(required=False)
+    stock = StockIn(many=True, required=False, max_length=1000)
+
+
+class CustomerRefIn(serializers.Serializer):
+    member_id = serializers.CharField(max_length=128, required=False, help_text="The member's id in this channel")
+    phone = serializers.CharField(max_length=32, required=False)
+    identities = IdentityIn(many=True, required=False, max_length=20)
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+
+class OrderLineIn(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = serializers.IntegerField(min_value=-100_000, max_value=100_000)
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    discount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
+
+    def validate_quantity(self, value):
+        if value == 0:
+            raise serializers.ValidationError("Quantity cannot be 0.", code="zero_quantity")
+        return value
+
+
+class OrderIn(serializers.Serializer):
+    external_id = serializers.CharField(max_length=64)
+    placed_at = serializers.DateTimeField(help_text="ISO 8601; without an offset it is Asia/Shanghai time")
+    store = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    associate = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
+    fulfilment = serializers.ChoiceField(choices=Order.Fulfilment.choices, required=False)
+    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False)
+    customer = CustomerRefIn(required=False, allow_null=True)
+    lines = OrderLineIn(many=True, min_length=1, max_length=500)
+
+
+RowResultOut = inline_serializer(
+    "RowResult",
+    {
+        "index": serializers.IntegerField(),
+        "status": serializers.ChoiceField(choices=["created", "updated", "unchanged", "error"]),
+        "key": serializers.CharField(),
+        "id": serializers.IntegerField(required=False),
+        "errors": inline_serializer(
+            "RowError",
+            {"field": serializers.CharField(), "code": serializers.CharField(), "message": serializers.CharField()},
+            many=True,
+            required=False,
+        ),
+    },
+)
+BatchOut = inline_serializer(
+    "BatchResult",
+    {
+        "results": RowResultOut.__class__(many=True),
+        "summary": serializers.DictField(child=serializers.IntegerField()),
+    },
+)
+
+
+def _flatten_errors(detail, path: str = "") -> list[dict[str, str]]:
+    """DRF's nested errors as a flat list of {field: "lines[2].quantity", code, message}."""
+    if isinstance(detail, dict):
+        errors = []
+        for key, value in detail.items():
+            if key == "non_field_errors":
+                child = path
+            elif isinstance(key, int):  # a list serializer's errors keyed by position
+                child = f"{path}[{key}]"
+            else:
+                child = f"{path}.{key}" if path else key
+            errors.extend(_flatten_errors(value, child))
+        return errors
+    if isinstance(detail, list):
+        errors = []
+        for i, item in enumerate(detail):
+            errors.extend(_flatten_errors(item, path if isinstance(item, str) else f"{path}[{i}]"))
+        return errors
+    return [{"field": path, "code": getattr(detail, "code", "invalid"), "message": str(detail)}]
+
+
+def _row_key(item) -> str:
+    if not isinstance(item, dict):
+        return ""
+    return str(item.get("external_id") or item.get("sku") or "")[:128]
+
+
+class _BatchApi(APIView):
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasApiKey]
+    item_key = ""
+    item_serializer: type[serializers.Serializer]
+
+    def upsert(self, scope: Scope, rows: list[dict | None]) -> list[RowResult]:
+        raise NotImplementedError
+
+    def post(self, request):
+        items = request.data.get(self.item_key) if isinstance(request.data, dict) else None
+        if not isinstance(items, list) or not items:
+            raise ApplicationError("malformed_request", f"Send a JSON object with a non-empty list {self.item_key!r}.")
+        if len(items) > settings.OMNI_INGEST_MAX_BATCH:
+            raise ApplicationError(
+                "batch_too_large",
+                f"At most {settings.OMNI_INGEST_MAX_BATCH} {self.item_key} per call; this batch has {len(items)}.",
+            )
+        rows, invalid = [], {}
+        for index, item in enumerate(items):
+            serializer = self.item_serializer(data=item)
+            if serializer.is_valid():
+                rows.append(serializer.validated_data)
+            else:
+                rows.append(None)
+                invalid[index] = _flatten_errors(serializer.errors)
+        results = self.upsert(Scope.of(request.auth), rows)
+        for index, errors in invalid.items():
+            result = results[index]
+            result.key, result.status, result.errors = _row_key(items[index]), "error", errors
+        summary = {name: 0 for name in ("created", "updated", "unchanged", "error")}
+        for result in results:
+            summary[result.status] += 1
+        body = {"results": [result.as_dict() for result in results], "summary": summary}
+        if summary["error"] == len(results):
+            body["error"] = {"code": "all_rows_invalid", "message": "No row of this batch could be written."}
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        return Response(body, status=status.HTTP_207_MULTI_STATUS if summary["error"] else status.HTTP_200_OK)
+
+
+def _batch_schema(name: str, serializer: type[serializers.Serializer], summary: str):
+    return extend_schema(
+        operation_id=f"{name}_batch_upsert",
+        summary=summary,
+        request=inline_serializer(f"{name.title()}BatchIn", {name: serializer(many=True)}),
+        responses={200: BatchOut, 207: BatchOut, 400: BatchOut},
+        tags=["ingestion"],
+    )
+
+
+class MembersBatchApi(_BatchApi):
+    item_key = "members"
+    item_serializer = MemberIn
+
+    @_batch_schema("members", MemberIn, "Upsert members; each resolves to its One ID customer")
+    def post(self, request):
+        return super().post(request)
+
+    def upsert(self, scope, rows):
+        return members_upsert(scope=scope, members=rows)
+
+
+class ProductsBatchApi(_BatchApi):
+    item_key = "products"
+    item_serializer = ProductIn
+
+    @_batch_schema("products", ProductIn, "Upsert products by sku, with stock per store")
+    def post(self, request):
+        return super().post(request)
+
+    def upsert(self, scope, rows):
+        return products_upsert(scope=scope, products=rows)
+
+
+class OrdersBatchApi(_BatchApi):
+    item_key = "orders"
+    item_serializer = OrderIn
+
+    @_batch_schema("orders", OrderIn, "Record orders with their lines, once per (channel, external_id)")
+    def post(self, request):
+        return super().post(request)
+
+    def upsert(self, scope, rows):
+        return orders_upsert(scope=scope, orders=rows)

@@ -1,0 +1,380 @@
+"""One ID: resolving incoming identities to the golden customer record, and audited, undoable merges.
+
+Policy (the same for every channel):
+- Identities are normalized first (phones to E.164), then matched exactly on (kind, value).
+- No known identity → a new customer owns them all. One customer owns the known ones → the new
+  identities are added to it and blank profile fields are filled.
+- Known identities owned by two or more customers are never merged here: the data is linked to the
+  owner of the strongest identity (`IDENTITY_STRENGTH`), identities owned by others stay where they
+  are, and an `IdentityConflict` is recorded for a person to review and perhaps `customer_merge`.
+- Opting out is sticky: ingestion can set `opted_out` but never clear it.
+- A merge records exactly what moved, so `customer_merge_undo` moves back exactly that.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from associates.models import Associate, Store
+from customers.models import (
+    AuditLog,
+    Customer,
+    CustomerMerge,
+    CustomerNote,
+    CustomerTag,
+    Identity,
+    IdentityConflict,
+    Order,
+)
+from customers.phones import InvalidPhone, phone_normalize
+from omni.errors import ApplicationError
+
+# Strongest first: used to pick which customer incoming data belongs to when identities disagree.
+IDENTITY_STRENGTH = [
+    Identity.Kind.WECHAT_UNIONID,
+    Identity.Kind.WECOM_EXTERNAL_USERID,
+    Identity.Kind.MINI_PROGRAM_OPENID,
+    Identity.Kind.POS_MEMBER_NO,
+    Identity.Kind.MALL_ACCOUNT,
+    Identity.Kind.PHONE,
+]
+
+# Profile fields filled from incoming data only while blank on the golden record.
+FILLABLE_FIELDS = ("name", "gender", "birthday", "phone", "primary_store_id", "primary_associate_id")
+_BLANK = (None, "", Customer.Gender.UNKNOWN)
+
+IdentityPair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    customer: Customer
+    created: bool
+    identities_added: tuple[IdentityPair, ...] = ()
+    fields_changed: tuple[str, ...] = ()
+    conflict: IdentityConflict | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.created or bool(self.identities_added or self.fields_changed)
+
+
+@dataclass
+class Profile:
+    """Profile fields as they arrive from a channel; None means "not provided"."""
+
+    name: str | None = None
+    gender: str | None = None
+    birthday: Any = None
+    phone: str | None = None
+    primary_store: Store | None = None
+    primary_associate: Associate | None = None
+    marketing_consent: bool | None = None
+    opted_out: bool | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def identity_normalize(*, kind: str, value: Any) -> str:
+    """The canonical stored form of an identity value, or ApplicationError `invalid_identity`."""
+    if kind not in Identity.Kind.values:
+        raise ApplicationError("invalid_identity", f"Unknown identity kind {kind!r}.")
+    text = "" if value is None else str(value).strip()
+    if not text:
+        raise ApplicationError("invalid_identity", f"Empty value for identity {kind}.")
+    if kind == Identity.Kind.PHONE:
+        try:
+            return phone_normalize(text)
+        except InvalidPhone as exc:
+            raise ApplicationError("invalid_phone", f"{text!r} is not a valid phone number.") from exc
+    if len(text) > Identity._meta.get_field("value").max_length:
+        raise ApplicationError("invalid_identity", f"Identity {kind} is too long.")
+    return text
+
+
+def _normalized_pairs(identities: Iterable[IdentityPair], phone: str | None) -> list[IdentityPair]:
+    pairs = [(kind, identity_normalize(kind=kind, value=value)) for kind, value in identities]
+    if phone:
+        pairs.append((Identity.Kind.PHONE, identity_normalize(kind=Identity.Kind.PHONE, value=phone)))
+    return list(dict.fromkeys(pairs))
+
+
+def _identity_filter(pairs: Iterable[IdentityPair]) -> Q:
+    query = Q(pk__in=[])
+    for kind, value in pairs:
+        query |= Q(kind=kind, value=value)
+    return query
+
+
+def _strength(kind: str) -> int:
+    return IDENTITY_STRENGTH.index(kind) if kind in IDENTITY_STRENGTH else len(IDENTITY_STRENGTH)
+
+
+def _apply_profile(customer: Customer, profile: Profile) -> tuple[str, ...]:
+    incoming = {
+        "name": profile.name,
+        "gender": profile.gender,
+        "birthday": profile.birthday,
+        "phone": profile.phone,
+        "primary_store_id": profile.primary_store.pk if profile.primary_store else None,
+        "primary_associate_id": profile.primary_associate.pk if profile.primary_associate else None,
+    }
+    changed = [
+        name
+        for name in FILLABLE_FIELDS
+        if incoming[name] not in _BLANK
+        and getattr(customer, name) in _BLANK
+        and getattr(customer, name) != incoming[name]
+    ]
+    for name in changed:
+        setattr(customer, name, incoming[name])
+    if profile.opted_out and not customer.opted_out:
+        customer.opted_out = True
+        changed.append("opted_out")
+    consent = profile.marketing_consent
+    if consent is not None and not customer.opted_out and consent != customer.marketing_consent:
+        customer.marketing_consent = consent
+        changed.append("marketing_consent")
+    if customer.opted_out and customer.marketing_consent:
+        customer.marketing_consent = False
+        changed.append("marketing_consent")
+    return tuple(dict.fromkeys(changed))
+
+
+def customer_resolve(
+    *,
+    identities: Iterable[IdentityPair],
+    source: str,
+    profile: Profile | None = None,
+) -> Resolution:
+    """Return the One ID customer for `identities`, creating or extending it as the policy says.
+
+    Safe under concurrency: a racing insert of the same new identity makes the loser retry once,
+    and the retry links to the winner's customer.
+    """
+    profile = profile or Profile()
+    pairs = _normalized_pairs(identities, profile.phone)
+    if not pairs:
+        raise ApplicationError("no_identity", "At least one identity is needed to resolve a customer.")
+    if profile.phone:
+        profile.phone = identity_normalize(kind=Identity.Kind.PHONE, value=profile.phone)
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                return _resolve(pairs, source, profile)
+        except IntegrityError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _resolve(pairs: list[IdentityPair], source: str, profile: Profile) -> Resolution:
+    known = list(Identity.objects.select_for_update().filter(_identity_filter(pairs)).order_by("pk"))
+    owners = {identity.customer_id for identity in known}
+    owned = {(identity.kind, identity.value) for identity in known}
+    new_pairs = [pair for pair in pairs if pair not in owned]
+    conflict = None
+    if not owners:
+        customer = Customer()
+        _apply_profile(customer, profile)
+        customer.save()
+        created = True
+    else:
+        anchor = min(known, key=lambda identity: (_strength(identity.kind), identity.pk))
+        customer = Customer.objects.select_for_update().get(pk=anchor.customer_id)
+        created = False
+        if len(owners) > 1:
+            conflict = _conflict_record(pairs=pairs, source=source, profile=profile, anchor=customer, owners=owners)
+    Identity.objects.bulk_create(
+        [Identity(customer=customer, kind=kind, value=value, source=source) for kind, value in new_pairs]
+    )
+    fields_changed: tuple[str, ...] = ()
+    if not created:
+        fields_changed = _apply_profile(customer, profile)
+        if fields_changed:
+            customer.save(update_fields=[*fields_changed, "updated_at"])
+    return Resolution(
+        customer=customer,
+        created=created,
+        identities_added=tuple(new_pairs),
+        fields_changed=fields_changed,
+        conflict=conflict,
+    )
+
+
+def _conflict_record(
+    *, pairs: list[IdentityPair], source: str, profile: Profile, anchor: Customer, owners: set[int]
+) -> IdentityConflict:
+    incoming = {
+        "identities": [{"kind": kind, "value": value} for kind, value in pairs],
+        "profile": {"name": profile.name or "", "phone": profile.phone or ""},
+    }
+    existing = (
+        IdentityConflict.objects.filter(status=IdentityConflict.Status.OPEN, source=source, incoming=incoming)
+        .order_by("pk")
+        .first()
+    )
+    if existing is not None:
+        # The same data replayed: one conflict to review, not one per delivery.
+        return existing
+    conflict = IdentityConflict.objects.create(source=source, incoming=incoming, linked_to=anchor)
+    conflict.customers.set(sorted(owners))
+    AuditLog.objects.create(
+        action=AuditLog.Action.IDENTITY_CONFLICT,
+        customer=anchor,
+        detail={"conflict": conflict.pk, "customers": sorted(owners), "source": source},
+    )
+    return conflict
+
+
+def _lock_customers(*ids: int) -> dict[int, Customer]:
+    # Fixed lock order (ascending pk) so two merges of the same pair cannot deadlock.
+    locked = Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    return {customer.pk: customer for customer in locked}
+
+
+@transaction.atomic
+def customer_merge(
+    *,
+    source: Customer,
+    target: Customer,
+    actor: Any = None,
+    reason: str = "",
+    conflict: IdentityConflict | None = None,
+) -> CustomerMerge:
+    """Move everything of `source` onto `target` and retire `source`; undo with `customer_merge_undo`."""
+    if source.pk == target.pk:
+        raise ApplicationError("merge_same_customer", "A customer cannot be merged into itself.")
+    locked = _lock_customers(source.pk, target.pk)
+    source, target = locked[source.pk], locked[target.pk]
+    if source.merged_into_id or target.merged_into_id:
+        raise ApplicationError("already_merged", "One of these customers has already been merged into another.")
+
+    identity_ids = list(Identity.objects.filter(customer=source).values_list("pk", flat=True))
+    order_ids = list(source.orders.values_list("pk", flat=True))
+    note_ids = list(CustomerNote.objects.filter(customer=source).values_list("pk", flat=True))
+    # A tag both already carry stays on the retired source, so undo never has to recreate rows.
+    target_tags = CustomerTag.objects.filter(customer=target).values_list("tag_id", flat=True)
+    tag_ids = list(
+        CustomerTag.objects.filter(customer=source).exclude(tag_id__in=target_tags).values_list("pk", flat=True)
+    )
+    Identity.objects.filter(pk__in=identity_ids).update(customer=target)
+    Order.objects.filter(pk__in=order_ids).update(customer=target)
+    CustomerNote.objects.filter(pk__in=note_ids).update(customer=target)
+    CustomerTag.objects.filter(pk__in=tag_ids).update(customer=target)
+
+    filled = {}
+    for name in FILLABLE_FIELDS:
+        value = getattr(source, name)
+        if value not in _BLANK and getattr(target, name) in _BLANK:
+            filled[name] = _jsonable(value)
+            setattr(target, name, value)
+    if source.opted_out and not target.opted_out:
+        filled["opted_out"] = True
+        target.opted_out = True
+        target.marketing_consent = False
+    target.save()
+    source.merged_into = target
+    source.save(update_fields=["merged_into", "updated_at"])
+
+    merge = CustomerMerge.objects.create(
+        source=source,
+        target=target,
+        reason=reason,
+        merged_by=actor,
+        moved={
+            "identities": identity_ids,
+            "orders": order_ids,
+            "notes": note_ids,
+            "customer_tags": tag_ids,
+            "filled": filled,
+        },
+    )
+    if conflict is not None:
+        IdentityConflict.objects.filter(pk=conflict.pk).update(
+            status=IdentityConflict.Status.MERGED, resolved_at=timezone.now(), resolved_by=actor, merge=merge
+        )
+    detail = {"merge": merge.pk, "source": source.pk, "target": target.pk, "reason": reason}
+    AuditLog.objects.bulk_create(
+        [
+            AuditLog(action=AuditLog.Action.CUSTOMER_MERGE, customer=customer, user=actor, detail=detail)
+            for customer in (source, target)
+        ]
+    )
+    return merge
+
+
+def _blank_value(name: str) -> Any:
+    if name == "gender":
+        return Customer.Gender.UNKNOWN
+    if name == "birthday" or name.endswith("_id"):
+        return None
+    return ""
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+@transaction.atomic
+def customer_merge_undo(*, merge: CustomerMerge, actor: Any = None) -> CustomerMerge:
+    """Move back exactly what `merge` moved and bring the source customer back."""
+    merge = CustomerMerge.objects.select_for_update().get(pk=merge.pk)
+    if merge.undone_at is not None:
+        raise ApplicationError("merge_already_undone", "This merge has already been undone.")
+    locked = _lock_customers(merge.source_id, merge.target_id)
+    source, target = locked[merge.source_id], locked[merge.target_id]
+    if target.merged_into_id:
+        raise ApplicationError(
+            "target_merged_since", "The kept customer was merged again since; undo that merge first."
+        )
+    moved = merge.moved
+    Identity.objects.filter(pk__in=moved["identities"], customer=target).update(customer=source)
+    Order.objects.filter(pk__in=moved["orders"], customer=target).update(customer=source)
+    CustomerNote.objects.filter(pk__in=moved["notes"], customer=target).update(customer=source)
+    CustomerTag.objects.filter(pk__in=moved["customer_tags"], customer=target).update(customer=source)
+    for name, value in moved["filled"].items():
+        # Only clear what the merge filled and nobody has changed since.
+        if name == "opted_out":
+            continue
+        if _jsonable(getattr(target, name)) == value:
+            setattr(target, name, _blank_value(name))
+    target.save()
+    source.merged_into = None
+    source.save(update_fields=["merged_into", "updated_at"])
+    merge.undone_at = timezone.now()
+    merge.undone_by = actor
+    merge.save(update_fields=["undone_at", "undone_by"])
+    IdentityConflict.objects.filter(merge=merge).update(
+        status=IdentityConflict.Status.OPEN, resolved_at=None, resolved_by=None, merge=None
+    )
+    detail = {"merge": merge.pk, "source": source.pk, "target": target.pk}
+    AuditLog.objects.bulk_create(
+        [
+            AuditLog(action=AuditLog.Action.CUSTOMER_MERGE_UNDO, customer=customer, user=actor, detail=detail)
+            for customer in (source, target)
+        ]
+    )
+    return merge
+
+
+@transaction.atomic
+def identity_conflict_dismiss(*, conflict: IdentityConflict, actor: Any = None) -> IdentityConflict:
+    """Close a conflict as "not the same person"; the customers stay as they are."""
+    conflict = IdentityConflict.objects.select_for_update().get(pk=conflict.pk)
+    if conflict.status != IdentityConflict.Status.OPEN:
+        raise ApplicationError("conflict_not_open", "This conflict has already been handled.")
+    conflict.status = IdentityConflict.Status.DISMISSED
+    conflict.resolved_at = timezone.now()
+    conflict.resolved_by = actor
+    conflict.save(update_fields=["status", "resolved_at", "resolved_by"])
+    AuditLog.objects.create(
+        action=AuditLog.Action.IDENTITY_CONFLICT_DISMISS,
+        customer=conflict.linked_to,
+        user=actor,
+        detail={"conflict": conflict.pk},
+    )
+    return conflict

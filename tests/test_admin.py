@@ -1,0 +1,196 @@
+"""Django admin: store managers see and edit only their stores' rows; brand data is read-only."""
+
+import re
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from customers.models import ApiKey, AuditLog, Order
+from tests.factories import (
+    CustomerFactory,
+    IdentityFactory,
+    OrderFactory,
+    StoreFactory,
+    StoreStockFactory,
+    UserFactory,
+)
+
+MANAGER_PERMISSIONS = [
+    "view_customer",
+    "change_customer",
+    "view_order",
+    "view_storestock",
+    "change_storestock",
+    "view_store",
+    "view_associate",
+    "view_auditlog",
+    "view_identity",
+    "view_customernote",
+    "add_customernote",
+]
+
+
+@pytest.fixture
+def two_stores(db):
+    store_a, store_b = StoreFactory(code="SH01", name="上海静安店"), StoreFactory(code="BJ01", name="北京三里屯店")
+    manager = UserFactory(username="manager_a")
+    manager.user_permissions.set(Permission.objects.filter(codename__in=MANAGER_PERMISSIONS))
+    store_a.managers.add(manager)
+    customer_a = CustomerFactory(name="上海客户", primary_store=store_a, phone="+8613812345678")
+    customer_b = CustomerFactory(name="北京客户", primary_store=store_b)
+    return {
+        "a": store_a,
+        "b": store_b,
+        "manager": manager,
+        "customer_a": customer_a,
+        "customer_b": customer_b,
+        "order_a": OrderFactory(store=store_a, customer=customer_a, external_id="A-1"),
+        "order_b": OrderFactory(store=store_b, customer=customer_b, external_id="B-1"),
+        "stock_b": StoreStockFactory(store=store_b),
+    }
+
+
+@pytest.mark.django_db
+def test_a_manager_lists_only_their_stores_customers(client, two_stores):
+    client.force_login(two_stores["manager"])
+
+    response = client.get("/admin/customers/customer/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "上海客户" in html
+    assert "北京客户" not in html
+    assert "北京三里屯店" not in html  # not even as a filter choice
+    assert "138****5678" in html
+    assert "13812345678" not in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/customers/customer/{customer_b.pk}/change/",
+        "/admin/customers/order/{order_b.pk}/change/",
+        "/admin/customers/storestock/{stock_b.pk}/change/",
+        "/admin/associates/store/{b.pk}/change/",
+        "/admin/customers/customer/999999/change/",
+    ],
+)
+def test_a_manager_gets_404_on_another_stores_rows(client, two_stores, url):
+    client.force_login(two_stores["manager"])
+
+    response = client.get(url.format(**two_stores))
+
+    assert response.status_code == 404
+    assert AuditLog.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_manager_cannot_edit_another_stores_customer(client, two_stores):
+    client.force_login(two_stores["manager"])
+    customer_b = two_stores["customer_b"]
+
+    response = client.post(f"/admin/customers/customer/{customer_b.pk}/change/", {"name": "改名"})
+
+    assert response.status_code == 404
+    customer_b.refresh_from_db()
+    assert customer_b.name == "北京客户"
+
+
+@pytest.mark.django_db
+def test_viewing_a_customer_in_admin_is_audited(client, two_stores):
+    client.force_login(two_stores["manager"])
+    customer_a = two_stores["customer_a"]
+    IdentityFactory(customer=customer_a, value="M-42")
+
+    response = client.get(f"/admin/customers/customer/{customer_a.pk}/change/", REMOTE_ADDR="10.1.2.3")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "A-1" in html  # recent orders
+    assert "M-42" in html
+    log = AuditLog.objects.get()
+    assert (log.action, log.customer_id, log.user_id, log.ip) == (
+        AuditLog.Action.PROFILE_VIEW,
+        customer_a.pk,
+        two_stores["manager"].pk,
+        "10.1.2.3",
+    )
+
+
+@pytest.mark.django_db
+def test_orders_from_brand_systems_are_read_only(client, two_stores):
+    client.force_login(two_stores["manager"])
+    order_a = two_stores["order_a"]
+
+    page = client.get(f"/admin/customers/order/{order_a.pk}/change/")
+    post = client.post(f"/admin/customers/order/{order_a.pk}/change/", {"status": "returned"})
+
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+    assert post.status_code == 403
+    assert Order.objects.get(pk=order_a.pk).status == Order.Status.COMPLETED
+
+
+@pytest.mark.django_db
+def test_audit_logs_cannot_be_edited_or_deleted_even_by_a_superuser(client, two_stores):
+    admin_user = UserFactory(username="root", is_superuser=True)
+    log = AuditLog.objects.create(action=AuditLog.Action.PROFILE_VIEW, customer=two_stores["customer_a"])
+    client.force_login(admin_user)
+
+    change = client.post(f"/admin/customers/auditlog/{log.pk}/change/", {"action": "customer_merge"})
+    delete = client.post(f"/admin/customers/auditlog/{log.pk}/delete/", {"post": "yes"})
+
+    assert change.status_code == 403
+    assert delete.status_code == 403
+    assert AuditLog.objects.filter(pk=log.pk, action=AuditLog.Action.PROFILE_VIEW).exists()
+
+
+@pytest.mark.django_db
+def test_hq_staff_see_every_store(client, two_stores):
+    hq = UserFactory(username="hq")
+    hq.user_permissions.set(Permission.objects.filter(codename__in=[*MANAGER_PERMISSIONS, "view_all_stores"]))
+    client.force_login(hq)
+
+    listing = client.get("/admin/customers/customer/").content.decode()
+    other = client.get(f"/admin/customers/customer/{two_stores['customer_b'].pk}/change/")
+
+    assert "上海客户" in listing and "北京客户" in listing
+    assert other.status_code == 200
+
+
+@pytest.mark.django_db
+def test_creating_an_api_key_in_admin_shows_the_secret_once_and_stores_only_its_hash(client, two_stores):
+    client.force_login(UserFactory(username="root", is_superuser=True))
+
+    response = client.post(
+        "/admin/customers/apikey/add/",
+        {"name": "上海POS", "channel": "store_pos", "stores": [two_stores["a"].pk], "is_active": "on"},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    secret = re.search(r"<code>([\w.-]+)</code>", response.content.decode()).group(1)
+    api_key = ApiKey.objects.get()
+    assert secret.startswith(f"{api_key.prefix}.")
+    assert api_key.key_hash == ApiKey.hash_secret(secret)
+    assert secret not in api_key.key_hash
+    assert list(api_key.stores.all()) == [two_stores["a"]]
+    api = client.post(
+        "/api/v1/orders/batch",
+        {"orders": [{"external_id": "X"}]},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Api-Key {secret}",
+    )
+    assert api.status_code == 400  # authenticated; the row itself is invalid
+    assert api.json()["results"][0]["status"] == "error"
+
+
+@pytest.mark.django_db
+def test_the_admin_speaks_chinese(client, two_stores):
+    client.force_login(two_stores["manager"])
+
+    html = client.get("/admin/").content.decode()
+
+    assert "门店运营" in html
+    assert "客户" in html
