@@ -10,6 +10,14 @@ class Store(models.Model):
     city = models.CharField("城市", max_length=50, blank=True)
     address = models.CharField("地址", max_length=200, blank=True)
     is_active = models.BooleanField("营业中", default=True)
+    welcome_text = models.CharField(
+        "欢迎语",
+        max_length=500,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="客户添加导购后自动发送；可用 {associate} 和 {store}。留空则使用默认欢迎语",
+    )
     managers = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         verbose_name="店长账号",
@@ -56,3 +64,93 @@ class Associate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}（{self.wecom_userid}）"
+
+
+class ContactWay(models.Model):
+    """A 联系我 QR code. Its `state` comes back when a customer adds an associate through it."""
+
+    store = models.ForeignKey(Store, verbose_name="门店", on_delete=models.PROTECT, related_name="contact_ways")
+    associate = models.ForeignKey(
+        Associate, verbose_name="导购", null=True, blank=True, on_delete=models.PROTECT, related_name="contact_ways"
+    )
+    label = models.CharField("用途", max_length=100, blank=True, help_text="如：门店收银台、某活动")
+    state = models.CharField("渠道参数 state", max_length=30, unique=True)
+    config_id = models.CharField("企业微信 config_id", max_length=64, unique=True, null=True, blank=True)
+    qr_code = models.URLField("二维码", max_length=500, blank=True)
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "联系我二维码"
+        verbose_name_plural = "联系我二维码"
+
+    def __str__(self) -> str:
+        return self.label or self.state
+
+
+class FollowRelation(models.Model):
+    """An associate ↔ customer friendship in WeCom (one row per associate and external contact)."""
+
+    class Welcome(models.TextChoices):
+        NONE = "none", "无欢迎语"
+        PENDING = "pending", "待发送"
+        SENT = "sent", "已发送"
+        ALREADY_SENT = "already_sent", "已由其他方式发送"
+        EXPIRED = "expired", "已超时"
+        FAILED = "failed", "发送失败"
+
+    class Ended(models.TextChoices):
+        CUSTOMER = "customer_deleted", "客户删除了导购"
+        ASSOCIATE = "associate_deleted", "导购删除了客户"
+        TRANSFERRED = "transferred", "已转接给其他导购"
+
+    associate = models.ForeignKey(Associate, verbose_name="导购", on_delete=models.PROTECT, related_name="follows")
+    customer = models.ForeignKey(
+        "customers.Customer", verbose_name="客户", on_delete=models.PROTECT, related_name="follows"
+    )
+    external_userid = models.CharField("外部联系人ID", max_length=64)
+    add_way = models.SmallIntegerField("添加方式", null=True, blank=True)
+    state = models.CharField("渠道参数 state", max_length=30, blank=True)
+    contact_way = models.ForeignKey(
+        ContactWay, verbose_name="来源二维码", null=True, blank=True, on_delete=models.SET_NULL, related_name="follows"
+    )
+    remark = models.CharField("备注名", max_length=100, blank=True)
+    followed_at = models.DateTimeField("添加时间")
+    ended_at = models.DateTimeField("结束时间", null=True, blank=True)
+    ended_reason = models.CharField("结束原因", max_length=20, choices=Ended.choices, blank=True)
+    welcome = models.CharField("欢迎语", max_length=16, choices=Welcome.choices, default=Welcome.NONE)
+
+    class Meta:
+        verbose_name = "好友关系"
+        verbose_name_plural = "好友关系"
+        constraints = [
+            models.UniqueConstraint(fields=["associate", "external_userid"], name="follow_associate_external_unique")
+        ]
+        indexes = [models.Index(fields=["customer", "associate"])]
+
+    def __str__(self) -> str:
+        return f"{self.associate_id} ↔ {self.external_userid}"
+
+
+class GroupChat(models.Model):
+    """A WeCom customer group (客户群), kept in step by sync and callbacks."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "正常"
+        DISMISSED = "dismissed", "已解散"
+
+    chat_id = models.CharField("群ID", max_length=64, unique=True)
+    name = models.CharField("群名", max_length=100, blank=True)
+    owner = models.ForeignKey(
+        Associate, verbose_name="群主", null=True, blank=True, on_delete=models.SET_NULL, related_name="group_chats"
+    )
+    owner_userid = models.CharField("群主 UserID", max_length=64, blank=True)
+    member_count = models.PositiveIntegerField("成员数", default=0)
+    status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    synced_at = models.DateTimeField("同步时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "客户群"
+        verbose_name_plural = "客户群"
+
+    def __str__(self) -> str:
+        return self.name or self.chat_id

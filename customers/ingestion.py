@@ -21,16 +21,19 @@ from django.db.models import Q
 from django.utils import timezone
 
 from associates.models import Associate, Store
-from customers.models import ApiKey, Channel, Customer, Identity, Order, OrderLine, Product, StoreStock
+from customers.models import (
+    CHANNEL_MEMBER_IDENTITY_KIND,
+    ApiKey,
+    Channel,
+    Customer,
+    Identity,
+    Order,
+    OrderLine,
+    Product,
+    StoreStock,
+)
 from customers.services import Profile, customer_resolve, identity_normalize
 from omni.errors import ApplicationError
-
-MEMBER_IDENTITY_KIND = {
-    Channel.STORE_POS: Identity.Kind.POS_MEMBER_NO,
-    Channel.MINI_PROGRAM: Identity.Kind.MINI_PROGRAM_OPENID,
-    Channel.ONLINE_MALL: Identity.Kind.MALL_ACCOUNT,
-    Channel.MARKETPLACE: Identity.Kind.MARKETPLACE_BUYER,
-}
 
 # Fields of an order that may change after it was first recorded.
 ORDER_MUTABLE_FIELDS = ("status", "fulfilment", "associate_id")
@@ -115,7 +118,7 @@ def members_upsert(*, scope: Scope, members: Sequence[dict | None]) -> list[RowR
     """Resolve each member to its One ID customer. `None` rows failed validation and are skipped."""
     stores = _stores_by_code(row.get("store", "") for row in members if row)
     associates = _associates_by_userid(row.get("associate", "") for row in members if row)
-    kind = MEMBER_IDENTITY_KIND[scope.channel]
+    kind = CHANNEL_MEMBER_IDENTITY_KIND[scope.channel]
     results = []
     for index, row in enumerate(members):
         result = RowResult(index=index)
@@ -391,7 +394,7 @@ class _CustomerLookup:
 
     def __init__(self, scope: Scope, rows: list[dict]):
         self.scope = scope
-        self.member_kind = MEMBER_IDENTITY_KIND[scope.channel]
+        self.member_kind = CHANNEL_MEMBER_IDENTITY_KIND[scope.channel]
         pairs = {pair for row in rows for pair in self._pairs(row, strict=False)}
         by_kind: dict[str, set[str]] = defaultdict(set)
         for kind, value in pairs:

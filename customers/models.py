@@ -113,6 +113,15 @@ class Identity(models.Model):
         return f"{self.value[:keep]}{'*' * 4}{self.value[-keep:]}"
 
 
+# The identity kind of a member's own id in each channel, shared by the API and file imports.
+CHANNEL_MEMBER_IDENTITY_KIND = {
+    Channel.STORE_POS: Identity.Kind.POS_MEMBER_NO,
+    Channel.MINI_PROGRAM: Identity.Kind.MINI_PROGRAM_OPENID,
+    Channel.ONLINE_MALL: Identity.Kind.MALL_ACCOUNT,
+    Channel.MARKETPLACE: Identity.Kind.MARKETPLACE_BUYER,
+}
+
+
 class IdentityConflict(models.Model):
     """Incoming identities that point at more than one customer: kept for a person to review."""
 
@@ -351,7 +360,10 @@ class Order(models.Model):
 
 
 class OrderLine(models.Model):
-    order = models.ForeignKey(Order, verbose_name="订单", on_delete=models.CASCADE, related_name="lines")
+    # The (order, line_no) unique index serves every lookup by order; a second index only slows inserts.
+    order = models.ForeignKey(
+        Order, verbose_name="订单", on_delete=models.CASCADE, related_name="lines", db_index=False
+    )
     line_no = models.PositiveIntegerField("行号")
     product = models.ForeignKey(Product, verbose_name="商品", on_delete=models.PROTECT, related_name="order_lines")
     quantity = models.IntegerField("数量", help_text="退货为负数")

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from associates.models import Associate, Store
+from associates.models import Associate, FollowRelation, Store
 from customers.models import (
     AuditLog,
     Customer,
@@ -230,6 +230,16 @@ def _conflict_record(
     return conflict
 
 
+def _merge_moves() -> dict:
+    """Every table whose rows belong to a customer and move with a merge (tags are handled apart)."""
+    return {
+        "identities": Identity,
+        "orders": Order,
+        "notes": CustomerNote,
+        "follows": FollowRelation,
+    }
+
+
 def _lock_customers(*ids: int) -> dict[int, Customer]:
     # Fixed lock order (ascending pk) so two merges of the same pair cannot deadlock.
     locked = Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk")
@@ -253,18 +263,17 @@ def customer_merge(
     if source.merged_into_id or target.merged_into_id:
         raise ApplicationError("already_merged", "One of these customers has already been merged into another.")
 
-    identity_ids = list(Identity.objects.filter(customer=source).values_list("pk", flat=True))
-    order_ids = list(source.orders.values_list("pk", flat=True))
-    note_ids = list(CustomerNote.objects.filter(customer=source).values_list("pk", flat=True))
+    moved: dict = {}
+    for label, model in _merge_moves().items():
+        moved[label] = list(model.objects.filter(customer=source).values_list("pk", flat=True))
     # A tag both already carry stays on the retired source, so undo never has to recreate rows.
     target_tags = CustomerTag.objects.filter(customer=target).values_list("tag_id", flat=True)
-    tag_ids = list(
+    moved["customer_tags"] = list(
         CustomerTag.objects.filter(customer=source).exclude(tag_id__in=target_tags).values_list("pk", flat=True)
     )
-    Identity.objects.filter(pk__in=identity_ids).update(customer=target)
-    Order.objects.filter(pk__in=order_ids).update(customer=target)
-    CustomerNote.objects.filter(pk__in=note_ids).update(customer=target)
-    CustomerTag.objects.filter(pk__in=tag_ids).update(customer=target)
+    for label, model in _merge_moves().items():
+        model.objects.filter(pk__in=moved[label]).update(customer=target)
+    CustomerTag.objects.filter(pk__in=moved["customer_tags"]).update(customer=target)
 
     filled = {}
     for name in FILLABLE_FIELDS:
@@ -285,13 +294,7 @@ def customer_merge(
         target=target,
         reason=reason,
         merged_by=actor,
-        moved={
-            "identities": identity_ids,
-            "orders": order_ids,
-            "notes": note_ids,
-            "customer_tags": tag_ids,
-            "filled": filled,
-        },
+        moved={**moved, "filled": filled},
     )
     if conflict is not None:
         IdentityConflict.objects.filter(pk=conflict.pk).update(
@@ -332,10 +335,8 @@ def customer_merge_undo(*, merge: CustomerMerge, actor: Any = None) -> CustomerM
             "target_merged_since", "The kept customer was merged again since; undo that merge first."
         )
     moved = merge.moved
-    Identity.objects.filter(pk__in=moved["identities"], customer=target).update(customer=source)
-    Order.objects.filter(pk__in=moved["orders"], customer=target).update(customer=source)
-    CustomerNote.objects.filter(pk__in=moved["notes"], customer=target).update(customer=source)
-    CustomerTag.objects.filter(pk__in=moved["customer_tags"], customer=target).update(customer=source)
+    for label, model in {**_merge_moves(), "customer_tags": CustomerTag}.items():
+        model.objects.filter(pk__in=moved.get(label, []), customer=target).update(customer=source)
     for name, value in moved["filled"].items():
         # Only clear what the merge filled and nobody has changed since.
         if name == "opted_out":

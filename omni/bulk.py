@@ -6,6 +6,8 @@ database form (ids, Decimals, aware datetimes), in the order of `columns`.
 """
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.db.models import Model
@@ -15,31 +17,38 @@ def is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def bulk_copy(model: type[Model], columns: Sequence[str], rows: Iterable[Sequence]) -> int:
-    """Insert `rows` into `model`'s table; `columns` are database column names. Returns the count."""
-    table = model._meta.db_table
+def bulk_copy(
+    target: type[Model] | str, columns: Sequence[str], rows: Iterable[Sequence], *, cursor: Any = None
+) -> int:
+    """Insert `rows` into a model's table (or a table named `target`, e.g. a TEMP staging table).
+
+    `columns` are database column names. Pass `cursor` to write through an open cursor. Returns the count.
+    """
+    if cursor is None:
+        with connection.cursor() as own_cursor:
+            return bulk_copy(target, columns, rows, cursor=own_cursor)
+    table = connection.ops.quote_name(target if isinstance(target, str) else target._meta.db_table)
     quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
     count = 0
-    with connection.cursor() as cursor:
-        if is_postgres():
-            raw = cursor.cursor
-            with raw.copy(f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-                    count += 1
-            return count
-        placeholders = ", ".join(["%s"] * len(columns))
-        sql = f"INSERT INTO {connection.ops.quote_name(table)} ({quoted}) VALUES ({placeholders})"
-        batch: list[Sequence] = []
-        for row in rows:
-            batch.append(row)
-            if len(batch) >= 5000:
-                cursor.executemany(sql, batch)
-                count += len(batch)
-                batch.clear()
-        if batch:
+    if is_postgres():
+        with cursor.cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+        return count
+    sql = f"INSERT INTO {table} ({quoted}) VALUES ({', '.join(['%s'] * len(columns))})"
+    # SQLite has no time zones: store datetimes as the ORM does (naive UTC text), or exact filters miss them.
+    adapt = connection.ops.adapt_datetimefield_value
+    batch: list[Sequence] = []
+    for row in rows:
+        batch.append([adapt(v) if isinstance(v, datetime) else v for v in row])
+        if len(batch) >= 5000:
             cursor.executemany(sql, batch)
             count += len(batch)
+            batch.clear()
+    if batch:
+        cursor.executemany(sql, batch)
+        count += len(batch)
     return count
 
 

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "omni",
+    "omni.wecom",
     "associates",
     "customers",
     "coupons",
@@ -164,6 +165,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_QUEUE = "bulk"
+# Real-time work (callbacks, welcome messages within WeCom's 20 s) never waits behind bulk jobs.
+CELERY_TASK_ROUTES = {
+    "omni.wecom.tasks.callback_event_process_task": {"queue": "realtime"},
+    "associates.tasks.welcome_message_send_task": {"queue": "realtime"},
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -175,6 +181,17 @@ WECOM_SECRET = env.str("WECOM_SECRET", default="")
 WECOM_TOKEN = env.str("WECOM_TOKEN", default="")
 WECOM_ENCODING_AES_KEY = env.str("WECOM_ENCODING_AES_KEY", default="")
 OMNI_PUBLIC_URL = env.str("OMNI_PUBLIC_URL", default="http://127.0.0.1:8000")
+WECOM_TIMEOUT = env.float("WECOM_TIMEOUT", default=10.0)
+WECOM_MAX_RETRIES = env.int("WECOM_MAX_RETRIES", default=3)
+WECOM_RETRY_BACKOFF = env.float("WECOM_RETRY_BACKOFF", default=0.5)
+# Our own budget per API per minute, under WeCom's 10,000 so other tools of the corp keep room.
+WECOM_RATE_LIMIT_PER_MINUTE = env.int("WECOM_RATE_LIMIT_PER_MINUTE", default=8000)
+# Seconds a callback's timestamp may be away from now.
+WECOM_CALLBACK_MAX_AGE = env.int("WECOM_CALLBACK_MAX_AGE", default=300)
+WECOM_OAUTH_AUTHORIZE_URL = env.str(
+    "WECOM_OAUTH_AUTHORIZE_URL", default="https://open.weixin.qq.com/connect/oauth2/authorize"
+)
+WECOM_JSSDK_URL = env.str("WECOM_JSSDK_URL", default="https://wwcdn.weixin.qq.com/node/open/js/wecom-jssdk-2.0.2.js")
 
 # Ingestion limits.
 OMNI_INGEST_MAX_BATCH = env.int("OMNI_INGEST_MAX_BATCH", default=1000)

@@ -11,6 +11,7 @@ admin.site.index_title = "门店运营"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("customers.urls")),
+    path("wecom/", include("omni.wecom.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

@@ -61,7 +61,7 @@ def test_missing_key_is_401_and_writes_nothing(shop):
 
 @pytest.mark.django_db
 def test_wrong_secret_is_401_with_a_stable_code(shop):
-    api_key, secret = api_key_create(name="POS", channel=Channel.STORE_POS)
+    api_key, _ = api_key_create(name="POS", channel=Channel.STORE_POS)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {api_key.prefix}.wrong")
 

@@ -1,0 +1,173 @@
+"""Associates and their customers in WeCom: friendships, contact-me QR codes, welcome messages.
+
+The WeCom callback handlers live here (registered with omni.wecom.events); each is idempotent, so a
+re-delivered or re-processed event leaves the same state.
+"""
+
+import logging
+import secrets
+from datetime import UTC, datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from associates.models import Associate, ContactWay, FollowRelation, Store
+from customers.models import Customer, Identity
+from customers.services import Profile, customer_resolve
+from omni.errors import ApplicationError
+from omni.wecom import constants as C
+from omni.wecom.client import WeComError, wecom_client
+from omni.wecom.events import EventNotApplicable, handles
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WELCOME = "您好，我是{store}的{associate}，很高兴为您服务～有任何问题随时在这里找我。"
+_GENDER = {1: Customer.Gender.MALE, 2: Customer.Gender.FEMALE}
+
+
+def contact_way_create(*, store: Store, associate: Associate | None = None, label: str = "") -> ContactWay:
+    """Create a 联系我 QR code in WeCom whose `state` attributes new customers to this store/associate."""
+    if associate is not None and associate.store_id != store.pk:
+        raise ApplicationError("associate_not_in_store", "The associate does not work in this store.")
+    users = (
+        [associate.wecom_userid]
+        if associate
+        else list(store.associates.filter(is_active=True).values_list("wecom_userid", flat=True)[:100])
+    )
+    if not users:
+        raise ApplicationError("no_associates", "The store has no active associate to add.")
+    state = f"cw{secrets.token_hex(6)}"
+    result = wecom_client().external_contact.add_contact_way(
+        type=1 if associate else 2, scene=2, state=state, user=users, skip_verify=True
+    )
+    return ContactWay.objects.create(
+        store=store,
+        associate=associate,
+        label=label,
+        state=state,
+        config_id=result["config_id"],
+        qr_code=result.get("qr_code", ""),
+    )
+
+
+def _follow_user(contact: dict, userid: str) -> dict:
+    return next((item for item in contact.get("follow_user", []) if item.get("userid") == userid), {})
+
+
+@handles("change_external_contact", "add_external_contact")
+def follow_added(payload: dict) -> None:
+    """A customer added an associate: link the One ID customer, record the friendship, send the welcome."""
+    associate = Associate.objects.select_related("store").filter(wecom_userid=payload.get("UserID")).first()
+    if associate is None:
+        raise EventNotApplicable(f"add_external_contact for unknown member {payload.get('UserID')!r}")
+    external_userid = payload["ExternalUserID"]
+    contact = wecom_client().external_contact.get(external_userid)
+    person = contact.get("external_contact", {})
+    follow_user = _follow_user(contact, associate.wecom_userid)
+    state = payload.get("State") or follow_user.get("state", "")
+    contact_way = ContactWay.objects.filter(state=state).select_related("store").first() if state else None
+    identities = [(Identity.Kind.WECOM_EXTERNAL_USERID, external_userid)]
+    if person.get("unionid"):
+        identities.append((Identity.Kind.WECHAT_UNIONID, person["unionid"]))
+    resolution = customer_resolve(
+        identities=identities,
+        source="wecom",
+        profile=Profile(
+            name=person.get("name"),
+            gender=_GENDER.get(person.get("gender")),
+            primary_store=contact_way.store if contact_way else associate.store,
+            primary_associate=associate,
+        ),
+    )
+    created_ts = int(follow_user.get("createtime") or payload.get("CreateTime") or 0)
+    follow, _ = FollowRelation.objects.update_or_create(
+        associate=associate,
+        external_userid=external_userid,
+        defaults={
+            "customer": resolution.customer,
+            "add_way": follow_user.get("add_way"),
+            "state": state[:30],
+            "contact_way": contact_way,
+            "remark": follow_user.get("remark", "")[:100],
+            "followed_at": datetime.fromtimestamp(created_ts, UTC) if created_ts else timezone.now(),
+            "ended_at": None,
+            "ended_reason": "",
+        },
+    )
+    welcome_code = payload.get("WelcomeCode")
+    if welcome_code and follow.welcome in (FollowRelation.Welcome.NONE, FollowRelation.Welcome.PENDING):
+        FollowRelation.objects.filter(pk=follow.pk).update(welcome=FollowRelation.Welcome.PENDING)
+        received = int(payload.get("CreateTime") or timezone.now().timestamp())
+        # Imported here: the task module imports this one.
+        from associates.tasks import welcome_message_send_task
+
+        transaction.on_commit(
+            lambda: welcome_message_send_task.delay(follow_id=follow.pk, welcome_code=welcome_code, received=received)
+        )
+
+
+@handles("change_external_contact", "edit_external_contact")
+def follow_edited(payload: dict) -> None:
+    follow = FollowRelation.objects.filter(
+        associate__wecom_userid=payload.get("UserID"), external_userid=payload.get("ExternalUserID")
+    ).first()
+    if follow is None:
+        # Edited before we saw the add (callbacks can arrive out of order): treat it as the add.
+        follow_added(payload)
+        return
+    contact = wecom_client().external_contact.get(follow.external_userid)
+    remark = _follow_user(contact, payload["UserID"]).get("remark", "")
+    FollowRelation.objects.filter(pk=follow.pk).update(remark=remark[:100])
+
+
+def _follow_end(payload: dict, reason: str) -> None:
+    FollowRelation.objects.filter(
+        associate__wecom_userid=payload.get("UserID"),
+        external_userid=payload.get("ExternalUserID"),
+        ended_at__isnull=True,
+    ).update(ended_at=datetime.fromtimestamp(int(payload.get("CreateTime") or 0), UTC), ended_reason=reason)
+
+
+@handles("change_external_contact", "del_external_contact")
+def follow_deleted_by_associate(payload: dict) -> None:
+    transferred = payload.get("Source") == "DELETE_BY_TRANSFER"
+    _follow_end(payload, FollowRelation.Ended.TRANSFERRED if transferred else FollowRelation.Ended.ASSOCIATE)
+
+
+@handles("change_external_contact", "del_follow_user")
+def follow_deleted_by_customer(payload: dict) -> None:
+    _follow_end(payload, FollowRelation.Ended.CUSTOMER)
+
+
+def welcome_text(*, associate: Associate) -> str:
+    template = associate.store.welcome_text or DEFAULT_WELCOME
+    return template.replace("{store}", associate.store.name).replace("{associate}", associate.name)
+
+
+def welcome_message_send(*, follow_id: int, welcome_code: str, received: int) -> str:
+    """Send the welcome message once, within WeCom's 20 seconds; returns the final welcome status.
+
+    41051 (already sent) and an expired window are final, never retried; a transient error
+    propagates so the task retries while the window is still open.
+    """
+    follow = FollowRelation.objects.select_related("associate__store").get(pk=follow_id)
+    if follow.welcome != FollowRelation.Welcome.PENDING:
+        return follow.welcome
+    if timezone.now().timestamp() - received > C.WELCOME_CODE_TTL_SECONDS:
+        status = FollowRelation.Welcome.EXPIRED
+    else:
+        try:
+            wecom_client().send_welcome_msg(
+                welcome_code=welcome_code, text={"content": welcome_text(associate=follow.associate)}
+            )
+            status = FollowRelation.Welcome.SENT
+        except WeComError as exc:
+            if exc.errcode == C.ERR_WELCOME_ALREADY_SENT:
+                status = FollowRelation.Welcome.ALREADY_SENT
+            elif exc.transient or exc.errcode == C.ERR_WELCOME_RETRY_ALLOWED:
+                raise
+            else:
+                logger.warning("Welcome message for follow %s failed: %s", follow_id, exc)
+                status = FollowRelation.Welcome.FAILED
+    FollowRelation.objects.filter(pk=follow_id, welcome=FollowRelation.Welcome.PENDING).update(welcome=status)
+    return status

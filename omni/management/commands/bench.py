@@ -1,0 +1,40 @@
+"""`python manage.py bench NAME`: run benchmark `bench/NAME.py` in a scratch database.
+
+The benchmark runs against a fresh `test_…` database on the configured server (so PostgreSQL when
+DATABASE_URL points at one), never against real data, and prints its figures as one JSON object on
+the last line.
+"""
+
+import importlib
+import json
+import pkgutil
+
+from django.core.management.base import BaseCommand
+from django.db import connection
+
+import bench
+
+
+class Command(BaseCommand):
+    help = "Run a benchmark from bench/ and print its figures as JSON on the last line."
+
+    def add_arguments(self, parser):
+        names = sorted(
+            module.name for module in pkgutil.iter_modules(bench.__path__) if not module.name.startswith("_")
+        )
+        parser.add_argument("name", choices=names)
+        parser.add_argument("--scale", type=float, default=1.0, help="Size factor; 1 is the documented size.")
+        parser.add_argument("--keepdb", action="store_true", help="Keep the scratch database afterwards.")
+
+    def handle(self, *args, name, scale, keepdb, **options):
+        module = importlib.import_module(f"bench.{name}")
+        creation = connection.creation
+        old_name = connection.settings_dict["NAME"]
+        creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=keepdb)
+        try:
+            figures = module.run(scale=scale, log=lambda message: self.stderr.write(message))
+        finally:
+            if not keepdb:
+                creation.destroy_test_db(old_name, verbosity=0)
+        figures = {"bench": name, "database": connection.vendor, **figures}
+        self.stdout.write(json.dumps(figures, ensure_ascii=False, default=str))

@@ -1,0 +1,67 @@
+"""Raw WeCom callback events, stored before they are acted on, each processed once."""
+
+from django.db import models
+
+
+class CallbackEvent(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "待处理"
+        DONE = "done", "已处理"
+        FAILED = "failed", "处理失败"
+
+    # sha256 of the decrypted event: WeCom re-delivers the identical event when we are slow.
+    dedupe_key = models.CharField("去重键", max_length=64, unique=True)
+    event = models.CharField("事件", max_length=64)
+    change_type = models.CharField("变更类型", max_length=64, blank=True)
+    payload = models.JSONField("内容")
+    status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField("处理次数", default=0)
+    error = models.TextField("错误", blank=True)
+    received_at = models.DateTimeField("接收时间", auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField("处理时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "企业微信回调事件"
+        verbose_name_plural = "企业微信回调事件"
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["status", "received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event}/{self.change_type} #{self.pk}"
+
+
+class SyncRun(models.Model):
+    """One full sync from WeCom, advanced page by page; `state` holds the cursor so it can resume."""
+
+    class Kind(models.TextChoices):
+        CONTACTS = "contacts", "客户"
+        TAGS = "tags", "企业标签"
+        GROUPS = "groups", "客户群"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "进行中"
+        DONE = "done", "已完成"
+        FAILED = "failed", "失败"
+
+    kind = models.CharField("类型", max_length=16, choices=Kind.choices)
+    status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.RUNNING)
+    state = models.JSONField("进度", default=dict)
+    pages = models.PositiveIntegerField("已同步页数", default=0)
+    items = models.PositiveIntegerField("已同步条数", default=0)
+    error = models.TextField("错误", blank=True)
+    started_at = models.DateTimeField("开始时间", auto_now_add=True)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+    finished_at = models.DateTimeField("完成时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "企业微信同步"
+        verbose_name_plural = "企业微信同步"
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind"], condition=models.Q(status="running"), name="one_running_sync_per_kind"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.get_status_display()}"

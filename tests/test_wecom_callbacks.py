@@ -1,0 +1,152 @@
+"""The /wecom/callback/ endpoint: official vectors, bad input refused with nothing stored, events stored once."""
+
+import json
+import time
+from urllib.parse import urlencode
+
+import pytest
+from django.conf import settings as django_settings
+
+from omni.wecom.crypto import CallbackCrypto
+from omni.wecom.models import CallbackEvent
+
+VECTORS = json.loads((django_settings.BASE_DIR.parent / "shared" / "wecom_vectors.json").read_text())
+SET_A = VECTORS["set_a"]
+
+
+@pytest.fixture
+def wecom(settings):
+    settings.WECOM_TOKEN = SET_A["token"]
+    settings.WECOM_ENCODING_AES_KEY = SET_A["encoding_aes_key"]
+    settings.WECOM_CORP_ID = SET_A["corpid"]
+    settings.WECOM_CALLBACK_MAX_AGE = 300
+    return CallbackCrypto(token=SET_A["token"], encoding_aes_key=SET_A["encoding_aes_key"], corp_id=SET_A["corpid"])
+
+
+def _event_xml(**fields):
+    base = {
+        "ToUserName": SET_A["corpid"],
+        "FromUserName": "sys",
+        "CreateTime": str(int(time.time())),
+        "MsgType": "event",
+        "Event": "change_external_tag",
+        "ChangeType": "create",
+        "Id": "etAAA",
+        "TagType": "tag",
+    }
+    base.update(fields)
+    return "<xml>" + "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in base.items()) + "</xml>"
+
+
+def _post(client, crypto, plaintext, *, timestamp=None, signature=None):
+    timestamp = timestamp or str(int(time.time()))
+    body, good_signature = crypto.encrypt_message(plaintext, nonce="n1", timestamp=timestamp)
+    query = urlencode({"msg_signature": signature or good_signature, "timestamp": timestamp, "nonce": "n1"})
+    return client.post(f"/wecom/callback/?{query}", body, content_type="text/xml")
+
+
+@pytest.mark.django_db
+def test_url_verification_with_the_official_vector(client, wecom, settings):
+    settings.WECOM_CALLBACK_MAX_AGE = None  # the vector is from 2014
+    v = SET_A["verify_url"]
+
+    response = client.get("/wecom/callback/", {k: v[k] for k in ("msg_signature", "timestamp", "nonce", "echostr")})
+
+    assert response.status_code == 200
+    assert response.content.decode() == v["plaintext"]
+
+
+@pytest.mark.django_db
+def test_the_official_message_vector_is_accepted_and_as_a_non_event_stores_nothing(client, wecom, settings):
+    settings.WECOM_CALLBACK_MAX_AGE = None
+    m = SET_A["message"]
+    body = (
+        f"<xml><ToUserName><![CDATA[{SET_A['corpid']}]]></ToUserName>"
+        f"<Encrypt><![CDATA[{m['encrypt']}]]></Encrypt><AgentID><![CDATA[218]]></AgentID></xml>"
+    )
+
+    response = client.post(
+        f"/wecom/callback/?{urlencode({k: m[k] for k in ('msg_signature', 'timestamp', 'nonce')})}",
+        body,
+        content_type="text/xml",
+    )
+
+    assert response.status_code == 200
+    assert CallbackEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_official_vector_is_stale_with_the_default_window(client, wecom):
+    v = SET_A["verify_url"]
+
+    response = client.get("/wecom/callback/", {k: v[k] for k in ("msg_signature", "timestamp", "nonce", "echostr")})
+
+    assert response.status_code == 403
+    assert response.content == b"stale_timestamp"
+
+
+@pytest.mark.django_db
+def test_a_tampered_signature_is_403_and_stores_nothing(client, wecom):
+    response = _post(client, wecom, _event_xml(), signature="0" * 40)
+
+    assert response.status_code == 403
+    assert response.content == b"invalid_signature"
+    assert CallbackEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_stale_timestamp_is_403_and_stores_nothing(client, wecom):
+    response = _post(client, wecom, _event_xml(), timestamp=str(int(time.time()) - 3600))
+
+    assert response.status_code == 403
+    assert CallbackEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"\x00\xff garbage",
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">'
+        b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;">]><xml><Encrypt>&lol3;</Encrypt></xml>',
+        b"<xml><Encrypt><![CDATA[bm90IGFlcw==]]></Encrypt></xml>",
+    ],
+)
+def test_garbage_hostile_and_undecryptable_bodies_are_4xx_and_store_nothing(client, wecom, body):
+    timestamp = str(int(time.time()))
+    encrypt = "bm90IGFlcw=="
+    query = urlencode({"msg_signature": wecom.signature(timestamp, "n", encrypt), "timestamp": timestamp, "nonce": "n"})
+
+    response = client.post(f"/wecom/callback/?{query}", body, content_type="text/xml")
+
+    assert 400 <= response.status_code < 500
+    assert CallbackEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_an_unknown_event_is_answered_and_ignored(client, wecom):
+    response = _post(client, wecom, _event_xml(Event="something_new", ChangeType="x"))
+
+    assert response.status_code == 200
+    assert CallbackEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_redelivered_event_is_stored_and_processed_once(client, wecom, django_capture_on_commit_callbacks):
+    plaintext = _event_xml()
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        first = _post(client, wecom, plaintext)
+        second = _post(client, wecom, plaintext)
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert first.content == b"success"
+    event = CallbackEvent.objects.get()
+    assert len(callbacks) == 1
+    assert (event.event, event.change_type, event.status, event.attempts) == (
+        "change_external_tag",
+        "create",
+        CallbackEvent.Status.DONE,
+        1,
+    )
