@@ -4,13 +4,18 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
-from kombu import Queue
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omni.settings")
 
 app = Celery("omni")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = (Queue("realtime"), Queue("bulk"))
+# Each queue on its own exchange and key: a queue declared bare inherits the default exchange and key
+# ("bulk"), and then one message would reach both queues.
+app.conf.task_queues = (
+    Queue("realtime", Exchange("realtime", type="direct"), routing_key="realtime"),
+    Queue("bulk", Exchange("bulk", type="direct"), routing_key="bulk"),
+)
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {

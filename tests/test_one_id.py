@@ -5,11 +5,13 @@ from datetime import date
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
+from associates.models import FollowRelation
 from customers.models import AuditLog, Customer, CustomerNote, CustomerTag, Identity, IdentityConflict, Order, Tag
 from customers.services import Profile, customer_merge, customer_merge_undo, customer_resolve, identity_conflict_dismiss
 from omni.errors import ApplicationError
-from tests.factories import CustomerFactory, IdentityFactory, OrderFactory, StoreFactory, UserFactory
+from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, OrderFactory, StoreFactory, UserFactory
 
 POS = Identity.Kind.POS_MEMBER_NO
 PHONE = Identity.Kind.PHONE
@@ -147,6 +149,9 @@ def _two_customers_with_history():
     CustomerTag.objects.create(customer=source, tag=shared_tag)
     CustomerTag.objects.create(customer=source, tag=own_tag)
 
+    FollowRelation.objects.create(
+        associate=AssociateFactory(store=store), customer=source, external_userid="wm_src", followed_at=timezone.now()
+    )
     target = CustomerFactory(name="林小雨", birthday=None)
     IdentityFactory(customer=target, kind=UNIONID, value="o6_x")
     OrderFactory(customer=target, store=store)
@@ -164,6 +169,7 @@ def test_merge_moves_everything_and_undo_restores_exactly():
         "orders": sorted(Order.objects.values_list("pk", "customer_id")),
         "tags": sorted(CustomerTag.objects.values_list("pk", "customer_id")),
         "notes": sorted(CustomerNote.objects.values_list("pk", "customer_id")),
+        "follows": sorted(FollowRelation.objects.values_list("pk", "customer_id")),
     }
 
     merge = customer_merge(source=source, target=target, actor=manager, reason="同一人", conflict=conflict)
@@ -174,6 +180,7 @@ def test_merge_moves_everything_and_undo_restores_exactly():
     assert Identity.objects.filter(customer=target).count() == 3
     assert Order.objects.filter(customer=target).count() == 3
     assert CustomerNote.objects.filter(customer=target).count() == 1
+    assert FollowRelation.objects.get().customer_id == target.pk
     assert sorted(target.customer_tags.values_list("tag__name", flat=True)) == ["VIP", "敏感肌"]
     assert target.name == "林小雨"
     assert target.birthday == date(1992, 1, 2)  # filled from the source
@@ -188,6 +195,7 @@ def test_merge_moves_everything_and_undo_restores_exactly():
         "orders": sorted(Order.objects.values_list("pk", "customer_id")),
         "tags": sorted(CustomerTag.objects.values_list("pk", "customer_id")),
         "notes": sorted(CustomerNote.objects.values_list("pk", "customer_id")),
+        "follows": sorted(FollowRelation.objects.values_list("pk", "customer_id")),
     }
     assert after == before
     source.refresh_from_db()

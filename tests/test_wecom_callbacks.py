@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings as django_settings
+from django.utils import timezone
 
 from omni.wecom.crypto import CallbackCrypto
 from omni.wecom.models import CallbackEvent
@@ -150,3 +151,14 @@ def test_a_redelivered_event_is_stored_and_processed_once(client, wecom, django_
         CallbackEvent.Status.DONE,
         1,
     )
+
+
+@pytest.mark.django_db
+def test_a_stored_event_has_its_received_time_like_any_orm_row(client, wecom):
+    before = timezone.now()
+
+    _post(client, wecom, _event_xml())
+
+    event = CallbackEvent.objects.get()
+    assert before <= event.received_at <= timezone.now()
+    assert CallbackEvent.objects.filter(received_at=event.received_at).count() == 1

@@ -5,7 +5,7 @@ import json
 import logging
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from omni.wecom.client import WeComError
@@ -25,29 +25,45 @@ def callback_crypto() -> CallbackCrypto:
     )
 
 
-def callback_event_store(*, payload: dict) -> CallbackEvent | None:
+def callback_event_store(*, payload: dict) -> int | None:
     """Keep a verified, decrypted event and queue its processing; a re-delivery is stored once.
 
-    Returns None for events Omni does not handle (logged and ignored).
+    One INSERT … ON CONFLICT DO NOTHING (PostgreSQL and SQLite alike): the request path stays a single
+    round trip, and a duplicate is recognised by the database, not by a check-then-insert race.
+    Returns the new event's id, or None for a duplicate or an event Omni does not handle.
     """
     if not is_known(payload):
         logger.info("Ignoring WeCom event %s/%s", *event_kind(payload))
         return None
     event, change_type = event_kind(payload)
-    key = hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-    with transaction.atomic():
-        stored, created = CallbackEvent.objects.get_or_create(
-            dedupe_key=key, defaults={"event": event, "change_type": change_type, "payload": payload}
+    raw = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+    key = hashlib.sha256(raw.encode()).hexdigest()
+    table = connection.ops.quote_name(CallbackEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (dedupe_key, event, change_type, payload, status, attempts, error, received_at) "
+            "VALUES (%s, %s, %s, %s, %s, 0, '', %s) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+            [
+                key,
+                event,
+                change_type,
+                raw,
+                CallbackEvent.Status.PENDING,
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+            ],
         )
-        if created:
-            # Imported here: the task module imports this one.
-            from omni.wecom.tasks import callback_event_process_task
+        row = cursor.fetchone()
+    if row is None:
+        logger.info("WeCom event %s/%s delivered again; already stored", event, change_type)
+        return None
+    # Imported here: the task module imports this one.
+    from omni.wecom.tasks import callback_event_process_task
 
-            transaction.on_commit(lambda: callback_event_process_task.delay(stored.pk))
-    return stored
+    transaction.on_commit(lambda: callback_event_process_task.delay(row[0]))
+    return row[0]
 
 
-def callback_event_process(*, event_id: int) -> CallbackEvent:
+def callback_event_process(*, event_id: int) -> CallbackEvent | None:
     """Run the event's handler exactly once.
 
     The row lock and the status guard make a redelivered task a no-op. A transient WeCom error rolls
@@ -55,7 +71,10 @@ def callback_event_process(*, event_id: int) -> CallbackEvent:
     failed (visible in admin) without retrying.
     """
     with transaction.atomic():
-        event = CallbackEvent.objects.select_for_update().get(pk=event_id)
+        event = CallbackEvent.objects.select_for_update().filter(pk=event_id).first()
+        if event is None:
+            logger.warning("WeCom callback event %s no longer exists; nothing to do", event_id)
+            return None
         if event.status != CallbackEvent.Status.PENDING:
             return event
         try:

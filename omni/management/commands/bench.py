@@ -9,8 +9,10 @@ import importlib
 import json
 import pkgutil
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connection
+from django.test.utils import setup_test_environment, teardown_test_environment
 
 import bench
 
@@ -30,11 +32,17 @@ class Command(BaseCommand):
         module = importlib.import_module(f"bench.{name}")
         creation = connection.creation
         old_name = connection.settings_dict["NAME"]
+        # Like a test run: a scratch database, and the test client's host allowed. On SQLite the scratch
+        # database is a file, so worker processes started by a benchmark can open it too.
+        if connection.vendor == "sqlite":
+            connection.settings_dict["TEST"]["NAME"] = str(settings.VAR_DIR / f"bench_{name}.sqlite3")
+        setup_test_environment()
         creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=keepdb)
         try:
             figures = module.run(scale=scale, log=lambda message: self.stderr.write(message))
         finally:
             if not keepdb:
                 creation.destroy_test_db(old_name, verbosity=0)
+            teardown_test_environment()
         figures = {"bench": name, "database": connection.vendor, **figures}
         self.stdout.write(json.dumps(figures, ensure_ascii=False, default=str))

@@ -1,0 +1,264 @@
+"""WeCom callbacks: how many events/s Omni accepts (verify + decrypt + store + enqueue) and processes.
+
+Targets (issue 3, this 2-core machine): ≥ 500 accepted/s, p99 accept latency ≤ 50 ms.
+
+Omni runs as a real gunicorn (2 worker processes) and a real Celery worker (realtime queue, 2
+processes); the local WeCom emulator runs in this process. Three phases:
+
+1. accept: N customers add an associate in the emulator (callbacks off); the matching
+   add_external_contact events are encrypted exactly as WeCom sends them and POSTed over HTTP from
+   client processes as fast as the server takes them. 100 of them are then delivered again.
+2. process: the worker drains that backlog — fetches each contact from the emulator, resolves the One ID
+   customer, records the friendship. (Their welcome codes are older than WeCom's 20 s by then.)
+3. live: the emulator itself sends callbacks while 100 more customers add the associate at 10/s;
+   measured is the time from the add to the welcome message accepted by WeCom.
+"""
+
+import multiprocessing
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlencode
+
+import requests
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count
+
+from associates.models import Associate, FollowRelation, Store
+from bench._http_client import post_all
+from omni.wecom.crypto import CallbackCrypto
+from omni.wecom.emulator.config import EmulatorConfig
+from omni.wecom.emulator.server import start_emulator
+from omni.wecom.models import CallbackEvent
+
+CORP_ID, AGENT_ID, SECRET = "wwbenchcorp0000001", "1000002", "bench-secret"
+TOKEN, AES_KEY = "BenchToken", "b21uaS1kZW1vLWxvY2FsLXdlY29tLWVtdWxhdG9yISE"
+TARGET_ACCEPTED, TARGET_P99_MS = 500, 50
+WEB_WORKERS, CLIENTS = 4, 4
+LIVE_CUSTOMERS, LIVE_RATE = 100, 10
+
+
+def run(*, scale: float, log: Callable[[str], None]) -> dict:
+    events = max(200, int(2000 * scale))
+    emulator = start_emulator(
+        EmulatorConfig(
+            corp_id=CORP_ID,
+            agent_id=AGENT_ID,
+            secret=SECRET,
+            token=TOKEN,
+            encoding_aes_key=AES_KEY,
+            callback_url="http://127.0.0.1:9/unused",
+            sidebar_url="http://127.0.0.1:9/unused",
+        )
+    )
+    wecom = {
+        "WECOM_API_BASE": emulator.api_base,
+        "WECOM_CORP_ID": CORP_ID,
+        "WECOM_AGENT_ID": AGENT_ID,
+        "WECOM_SECRET": SECRET,
+        "WECOM_TOKEN": TOKEN,
+        "WECOM_ENCODING_AES_KEY": AES_KEY,
+    }
+    for name, value in wecom.items():
+        setattr(settings, name, value)
+    try:
+        posts = _backlog(emulator, events, log)
+        with _process("gunicorn", _gunicorn_cmd(port := _free_port()), wecom) as server:
+            _wait_until_up(port)
+            accepted = _accept(port, posts, log, server)
+            with _process("worker", _worker_cmd(), wecom):
+                processed = _drain(events, log)
+                live = _live(emulator, port, log)
+    finally:
+        emulator.stop()
+    return {
+        "events": events,
+        **accepted,
+        **processed,
+        **live,
+        "targets": {"accepted_per_s": TARGET_ACCEPTED, "accept_p99_ms": TARGET_P99_MS},
+        "meets_targets": accepted["accepted_per_s"] >= TARGET_ACCEPTED and accepted["accept_p99_ms"] <= TARGET_P99_MS,
+    }
+
+
+def _backlog(emulator, events: int, log) -> list[tuple[str, bytes]]:
+    store = Store.objects.create(code="BENCH", name="基准门店")
+    Associate.objects.create(store=store, wecom_userid="bench_assoc", name="基准导购")
+    emulator.control("POST", "faults", {"callbacks": "off"})
+    emulator.control("POST", "associates", {"userid": "bench_assoc", "name": "基准导购", "store": "基准门店"})
+    log(f"adding {events} customers in the emulator …")
+    crypto = CallbackCrypto(token=TOKEN, encoding_aes_key=AES_KEY, corp_id=CORP_ID)
+    posts = []
+    for n in range(events):
+        person = emulator.control("POST", "customers", {"name": f"客户{n}", "gender": 2})
+        added = emulator.control(
+            "POST", "contacts/add", {"external_userid": person["external_userid"], "userid": "bench_assoc"}
+        )
+        timestamp, nonce = str(int(time.time())), secrets.token_hex(5)
+        plaintext = (
+            "<xml>"
+            f"<ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+            f"<CreateTime>{timestamp}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            "<Event><![CDATA[change_external_contact]]></Event>"
+            "<ChangeType><![CDATA[add_external_contact]]></ChangeType>"
+            "<UserID><![CDATA[bench_assoc]]></UserID>"
+            f"<ExternalUserID><![CDATA[{person['external_userid']}]]></ExternalUserID>"
+            f"<WelcomeCode><![CDATA[{added['welcome_code']}]]></WelcomeCode>"
+            "</xml>"
+        )
+        body, signature = crypto.encrypt_message(plaintext, nonce=nonce, timestamp=timestamp, agent_id=AGENT_ID)
+        query = urlencode({"msg_signature": signature, "timestamp": timestamp, "nonce": nonce})
+        posts.append((f"/wecom/callback/?{query}", body))
+    return posts
+
+
+def _cpu_seconds(match: Callable[[str, int], bool]) -> float:
+    """User + system CPU of the processes whose (command name, parent pid) match, from /proc."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+        if match(name, int(rest[1])):
+            total += (int(rest[11]) + int(rest[12])) / tick
+    return total
+
+
+def _accept(port: int, posts: list[tuple[str, bytes]], log, server: subprocess.Popen) -> dict:
+    def web(name: str, ppid: int) -> bool:
+        return ppid == server.pid
+
+    def database(name: str, ppid: int) -> bool:
+        return name.startswith("postgres") or name.startswith("redis-server")
+
+    shares = [posts[n::CLIENTS] for n in range(CLIENTS)]
+    web_cpu, db_cpu = _cpu_seconds(web), _cpu_seconds(database)
+    started = time.perf_counter()
+    with ProcessPoolExecutor(CLIENTS, mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = [result for share in pool.map(post_all, [port] * CLIENTS, shares) for result in share]
+    seconds = time.perf_counter() - started
+    web_cpu, db_cpu = _cpu_seconds(web) - web_cpu, _cpu_seconds(database) - db_cpu
+    replays = post_all(port, posts[:100])
+    assert all(status == 200 for status, _ in results), {status for status, _ in results}
+    latencies = sorted(ms for _, ms in results)
+    log(f"accepted {len(posts)} callbacks in {seconds:.2f}s")
+    return {
+        "web_workers": WEB_WORKERS,
+        "client_processes": CLIENTS,
+        "accepted_per_s": round(len(posts) / seconds),
+        "accept_p50_ms": round(statistics.median(latencies), 2),
+        "accept_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 2),
+        "web_cpu_ms_per_event": round(web_cpu * 1000 / len(posts), 2),
+        "postgres_redis_cpu_ms_per_event": round(db_cpu * 1000 / len(posts), 2),
+        "redelivered_100_answered_200": sum(status == 200 for status, _ in replays),
+        "redelivered_100_stored_again": CallbackEvent.objects.count() - len(posts),
+    }
+
+
+def _drain(events: int, log) -> dict:
+    started = time.perf_counter()
+    deadline = time.monotonic() + 900
+    while CallbackEvent.objects.filter(status=CallbackEvent.Status.PENDING).exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    seconds = time.perf_counter() - started
+    # The welcome tasks those events queued must be gone too, or they would delay the live phase.
+    while (
+        FollowRelation.objects.filter(welcome=FollowRelation.Welcome.PENDING).exists() and time.monotonic() < deadline
+    ):
+        time.sleep(0.2)
+    done = CallbackEvent.objects.filter(status=CallbackEvent.Status.DONE).count()
+    log(f"processed {done} of {events} events in {seconds:.1f}s (worker start-up included)")
+    return {
+        "processed": done,
+        "processed_per_s": round(done / seconds, 1),
+        "processed_follows": FollowRelation.objects.count(),
+    }
+
+
+def _live(emulator, port: int, log) -> dict:
+    """Customers add the associate at LIVE_RATE/s with WeCom's own callbacks; time add → welcome sent."""
+    emulator.control("POST", "config", {"callback_url": f"http://127.0.0.1:{port}/wecom/callback/"})
+    emulator.control("POST", "faults", {"callbacks": "on"})
+    added_at = {}
+    for n in range(LIVE_CUSTOMERS):
+        person = emulator.control("POST", "customers", {"name": f"现场客户{n}", "gender": 1})
+        added_at[person["external_userid"]] = time.perf_counter()
+        emulator.control(
+            "POST", "contacts/add", {"external_userid": person["external_userid"], "userid": "bench_assoc"}
+        )
+        time.sleep(1 / LIVE_RATE)
+    settled: dict[str, float] = {}
+    deadline = time.monotonic() + 120
+    while len(settled) < len(added_at) and time.monotonic() < deadline:
+        for external_userid in (
+            FollowRelation.objects.filter(external_userid__in=[e for e in added_at if e not in settled])
+            .exclude(welcome=FollowRelation.Welcome.PENDING)
+            .values_list("external_userid", flat=True)
+        ):
+            settled[external_userid] = time.perf_counter()
+        time.sleep(0.05)
+    live = FollowRelation.objects.filter(external_userid__in=added_at)
+    statuses = dict(live.values_list("welcome").annotate(n=Count("pk")))
+    waits = sorted(settled[e] - added_at[e] for e in settled)
+    log(f"live: {statuses}")
+    return {
+        "live_customers": LIVE_CUSTOMERS,
+        "live_welcome_status": statuses,
+        "live_add_to_welcome_p50_s": round(statistics.median(waits), 2) if waits else None,
+        "live_add_to_welcome_max_s": round(waits[-1], 2) if waits else None,
+    }
+
+
+@contextmanager
+def _process(name: str, command: list[str], wecom: dict):
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(wecom, DATABASE_URL=_database_url(), DJANGO_ALLOWED_HOSTS="127.0.0.1")
+    child = subprocess.Popen(command, cwd=Path(settings.BASE_DIR), env=env)
+    try:
+        yield child
+    finally:
+        child.terminate()
+        child.wait(timeout=60)
+
+
+def _gunicorn_cmd(port: int) -> list[str]:
+    workers = ["-w", str(WEB_WORKERS), "-b", f"127.0.0.1:{port}", "--log-level", "warning"]
+    return [sys.executable, "-m", "gunicorn", "omni.wsgi", *workers]
+
+
+def _worker_cmd() -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "omni", "worker", "-Q", "realtime", "-c", "2", "-l", "WARNING"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_up(port: int) -> None:
+    for _ in range(150):
+        try:
+            requests.get(f"http://127.0.0.1:{port}/wecom/callback/", timeout=2)
+            return
+        except requests.RequestException:  # not listening yet, or workers still booting
+            time.sleep(0.1)
+    raise RuntimeError("gunicorn did not start")
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return f"sqlite:///{db['NAME']}"

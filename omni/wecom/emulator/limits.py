@@ -1,0 +1,126 @@
+"""WeCom's limits and error codes as the emulator enforces them (../shared/WECOM.md), in one place.
+
+Every number here is WeCom's documented value; the few the emulator lets a test change at run time
+(token TTL, per-minute limit, monthly cap, callback timing) are defaults for `state.Faults`.
+"""
+
+# Tokens and tickets (Doc 91039, 90506).
+TOKEN_TTL_SECONDS = 7200
+TICKET_TTL_SECONDS = 7200
+JSAPI_TICKET_PER_HOUR = 400  # per corp
+AGENT_TICKET_PER_HOUR = 100  # per app
+
+# Rate limit (Doc 90454): per API per corp; exceeding blocks that API for a minute.
+RATE_LIMIT_PER_MINUTE = 10_000
+RATE_LIMIT_BLOCK_SECONDS = 60
+
+# OAuth (Doc 91023, 91335): a code is single-use and lives five minutes.
+OAUTH_CODE_TTL_SECONDS = 300
+
+# Welcome messages (Doc 92137): within 20 s of the add_external_contact callback, once.
+WELCOME_CODE_TTL_SECONDS = 20
+
+# Media (Doc 90253): temporary media live three days.
+MEDIA_TTL_SECONDS = 3 * 24 * 3600
+MEDIA_MIN_BYTES = 5
+MEDIA_MAX_BYTES = {
+    "image": 10 * 1024 * 1024,
+    "voice": 2 * 1024 * 1024,
+    "video": 10 * 1024 * 1024,
+    "file": 20 * 1024 * 1024,
+}
+
+# Customer contact requests.
+BATCH_GET_BY_USER_MAX_USERIDS = 100
+BATCH_GET_BY_USER_MAX_LIMIT = 100
+BATCH_GET_BY_USER_DEFAULT_LIMIT = 50
+STATE_MAX_CHARS = 30
+CONTACT_WAY_REMARK_MAX_CHARS = 30
+CORP_TAG_MAX = 3000
+MARK_TAG_MAX = 100
+
+# Mass messages (Doc 92135, 93338).
+MSG_TEMPLATE_MAX_RECIPIENTS = 10_000
+MSG_TEMPLATE_MAX_TEXT_BYTES = 4000
+MSG_TEMPLATE_MAX_ATTACHMENTS = 9
+GROUPMSG_LIST_MAX_LIMIT = 100
+GROUPMSG_LIST_DEFAULT_LIMIT = 50
+GROUPMSG_LIST_MAX_SPAN_SECONDS = 31 * 24 * 3600
+GROUPMSG_TASK_MAX_LIMIT = 1000
+GROUPMSG_TASK_DEFAULT_LIMIT = 500
+# Per customer per natural month; None means "the number of days in the month" (WeCom's default).
+MONTHLY_RECEIVE_CAP = None
+
+# Customer groups (Doc 92120, 92122, 92229).
+GROUPCHAT_LIST_MAX_LIMIT = 1000
+GROUPCHAT_OWNER_FILTER_MAX = 100
+JOIN_WAY_MAX_CHAT_IDS = 5
+GROUP_MAX_MEMBERS = 500
+
+# Customer transfer (Doc 92125, 94081).
+TRANSFER_MAX_CUSTOMERS = 100
+TRANSFER_SUCCESS_MSG_MAX_CHARS = 200
+
+# Callbacks (Doc 90930): WeCom waits 5 s for an answer and retries three times.
+CALLBACK_TIMEOUT_SECONDS = 5.0
+CALLBACK_RETRIES = 3
+CALLBACK_RETRY_DELAY_SECONDS = 1.0
+
+# Error codes (Doc 90313) and the errmsg text WeCom sends with them.
+OK = 0
+SYSTEM_BUSY = -1
+INVALID_SECRET = 40001
+INVALID_USERID = 40003
+INVALID_MEDIA_TYPE = 40004
+INVALID_TYPE = 40005
+INVALID_FILE_SIZE = 40006
+INVALID_MEDIA_ID = 40007
+INVALID_IMAGE_SIZE = 40009
+INVALID_CORPID = 40013
+INVALID_ACCESS_TOKEN = 40014
+INVALID_OAUTH_CODE = 40029
+INVALID_CHAT_ID = 40050
+INVALID_PARAMETER = 40058
+INVALID_TAG_ID = 40068
+TAG_NAME_EXISTS = 40071
+INVALID_EXTERNAL_USERID = 40096
+ACCESS_TOKEN_MISSING = 41001
+CORPID_MISSING = 41002
+SECRET_MISSING = 41004
+MEDIA_DATA_MISSING = 41005
+WELCOME_ALREADY_SENT = 41051
+ACCESS_TOKEN_EXPIRED = 42001
+FREQUENCY_LIMIT = 45009
+EMPTY_POST_DATA = 44002
+DATA_FORMAT_ERROR = 47001
+NO_RELATIONSHIP = 84061
+
+ERRMSG = {
+    OK: "ok",
+    SYSTEM_BUSY: "system busy",
+    INVALID_SECRET: "invalid credential",
+    INVALID_USERID: "invalid userid",
+    INVALID_MEDIA_TYPE: "invalid media type",
+    INVALID_TYPE: "invalid type",
+    INVALID_FILE_SIZE: "invalid file size",
+    INVALID_MEDIA_ID: "invalid media_id",
+    INVALID_IMAGE_SIZE: "invalid image size",
+    INVALID_CORPID: "invalid corpid",
+    INVALID_ACCESS_TOKEN: "invalid access_token",
+    INVALID_OAUTH_CODE: "invalid code",
+    INVALID_CHAT_ID: "chatid not found",
+    INVALID_PARAMETER: "invalid Request Parameter",
+    INVALID_TAG_ID: "invalid tagid",
+    TAG_NAME_EXISTS: "UserTag Name Already Exist",
+    INVALID_EXTERNAL_USERID: "invalid external userid",
+    ACCESS_TOKEN_MISSING: "access_token missing",
+    CORPID_MISSING: "corpid missing",
+    SECRET_MISSING: "secret missing",
+    MEDIA_DATA_MISSING: "media data missing",
+    WELCOME_ALREADY_SENT: "externaluser has started chatting",
+    ACCESS_TOKEN_EXPIRED: "access_token expired",
+    FREQUENCY_LIMIT: "api freq out of limit",
+    EMPTY_POST_DATA: "empty post data",
+    DATA_FORMAT_ERROR: "data format error",
+    NO_RELATIONSHIP: "not external contact",
+}
