@@ -8,9 +8,10 @@ from django.shortcuts import render
 
 from associates.models import FollowRelation
 from customers.models import Customer
-from omni.wecom.auth import associate_required
+from omni.wecom.auth import associate_required, embeddable
 
 
+@embeddable
 @associate_required
 def sidebar(request: HttpRequest):
     return render(

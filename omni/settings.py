@@ -191,6 +191,8 @@ WECOM_CALLBACK_MAX_AGE = env.int("WECOM_CALLBACK_MAX_AGE", default=300)
 WECOM_OAUTH_AUTHORIZE_URL = env.str(
     "WECOM_OAUTH_AUTHORIZE_URL", default="https://open.weixin.qq.com/connect/oauth2/authorize"
 )
+# Origins allowed to show Omni's WeCom pages in a frame (the local emulator in the demo).
+OMNI_FRAME_ANCESTORS = env.list("OMNI_FRAME_ANCESTORS", default=[])
 WECOM_JSSDK_URL = env.str("WECOM_JSSDK_URL", default="https://wwcdn.weixin.qq.com/node/open/js/wecom-jssdk-2.0.2.js")
 
 # Ingestion limits.

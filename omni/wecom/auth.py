@@ -50,6 +50,21 @@ def associate_required(view):
     return wrapper
 
 
+def embeddable(view):
+    """Let the origins in OMNI_FRAME_ANCESTORS frame this page (the local WeCom emulator shows the
+    sidebar in an iframe; inside WeCom it is a top-level webview). Without any, framing stays denied."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if settings.OMNI_FRAME_ANCESTORS:
+            response.xframe_options_exempt = True
+            response["Content-Security-Policy"] = f"frame-ancestors 'self' {' '.join(settings.OMNI_FRAME_ANCESTORS)}"
+        return response
+
+    return wrapper
+
+
 def oauth_start(request: HttpRequest) -> HttpResponse:
     next_url = request.GET.get("next", "/")
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts=None):
@@ -68,6 +83,7 @@ def _refuse(request: HttpRequest, title: str, message: str, status: int) -> Http
     return render(request, "wecom/refused.html", {"title": title, "message": message}, status=status)
 
 
+@embeddable
 def oauth_callback(request: HttpRequest) -> HttpResponse:
     pending = request.session.pop("omni_oauth", None)
     code = request.GET.get("code", "")
