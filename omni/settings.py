@@ -157,6 +157,9 @@ if not REDIS_URL:
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "control_folder": str(VAR_DIR / "celery" / "control"),
+        # The folder is polled; kombu's default of once a second would let a backlog of welcome
+        # messages outlive WeCom's 20-second window.
+        "polling_interval": 0.05,
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
