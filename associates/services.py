@@ -54,22 +54,19 @@ def _follow_user(contact: dict, userid: str) -> dict:
     return next((item for item in contact.get("follow_user", []) if item.get("userid") == userid), {})
 
 
-@handles("change_external_contact", "add_external_contact")
-def follow_added(payload: dict) -> None:
-    """A customer added an associate: link the One ID customer, record the friendship, send the welcome."""
-    associate = Associate.objects.select_related("store").filter(wecom_userid=payload.get("UserID")).first()
-    if associate is None:
-        raise EventNotApplicable(f"add_external_contact for unknown member {payload.get('UserID')!r}")
-    external_userid = payload["ExternalUserID"]
-    contact = wecom_client().external_contact.get(external_userid)
-    person = contact.get("external_contact", {})
-    follow_user = _follow_user(contact, associate.wecom_userid)
-    state = payload.get("State") or follow_user.get("state", "")
+def follow_record(*, associate: Associate, person: dict, follow_user: dict, state: str = "") -> FollowRelation:
+    """Link a WeCom external contact to its One ID customer and record the friendship (idempotent).
+
+    `person` is WeCom's external_contact, `follow_user` this associate's follow_user / follow_info entry;
+    a `state` naming one of our contact-me QR codes attributes the customer to that code's store.
+    """
+    external_userid = person["external_userid"]
+    state = state or follow_user.get("state", "")
     contact_way = ContactWay.objects.filter(state=state).select_related("store").first() if state else None
     identities = [(Identity.Kind.WECOM_EXTERNAL_USERID, external_userid)]
     if person.get("unionid"):
         identities.append((Identity.Kind.WECHAT_UNIONID, person["unionid"]))
-    resolution = customer_resolve(
+    customer = customer_resolve(
         identities=identities,
         source="wecom",
         profile=Profile(
@@ -78,24 +75,44 @@ def follow_added(payload: dict) -> None:
             primary_store=contact_way.store if contact_way else associate.store,
             primary_associate=associate,
         ),
-    )
-    created_ts = int(follow_user.get("createtime") or payload.get("CreateTime") or 0)
+    ).customer
+    created_ts = int(follow_user.get("createtime") or 0)
     follow, _ = FollowRelation.objects.update_or_create(
         associate=associate,
         external_userid=external_userid,
         defaults={
-            "customer": resolution.customer,
+            "customer": customer,
             "add_way": follow_user.get("add_way"),
             "state": state[:30],
             "contact_way": contact_way,
-            "remark": follow_user.get("remark", "")[:100],
+            "remark": (follow_user.get("remark") or "")[:100],
             "followed_at": datetime.fromtimestamp(created_ts, UTC) if created_ts else timezone.now(),
             "ended_at": None,
             "ended_reason": "",
         },
     )
+    return follow
+
+
+@handles("change_external_contact", "add_external_contact")
+def follow_added(payload: dict) -> None:
+    """A customer added an associate: link the One ID customer, record the friendship, send the welcome."""
+    associate = Associate.objects.select_related("store").filter(wecom_userid=payload.get("UserID")).first()
+    if associate is None:
+        raise EventNotApplicable(f"add_external_contact for unknown member {payload.get('UserID')!r}")
+    contact = wecom_client().external_contact.get(payload["ExternalUserID"])
+    follow_user = _follow_user(contact, associate.wecom_userid)
+    follow_user.setdefault("createtime", payload.get("CreateTime"))
+    follow = follow_record(
+        associate=associate,
+        person=contact.get("external_contact", {"external_userid": payload["ExternalUserID"]}),
+        follow_user=follow_user,
+        state=payload.get("State", ""),
+    )
+    # Every add (a re-add too) comes with a fresh WelcomeCode; a re-delivered event never gets here twice
+    # (callback events are stored and processed once).
     welcome_code = payload.get("WelcomeCode")
-    if welcome_code and follow.welcome in (FollowRelation.Welcome.NONE, FollowRelation.Welcome.PENDING):
+    if welcome_code:
         FollowRelation.objects.filter(pk=follow.pk).update(welcome=FollowRelation.Welcome.PENDING)
         received = int(payload.get("CreateTime") or timezone.now().timestamp())
         # Imported here: the task module imports this one.

@@ -6,14 +6,13 @@ changes nothing. Every call goes through the WeCom client, which keeps under the
 """
 
 import logging
-from datetime import UTC, datetime
 
 from django.db import transaction
 from django.utils import timezone
 
-from associates.models import Associate, FollowRelation, GroupChat
-from customers.models import Identity, Tag
-from customers.services import Profile, customer_resolve
+from associates.models import Associate, GroupChat
+from associates.services import follow_record
+from customers.models import Tag
 from omni.errors import ApplicationError
 from omni.wecom import constants as C
 from omni.wecom.client import WeComClient, wecom_client
@@ -67,7 +66,7 @@ def _contacts_page(client: WeComClient, state: dict) -> tuple[dict, int, bool]:
         associate = associates.get(follow.get("userid"))
         if associate is None:
             continue
-        _contact_upsert(associate=associate, person=person, follow=follow)
+        follow_record(associate=associate, person=person, follow_user=follow)
         count += 1
     cursor = page.get("next_cursor", "")
     if cursor:
@@ -75,32 +74,6 @@ def _contacts_page(client: WeComClient, state: dict) -> tuple[dict, int, bool]:
     else:
         state["at"], state["cursor"] = state["at"] + len(userids), ""
     return state, count, state["at"] >= len(state["userids"])
-
-
-def _contact_upsert(*, associate: Associate, person: dict, follow: dict) -> None:
-    external_userid = person["external_userid"]
-    identities = [(Identity.Kind.WECOM_EXTERNAL_USERID, external_userid)]
-    if person.get("unionid"):
-        identities.append((Identity.Kind.WECHAT_UNIONID, person["unionid"]))
-    customer = customer_resolve(
-        identities=identities,
-        source="wecom",
-        profile=Profile(name=person.get("name"), primary_store=associate.store, primary_associate=associate),
-    ).customer
-    created = int(follow.get("createtime") or 0)
-    FollowRelation.objects.update_or_create(
-        associate=associate,
-        external_userid=external_userid,
-        defaults={
-            "customer": customer,
-            "add_way": follow.get("add_way"),
-            "state": (follow.get("state") or "")[:30],
-            "remark": (follow.get("remark") or "")[:100],
-            "followed_at": datetime.fromtimestamp(created, UTC) if created else timezone.now(),
-            "ended_at": None,
-            "ended_reason": "",
-        },
-    )
 
 
 def _tags_page(client: WeComClient, state: dict) -> tuple[dict, int, bool]:

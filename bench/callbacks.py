@@ -190,24 +190,31 @@ def _live(emulator, port: int, log) -> dict:
     """Customers add the associate at LIVE_RATE/s with WeCom's own callbacks; time add → welcome sent."""
     emulator.control("POST", "config", {"callback_url": f"http://127.0.0.1:{port}/wecom/callback/"})
     emulator.control("POST", "faults", {"callbacks": "on"})
-    added_at = {}
+    added_at: dict[str, float] = {}
+    settled: dict[str, float] = {}
+
+    def observe() -> None:
+        waiting = [e for e in added_at if e not in settled]
+        done = FollowRelation.objects.filter(external_userid__in=waiting).exclude(
+            welcome=FollowRelation.Welcome.PENDING
+        )
+        for external_userid in done.values_list("external_userid", flat=True):
+            settled[external_userid] = time.perf_counter()
+
     for n in range(LIVE_CUSTOMERS):
         person = emulator.control("POST", "customers", {"name": f"现场客户{n}", "gender": 1})
         added_at[person["external_userid"]] = time.perf_counter()
         emulator.control(
             "POST", "contacts/add", {"external_userid": person["external_userid"], "userid": "bench_assoc"}
         )
-        time.sleep(1 / LIVE_RATE)
-    settled: dict[str, float] = {}
+        paced = time.perf_counter() + 1 / LIVE_RATE
+        while time.perf_counter() < paced:
+            observe()
+            time.sleep(0.02)
     deadline = time.monotonic() + 120
     while len(settled) < len(added_at) and time.monotonic() < deadline:
-        for external_userid in (
-            FollowRelation.objects.filter(external_userid__in=[e for e in added_at if e not in settled])
-            .exclude(welcome=FollowRelation.Welcome.PENDING)
-            .values_list("external_userid", flat=True)
-        ):
-            settled[external_userid] = time.perf_counter()
-        time.sleep(0.05)
+        observe()
+        time.sleep(0.02)
     live = FollowRelation.objects.filter(external_userid__in=added_at)
     statuses = dict(live.values_list("welcome").annotate(n=Count("pk")))
     waits = sorted(settled[e] - added_at[e] for e in settled)

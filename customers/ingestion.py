@@ -11,7 +11,7 @@ a return arrives as a status change or as a separate order with negative lines.
 
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -75,6 +75,24 @@ class Scope:
         return cls(channel=api_key.channel, store_ids=store_ids or None, source=f"api:{api_key.prefix}")
 
 
+def _valid_rows(
+    rows: Sequence[dict | None], key_field: str, results: list[RowResult]
+) -> Iterator[tuple[dict, RowResult]]:
+    """Each row that passed validation, with its result; a key repeated within the batch is an error."""
+    seen: set[str] = set()
+    for index, row in enumerate(rows):
+        result = RowResult(index=index)
+        results.append(result)
+        if row is None:
+            continue
+        result.key = row[key_field]
+        if result.key in seen:
+            result.fail("duplicate_in_batch", f"The same {key_field} appears earlier in this batch.", key_field)
+            continue
+        seen.add(result.key)
+        yield row, result
+
+
 def api_key_secret_assign(*, api_key: ApiKey) -> str:
     """Give an unsaved key its prefix and hash; the returned secret is shown once and never stored."""
     api_key.prefix = secrets.token_hex(4)
@@ -119,13 +137,8 @@ def members_upsert(*, scope: Scope, members: Sequence[dict | None]) -> list[RowR
     stores = _stores_by_code(row.get("store", "") for row in members if row)
     associates = _associates_by_userid(row.get("associate", "") for row in members if row)
     kind = CHANNEL_MEMBER_IDENTITY_KIND[scope.channel]
-    results = []
-    for index, row in enumerate(members):
-        result = RowResult(index=index)
-        results.append(result)
-        if row is None:
-            continue
-        result.key = row["external_id"]
+    results: list[RowResult] = []
+    for row, result in _valid_rows(members, "external_id", results):
         store = _store_for(row, result, stores, scope)
         associate = associates.get(row.get("associate") or "")
         if row.get("associate") and associate is None:
@@ -180,18 +193,9 @@ def products_upsert(*, scope: Scope, products: Sequence[dict | None]) -> list[Ro
     skus = [row["sku"] for row in products if row]
     existing = {product.sku: product for product in Product.objects.select_for_update().filter(sku__in=skus)}
     stores = _stores_by_code(item["store"] for row in products if row for item in row.get("stock", []))
-    results, to_create, to_update, stock_rows = [], [], [], []
-    seen: set[str] = set()
-    for index, row in enumerate(products):
-        result = RowResult(index=index)
-        results.append(result)
-        if row is None:
-            continue
-        result.key = row["sku"]
-        if row["sku"] in seen:
-            result.fail("duplicate_in_batch", "The same sku appears earlier in this batch.", "sku")
-            continue
-        seen.add(row["sku"])
+    results: list[RowResult] = []
+    to_create, to_update, stock_rows = [], [], []
+    for row, result in _valid_rows(products, "sku", results):
         row_stock = []
         for position, item in enumerate(row.get("stock", [])):
             store = _store_for(item, result, stores, scope, f"stock[{position}].store")
@@ -287,17 +291,7 @@ def _orders_upsert(scope: Scope, orders: Sequence[dict | None]) -> list[RowResul
     results: list[RowResult] = []
     new_orders: list[tuple[Order, list[OrderLine]]] = []
     changed_orders: list[Order] = []
-    seen: set[str] = set()
-    for index, row in enumerate(orders):
-        result = RowResult(index=index)
-        results.append(result)
-        if row is None:
-            continue
-        result.key = row["external_id"]
-        if row["external_id"] in seen:
-            result.fail("duplicate_in_batch", "The same external_id appears earlier in this batch.", "external_id")
-            continue
-        seen.add(row["external_id"])
+    for row, result in _valid_rows(orders, "external_id", results):
         store = _store_for(row, result, stores, scope)
         if store is None and scope.channel == Channel.STORE_POS and not result.errors:
             result.fail("store_required", "Store POS orders need the store code.", "store")

@@ -325,3 +325,24 @@ def test_a_full_contact_sync_links_every_contact_and_a_rerun_changes_nothing(emu
     assert Customer.objects.count() == 130
     runs = list(SyncRun.objects.order_by("pk").values_list("status", "items", "pages"))
     assert runs == [("done", 130, 2), ("done", 130, 2)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_customer_who_comes_back_is_greeted_once_more_unless_wecom_says_the_chat_has_started(emulator, shop):
+    external_userid = _customer_adds(emulator)
+    assert _wait(lambda: FollowRelation.objects.filter(welcome=FollowRelation.Welcome.SENT).exists())
+    emulator.control(
+        "POST", "contacts/delete", {"userid": "linyu", "external_userid": external_userid, "by": "customer"}
+    )
+    emulator.control("GET", "deliveries", wait=15)
+
+    emulator.control("POST", "contacts/add", {"external_userid": external_userid, "userid": "linyu"})
+    emulator.control("GET", "deliveries", wait=15)
+
+    # The re-add brings a fresh WelcomeCode and Omni uses it; WeCom refuses it with 41051 because this
+    # chat already has messages, and 41051 is final: recorded, never retried.
+    assert _wait(lambda: FollowRelation.objects.filter(welcome=FollowRelation.Welcome.ALREADY_SENT).exists())
+    follow = FollowRelation.objects.get()
+    assert follow.ended_at is None
+    sends = emulator.control("GET", "calls", api="externalcontact/send_welcome_msg")["calls"]
+    assert [call["errcode"] for call in sends] == [0, 41051]
