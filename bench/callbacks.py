@@ -144,10 +144,12 @@ def _accept(port: int, posts: list[tuple[str, bytes]], log, server: subprocess.P
 
     shares = [posts[n::CLIENTS] for n in range(CLIENTS)]
     web_cpu, db_cpu = _cpu_seconds(web), _cpu_seconds(database)
-    started = time.perf_counter()
     with ProcessPoolExecutor(CLIENTS, mp_context=multiprocessing.get_context("spawn")) as pool:
+        # Start the client processes before the clock does.
+        list(pool.map(post_all, [port] * CLIENTS, [[]] * CLIENTS))
+        started = time.perf_counter()
         results = [result for share in pool.map(post_all, [port] * CLIENTS, shares) for result in share]
-    seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - started
     web_cpu, db_cpu = _cpu_seconds(web) - web_cpu, _cpu_seconds(database) - db_cpu
     replays = post_all(port, posts[:100])
     assert all(status == 200 for status, _ in results), {status for status, _ in results}
