@@ -1,0 +1,173 @@
+"""Customer 360 reads: exact figures across channels, segments, who sees whom, and constant query counts."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+
+from associates.models import FollowRelation
+from customers.models import Channel, Order
+from customers.selectors import (
+    customer_figures,
+    customer_orders_list,
+    customer_segment,
+    customer_tier,
+    customers_visible,
+)
+from tests.factories import (
+    AssociateFactory,
+    CustomerFactory,
+    OrderFactory,
+    OrderLineFactory,
+    ProductFactory,
+    StoreFactory,
+    UserFactory,
+)
+
+
+def _order(customer, *, channel, days_ago, lines, status=Order.Status.COMPLETED, store=None):
+    order = OrderFactory(
+        customer=customer,
+        channel=channel,
+        store=store,
+        status=status,
+        placed_at=timezone.now() - timedelta(days=days_ago),
+    )
+    total = Decimal("0")
+    for n, (product, quantity, price) in enumerate(lines, start=1):
+        OrderLineFactory(order=order, line_no=n, product=product, quantity=quantity, unit_price=Decimal(price))
+        total += quantity * Decimal(price)
+    order.total_amount = total
+    order.save()
+    return order
+
+
+@pytest.mark.django_db
+def test_figures_cover_every_channel_and_reverse_returns_and_cancellations():
+    store = StoreFactory()
+    customer = CustomerFactory()
+    dress = ProductFactory(category="dress")
+    belt = ProductFactory(category="belt")
+    serum = ProductFactory(category="serum")
+    _order(
+        customer,
+        channel=Channel.STORE_POS,
+        store=store,
+        days_ago=200,
+        lines=[(dress, 1, "1699.00"), (belt, 1, "299.00")],
+    )
+    _order(customer, channel=Channel.MINI_PROGRAM, days_ago=30, lines=[(serum, 2, "420.00")])
+    _order(customer, channel=Channel.ONLINE_MALL, days_ago=10, lines=[(belt, 1, "299.00")])
+    _order(
+        customer, channel=Channel.ONLINE_MALL, days_ago=5, lines=[(dress, 1, "1699.00")], status=Order.Status.RETURNED
+    )
+    _order(
+        customer, channel=Channel.MARKETPLACE, days_ago=2, lines=[(serum, 1, "420.00")], status=Order.Status.CANCELLED
+    )
+    partial_return = _order(customer, channel=Channel.STORE_POS, store=store, days_ago=1, lines=[(belt, -1, "299.00")])
+
+    figures = customer_figures(customer=customer)
+
+    assert figures.lifetime_spend == Decimal("1699.00") + Decimal("299.00") + Decimal("840.00") + Decimal(
+        "299.00"
+    ) - Decimal("299.00")
+    assert figures.orders == 3
+    assert figures.returns == 2
+    assert figures.average_order_value == (figures.lifetime_spend / 3).quantize(Decimal("0.01"))
+    assert figures.last_purchase_at.date() == (timezone.now() - timedelta(days=10)).date()
+    assert figures.favourite_categories == ["dress", "serum", "belt"]
+    assert figures.tier == "银卡"
+    assert figures.segment == "重要价值"
+    assert partial_return.total_amount == Decimal("-299.00")
+
+
+@pytest.mark.django_db
+def test_a_customer_without_orders_has_zero_figures():
+    figures = customer_figures(customer=CustomerFactory())
+
+    assert (figures.lifetime_spend, figures.orders, figures.average_order_value) == (Decimal("0"), 0, Decimal("0.00"))
+    assert (figures.tier, figures.segment, figures.favourite_categories) == ("普通", "潜在客户", [])
+
+
+def test_tiers_and_segments():
+    now = timezone.now()
+
+    assert customer_tier(lifetime_spend=Decimal("25000")) == "黑金"
+    assert customer_tier(lifetime_spend=Decimal("8000")) == "金卡"
+    assert customer_tier(lifetime_spend=Decimal("1999.99")) == "普通"
+    assert customer_segment(orders=1, lifetime_spend=Decimal("300"), last_purchase_at=now) == "新客"
+    assert (
+        customer_segment(orders=6, lifetime_spend=Decimal("900"), last_purchase_at=now - timedelta(days=200))
+        == "重要挽回"
+    )
+    assert (
+        customer_segment(orders=2, lifetime_spend=Decimal("300"), last_purchase_at=now - timedelta(days=200))
+        == "流失风险"
+    )
+    assert customer_segment(orders=2, lifetime_spend=Decimal("300"), last_purchase_at=now) == "一般维护"
+
+
+@pytest.mark.django_db
+def test_an_associate_sees_their_store_and_their_followers_only():
+    store_a, store_b = StoreFactory(), StoreFactory()
+    associate = AssociateFactory(store=store_a)
+    own = CustomerFactory(primary_store=store_a)
+    follower_elsewhere = CustomerFactory(primary_store=store_b)
+    stranger = CustomerFactory(primary_store=store_b)
+    former_follower = CustomerFactory(primary_store=store_b)
+    merged = CustomerFactory(primary_store=store_a, merged_into=own)
+    FollowRelation.objects.create(
+        associate=associate, customer=follower_elsewhere, external_userid="wm1", followed_at=timezone.now()
+    )
+    FollowRelation.objects.create(
+        associate=associate,
+        customer=former_follower,
+        external_userid="wm2",
+        followed_at=timezone.now(),
+        ended_at=timezone.now(),
+    )
+
+    visible = set(customers_visible(viewer=associate).values_list("pk", flat=True))
+
+    assert visible == {own.pk, follower_elsewhere.pk}
+    assert stranger.pk not in visible and merged.pk not in visible
+
+
+@pytest.mark.django_db
+def test_managers_see_their_stores_and_hq_sees_all():
+    store_a, store_b = StoreFactory(), StoreFactory()
+    a, b = CustomerFactory(primary_store=store_a), CustomerFactory(primary_store=store_b)
+    manager = UserFactory(username="m")
+    store_a.managers.add(manager)
+    hq = UserFactory(username="hq")
+    hq.user_permissions.add(Permission.objects.get(codename="view_all_stores"))
+
+    assert set(customers_visible(viewer=manager).values_list("pk", flat=True)) == {a.pk}
+    assert set(
+        customers_visible(viewer=UserFactory(username="hq2", is_superuser=True)).values_list("pk", flat=True)
+    ) == {a.pk, b.pk}
+    assert set(customers_visible(viewer=hq).values_list("pk", flat=True)) == {a.pk, b.pk}
+
+
+def _history(customer, orders):
+    product = ProductFactory()
+    for n in range(orders):
+        _order(
+            customer, channel=Channel.ONLINE_MALL, days_ago=n % 300, lines=[(product, 1, "10.00"), (product, 2, "5.00")]
+        )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("orders", [1, 500])
+def test_the_profile_reads_take_the_same_queries_for_1_or_500_orders(django_assert_num_queries, orders):
+    customer = CustomerFactory()
+    _history(customer, orders)
+
+    with django_assert_num_queries(5):
+        customer_figures(customer=customer)
+        customer.identities.count()
+        page = customer_orders_list(customer=customer, limit=10)
+        assert sum(len(order.lines.all()) for order in page) == 2 * min(orders, 10)
+        assert all(order.lines.all()[0].product.sku for order in page)
