@@ -27,7 +27,12 @@ from customers.models import (
     StoreStock,
     Tag,
 )
-from customers.services import customer_merge, customer_merge_undo, identity_conflict_dismiss
+from customers.services import (
+    customer_merge,
+    customer_merge_undo,
+    customer_profile_view_record,
+    identity_conflict_dismiss,
+)
 from omni.errors import ApplicationError
 
 RECENT_ORDERS = 20
@@ -116,12 +121,8 @@ class CustomerAdmin(StoreScopedAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)
         if request.method == "GET" and response.status_code == 200:
-            AuditLog.objects.create(
-                action=AuditLog.Action.PROFILE_VIEW,
-                customer_id=int(object_id),
-                user=request.user,
-                ip=_client_ip(request),
-                detail={"via": "admin"},
+            customer_profile_view_record(
+                customer=Customer(pk=int(object_id)), user=request.user, ip=_client_ip(request)
             )
         return response
 

@@ -29,9 +29,11 @@ from customers.models import (
     Identity,
     IdentityConflict,
     Order,
+    Tag,
 )
 from customers.phones import InvalidPhone, phone_normalize
 from omni.errors import ApplicationError
+from omni.wecom.client import wecom_client
 
 # Strongest first: used to pick which customer incoming data belongs to when identities disagree.
 IDENTITY_STRENGTH = [
@@ -379,3 +381,45 @@ def identity_conflict_dismiss(*, conflict: IdentityConflict, actor: Any = None) 
         detail={"conflict": conflict.pk},
     )
     return conflict
+
+
+def customer_profile_view_record(
+    *, customer: Customer, associate: Any = None, user: Any = None, ip: str | None
+) -> None:
+    """Every look at a customer's personal data leaves a row: who, whom, when, from where."""
+    AuditLog.objects.create(
+        action=AuditLog.Action.PROFILE_VIEW,
+        customer=customer,
+        associate=associate,
+        user=user,
+        ip=ip,
+        detail={"via": "sidebar" if associate else "admin"},
+    )
+
+
+def customer_note_add(*, customer: Customer, associate: Any, text: str) -> CustomerNote:
+    text = text.strip()
+    if not text:
+        raise ApplicationError("empty_note", "备注不能为空。")
+    if len(text) > CustomerNote._meta.get_field("text").max_length:
+        raise ApplicationError("note_too_long", "备注最多 2000 字。")
+    return CustomerNote.objects.create(customer=customer, author=associate, text=text)
+
+
+def customer_tag_add(*, customer: Customer, associate: Any, name: str, group: str = "") -> CustomerTag:
+    """Tag a customer here; the same tag is written to WeCom (mark_tag) when it is a WeCom corp tag and the
+    associate is the customer's friend, because WeCom sends no callback for changes made through its API."""
+    name = name.strip()
+    if not name or len(name) > Tag._meta.get_field("name").max_length:
+        raise ApplicationError("invalid_tag", "标签名需为 1 到 50 个字。")
+    tag, _ = Tag.objects.get_or_create(group=group, name=name)
+    customer_tag, created = CustomerTag.objects.get_or_create(
+        customer=customer, tag=tag, defaults={"added_by": associate}
+    )
+    if created and tag.wecom_tag_id:
+        follow = FollowRelation.objects.filter(associate=associate, customer=customer, ended_at__isnull=True).first()
+        if follow is not None:
+            wecom_client().external_contact.mark_tag(
+                userid=associate.wecom_userid, external_userid=follow.external_userid, add_tag=[tag.wecom_tag_id]
+            )
+    return customer_tag

@@ -10,6 +10,7 @@ admin.site.index_title = "门店运营"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/sidebar/", include("associates.api_urls")),
     path("api/v1/", include("customers.urls")),
     path("wecom/", include("omni.wecom.urls")),
     path("sidebar/", include("associates.urls")),

@@ -1,0 +1,12 @@
+"""The sidebar JSON API, under /api/v1/sidebar/."""
+
+from django.urls import path
+
+from associates.apis import SidebarCustomerApi, SidebarNoteApi, SidebarOrdersApi, SidebarTagApi
+
+urlpatterns = [
+    path("customers/<int:customer_id>/", SidebarCustomerApi.as_view(), name="sidebar-customer"),
+    path("customers/<int:customer_id>/orders/", SidebarOrdersApi.as_view(), name="sidebar-customer-orders"),
+    path("customers/<int:customer_id>/notes/", SidebarNoteApi.as_view(), name="sidebar-customer-notes"),
+    path("customers/<int:customer_id>/tags/", SidebarTagApi.as_view(), name="sidebar-customer-tags"),
+]
