@@ -1,0 +1,105 @@
+/* The chat sidebar: find the customer of the open chat (JS-SDK), then render their 360 from /api/v1/sidebar/. */
+(function () {
+  "use strict";
+  var app = document.getElementById("app");
+  var api = app.dataset.api, customerId = null, page = 1;
+  var csrf = (document.querySelector("[name=csrfmiddlewaretoken]") || {}).value || "";
+  var $ = function (id) { return document.getElementById(id); };
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { if (k === "text") { node.textContent = attrs[k]; } else { node.setAttribute(k, attrs[k]); } });
+    (children || []).forEach(function (c) { node.appendChild(c); });
+    return node;
+  }
+  function get(url) {
+    return fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" }).then(function (r) {
+      return r.json().then(function (body) { if (!r.ok) { throw new Error((body.error && body.error.message) || r.status); } return body; });
+    });
+  }
+  function post(url, data) {
+    return fetch(url, { method: "POST", credentials: "same-origin", body: JSON.stringify(data),
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf } })
+      .then(function (r) { return r.json().then(function (body) { if (!r.ok) { throw new Error((body.error && body.error.message) || r.status); } return body; }); });
+  }
+  function money(v) { return "¥" + Number(v).toLocaleString("zh-CN", { minimumFractionDigits: 0, maximumFractionDigits: 2 }); }
+  function day(iso) { return iso ? iso.slice(0, 10) : "—"; }
+  function daysAgo(iso) { return iso ? Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 86400000)) + " 天前" : "—"; }
+
+  function renderProfile(p) {
+    var c = p.customer, f = p.figures;
+    $("avatar").textContent = (c.name || "客").slice(0, 1);
+    $("name").textContent = c.name || "未命名客户";
+    $("meta").textContent = [c.primary_store, c.primary_associate && "专属导购 " + c.primary_associate, "会员自 " + day(c.member_since).slice(0, 7)].filter(Boolean).join(" · ");
+    var chips = $("chips"); chips.textContent = "";
+    chips.appendChild(el("span", { "class": "chip tier", text: f.tier }));
+    chips.appendChild(el("span", { "class": "chip segment", text: f.segment }));
+    if (c.phone) { chips.appendChild(el("span", { "class": "chip", text: c.phone })); }
+    if (c.opted_out) { chips.appendChild(el("span", { "class": "chip", text: "已退订营销" })); }
+    var figures = $("figures"); figures.textContent = ""; figures.classList.remove("skeleton");
+    [["累计消费", money(f.lifetime_spend)], ["订单数", f.orders + (f.returns ? "（退 " + f.returns + "）" : "")],
+     ["客单价", money(f.average_order_value)], ["最近购买", daysAgo(f.last_purchase_at)],
+     ["偏好品类", f.favourite_categories.join("、") || "—"], ["首次购买", day(f.first_purchase_at)]]
+      .forEach(function (pair) { figures.appendChild(el("div", { "class": "figure" }, [el("b", { text: pair[1] }), el("span", { text: pair[0] })])); });
+    var ids = $("identities"); ids.textContent = "";
+    p.identities.forEach(function (i) { ids.appendChild(el("div", {}, [el("span", { text: i.label }), document.createTextNode(i.value)])); });
+    renderTags(p.tags); renderNotes(p.notes);
+  }
+  function renderTags(tags) {
+    var box = $("tags"); box.textContent = "";
+    if (!tags.length) { box.appendChild(el("span", { "class": "empty", text: "还没有标签" })); }
+    tags.forEach(function (t) { box.appendChild(el("span", { "class": "chip", text: t })); });
+  }
+  function renderNotes(notes) {
+    var box = $("notes"); box.textContent = "";
+    if (!notes.length) { box.appendChild(el("div", { "class": "empty", text: "还没有备注" })); }
+    notes.forEach(function (n) {
+      box.appendChild(el("div", { "class": "note" }, [el("div", { text: n.text }), el("div", { "class": "muted", text: (n.author || "") + " · " + day(n.at) })]));
+    });
+  }
+  function renderOrders(body, append) {
+    var box = $("orders"); box.classList.remove("skeleton");
+    if (!append) { box.textContent = ""; }
+    if (!append && !body.orders.length) { box.appendChild(el("div", { "class": "empty", text: "还没有购买记录" })); }
+    body.orders.forEach(function (o) {
+      var badges = [el("span", { "class": "badge ch-" + o.channel, text: o.channel_label })];
+      if (o.status === "returned") { badges.push(el("span", { "class": "badge returned", text: "已退货" })); }
+      if (o.fulfilment !== "in_store") { badges.push(el("span", { "class": "badge muted-badge", text: o.fulfilment_label })); }
+      var lines = o.lines.map(function (l) { return l.name + (l.quantity !== 1 ? " ×" + l.quantity : ""); }).join("，");
+      box.appendChild(el("div", { "class": "order", "data-channel": o.channel }, [
+        el("div", { "class": "top" }, [el("span", {}, badges.concat([document.createTextNode(o.store || "")])), el("b", { text: money(o.total_amount) })]),
+        el("div", { "class": "lines", text: day(o.placed_at) + " · " + lines })
+      ]));
+    });
+    $("more").hidden = !body.has_more;
+  }
+  function loadOrders(append) {
+    return get(api + customerId + "/orders/?page=" + page).then(function (body) { renderOrders(body, append); });
+  }
+
+  OmniWeCom.currentExternalContact().then(function (externalUserId) {
+    return get(app.dataset.contactUrl + "?external_userid=" + encodeURIComponent(externalUserId));
+  }).then(function (contact) {
+    customerId = contact.id;
+    return Promise.all([get(api + customerId + "/").then(renderProfile), loadOrders(false)]);
+  }).catch(function (e) {
+    $("name").textContent = "未识别的客户";
+    $("error").textContent = e.message;
+  });
+
+  $("more").addEventListener("click", function () { page += 1; loadOrders(true); });
+  $("tag-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var input = event.target.elements.name;
+    post(api + customerId + "/tags/", { name: input.value }).then(function () {
+      input.value = ""; return get(api + customerId + "/");
+    }).then(function (p) { renderTags(p.tags); }).catch(function (e) { $("error").textContent = e.message; });
+  });
+  $("note-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var input = event.target.elements.text;
+    post(api + customerId + "/notes/", { text: input.value }).then(function () {
+      input.value = ""; return get(api + customerId + "/");
+    }).then(function (p) { renderNotes(p.notes); }).catch(function (e) { $("error").textContent = e.message; });
+  });
+})();

@@ -1,0 +1,160 @@
+"""End to end in a real browser: the emulator's chat opens Omni's sidebar, which signs in through WeCom OAuth,
+finds the customer through the JS-SDK stand-in, shows orders from three channels, and adds a tag and a note.
+
+Debian's Chromium driven by Playwright; screenshots go to artifacts/.
+"""
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from customers.models import Channel, CustomerNote, CustomerTag, Identity, Order
+from omni.wecom.emulator.config import EmulatorConfig
+from omni.wecom.emulator.server import start_emulator
+from tests.factories import (
+    AssociateFactory,
+    CustomerFactory,
+    IdentityFactory,
+    OrderFactory,
+    OrderLineFactory,
+    ProductFactory,
+    StoreFactory,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+ARTIFACTS = Path(django_settings.BASE_DIR) / "artifacts"
+CORP_ID, AGENT_ID, SECRET = "wwsidebartest00001", "1000002", "sidebar-secret"
+TOKEN, AES_KEY = "SidebarToken", "b21uaS1kZW1vLWxvY2FsLXdlY29tLWVtdWxhdG9yISE"
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+
+
+@pytest.fixture
+def emulator(live_server, settings):
+    # One host for both, as in the demo: to a browser localhost and 127.0.0.1 are different sites, and a
+    # cross-site frame gets no session cookie.
+    omni = live_server.url.replace("localhost", "127.0.0.1")
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "127.0.0.1"]
+    running = start_emulator(
+        EmulatorConfig(
+            corp_id=CORP_ID,
+            agent_id=AGENT_ID,
+            secret=SECRET,
+            token=TOKEN,
+            encoding_aes_key=AES_KEY,
+            callback_url=f"{omni}/wecom/callback/",
+            sidebar_url=f"{omni}/sidebar/",
+        )
+    )
+    running.control("POST", "faults", {"callbacks": "off"})
+    settings.WECOM_API_BASE = running.api_base
+    settings.WECOM_CORP_ID, settings.WECOM_AGENT_ID, settings.WECOM_SECRET = CORP_ID, AGENT_ID, SECRET
+    settings.WECOM_TOKEN, settings.WECOM_ENCODING_AES_KEY = TOKEN, AES_KEY
+    settings.WECOM_OAUTH_AUTHORIZE_URL = f"{running.url}/connect/oauth2/authorize"
+    settings.WECOM_JSSDK_URL = f"{running.url}/jssdk/jwxwork.js"
+    settings.OMNI_FRAME_ANCESTORS = [running.url]
+    settings.OMNI_PUBLIC_URL = omni
+    cache.clear()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still sync.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+    playwright.stop()
+
+
+def _customer_with_three_channels():
+    store = StoreFactory(code="SH01", name="上海静安店")
+    associate = AssociateFactory(store=store, wecom_userid="linyu", name="林雨")
+    customer = CustomerFactory(
+        name="陈静", gender="female", primary_store=store, primary_associate=associate, phone="+8613812345678"
+    )
+    IdentityFactory(customer=customer, kind=Identity.Kind.PHONE, value="+8613812345678")
+    IdentityFactory(
+        customer=customer, kind=Identity.Kind.WECOM_EXTERNAL_USERID, value="wmSidebarChenJing000000000000001"
+    )
+    dress = ProductFactory(name="真丝连衣裙 黑色 M", category="dress")
+    belt = ProductFactory(name="细皮带 棕色", category="belt")
+    serum = ProductFactory(name="修护精华 30ml", category="serum")
+    for channel, order_store, days, fulfilment, lines in [
+        (Channel.STORE_POS, store, 60, Order.Fulfilment.IN_STORE, [(dress, "1699.00"), (belt, "299.00")]),
+        (Channel.MINI_PROGRAM, store, 25, Order.Fulfilment.STORE_PICKUP, [(serum, "420.00")]),
+        (Channel.ONLINE_MALL, None, 4, Order.Fulfilment.DELIVERY, [(serum, "420.00")]),
+    ]:
+        order = OrderFactory(
+            customer=customer,
+            channel=channel,
+            store=order_store,
+            fulfilment=fulfilment,
+            placed_at=timezone.now() - timedelta(days=days),
+            total_amount=sum(Decimal(price) for _, price in lines),
+        )
+        for n, (product, price) in enumerate(lines, start=1):
+            OrderLineFactory(order=order, line_no=n, product=product, quantity=1, unit_price=Decimal(price))
+    return associate, customer
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sidebar_in_a_chat_shows_the_customer_across_channels_and_takes_a_tag_and_a_note(emulator, browser):
+    associate, customer = _customer_with_three_channels()
+    emulator.control("POST", "associates", {"userid": "linyu", "name": "林雨", "store": "上海静安店"})
+    emulator.control(
+        "POST", "customers", {"name": "陈静", "gender": 2, "external_userid": "wmSidebarChenJing000000000000001"}
+    )
+    emulator.control("POST", "contacts/add", {"external_userid": "wmSidebarChenJing000000000000001", "userid": "linyu"})
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    page.goto(emulator.url + "/")
+    page.select_option("#associate-select", "linyu")
+    page.click('#customer-list li[data-external-userid="wmSidebarChenJing000000000000001"]')
+    sidebar = page.frame_locator("#sidebar-frame")
+    try:
+        sidebar.locator("#orders .order").nth(2).wait_for(timeout=20000)
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "sidebar_in_chat.png"))
+
+    page.locator("#sidebar-frame").screenshot(path=str(ARTIFACTS / "sidebar_mobile.png"))
+    assert sidebar.locator("#name").inner_text() == "陈静"
+    assert [sidebar.locator("#orders .order").nth(i).get_attribute("data-channel") for i in range(3)] == [
+        "online_mall",
+        "mini_program",
+        "store_pos",
+    ]
+    assert "¥2,838" in sidebar.locator("#figures").inner_text()
+    assert "138****5678" in sidebar.locator("#identities").inner_text()
+    assert "13812345678" not in sidebar.locator("#app").inner_text()
+
+    sidebar.locator("#tag-form input").fill("真丝控")
+    sidebar.locator("#tag-form button").click()
+    sidebar.locator("#tags .chip", has_text="真丝控").wait_for(timeout=10000)
+    sidebar.locator("#note-form textarea").fill("穿 M 码，喜欢黑色，周末到店")
+    sidebar.locator("#note-form button").click()
+    sidebar.locator("#notes .note", has_text="周末到店").wait_for(timeout=10000)
+    sidebar.locator("body").evaluate("() => window.scrollTo(0, 0)")
+    page.screenshot(path=str(ARTIFACTS / "sidebar_in_chat.png"))
+
+    assert CustomerTag.objects.get(customer=customer).tag.name == "真丝控"
+    note = CustomerNote.objects.get(customer=customer)
+    assert (note.text, note.author_id) == ("穿 M 码，喜欢黑色，周末到店", associate.pk)
