@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from associates.models import Associate, FollowRelation
 from associates.selectors import user_store_ids
+from customers.categories import category_label
 from customers.models import Customer, Identity, Order, OrderLine
 
 # Lifetime-spend tiers (CNY) and the recency that makes a customer "lapsing".
@@ -82,7 +83,7 @@ def customer_figures(*, customer: Customer) -> Figures:
         average_order_value=(spend / orders).quantize(Decimal("0.01")) if orders else Decimal("0.00"),
         first_purchase_at=totals["first"],
         last_purchase_at=totals["last"],
-        favourite_categories=favourites,
+        favourite_categories=[category_label(code) for code in favourites],
         tier=customer_tier(lifetime_spend=spend),
         segment=customer_segment(orders=orders, lifetime_spend=spend, last_purchase_at=totals["last"]),
     )

@@ -34,6 +34,7 @@ from django.db import connection, transaction
 from django.db.models import Model
 
 from associates.models import Associate, Store
+from customers.categories import CATEGORY_LABELS
 from customers.models import (
     Channel,
     Customer,
@@ -66,27 +67,6 @@ DEMO_PASSWORD = "omni-demo"
 MANAGER_GROUP = "店长"
 SKU_PREFIX = "QM-"
 
-CATEGORY_LABELS: dict[str, str] = {
-    "dress": "连衣裙",
-    "skirt": "半身裙",
-    "shirt": "衬衫",
-    "suit": "西装",
-    "trousers": "裤装",
-    "knitwear": "针织",
-    "coat": "大衣",
-    "shoes": "鞋履",
-    "belt": "腰带",
-    "scarf": "围巾丝巾",
-    "tie": "领带",
-    "socks": "袜子",
-    "bag": "包袋",
-    "cleanser": "洁面",
-    "toner": "化妆水",
-    "serum": "精华",
-    "moisturizer": "面霜乳液",
-    "sunscreen": "防晒",
-    "mask": "面膜",
-}
 SKINCARE_ROUTINE = ("cleanser", "toner", "serum", "moisturizer", "sunscreen")
 SKINCARE_CATEGORIES = (*SKINCARE_ROUTINE, "mask")
 # What sells with what: for a basket anchored on the key category, the categories added to it. Baskets are

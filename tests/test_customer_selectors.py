@@ -77,7 +77,7 @@ def test_figures_cover_every_channel_and_reverse_returns_and_cancellations():
     assert figures.returns == 2
     assert figures.average_order_value == (figures.lifetime_spend / 3).quantize(Decimal("0.01"))
     assert figures.last_purchase_at.date() == (timezone.now() - timedelta(days=10)).date()
-    assert figures.favourite_categories == ["dress", "serum", "belt"]
+    assert figures.favourite_categories == ["连衣裙", "精华", "腰带"]
     assert figures.tier == "银卡"
     assert figures.segment == "重要价值"
     assert partial_return.total_amount == Decimal("-299.00")

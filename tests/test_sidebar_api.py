@@ -71,7 +71,7 @@ def test_the_profile_shows_one_customer_across_channels_masked(client, world):
     assert "13812345678" not in str(body) and "o6_AbCdEfGhIjKlMnOpQrStUvWx" not in str(body)
     figures = body["figures"]
     assert (figures["lifetime_spend"], figures["orders"], figures["tier"]) == ("2539.00", 3, "银卡")
-    assert figures["favourite_categories"] == ["dress", "serum"]
+    assert figures["favourite_categories"] == ["连衣裙", "精华"]
     log = AuditLog.objects.get()
     assert (log.action, log.customer_id, log.associate_id, log.ip) == (
         AuditLog.Action.PROFILE_VIEW,
