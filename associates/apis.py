@@ -13,7 +13,8 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from associates.models import Associate
+from associates.models import Associate, FollowUpTask
+from associates.services import follow_up_task_complete, follow_up_task_create
 from customers.models import Customer
 from customers.selectors import customer_figures, customer_identities, customer_orders_list, customers_visible
 from customers.services import customer_note_add, customer_profile_view_record, customer_tag_add
@@ -204,3 +205,43 @@ class SidebarTagApi(_SidebarApi):
         data.is_valid(raise_exception=True)
         customer_tag = customer_tag_add(customer=customer, associate=request.user, name=data.validated_data["name"])
         return Response({"tag": str(customer_tag.tag)}, status=201)
+
+
+class TaskIn(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    due_on = serializers.DateField()
+
+
+class TaskOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    due_on = serializers.DateField()
+    done = serializers.SerializerMethodField()
+    customer_id = serializers.IntegerField()
+    customer = serializers.CharField(source="customer.name")
+
+    def get_done(self, task) -> bool:
+        return task.done_at is not None
+
+
+class SidebarTasksApi(_SidebarApi):
+    @extend_schema(operation_id="sidebar_customer_tasks_list", responses=TaskOut(many=True), tags=["sidebar"])
+    def get(self, request, customer_id: int):
+        customer = self.customer(request, customer_id)
+        tasks = FollowUpTask.objects.filter(associate=request.user, customer=customer).select_related("customer")
+        return Response(TaskOut(tasks[:50], many=True).data)
+
+    @extend_schema(operation_id="sidebar_customer_task_add", request=TaskIn, responses={201: TaskOut}, tags=["sidebar"])
+    def post(self, request, customer_id: int):
+        customer = self.customer(request, customer_id)
+        data = TaskIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        task = follow_up_task_create(associate=request.user, customer=customer, **data.validated_data)
+        return Response(TaskOut(task).data, status=201)
+
+
+class SidebarTaskDoneApi(_SidebarApi):
+    @extend_schema(operation_id="sidebar_task_complete", request=None, responses=TaskOut, tags=["sidebar"])
+    def post(self, request, task_id: int):
+        task = follow_up_task_complete(associate=request.user, task_id=task_id)
+        return Response(TaskOut(task).data)

@@ -154,3 +154,34 @@ class GroupChat(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.chat_id
+
+
+class FollowUpTask(models.Model):
+    """Something an associate means to do for a customer (call back, invite, remind), with a due date."""
+
+    associate = models.ForeignKey(Associate, verbose_name="导购", on_delete=models.CASCADE, related_name="tasks")
+    customer = models.ForeignKey(
+        "customers.Customer", verbose_name="客户", on_delete=models.CASCADE, related_name="follow_up_tasks"
+    )
+    title = models.CharField("任务", max_length=200)
+    due_on = models.DateField("截止日期")
+    # Set by automatic journeys (e.g. "birthday:2026"), so one occasion never makes two tasks.
+    occasion = models.CharField("场景", max_length=64, blank=True)
+    done_at = models.DateTimeField("完成时间", null=True, blank=True)
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "跟进任务"
+        verbose_name_plural = "跟进任务"
+        ordering = ["done_at", "due_on", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["associate", "customer", "occasion"],
+                condition=~models.Q(occasion=""),
+                name="follow_up_task_once_per_occasion",
+            )
+        ]
+        indexes = [models.Index(fields=["associate", "done_at", "due_on"])]
+
+    def __str__(self) -> str:
+        return self.title

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from django.db import transaction
 from django.utils import timezone
 
-from associates.models import Associate, ContactWay, FollowRelation, Store
+from associates.models import Associate, ContactWay, FollowRelation, FollowUpTask, Store
 from customers.models import Customer, Identity
 from customers.services import Profile, customer_resolve
 from omni.errors import ApplicationError
@@ -188,3 +188,20 @@ def welcome_message_send(*, follow_id: int, welcome_code: str, received: int) ->
                 status = FollowRelation.Welcome.FAILED
     FollowRelation.objects.filter(pk=follow_id, welcome=FollowRelation.Welcome.PENDING).update(welcome=status)
     return status
+
+
+def follow_up_task_create(*, associate: Associate, customer, title: str, due_on) -> FollowUpTask:
+    title = title.strip()
+    if not title:
+        raise ApplicationError("empty_task", "任务内容不能为空。")
+    return FollowUpTask.objects.create(associate=associate, customer=customer, title=title[:200], due_on=due_on)
+
+
+def follow_up_task_complete(*, associate: Associate, task_id: int) -> FollowUpTask:
+    """Mark the associate's own task done; completing it again changes nothing."""
+    task = FollowUpTask.objects.filter(pk=task_id, associate=associate).first()
+    if task is None:
+        raise ApplicationError("task_not_found", "没有这个任务。", status_code=404)
+    FollowUpTask.objects.filter(pk=task.pk, done_at__isnull=True).update(done_at=timezone.now())
+    task.refresh_from_db()
+    return task

@@ -193,3 +193,39 @@ def test_query_counts_do_not_grow_with_history(client, world):
     assert profile[0] <= 2 + 6 + 1
     assert history[0] <= 2 + 3
     assert Order.objects.filter(customer=long).count() == 500
+
+
+@pytest.mark.django_db
+def test_follow_up_tasks_are_created_listed_and_completed_once(client, world):
+    _sign_in(client, world["associate"])
+    url = f"/api/v1/sidebar/customers/{world['customer'].pk}/tasks/"
+
+    created = client.post(url, {"title": "周六到店试穿提醒", "due_on": "2026-11-28"}, content_type="application/json")
+    task_id = created.json()["id"]
+    done = client.post(f"/api/v1/sidebar/tasks/{task_id}/done/")
+    again = client.post(f"/api/v1/sidebar/tasks/{task_id}/done/")
+    listed = client.get(url).json()
+    bad_date = client.post(url, {"title": "x", "due_on": "明天"}, content_type="application/json")
+
+    assert created.status_code == 201
+    assert (done.json()["done"], again.json()["done"]) == (True, True)
+    assert listed == [{**listed[0], "title": "周六到店试穿提醒", "due_on": "2026-11-28", "done": True}]
+    assert bad_date.status_code == 400
+
+
+@pytest.mark.django_db
+def test_an_associate_cannot_complete_someone_elses_task(client, world):
+    from associates.models import FollowUpTask
+
+    colleague = AssociateFactory(store=world["associate"].store)
+    task = FollowUpTask.objects.create(
+        associate=colleague, customer=world["customer"], title="回访", due_on="2026-12-01"
+    )
+    _sign_in(client, world["associate"])
+
+    response = client.post(f"/api/v1/sidebar/tasks/{task.pk}/done/")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "task_not_found"
+    task.refresh_from_db()
+    assert task.done_at is None

@@ -13,6 +13,7 @@ from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from associates.models import FollowUpTask
 from customers.models import Channel, CustomerNote, CustomerTag, Identity, Order
 from omni.wecom.emulator.config import EmulatorConfig
 from omni.wecom.emulator.server import start_emulator
@@ -152,9 +153,15 @@ def test_the_sidebar_in_a_chat_shows_the_customer_across_channels_and_takes_a_ta
     sidebar.locator("#note-form textarea").fill("穿 M 码，喜欢黑色，周末到店")
     sidebar.locator("#note-form button").click()
     sidebar.locator("#notes .note", has_text="周末到店").wait_for(timeout=10000)
+    sidebar.locator("#task-form input[name=title]").fill("周六到店试穿提醒")
+    sidebar.locator("#task-form input[name=due_on]").fill("2026-11-28")
+    sidebar.locator("#task-form button").click()
+    sidebar.locator("#tasks .task button").click()
+    sidebar.locator("#tasks .task.done").wait_for(timeout=10000)
     sidebar.locator("body").evaluate("() => window.scrollTo(0, 0)")
     page.screenshot(path=str(ARTIFACTS / "sidebar_in_chat.png"))
 
     assert CustomerTag.objects.get(customer=customer).tag.name == "真丝控"
+    assert FollowUpTask.objects.get(customer=customer, associate=associate).done_at is not None
     note = CustomerNote.objects.get(customer=customer)
     assert (note.text, note.author_id) == ("穿 M 码，喜欢黑色，周末到店", associate.pk)

@@ -57,6 +57,22 @@
       box.appendChild(el("div", { "class": "note" }, [el("div", { text: n.text }), el("div", { "class": "muted", text: (n.author || "") + " · " + day(n.at) })]));
     });
   }
+  function renderTasks(tasks) {
+    var box = $("tasks"); box.textContent = "";
+    if (!tasks.length) { box.appendChild(el("div", { "class": "empty", text: "没有待办" })); }
+    tasks.forEach(function (t) {
+      var row = el("div", { "class": "task" + (t.done ? " done" : ""), "data-task": String(t.id) }, [el("span", { text: t.title + " · " + t.due_on })]);
+      if (!t.done) {
+        var done = el("button", { text: "完成" });
+        done.addEventListener("click", function () {
+          post("/api/v1/sidebar/tasks/" + t.id + "/done/", {}).then(loadTasks).catch(function (e) { $("error").textContent = e.message; });
+        });
+        row.appendChild(done);
+      }
+      box.appendChild(row);
+    });
+  }
+  function loadTasks() { return get(api + customerId + "/tasks/").then(renderTasks); }
   function renderOrders(body, append) {
     var box = $("orders"); box.classList.remove("skeleton");
     if (!append) { box.textContent = ""; }
@@ -81,7 +97,7 @@
     return get(app.dataset.contactUrl + "?external_userid=" + encodeURIComponent(externalUserId));
   }).then(function (contact) {
     customerId = contact.id;
-    return Promise.all([get(api + customerId + "/").then(renderProfile), loadOrders(false)]);
+    return Promise.all([get(api + customerId + "/").then(renderProfile), loadOrders(false), loadTasks()]);
   }).catch(function (e) {
     $("name").textContent = "未识别的客户";
     $("error").textContent = e.message;
@@ -94,6 +110,13 @@
     post(api + customerId + "/tags/", { name: input.value }).then(function () {
       input.value = ""; return get(api + customerId + "/");
     }).then(function (p) { renderTags(p.tags); }).catch(function (e) { $("error").textContent = e.message; });
+  });
+  $("task-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var form = event.target.elements;
+    post(api + customerId + "/tasks/", { title: form.title.value, due_on: form.due_on.value }).then(function () {
+      form.title.value = ""; return loadTasks();
+    }).catch(function (e) { $("error").textContent = e.message; });
   });
   $("note-form").addEventListener("submit", function (event) {
     event.preventDefault();
