@@ -3,7 +3,7 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q
 
-from associates.models import Associate, FollowRelation
+from associates.models import Associate, FollowRelation, FollowUpTask
 from customers.models import Customer, Identity
 
 
@@ -29,4 +29,13 @@ def sidebar_customer_get(*, associate: Associate, external_userid: str) -> Custo
         .filter(Q(primary_store=associate.store_id) | Q(pk__in=followed.values("customer_id")))
         .select_related("primary_store")
         .first()
+    )
+
+
+def associate_open_tasks(*, associate: Associate) -> list[FollowUpTask]:
+    """What the associate still has to do, soonest first."""
+    return list(
+        FollowUpTask.objects.filter(associate=associate, done_at__isnull=True)
+        .select_related("customer")
+        .order_by("due_on", "pk")[:100]
     )

@@ -4,9 +4,31 @@ current contact, sendChatMessage); the customer 360 grows on it."""
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 
-from associates.selectors import sidebar_customer_get
+from associates.selectors import associate_open_tasks, sidebar_customer_get
+from customers.selectors import workbench_customers_list
 from omni.wecom.auth import associate_required, embeddable
+
+
+@embeddable
+@associate_required
+def workbench(request: HttpRequest):
+    """The WeCom app's home, outside a chat: my open tasks and my customers."""
+    try:
+        page_no = int(request.GET.get("page", 1))
+    except ValueError:
+        page_no = 1
+    query, tag = request.GET.get("q", ""), request.GET.get("tag", "")
+    context = {
+        "associate": request.associate,
+        "tasks": associate_open_tasks(associate=request.associate),
+        "page": workbench_customers_list(associate=request.associate, query=query, tag=tag, page=page_no),
+        "query": query,
+        "tag": tag,
+        "today": timezone.localdate(),
+    }
+    return render(request, "associates/workbench.html", context)
 
 
 @embeddable

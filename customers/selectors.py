@@ -4,6 +4,7 @@ The profile is a fixed handful of queries whatever the length of the customer's 
 are aggregates in the database, never Python loops over orders.
 """
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -15,7 +16,8 @@ from django.utils import timezone
 from associates.models import Associate, FollowRelation
 from associates.selectors import user_store_ids
 from customers.categories import category_label
-from customers.models import Customer, Identity, Order, OrderLine
+from customers.models import Customer, CustomerTag, Identity, Order, OrderLine
+from customers.phones import InvalidPhone, phone_normalize
 
 # Lifetime-spend tiers (CNY) and the recency that makes a customer "lapsing".
 TIERS = [(Decimal("20000"), "黑金"), (Decimal("8000"), "金卡"), (Decimal("2000"), "银卡"), (Decimal("0"), "普通")]
@@ -117,3 +119,39 @@ def customer_orders_list(*, customer: Customer, offset: int = 0, limit: int = 10
         .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.select_related("product").order_by("line_no")))
         .order_by("-placed_at", "-pk")[offset : offset + limit]
     )
+
+
+WORKBENCH_PAGE = 20
+
+
+def workbench_customers_list(*, associate: Associate, query: str = "", tag: str = "", page: int = 1) -> dict:
+    """The associate's customers, searchable by name, phone or any identity value, filterable by tag;
+    one page at a time, with each customer's last purchase and tags (a fixed number of queries)."""
+    customers = customers_visible(viewer=associate)
+    query = query.strip()
+    if query:
+        match = Q(name__icontains=query) | Q(identities__value=query)
+        with contextlib.suppress(InvalidPhone):  # not a phone number: name and ids still match
+            match |= Q(phone=phone_normalize(query))
+        customers = customers.filter(match)
+    if tag:
+        customers = customers.filter(customer_tags__tag__name=tag)
+    offset = (max(page, 1) - 1) * WORKBENCH_PAGE
+    rows = list(
+        customers.distinct()
+        .select_related("primary_store")
+        .prefetch_related(Prefetch("customer_tags", queryset=CustomerTag.objects.select_related("tag")))
+        .order_by("name", "pk")[offset : offset + WORKBENCH_PAGE + 1]
+    )
+    has_more = len(rows) > WORKBENCH_PAGE
+    rows = rows[:WORKBENCH_PAGE]
+    last = dict(
+        Order.objects.filter(customer__in=rows)
+        .exclude(status__in=[Order.Status.CANCELLED, Order.Status.RETURNED])
+        .values("customer_id")
+        .annotate(last=Max("placed_at"))
+        .values_list("customer_id", "last")
+    )
+    for customer in rows:
+        customer.last_purchase_at = last.get(customer.pk)
+    return {"customers": rows, "has_more": has_more, "page": max(page, 1)}

@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from associates.views import workbench
+
 admin.site.site_header = "Omni 导购助手 · 管理后台"
 admin.site.site_title = "Omni 管理后台"
 admin.site.index_title = "门店运营"
@@ -14,6 +16,7 @@ urlpatterns = [
     path("api/v1/", include("customers.urls")),
     path("wecom/", include("omni.wecom.urls")),
     path("sidebar/", include("associates.urls")),
+    path("workbench/", workbench, name="workbench"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
