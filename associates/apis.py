@@ -17,7 +17,13 @@ from associates.models import Associate, FollowUpTask
 from associates.services import follow_up_task_complete, follow_up_task_create
 from customers.models import Customer
 from customers.selectors import customer_figures, customer_identities, customer_orders_list, customers_visible
-from customers.services import customer_note_add, customer_profile_view_record, customer_tag_add
+from customers.services import (
+    customer_is_linked,
+    customer_link,
+    customer_note_add,
+    customer_profile_view_record,
+    customer_tag_add,
+)
 from omni.wecom.auth import SESSION_KEY
 
 ORDERS_PAGE = 10
@@ -99,6 +105,7 @@ class FiguresOut(serializers.Serializer):
 
 class SidebarProfileOut(serializers.Serializer):
     customer = CustomerProfileOut()
+    linked = serializers.BooleanField(help_text="Known to the brand beyond WeCom (member no, phone, account)")
     identities = IdentityOut(many=True)
     figures = FiguresOut()
     tags = serializers.ListField(child=serializers.CharField())
@@ -113,9 +120,11 @@ class SidebarCustomerApi(_SidebarApi):
         customer = self.customer(request, customer_id)
         customer_profile_view_record(customer=customer, associate=request.user, ip=request.META.get("REMOTE_ADDR"))
         notes = customer.notes.select_related("author").order_by("-created_at")[:10]
+        identities = customer_identities(customer=customer)
         body = {
             "customer": customer,
-            "identities": customer_identities(customer=customer),
+            "linked": customer_is_linked(identity_kinds=[identity.kind for identity in identities]),
+            "identities": identities,
             "figures": customer_figures(customer=customer),
             "tags": [str(item.tag) for item in customer.customer_tags.select_related("tag").order_by("pk")],
             "notes": [
@@ -245,3 +254,22 @@ class SidebarTaskDoneApi(_SidebarApi):
     def post(self, request, task_id: int):
         task = follow_up_task_complete(associate=request.user, task_id=task_id)
         return Response(TaskOut(task).data)
+
+
+class LinkIn(serializers.Serializer):
+    phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    member_no = serializers.CharField(max_length=128, required=False, allow_blank=True)
+
+
+class LinkOut(serializers.Serializer):
+    customer_id = serializers.IntegerField()
+
+
+class SidebarLinkApi(_SidebarApi):
+    @extend_schema(operation_id="sidebar_customer_link", request=LinkIn, responses=LinkOut, tags=["sidebar"])
+    def post(self, request, customer_id: int):
+        customer = self.customer(request, customer_id)
+        data = LinkIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        linked = customer_link(customer=customer, associate=request.user, **data.validated_data)
+        return Response(LinkOut({"customer_id": linked.pk}).data)

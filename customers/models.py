@@ -194,6 +194,7 @@ class AuditLog(models.Model):
         CUSTOMER_MERGE_UNDO = "customer_merge_undo", "撤销合并"
         IDENTITY_CONFLICT = "identity_conflict", "身份冲突"
         IDENTITY_CONFLICT_DISMISS = "identity_conflict_dismiss", "驳回身份冲突"
+        IDENTITY_LINK = "identity_link", "导购关联会员身份"
 
     at = models.DateTimeField("时间", auto_now_add=True, db_index=True)
     action = models.CharField("操作", max_length=40, choices=Action.choices)

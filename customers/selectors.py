@@ -26,12 +26,20 @@ FAVOURITE_CATEGORIES = 3
 
 
 def customers_visible(*, viewer) -> QuerySet[Customer]:
-    """Customers `viewer` may see: an Associate sees their store's customers and those who follow them;
-    a staff user sees their stores' customers (HQ and superusers: everyone). Merged records are hidden."""
+    """Customers `viewer` may see: an Associate sees their store's customers and those who follow them
+    (a store manager: all their managed stores'); a staff user sees their stores' customers (HQ and
+    superusers: everyone). Merged records are hidden."""
     customers = Customer.objects.filter(merged_into__isnull=True)
     if isinstance(viewer, Associate):
         follows = FollowRelation.objects.filter(associate=viewer, ended_at__isnull=True).values("customer_id")
-        return customers.filter(Q(primary_store=viewer.store_id) | Q(pk__in=follows))
+        stores = {viewer.store_id}
+        if viewer.role == Associate.Role.STORE_MANAGER and viewer.user_id:
+            # A store manager in the sidebar sees every store they manage in admin (HQ: all).
+            managed = user_store_ids(user=viewer.user)
+            if managed is None:
+                return customers
+            stores |= managed
+        return customers.filter(Q(primary_store__in=stores) | Q(pk__in=follows))
     store_ids = user_store_ids(user=viewer)
     return customers if store_ids is None else customers.filter(primary_store__in=store_ids)
 

@@ -423,3 +423,57 @@ def customer_tag_add(*, customer: Customer, associate: Any, name: str, group: st
                 userid=associate.wecom_userid, external_userid=follow.external_userid, add_tag=[tag.wecom_tag_id]
             )
     return customer_tag
+
+
+# Identities that only say "this is a WeCom / WeChat user", not which member of the brand.
+WECHAT_ONLY_KINDS = frozenset({Identity.Kind.WECOM_EXTERNAL_USERID, Identity.Kind.WECHAT_UNIONID})
+
+
+def customer_is_linked(*, identity_kinds: Iterable[str]) -> bool:
+    """True when the customer is known to the brand beyond WeCom (a member number, a phone, an account)."""
+    return any(kind not in WECHAT_ONLY_KINDS for kind in identity_kinds)
+
+
+@transaction.atomic
+def customer_link(*, customer: Customer, associate: Any, phone: str = "", member_no: str = "") -> Customer:
+    """The associate says who this WeCom contact is, by phone or member number.
+
+    If that names another customer, this record is merged into it (audited, undoable in admin): the
+    associate's word is the human confirmation One ID waits for. Otherwise the identity is added here.
+    Returns the customer the contact now belongs to.
+    """
+    pairs = []
+    if phone:
+        pairs.append((Identity.Kind.PHONE, identity_normalize(kind=Identity.Kind.PHONE, value=phone)))
+    if member_no:
+        pairs.append(
+            (Identity.Kind.POS_MEMBER_NO, identity_normalize(kind=Identity.Kind.POS_MEMBER_NO, value=member_no))
+        )
+    if not pairs:
+        raise ApplicationError("no_identity", "请填写手机号或会员号。")
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    owners = set(Identity.objects.filter(_identity_filter(pairs)).values_list("customer_id", flat=True))
+    owners.discard(customer.pk)
+    if len(owners) > 1:
+        raise ApplicationError("identity_ambiguous", "手机号和会员号属于不同的会员，请核对后只填一项。")
+    linked_to = customer
+    if owners:
+        linked_to = Customer.objects.get(pk=owners.pop())
+        customer_merge(source=customer, target=linked_to, reason=f"导购 {associate} 在侧边栏关联会员")
+    else:
+        Identity.objects.bulk_create(
+            [
+                Identity(customer=customer, kind=kind, value=value, source=f"sidebar:{associate.pk}")
+                for kind, value in pairs
+            ]
+        )
+        if phone and not customer.phone:
+            customer.phone = pairs[0][1]
+            customer.save(update_fields=["phone", "updated_at"])
+    AuditLog.objects.create(
+        action=AuditLog.Action.IDENTITY_LINK,
+        customer=linked_to,
+        associate=associate,
+        detail={"from": customer.pk, "to": linked_to.pk, "identities": [kind for kind, _ in pairs]},
+    )
+    return linked_to

@@ -171,3 +171,16 @@ def test_the_profile_reads_take_the_same_queries_for_1_or_500_orders(django_asse
         page = customer_orders_list(customer=customer, limit=10)
         assert sum(len(order.lines.all()) for order in page) == 2 * min(orders, 10)
         assert all(order.lines.all()[0].product.sku for order in page)
+
+
+@pytest.mark.django_db
+def test_a_store_manager_in_the_sidebar_sees_every_store_they_manage():
+    store_a, store_b, store_c = StoreFactory(), StoreFactory(), StoreFactory()
+    user = UserFactory(username="mgr")
+    store_a.managers.add(user)
+    store_b.managers.add(user)
+    manager = AssociateFactory(store=store_a, role="store_manager", user=user)
+    a, b, c = (CustomerFactory(primary_store=store) for store in (store_a, store_b, store_c))
+
+    assert set(customers_visible(viewer=manager).values_list("pk", flat=True)) == {a.pk, b.pk}
+    assert c.pk not in set(customers_visible(viewer=AssociateFactory(store=store_a)).values_list("pk", flat=True))

@@ -44,6 +44,11 @@
     var ids = $("identities"); ids.textContent = "";
     p.identities.forEach(function (i) { ids.appendChild(el("div", {}, [el("span", { text: i.label }), document.createTextNode(i.value)])); });
     renderTags(p.tags); renderNotes(p.notes);
+    $("link-card").hidden = p.linked;
+  }
+  function loadAll() {
+    page = 1;
+    return Promise.all([get(api + customerId + "/").then(renderProfile), loadOrders(false), loadTasks()]);
   }
   function renderTags(tags) {
     var box = $("tags"); box.textContent = "";
@@ -97,7 +102,7 @@
     return get(app.dataset.contactUrl + "?external_userid=" + encodeURIComponent(externalUserId));
   }).then(function (contact) {
     customerId = contact.id;
-    return Promise.all([get(api + customerId + "/").then(renderProfile), loadOrders(false), loadTasks()]);
+    return loadAll();
   }).catch(function (e) {
     $("name").textContent = "未识别的客户";
     $("error").textContent = e.message;
@@ -110,6 +115,13 @@
     post(api + customerId + "/tags/", { name: input.value }).then(function () {
       input.value = ""; return get(api + customerId + "/");
     }).then(function (p) { renderTags(p.tags); }).catch(function (e) { $("error").textContent = e.message; });
+  });
+  $("link-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var form = event.target.elements;
+    post(api + customerId + "/link/", { phone: form.phone.value, member_no: form.member_no.value }).then(function (body) {
+      customerId = body.customer_id; $("error").textContent = ""; return loadAll();
+    }).catch(function (e) { $("error").textContent = e.message; });
   });
   $("task-form").addEventListener("submit", function (event) {
     event.preventDefault();
