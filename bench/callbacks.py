@@ -17,24 +17,20 @@ processes); the local WeCom emulator runs in this process. Three phases:
 import multiprocessing
 import os
 import secrets
-import socket
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
-import requests
 from django.conf import settings
-from django.db import connection
 from django.db.models import Count
 
 from associates.models import Associate, FollowRelation, Store
 from bench._http_client import post_all
+from bench._servers import database_url, free_port, gunicorn_cmd, omni_process, wait_until_up, worker_cmd
 from omni.wecom.crypto import CallbackCrypto
 from omni.wecom.emulator.config import EmulatorConfig
 from omni.wecom.emulator.server import start_emulator
@@ -72,10 +68,11 @@ def run(*, scale: float, log: Callable[[str], None]) -> dict:
         setattr(settings, name, value)
     try:
         posts = _backlog(emulator, events, log)
-        with _process("gunicorn", _gunicorn_cmd(port := _free_port()), wecom) as server:
-            _wait_until_up(port)
+        url = database_url()
+        with omni_process(gunicorn_cmd(port := free_port(), WEB_WORKERS), database_url=url, extra_env=wecom) as server:
+            wait_until_up(port)
             accepted = _accept(port, posts, log, server)
-            with _process("worker", _worker_cmd(), wecom):
+            with omni_process(worker_cmd("realtime", 2), database_url=url, extra_env=wecom):
                 processed = _drain(events, log)
                 live = _live(emulator, port, log)
     finally:
@@ -227,47 +224,3 @@ def _live(emulator, port: int, log) -> dict:
         "live_add_to_welcome_p50_s": round(statistics.median(waits), 2) if waits else None,
         "live_add_to_welcome_max_s": round(waits[-1], 2) if waits else None,
     }
-
-
-@contextmanager
-def _process(name: str, command: list[str], wecom: dict):
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env.update(wecom, DATABASE_URL=_database_url(), DJANGO_ALLOWED_HOSTS="127.0.0.1")
-    child = subprocess.Popen(command, cwd=Path(settings.BASE_DIR), env=env)
-    try:
-        yield child
-    finally:
-        child.terminate()
-        child.wait(timeout=60)
-
-
-def _gunicorn_cmd(port: int) -> list[str]:
-    workers = ["-w", str(WEB_WORKERS), "-b", f"127.0.0.1:{port}", "--log-level", "warning"]
-    return [sys.executable, "-m", "gunicorn", "omni.wsgi", *workers]
-
-
-def _worker_cmd() -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "omni", "worker", "-Q", "realtime", "-c", "2", "-l", "WARNING"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_up(port: int) -> None:
-    for _ in range(150):
-        try:
-            requests.get(f"http://127.0.0.1:{port}/wecom/callback/", timeout=2)
-            return
-        except requests.RequestException:  # not listening yet, or workers still booting
-            time.sleep(0.1)
-    raise RuntimeError("gunicorn did not start")
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "postgresql":
-        return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    return f"sqlite:///{db['NAME']}"

@@ -27,9 +27,23 @@ class Command(BaseCommand):
         parser.add_argument("name", choices=names)
         parser.add_argument("--scale", type=float, default=1.0, help="Size factor; 1 is the documented size.")
         parser.add_argument("--keepdb", action="store_true", help="Keep the scratch database afterwards.")
+        parser.add_argument("--customers", type=int, help="Data set size, for benchmarks that take one.")
 
-    def handle(self, *args, name, scale, keepdb, **options):
+    def handle(self, *args, name, scale, keepdb, customers, **options):
         module = importlib.import_module(f"bench.{name}")
+        log = lambda message: self.stderr.write(message)  # noqa: E731
+        kwargs = {"scale": scale, "log": log}
+        if customers is not None:
+            kwargs["customers"] = customers
+        if not getattr(module, "SCRATCH_DATABASE", True):
+            # The benchmark builds (or reuses) data sets of its own.
+            setup_test_environment()
+            try:
+                figures = module.run(**kwargs)
+            finally:
+                teardown_test_environment()
+            self.stdout.write(json.dumps({"bench": name, **figures}, ensure_ascii=False, default=str))
+            return
         creation = connection.creation
         old_name = connection.settings_dict["NAME"]
         # Like a test run: a scratch database, and the test client's host allowed. On SQLite the scratch
@@ -39,7 +53,7 @@ class Command(BaseCommand):
         setup_test_environment()
         creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=keepdb)
         try:
-            figures = module.run(scale=scale, log=lambda message: self.stderr.write(message))
+            figures = module.run(**kwargs)
         finally:
             if not keepdb:
                 creation.destroy_test_db(old_name, verbosity=0)

@@ -1,0 +1,82 @@
+"""Processes benchmarks start: a real gunicorn and Celery worker on a given database, and free ports."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+from django.conf import settings
+
+
+@contextmanager
+def omni_process(command: list[str], *, database_url: str, extra_env: dict | None = None):
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(extra_env or {}, DATABASE_URL=database_url, DJANGO_ALLOWED_HOSTS="127.0.0.1")
+    child = subprocess.Popen(command, cwd=Path(settings.BASE_DIR), env=env)
+    try:
+        yield child
+    finally:
+        child.terminate()
+        child.wait(timeout=60)
+
+
+def gunicorn_cmd(port: int, workers: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "omni.wsgi",
+        "-w",
+        str(workers),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+    ]
+
+
+def worker_cmd(queue: str, concurrency: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "omni",
+        "worker",
+        "-Q",
+        queue,
+        "-c",
+        str(concurrency),
+        "-l",
+        "WARNING",
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_up(port: int, path: str = "/wecom/callback/") -> None:
+    for _ in range(150):
+        try:
+            requests.get(f"http://127.0.0.1:{port}{path}", timeout=2)
+            return
+        except requests.RequestException:  # not listening yet, or workers still booting
+            time.sleep(0.1)
+    raise RuntimeError("gunicorn did not start")
+
+
+def database_url() -> str:
+    """The URL of the database Django is connected to, for the processes a benchmark starts."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return f"sqlite:///{db['NAME']}"
