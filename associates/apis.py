@@ -24,7 +24,7 @@ from customers.services import (
     customer_profile_view_record,
     customer_tag_add,
 )
-from omni.wecom.auth import SESSION_KEY
+from omni.wecom.auth import session_associate
 
 ORDERS_PAGE = 10
 
@@ -33,10 +33,7 @@ class AssociateSessionAuthentication(SessionAuthentication):
     """The associate signed in through WeCom OAuth; writes need the CSRF token, as for any session."""
 
     def authenticate(self, request):
-        associate_id = request._request.session.get(SESSION_KEY)
-        if not associate_id:
-            return None
-        associate = Associate.objects.select_related("store").filter(pk=associate_id, is_active=True).first()
+        associate = session_associate(request._request.session)
         if associate is None:
             return None
         self.enforce_csrf(request)

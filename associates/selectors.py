@@ -1,10 +1,8 @@
 """Reads about stores and who may see them."""
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q
 
-from associates.models import Associate, FollowRelation, FollowUpTask
-from customers.models import Customer, Identity
+from associates.models import Associate, FollowUpTask
 
 
 def user_store_ids(*, user: AbstractBaseUser) -> frozenset[int] | None:
@@ -18,18 +16,6 @@ def user_store_ids(*, user: AbstractBaseUser) -> frozenset[int] | None:
         store_ids = frozenset(user.managed_stores.values_list("pk", flat=True))
     user._omni_store_ids = store_ids
     return store_ids
-
-
-def sidebar_customer_get(*, associate: Associate, external_userid: str) -> Customer | None:
-    """The customer behind a WeCom external_userid if this associate may see them: a customer of their
-    store, or one who follows them. None otherwise (the caller answers 404, so nothing leaks)."""
-    followed = FollowRelation.objects.filter(associate=associate, external_userid=external_userid)
-    return (
-        Customer.objects.filter(identities__kind=Identity.Kind.WECOM_EXTERNAL_USERID, identities__value=external_userid)
-        .filter(Q(primary_store=associate.store_id) | Q(pk__in=followed.values("customer_id")))
-        .select_related("primary_store")
-        .first()
-    )
 
 
 def associate_open_tasks(*, associate: Associate) -> list[FollowUpTask]:

@@ -6,8 +6,8 @@ from django.http import HttpRequest, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from associates.selectors import associate_open_tasks, sidebar_customer_get
-from customers.selectors import workbench_customers_list
+from associates.selectors import associate_open_tasks
+from customers.selectors import customer_by_external_userid, workbench_customers_list
 from omni.wecom.auth import associate_required, embeddable
 
 
@@ -42,7 +42,9 @@ def sidebar(request: HttpRequest):
 @associate_required
 def sidebar_contact(request: HttpRequest) -> JsonResponse:
     """The customer behind a WeCom external_userid, if this associate may see them (else 404)."""
-    customer = sidebar_customer_get(associate=request.associate, external_userid=request.GET.get("external_userid", ""))
+    customer = customer_by_external_userid(
+        viewer=request.associate, external_userid=request.GET.get("external_userid", "")
+    )
     if customer is None:
         return JsonResponse({"error": {"code": "not_found", "message": "没有找到这位客户"}}, status=404)
     return JsonResponse(

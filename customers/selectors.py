@@ -44,6 +44,16 @@ def customers_visible(*, viewer) -> QuerySet[Customer]:
     return customers if store_ids is None else customers.filter(primary_store__in=store_ids)
 
 
+def customer_by_external_userid(*, viewer: Associate, external_userid: str) -> Customer | None:
+    """The customer behind a WeCom external_userid, if `viewer` may see them (None: the caller answers 404)."""
+    return (
+        customers_visible(viewer=viewer)
+        .filter(identities__kind=Identity.Kind.WECOM_EXTERNAL_USERID, identities__value=external_userid)
+        .select_related("primary_store")
+        .first()
+    )
+
+
 @dataclass(frozen=True)
 class Figures:
     lifetime_spend: Decimal

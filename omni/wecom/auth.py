@@ -26,17 +26,20 @@ SESSION_KEY = "omni_associate_id"
 JSAPI_LIST = ["getContext", "getCurExternalContact", "getCurExternalChat", "sendChatMessage"]
 
 
+def session_associate(session) -> Associate | None:
+    """The active associate signed in on this session through WeCom OAuth, or None."""
+    associate_id = session.get(SESSION_KEY)
+    if not associate_id:
+        return None
+    return Associate.objects.select_related("store").filter(pk=associate_id, is_active=True).first()
+
+
 def associate_required(view):
     """Run `view` with `request.associate` set, or send the browser through WeCom OAuth first."""
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
-        associate_id = request.session.get(SESSION_KEY)
-        associate = (
-            Associate.objects.select_related("store").filter(pk=associate_id, is_active=True).first()
-            if associate_id
-            else None
-        )
+        associate = session_associate(request.session)
         if associate is None:
             request.session.pop(SESSION_KEY, None)
             if request.headers.get("accept", "").startswith("application/json"):
