@@ -3,6 +3,37 @@
 from django.conf import settings
 from django.db import models
 
+# follow_user.add_way: how the associate and the customer became friends (WeCom Doc 92114, 来源定义).
+ADD_WAY_LABELS = {
+    0: "未知来源",
+    1: "扫描二维码",
+    2: "搜索手机号",
+    3: "名片分享",
+    4: "群聊",
+    5: "手机通讯录",
+    6: "微信联系人",
+    8: "安装第三方应用时自动添加的管理员或负责人",
+    9: "搜索邮箱",
+    10: "视频号添加",
+    11: "通过日程参与人添加",
+    12: "通过会议参与人添加",
+    13: "添加微信好友对应的企业微信",
+    14: "通过智慧硬件专属客服添加",
+    15: "通过上门服务客服添加",
+    16: "通过获客链接添加",
+    17: "通过定制开发添加",
+    18: "通过需求回复添加",
+    201: "内部成员共享",
+    202: "管理员/负责人分配",
+}
+
+
+def add_way_label(add_way: int | None) -> str:
+    """The label of a WeCom add_way code: "" when WeCom did not say, 其他来源 for a code newer than this list."""
+    if add_way is None:
+        return ""
+    return ADD_WAY_LABELS.get(add_way, "其他来源")
+
 
 class Store(models.Model):
     code = models.CharField("门店编码", max_length=32, unique=True, help_text="品牌系统（POS）使用的门店编码")
@@ -103,12 +134,19 @@ class FollowRelation(models.Model):
         ASSOCIATE = "associate_deleted", "导购删除了客户"
         TRANSFERRED = "transferred", "已转接给其他导购"
 
+    class ContactType(models.IntegerChoices):
+        """external_contact.type in WeCom."""
+
+        WECHAT = 1, "微信用户"
+        WECOM = 2, "企业微信用户"
+
     associate = models.ForeignKey(Associate, verbose_name="导购", on_delete=models.PROTECT, related_name="follows")
     customer = models.ForeignKey(
         "customers.Customer", verbose_name="客户", on_delete=models.PROTECT, related_name="follows"
     )
     external_userid = models.CharField("外部联系人ID", max_length=64)
     add_way = models.SmallIntegerField("添加方式", null=True, blank=True)
+    contact_type = models.PositiveSmallIntegerField("客户类型", choices=ContactType.choices, null=True, blank=True)
     state = models.CharField("渠道参数 state", max_length=30, blank=True)
     contact_way = models.ForeignKey(
         ContactWay, verbose_name="来源二维码", null=True, blank=True, on_delete=models.SET_NULL, related_name="follows"
@@ -129,6 +167,14 @@ class FollowRelation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.associate_id} ↔ {self.external_userid}"
+
+    @property
+    def add_way_label(self) -> str:
+        return add_way_label(self.add_way)
+
+    @property
+    def contact_type_label(self) -> str:
+        return self.ContactType(self.contact_type).label if self.contact_type in self.ContactType.values else ""
 
 
 class GroupChat(models.Model):

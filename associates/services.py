@@ -16,13 +16,15 @@ from customers.models import Customer, Identity
 from customers.services import Profile, customer_resolve
 from omni.errors import ApplicationError
 from omni.wecom import constants as C
-from omni.wecom.client import WeComError, wecom_client
+from omni.wecom.client import WeComClient, WeComError, wecom_client
 from omni.wecom.events import EventNotApplicable, handles
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_WELCOME = "您好，我是{store}的{associate}，很高兴为您服务～有任何问题随时在这里找我。"
 _GENDER = {1: Customer.Gender.MALE, 2: Customer.Gender.FEMALE}
+# WeCom's answers that say for certain there is no such contact (or not one of ours).
+_NOT_A_CONTACT = frozenset({C.ERR_INVALID_EXTERNAL_USERID, C.ERR_NO_RELATIONSHIP})
 
 
 def contact_way_create(*, store: Store, associate: Associate | None = None, label: str = "") -> ContactWay:
@@ -54,6 +56,25 @@ def _follow_user(contact: dict, userid: str) -> dict:
     return next((item for item in contact.get("follow_user", []) if item.get("userid") == userid), {})
 
 
+def _contact_get(client: WeComClient, *, external_userid: str, userid: str) -> tuple[dict, dict]:
+    """externalcontact/get, and `userid`'s follow_user entry ({} if none): WeCom pages follow_user by 500."""
+    contact = client.external_contact.get(external_userid)
+    follow_user = _follow_user(contact, userid)
+    while not follow_user and contact.get("next_cursor"):
+        contact = client.get(
+            "externalcontact/get", params={"external_userid": external_userid, "cursor": contact["next_cursor"]}
+        )
+        follow_user = _follow_user(contact, userid)
+    return contact, follow_user
+
+
+def _avatar_url(person: dict) -> str:
+    """WeCom's avatar if it is one we can store and show: an http(s) URL that fits the field."""
+    avatar = (person.get("avatar") or "").strip()
+    max_length = Customer._meta.get_field("avatar_url").max_length
+    return avatar if avatar.startswith(("https://", "http://")) and len(avatar) <= max_length else ""
+
+
 def follow_record(*, associate: Associate, person: dict, follow_user: dict, state: str = "") -> FollowRelation:
     """Link a WeCom external contact to its One ID customer and record the friendship (idempotent).
 
@@ -76,6 +97,14 @@ def follow_record(*, associate: Associate, person: dict, follow_user: dict, stat
             primary_associate=associate,
         ),
     ).customer
+    avatar = _avatar_url(person)
+    # One ID fills only blank fields; the avatar follows WeCom, the customer may change it any day.
+    if avatar and customer.avatar_url != avatar:
+        Customer.objects.filter(pk=customer.pk).exclude(avatar_url=avatar).update(
+            avatar_url=avatar, updated_at=timezone.now()
+        )
+        customer.avatar_url = avatar
+    contact_type = person.get("type")
     created_ts = int(follow_user.get("createtime") or 0)
     follow, _ = FollowRelation.objects.update_or_create(
         associate=associate,
@@ -83,6 +112,7 @@ def follow_record(*, associate: Associate, person: dict, follow_user: dict, stat
         defaults={
             "customer": customer,
             "add_way": follow_user.get("add_way"),
+            "contact_type": contact_type if contact_type in FollowRelation.ContactType.values else None,
             "state": state[:30],
             "contact_way": contact_way,
             "remark": (follow_user.get("remark") or "")[:100],
@@ -100,8 +130,9 @@ def follow_added(payload: dict) -> None:
     associate = Associate.objects.select_related("store").filter(wecom_userid=payload.get("UserID")).first()
     if associate is None:
         raise EventNotApplicable(f"add_external_contact for unknown member {payload.get('UserID')!r}")
-    contact = wecom_client().external_contact.get(payload["ExternalUserID"])
-    follow_user = _follow_user(contact, associate.wecom_userid)
+    contact, follow_user = _contact_get(
+        wecom_client(), external_userid=payload["ExternalUserID"], userid=associate.wecom_userid
+    )
     follow_user.setdefault("createtime", payload.get("CreateTime"))
     follow = follow_record(
         associate=associate,
@@ -121,6 +152,32 @@ def follow_added(payload: dict) -> None:
         transaction.on_commit(
             lambda: welcome_message_send_task.delay(follow_id=follow.pk, welcome_code=welcome_code, received=received)
         )
+
+
+def follow_fetch(*, associate: Associate, external_userid: str) -> FollowRelation | None:
+    """Ask WeCom about a contact we have no record of and, if they are `associate`'s, record them.
+
+    For a chat opened before the add_external_contact callback was processed, or with a contact added
+    before Omni was installed and not yet synced. None when WeCom says the contact is not this
+    associate's (or no contact at all); ApplicationError `wecom_unavailable` (503) when WeCom cannot
+    say, and then nothing is written. Idempotent, and a callback recording the same contact at the same
+    moment is safe: follow_record is.
+    """
+    if not external_userid or len(external_userid) > FollowRelation._meta.get_field("external_userid").max_length:
+        return None
+    try:
+        contact, follow_user = _contact_get(
+            wecom_client(), external_userid=external_userid, userid=associate.wecom_userid
+        )
+    except WeComError as exc:
+        if exc.errcode in _NOT_A_CONTACT:
+            return None
+        logger.warning("WeCom could not look up contact %s for %s: %s", external_userid, associate, exc)
+        raise ApplicationError("wecom_unavailable", "暂时连不上企业微信，请稍后再试。", status_code=503) from exc
+    person = contact.get("external_contact") or {}
+    if not follow_user or person.get("external_userid") != external_userid:
+        return None
+    return follow_record(associate=associate, person=person, follow_user=follow_user)
 
 
 @handles("change_external_contact", "edit_external_contact")

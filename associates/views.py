@@ -7,7 +7,9 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from associates.selectors import associate_open_tasks
+from associates.services import follow_fetch
 from customers.selectors import customer_by_external_userid, workbench_customers_list
+from omni.errors import ApplicationError
 from omni.wecom.auth import associate_required, embeddable
 
 
@@ -41,10 +43,19 @@ def sidebar(request: HttpRequest):
 
 @associate_required
 def sidebar_contact(request: HttpRequest) -> JsonResponse:
-    """The customer behind a WeCom external_userid, if this associate may see them (else 404)."""
-    customer = customer_by_external_userid(
-        viewer=request.associate, external_userid=request.GET.get("external_userid", "")
-    )
+    """The customer behind a WeCom external_userid, if this associate may see them (else 404).
+
+    A contact we have no record of yet is looked up in WeCom and recorded when they are this associate's.
+    """
+    external_userid = request.GET.get("external_userid", "")
+    customer = customer_by_external_userid(viewer=request.associate, external_userid=external_userid)
+    if customer is None:
+        try:
+            follow = follow_fetch(associate=request.associate, external_userid=external_userid)
+        except ApplicationError as error:
+            return JsonResponse({"error": {"code": error.code, "message": error.message}}, status=error.status_code)
+        if follow is not None:
+            customer = customer_by_external_userid(viewer=request.associate, external_userid=external_userid)
     if customer is None:
         return JsonResponse({"error": {"code": "not_found", "message": "没有找到这位客户"}}, status=404)
     return JsonResponse(
@@ -53,5 +64,6 @@ def sidebar_contact(request: HttpRequest) -> JsonResponse:
             "name": customer.name,
             "phone": customer.phone_masked,
             "store": customer.primary_store.name if customer.primary_store else "",
+            "avatar": customer.avatar_url,
         }
     )

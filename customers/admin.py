@@ -121,9 +121,7 @@ class CustomerAdmin(StoreScopedAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)
         if request.method == "GET" and response.status_code == 200:
-            customer_profile_view_record(
-                customer=Customer(pk=int(object_id)), user=request.user, ip=_client_ip(request)
-            )
+            customer_profile_view_record(customer_id=int(object_id), user=request.user, ip=_client_ip(request))
         return response
 
     def save_formset(self, request, form, formset, change):

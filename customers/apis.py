@@ -97,6 +97,9 @@ class ProductIn(serializers.Serializer):
     sku = serializers.CharField(max_length=64)
     name = serializers.CharField(max_length=200)
     category = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    size = serializers.CharField(
+        max_length=20, required=False, allow_blank=True, help_text="Clothing or shoe size (M, 38); blank otherwise"
+    )
     price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
     image_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
     is_active = serializers.BooleanField(required=False)

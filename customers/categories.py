@@ -26,3 +26,11 @@ CATEGORY_LABELS: dict[str, str] = {
 def category_label(code: str) -> str:
     """The Chinese name of a category code; codes a brand adds without a name read as themselves."""
     return CATEGORY_LABELS.get(code, code)
+
+
+# Sizes are read per family: a customer's usual clothing size says nothing about their shoes.
+SHOE_CATEGORIES = frozenset({"shoes"})
+
+
+def size_family(category: str) -> str:
+    return "鞋" if category in SHOE_CATEGORIES else "服装"

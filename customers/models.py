@@ -31,6 +31,8 @@ class Customer(models.Model):
     name = models.CharField("姓名", max_length=100, blank=True)
     gender = models.CharField("性别", max_length=10, choices=Gender.choices, default=Gender.UNKNOWN)
     birthday = models.DateField("生日", null=True, blank=True)
+    # db_default: the importer and the demo seeder insert customers with raw SQL / COPY naming their columns.
+    avatar_url = models.URLField("头像", max_length=500, blank=True, default="", db_default="")
     phone = models.CharField(
         "手机号", max_length=20, blank=True, db_index=True, help_text="E.164 规范化存储，展示时脱敏"
     )
@@ -271,6 +273,14 @@ class Product(models.Model):
     sku = models.CharField("SKU", max_length=64, unique=True)
     name = models.CharField("名称", max_length=200)
     category = models.CharField("品类", max_length=50, blank=True, db_index=True)
+    size = models.CharField(
+        "尺码",
+        max_length=20,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="服装、鞋的尺码（如 M、38）；护肤品等留空",
+    )
     price = models.DecimalField("价格", max_digits=12, decimal_places=2, default=Decimal("0.00"))
     image_url = models.URLField("图片", max_length=500, blank=True)
     is_active = models.BooleanField("在售", default=True)

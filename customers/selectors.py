@@ -1,7 +1,6 @@
-"""Reads about customers: who may see whom, the customer 360 profile, and purchase history.
+"""Reads about customers: who may see whom, tiers and segments, and the workbench's customer list.
 
-The profile is a fixed handful of queries whatever the length of the customer's history: the figures
-are aggregates in the database, never Python loops over orders.
+The sidebar's customer 360 itself is read in `customers.profile`, in hand-written SQL.
 """
 
 import contextlib
@@ -9,39 +8,56 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Min, Prefetch, Q, QuerySet, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Max, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from associates.models import Associate, FollowRelation
 from associates.selectors import user_store_ids
-from customers.categories import category_label
-from customers.models import Customer, CustomerTag, Identity, Order, OrderLine
+from customers.models import Customer, CustomerTag, Identity, Order
 from customers.phones import InvalidPhone, phone_normalize
 
 # Lifetime-spend tiers (CNY) and the recency that makes a customer "lapsing".
 TIERS = [(Decimal("20000"), "黑金"), (Decimal("8000"), "金卡"), (Decimal("2000"), "银卡"), (Decimal("0"), "普通")]
 LAPSING_AFTER = timedelta(days=120)
-FAVOURITE_CATEGORIES = 3
 
 
-def customers_visible(*, viewer) -> QuerySet[Customer]:
-    """Customers `viewer` may see: an Associate sees their store's customers and those who follow them
-    (a store manager: all their managed stores'); a staff user sees their stores' customers (HQ and
-    superusers: everyone). Merged records are hidden."""
-    customers = Customer.objects.filter(merged_into__isnull=True)
+@dataclass(frozen=True)
+class CustomerScope:
+    """Whom a viewer may see: everyone, or customers of `store_ids` and those following `follower_id`."""
+
+    everyone: bool
+    store_ids: frozenset[int] = frozenset()
+    follower_id: int | None = None
+
+
+def customer_scope(*, viewer) -> CustomerScope:
+    """The visibility rule: an Associate sees their store's customers and those who follow them (a store
+    manager: all their managed stores'); a staff user sees their stores' customers (HQ and superusers:
+    everyone). Merged records are hidden from everybody (by the readers of this scope)."""
     if isinstance(viewer, Associate):
-        follows = FollowRelation.objects.filter(associate=viewer, ended_at__isnull=True).values("customer_id")
-        stores = {viewer.store_id}
+        stores = {viewer.store_id} - {None}
         if viewer.role == Associate.Role.STORE_MANAGER and viewer.user_id:
             # A store manager in the sidebar sees every store they manage in admin (HQ: all).
             managed = user_store_ids(user=viewer.user)
             if managed is None:
-                return customers
+                return CustomerScope(everyone=True)
             stores |= managed
-        return customers.filter(Q(primary_store__in=stores) | Q(pk__in=follows))
+        return CustomerScope(everyone=False, store_ids=frozenset(stores), follower_id=viewer.pk)
     store_ids = user_store_ids(user=viewer)
-    return customers if store_ids is None else customers.filter(primary_store__in=store_ids)
+    return CustomerScope(everyone=True) if store_ids is None else CustomerScope(everyone=False, store_ids=store_ids)
+
+
+def customers_visible(*, viewer) -> QuerySet[Customer]:
+    """The customers `viewer` may see (`customer_scope`), merged records hidden."""
+    customers = Customer.objects.filter(merged_into__isnull=True)
+    scope = customer_scope(viewer=viewer)
+    if scope.everyone:
+        return customers
+    seen = Q(primary_store__in=scope.store_ids)
+    if scope.follower_id is not None:
+        follows = FollowRelation.objects.filter(associate_id=scope.follower_id, ended_at__isnull=True)
+        seen |= Q(pk__in=follows.values("customer_id"))
+    return customers.filter(seen)
 
 
 def customer_by_external_userid(*, viewer: Associate, external_userid: str) -> Customer | None:
@@ -51,61 +67,6 @@ def customer_by_external_userid(*, viewer: Associate, external_userid: str) -> C
         .filter(identities__kind=Identity.Kind.WECOM_EXTERNAL_USERID, identities__value=external_userid)
         .select_related("primary_store")
         .first()
-    )
-
-
-@dataclass(frozen=True)
-class Figures:
-    lifetime_spend: Decimal
-    orders: int
-    returns: int
-    average_order_value: Decimal
-    first_purchase_at: datetime | None
-    last_purchase_at: datetime | None
-    favourite_categories: list[str]
-    tier: str
-    segment: str
-
-
-def _line_amount() -> ExpressionWrapper:
-    return ExpressionWrapper(
-        F("quantity") * F("unit_price") - F("discount"), output_field=DecimalField(max_digits=14, decimal_places=2)
-    )
-
-
-def customer_figures(*, customer: Customer) -> Figures:
-    """Spend, counts and favourites across every channel (two aggregate queries)."""
-    # A returned or cancelled order is reversed whole; a partial return arrives as negative lines, whose
-    # negative total the sum takes care of.
-    kept = ~Q(status__in=[Order.Status.CANCELLED, Order.Status.RETURNED])
-    totals = customer.orders.aggregate(
-        spend=Coalesce(Sum("total_amount", filter=kept), Decimal("0")),
-        orders=Count("pk", filter=kept & Q(total_amount__gt=0)),
-        returns=Count("pk", filter=Q(status=Order.Status.RETURNED) | Q(total_amount__lt=0)),
-        first=Min("placed_at"),
-        last=Max("placed_at", filter=kept & Q(total_amount__gt=0)),
-    )
-    spend = totals["spend"]
-    favourites = list(
-        OrderLine.objects.filter(order__customer=customer, quantity__gt=0)
-        .exclude(order__status__in=[Order.Status.CANCELLED, Order.Status.RETURNED])
-        .exclude(product__category="")
-        .values("product__category")
-        .annotate(amount=Sum(_line_amount()))
-        .order_by("-amount", "product__category")
-        .values_list("product__category", flat=True)[:FAVOURITE_CATEGORIES]
-    )
-    orders = totals["orders"]
-    return Figures(
-        lifetime_spend=spend,
-        orders=orders,
-        returns=totals["returns"],
-        average_order_value=(spend / orders).quantize(Decimal("0.01")) if orders else Decimal("0.00"),
-        first_purchase_at=totals["first"],
-        last_purchase_at=totals["last"],
-        favourite_categories=[category_label(code) for code in favourites],
-        tier=customer_tier(lifetime_spend=spend),
-        segment=customer_segment(orders=orders, lifetime_spend=spend, last_purchase_at=totals["last"]),
     )
 
 
@@ -124,19 +85,6 @@ def customer_segment(*, orders: int, lifetime_spend: Decimal, last_purchase_at: 
     if valuable:
         return "重要挽回" if lapsing else "重要价值"
     return "流失风险" if lapsing else "一般维护"
-
-
-def customer_identities(*, customer: Customer) -> list[Identity]:
-    return list(customer.identities.order_by("kind", "pk"))
-
-
-def customer_orders_list(*, customer: Customer, offset: int = 0, limit: int = 10) -> list[Order]:
-    """Newest first, every channel, with store, lines and products (two queries per page)."""
-    return list(
-        customer.orders.select_related("store")
-        .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.select_related("product").order_by("line_no")))
-        .order_by("-placed_at", "-pk")[offset : offset + limit]
-    )
 
 
 WORKBENCH_PAGE = 20

@@ -383,13 +383,11 @@ def identity_conflict_dismiss(*, conflict: IdentityConflict, actor: Any = None) 
     return conflict
 
 
-def customer_profile_view_record(
-    *, customer: Customer, associate: Any = None, user: Any = None, ip: str | None
-) -> None:
+def customer_profile_view_record(*, customer_id: int, associate: Any = None, user: Any = None, ip: str | None) -> None:
     """Every look at a customer's personal data leaves a row: who, whom, when, from where."""
     AuditLog.objects.create(
         action=AuditLog.Action.PROFILE_VIEW,
-        customer=customer,
+        customer_id=customer_id,
         associate=associate,
         user=user,
         ip=ip,

@@ -59,6 +59,7 @@ CUSTOMERS_PER_SCALE = 2_000
 CHUNK_SIZE = 50_000
 # The identity and phone bijections below stay unique up to this many customers.
 MAX_CUSTOMERS = 100_000_000
+MAX_ACTIVITY = 10.0
 
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "omni-admin"
@@ -327,6 +328,7 @@ class CatalogItem:
     sku: str
     name: str
     category: str
+    size: str  # clothing and shoe sizes; skincare volumes are not a size
     price: Decimal
     style: str
 
@@ -343,6 +345,7 @@ def demo_catalog() -> list[CatalogItem]:
                         sku="-".join(part for part in code_parts if part),
                         name=" ".join(part for part in (style.name, colour, size) if part),
                         category=style.category,
+                        size=size if style.category not in SKINCARE_CATEGORIES else "",
                         price=Decimal(price),
                         style=style.code,
                     )
@@ -389,15 +392,20 @@ def demo_data_present() -> list[str]:
 def demo_seed(
     *,
     customers: int,
+    activity: float = 1.0,
     chunk_size: int = CHUNK_SIZE,
     progress: Callable[[int, int], None] | None = None,
 ) -> DemoSummary:
     """Write the demo brand with `customers` customers in one transaction; refuse if any of it exists.
 
-    `progress(done, total)` is called after each chunk of customers is written.
+    `activity` scales how often customers buy: 1 gives the brand's usual mix (about 4 orders each),
+    2.5 about 10 (the sidebar benchmark's data set). `progress(done, total)` is called after each chunk
+    of customers is written.
     """
     if not 1 <= customers <= MAX_CUSTOMERS:
         raise ApplicationError("demo_size_invalid", f"客户数须在 1 到 {MAX_CUSTOMERS} 之间。")
+    if not 0.1 <= activity <= MAX_ACTIVITY:
+        raise ApplicationError("demo_activity_invalid", f"购买频次倍数须在 0.1 到 {MAX_ACTIVITY} 之间。")
     summary = DemoSummary()
     with transaction.atomic():
         present = demo_data_present()
@@ -418,6 +426,7 @@ def demo_seed(
                     first_index=first,
                     count=count,
                     first_order_no=orders_written + 1,
+                    activity=activity,
                     summary=summary,
                 )
                 if progress:
@@ -638,12 +647,13 @@ def _world_create(*, summary: DemoSummary) -> _World:
         "商品",
         bulk_copy(
             Product,
-            ("id", "sku", "name", "category", "price", "image_url", "is_active", "created_at"),
+            ("id", "sku", "name", "category", "size", "price", "image_url", "is_active", "created_at"),
             zip(
                 product_ids.tolist(),
                 [item.sku for item in catalog.items],
                 [item.name for item in catalog.items],
                 [item.category for item in catalog.items],
+                [item.size for item in catalog.items],
                 [item.price for item in catalog.items],
                 [""] * len(catalog.items),
                 [True] * len(catalog.items),
@@ -952,20 +962,20 @@ def _people_draw(*, rng: np.random.Generator, world: _World, first_index: int, c
     )
 
 
-def _orders_draw(*, rng: np.random.Generator, world: _World, people: _People) -> _Orders:
+def _orders_draw(*, rng: np.random.Generator, world: _World, people: _People, activity: float) -> _Orders:
     n = len(people.index)
     span = people.end_day - people.start_day
     # Clothing: a long tail of visits, fewer for recent members, and a few big spenders.
-    visits = (1 + rng.negative_binomial(1.5, 0.42, n)) * (0.4 + 0.6 * span / HISTORY_DAYS)
+    visits = (1 + rng.negative_binomial(1.5, 0.42, n)) * (0.4 + 0.6 * span / HISTORY_DAYS) * activity
     visits *= np.where(rng.random(n) < 0.03, 3, 1)
-    fashion_count = np.where(people.fashion, np.clip(np.rint(visits), 1, 60), 0).astype(np.int64)
+    fashion_count = np.where(people.fashion, np.clip(np.rint(visits), 1, 60 * activity), 0).astype(np.int64)
     fashion_customer = np.repeat(np.arange(n), fashion_count)
     fashion_day = people.start_day[fashion_customer] + (
         rng.random(len(fashion_customer)) * span[fashion_customer]
     ).astype(np.int64)
 
     # Skincare: the routine runs out every 60-90 days; some refills are bought elsewhere.
-    cadence = rng.integers(60, 91, n)
+    cadence = np.maximum(rng.integers(60, 91, n) / activity, 14).astype(np.int64)
     first = (rng.random(n) * np.minimum(cadence, span)).astype(np.int64)
     refills = np.where(people.beauty, (span - 1 - first) // cadence + 1, 0)
     skin_customer = np.repeat(np.arange(n), refills)
@@ -1151,13 +1161,20 @@ def _names(rng: np.random.Generator, gender: np.ndarray) -> list[str]:
 
 
 def _chunk_write(
-    *, rng: np.random.Generator, world: _World, first_index: int, count: int, first_order_no: int, summary: DemoSummary
+    *,
+    rng: np.random.Generator,
+    world: _World,
+    first_index: int,
+    count: int,
+    first_order_no: int,
+    activity: float,
+    summary: DemoSummary,
 ) -> int:
     """Draw and write `count` customers with everything that hangs off them; returns how many orders."""
     # Each part draws from its own stream, so changing how one is drawn leaves the others as they were.
     people_rng, orders_rng, lines_rng, identities_rng, tags_rng, notes_rng = rng.spawn(6)
     people = _people_draw(rng=people_rng, world=world, first_index=first_index, count=count)
-    orders = _orders_draw(rng=orders_rng, world=world, people=people)
+    orders = _orders_draw(rng=orders_rng, world=world, people=people, activity=activity)
     lines = _lines_draw(rng=lines_rng, world=world, people=people, orders=orders)
 
     customer_ids = np.asarray(next_ids(Customer, count), dtype=np.int64)

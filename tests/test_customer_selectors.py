@@ -9,13 +9,8 @@ from django.utils import timezone
 
 from associates.models import FollowRelation
 from customers.models import Channel, Order
-from customers.selectors import (
-    customer_figures,
-    customer_orders_list,
-    customer_segment,
-    customer_tier,
-    customers_visible,
-)
+from customers.profile import customer_figures, customer_head, customer_identities, customer_orders_page
+from customers.selectors import customer_segment, customer_tier, customers_visible
 from tests.factories import (
     AssociateFactory,
     CustomerFactory,
@@ -68,7 +63,7 @@ def test_figures_cover_every_channel_and_reverse_returns_and_cancellations():
     )
     partial_return = _order(customer, channel=Channel.STORE_POS, store=store, days_ago=1, lines=[(belt, -1, "299.00")])
 
-    figures = customer_figures(customer=customer)
+    figures = customer_figures(customer_id=customer.pk)
 
     assert figures.lifetime_spend == Decimal("1699.00") + Decimal("299.00") + Decimal("840.00") + Decimal(
         "299.00"
@@ -84,11 +79,31 @@ def test_figures_cover_every_channel_and_reverse_returns_and_cancellations():
 
 
 @pytest.mark.django_db
+def test_usual_sizes_are_the_most_bought_kept_size_per_family():
+    customer = CustomerFactory()
+    dress_m, dress_l = ProductFactory(category="dress", size="M"), ProductFactory(category="dress", size="L")
+    coat_m, shoes_37 = ProductFactory(category="coat", size="M"), ProductFactory(category="shoes", size="37")
+    shoes_38, serum = ProductFactory(category="shoes", size="38"), ProductFactory(category="serum", size="")
+    _order(customer, channel=Channel.STORE_POS, days_ago=90, lines=[(dress_m, 1, "900.00"), (shoes_37, 1, "800.00")])
+    _order(customer, channel=Channel.ONLINE_MALL, days_ago=60, lines=[(coat_m, 1, "2000.00"), (dress_l, 1, "900.00")])
+    _order(customer, channel=Channel.MINI_PROGRAM, days_ago=30, lines=[(serum, 3, "400.00")])
+    # A returned pair of 38s and a cancelled pair say nothing about what fits.
+    for status in (Order.Status.RETURNED, Order.Status.CANCELLED):
+        _order(customer, channel=Channel.ONLINE_MALL, days_ago=20, lines=[(shoes_38, 2, "800.00")], status=status)
+
+    figures = customer_figures(customer_id=customer.pk)
+
+    assert figures.usual_sizes == [("服装", "M"), ("鞋", "37")]
+    assert figures.favourite_categories == ["大衣", "连衣裙", "精华"]
+
+
+@pytest.mark.django_db
 def test_a_customer_without_orders_has_zero_figures():
-    figures = customer_figures(customer=CustomerFactory())
+    figures = customer_figures(customer_id=CustomerFactory().pk)
 
     assert (figures.lifetime_spend, figures.orders, figures.average_order_value) == (Decimal("0"), 0, Decimal("0.00"))
     assert (figures.tier, figures.segment, figures.favourite_categories) == ("普通", "潜在客户", [])
+    assert figures.usual_sizes == []
 
 
 def test_tiers_and_segments():
@@ -151,8 +166,7 @@ def test_managers_see_their_stores_and_hq_sees_all():
     assert set(customers_visible(viewer=hq).values_list("pk", flat=True)) == {a.pk, b.pk}
 
 
-def _history(customer, orders):
-    product = ProductFactory()
+def _history(customer, orders, product):
     for n in range(orders):
         _order(
             customer, channel=Channel.ONLINE_MALL, days_ago=n % 300, lines=[(product, 1, "10.00"), (product, 2, "5.00")]
@@ -162,15 +176,15 @@ def _history(customer, orders):
 @pytest.mark.django_db
 @pytest.mark.parametrize("orders", [1, 500])
 def test_the_profile_reads_take_the_same_queries_for_1_or_500_orders(django_assert_num_queries, orders):
-    customer = CustomerFactory()
-    _history(customer, orders)
+    customer, product = CustomerFactory(), ProductFactory()
+    _history(customer, orders, product)
 
-    with django_assert_num_queries(5):
-        customer_figures(customer=customer)
-        customer.identities.count()
-        page = customer_orders_list(customer=customer, limit=10)
-        assert sum(len(order.lines.all()) for order in page) == 2 * min(orders, 10)
-        assert all(order.lines.all()[0].product.sku for order in page)
+    with django_assert_num_queries(4):
+        customer_figures(customer_id=customer.pk)
+        customer_identities(customer_id=customer.pk)
+        page = customer_orders_page(customer_id=customer.pk, limit=10)
+    assert sum(len(order["lines"]) for order in page) == 2 * min(orders, 10)
+    assert all(order["lines"][0]["sku"] == product.sku for order in page)
 
 
 @pytest.mark.django_db
@@ -184,3 +198,41 @@ def test_a_store_manager_in_the_sidebar_sees_every_store_they_manage():
 
     assert set(customers_visible(viewer=manager).values_list("pk", flat=True)) == {a.pk, b.pk}
     assert c.pk not in set(customers_visible(viewer=AssociateFactory(store=store_a)).values_list("pk", flat=True))
+
+
+@pytest.mark.django_db
+def test_the_sidebar_sql_sees_exactly_whom_customers_visible_sees():
+    """customer_head (SQL) and customers_visible (ORM) are built from one scope; hold them to one answer."""
+    store_a, store_b, store_c = StoreFactory(), StoreFactory(), StoreFactory()
+    manager_user, hq_user = UserFactory(username="mgr"), UserFactory(username="hq", is_superuser=True)
+    store_a.managers.add(manager_user)
+    store_b.managers.add(manager_user)
+    associate, colleague = AssociateFactory(store=store_a), AssociateFactory(store=store_b)
+    viewers = [
+        associate,
+        colleague,
+        AssociateFactory(store=store_c, role="store_manager", user=manager_user),
+        AssociateFactory(store=store_c, role="store_manager", user=hq_user),
+        manager_user,
+        hq_user,
+    ]
+    customers = [CustomerFactory(primary_store=store) for store in (store_a, store_b, store_c, None)]
+    follower = CustomerFactory(primary_store=store_c)
+    FollowRelation.objects.create(
+        associate=associate, customer=follower, external_userid="wm_f", followed_at=timezone.now()
+    )
+    ended = CustomerFactory(primary_store=store_c)
+    FollowRelation.objects.create(
+        associate=associate, customer=ended, external_userid="wm_e", followed_at=timezone.now(), ended_at=timezone.now()
+    )
+    merged = CustomerFactory(primary_store=store_a, merged_into=customers[0])
+    everyone = [*customers, follower, ended, merged]
+
+    for viewer in viewers:
+        orm = set(customers_visible(viewer=viewer).values_list("pk", flat=True))
+        sql = {c.pk for c in everyone if customer_head(viewer=viewer, customer_id=c.pk) is not None}
+        assert sql == orm, viewer
+    assert {c.pk for c in everyone if customer_head(viewer=associate, customer_id=c.pk)} == {
+        customers[0].pk,
+        follower.pk,
+    }

@@ -8,7 +8,10 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework import serializers
 
+from associates.apis import OrdersPageOut, SidebarProfileOut
+from associates.models import FollowRelation
 from customers.models import AuditLog, Channel, CustomerNote, Identity, Order
 from omni.wecom.auth import SESSION_KEY
 from tests.factories import (
@@ -79,6 +82,66 @@ def test_the_profile_shows_one_customer_across_channels_masked(client, world):
         world["associate"].pk,
         "10.0.0.8",
     )
+
+
+def _conforms(serializer, body) -> None:
+    """`body` has exactly the fields `serializer` documents in the OpenAPI schema, each of a valid type."""
+    data = serializer(data=body)
+    assert data.is_valid(), data.errors
+    for name, field in serializer().fields.items():
+        nested = getattr(field, "child", field)
+        if isinstance(nested, serializers.Serializer):
+            for item in body[name] if isinstance(field, serializers.ListSerializer) else [body[name]]:
+                if item is not None:
+                    _conforms(type(nested), item)
+    assert set(body) == set(serializer().fields)
+
+
+@pytest.mark.django_db
+def test_the_hand_built_responses_match_their_documented_serializers(client, world):
+    _sign_in(client, world["associate"])
+    CustomerNote.objects.create(customer=world["customer"], author=world["associate"], text="喜欢真丝")
+    url = f"/api/v1/sidebar/customers/{world['customer'].pk}/"
+    without_follow = client.get(url).json()
+    FollowRelation.objects.create(
+        associate=world["associate"],
+        customer=world["customer"],
+        external_userid="wm_chen",
+        add_way=1,
+        contact_type=FollowRelation.ContactType.WECHAT,
+        remark="陈静 真丝",
+        followed_at=timezone.now(),
+    )
+    with_follow = client.get(url).json()
+
+    assert without_follow["wecom"] is None
+    assert with_follow["wecom"] | {"followed_at": None} == {
+        "remark": "陈静 真丝",
+        "followed_at": None,
+        "add_way": "扫描二维码",
+        "type": "微信用户",
+    }
+    for body in (without_follow, with_follow):
+        _conforms(SidebarProfileOut, body)
+    _conforms(OrdersPageOut, client.get(url + "orders/").json())
+
+
+@pytest.mark.django_db
+def test_two_wecom_friendships_with_one_merged_customer_show_the_newest(client, world):
+    _sign_in(client, world["associate"])
+    for n, days in enumerate((30, 2)):
+        FollowRelation.objects.create(
+            associate=world["associate"],
+            customer=world["customer"],
+            external_userid=f"wm_{n}",
+            remark=f"第 {n} 个微信",
+            followed_at=timezone.now() - timedelta(days=days),
+        )
+
+    response = client.get(f"/api/v1/sidebar/customers/{world['customer'].pk}/")
+
+    assert response.status_code == 200
+    assert response.json()["wecom"]["remark"] == "第 1 个微信"
 
 
 @pytest.mark.django_db

@@ -13,8 +13,8 @@ from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from associates.models import FollowUpTask
-from customers.models import Channel, CustomerNote, CustomerTag, Identity, Order
+from associates.models import FollowRelation, FollowUpTask
+from customers.models import Channel, Customer, CustomerNote, CustomerTag, Identity, Order
 from omni.wecom.emulator.config import EmulatorConfig
 from omni.wecom.emulator.server import start_emulator
 from tests.factories import (
@@ -95,7 +95,7 @@ def _customer_with_three_channels():
     IdentityFactory(
         customer=customer, kind=Identity.Kind.WECOM_EXTERNAL_USERID, value="wmSidebarChenJing000000000000001"
     )
-    dress = ProductFactory(name="真丝连衣裙 黑色 M", category="dress")
+    dress = ProductFactory(name="真丝连衣裙 黑色 M", category="dress", size="M")
     belt = ProductFactory(name="细皮带 棕色", category="belt")
     serum = ProductFactory(name="修护精华 30ml", category="serum")
     for channel, order_store, days, fulfilment, lines in [
@@ -165,3 +165,58 @@ def test_the_sidebar_in_a_chat_shows_the_customer_across_channels_and_takes_a_ta
     assert FollowUpTask.objects.get(customer=customer, associate=associate).done_at is not None
     note = CustomerNote.objects.get(customer=customer)
     assert (note.text, note.author_id) == ("穿 M 码，喜欢黑色，周末到店", associate.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_contact_not_yet_known_shows_what_wecom_knows_and_links_to_the_member(emulator, browser):
+    store = StoreFactory(code="SH01", name="上海静安店")
+    AssociateFactory(store=store, wecom_userid="linyu", name="林雨")
+    member = CustomerFactory(name="周晓（会员）", primary_store=store)
+    IdentityFactory(customer=member, kind=Identity.Kind.POS_MEMBER_NO, value="M0042")
+    OrderFactory(customer=member, channel=Channel.STORE_POS, store=store, total_amount=Decimal("899.00"))
+    emulator.control("POST", "associates", {"userid": "linyu", "name": "林雨", "store": "上海静安店"})
+    external_userid = emulator.control("POST", "customers", {"name": "周晓", "gender": 2})["external_userid"]
+    # Added in WeCom, but the callback never reached Omni (callbacks are off): Omni has no record of them.
+    emulator.control("POST", "contacts/add", {"external_userid": external_userid, "userid": "linyu", "add_way": 1})
+    emulator.control(
+        "POST", "contacts/edit", {"userid": "linyu", "external_userid": external_userid, "remark": "周小姐 想要连衣裙"}
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    page.goto(emulator.url + "/")
+    page.select_option("#associate-select", "linyu")
+    page.click(f'#customer-list li[data-external-userid="{external_userid}"]')
+    sidebar = page.frame_locator("#sidebar-frame")
+    try:
+        sidebar.locator("#link-card").wait_for(state="visible", timeout=20000)
+        sidebar.locator("#avatar img").wait_for(timeout=10000)
+    finally:
+        page.locator("#sidebar-frame").screenshot(path=str(ARTIFACTS / "sidebar_unlinked_contact.png"))
+
+    assert sidebar.locator("#name").inner_text() == "周晓"
+    assert "仅企业微信信息" in sidebar.locator("#chips").inner_text()
+    assert sidebar.locator("#avatar img").get_attribute("src") == f"{emulator.url}/avatar/{external_userid}.svg"
+    assert sidebar.locator("#avatar img").evaluate("img => img.complete && img.naturalWidth > 0")
+    assert sidebar.locator("#wecom-card").is_visible()
+    assert [sidebar.locator(f"#wecom-{part}").inner_text() for part in ("remark", "add-way", "type")] == [
+        "周小姐 想要连衣裙",
+        "扫描二维码",
+        "微信用户",
+    ]
+    assert sidebar.locator("#wecom-followed").inner_text() == timezone.localdate().isoformat()
+    assert sidebar.locator("#wecom-only").is_visible()
+
+    sidebar.locator("#link-form input[name=member_no]").fill("M0042")
+    sidebar.locator("#link-form button").click()
+    sidebar.locator("#link-card").wait_for(state="hidden", timeout=10000)
+    sidebar.locator("#orders .order").first.wait_for(timeout=10000)
+
+    page.locator("#sidebar-frame").screenshot(path=str(ARTIFACTS / "sidebar_linked_contact.png"))
+    assert sidebar.locator("#name").inner_text() == "周晓（会员）"
+    assert "仅企业微信信息" not in sidebar.locator("#chips").inner_text()
+    assert sidebar.locator("#avatar img").count() == 1
+    assert not sidebar.locator("#wecom-only").is_visible()
+    stub = Customer.objects.get(identities__value=external_userid, merged_into__isnull=True)
+    assert stub.pk == member.pk
+    assert FollowRelation.objects.get().customer_id == member.pk

@@ -274,13 +274,33 @@ def test_contact_get_answers_the_customer_with_follow_users_and_wecom_error_code
         "external_userid": external_userid,
         "name": "李四",
         "type": 1,
-        "avatar": "",
+        "avatar": f"{emulator.url}/avatar/{external_userid}.svg",
         "gender": 2,
     }
     assert found["follow_user"][0]["userid"] == "zhangsan"
     assert found["follow_user"][0]["state"] == "store_sh01"
     assert malformed["errcode"] == 40096
     assert stranger["errcode"] == 84061
+
+
+def test_a_customer_without_a_photo_gets_a_drawn_avatar_and_one_with_a_photo_keeps_it(emulator, wecom):
+    _associate(emulator)
+    drawn, _ = _friend(emulator, name="<李>四")
+    photo = "https://wx.qlogo.cn/mmhead/Q3auHgzwzM5xLisi/132"
+    customer = emulator.control("POST", "customers", {"name": "王五", "avatar": photo})
+    emulator.control("POST", "contacts/add", {"external_userid": customer["external_userid"], "userid": "zhangsan"})
+
+    url = wecom.get("externalcontact/get", external_userid=drawn)["external_contact"]["avatar"]
+    image = requests.get(url, timeout=10)
+    unknown = requests.get(f"{emulator.url}/avatar/wm{'c' * 30}.svg", timeout=10)
+
+    assert url == f"{emulator.url}/avatar/{drawn}.svg"
+    assert image.headers["Content-Type"] == "image/svg+xml"
+    assert image.text.startswith("<svg") and "&lt;</text>" in image.text
+    assert image.text == requests.get(url, timeout=10).text
+    assert unknown.status_code == 404
+    photo_view = wecom.get("externalcontact/get", external_userid=customer["external_userid"])
+    assert photo_view["external_contact"]["avatar"] == photo
 
 
 def test_contact_list_answers_84061_for_a_member_without_customers(emulator, wecom):

@@ -31,7 +31,11 @@ def session_associate(session) -> Associate | None:
     associate_id = session.get(SESSION_KEY)
     if not associate_id:
         return None
-    return Associate.objects.select_related("store").filter(pk=associate_id, is_active=True).first()
+    # Every page and API call asks this, so it is written out: the ORM's query compiler would cost more
+    # than the query. Checked on each request, so a deactivated associate is locked out at once.
+    table = Associate._meta.db_table
+    found = list(Associate.objects.raw(f"SELECT * FROM {table} WHERE id = %s AND is_active", [associate_id]))
+    return found[0] if found else None
 
 
 def associate_required(view):

@@ -2,7 +2,7 @@
 (function () {
   "use strict";
   var app = document.getElementById("app");
-  var api = app.dataset.api, customerId = null, page = 1;
+  var api = app.dataset.api, customerId = null, contactAvatar = "", page = 1;
   var csrf = (document.querySelector("[name=csrfmiddlewaretoken]") || {}).value || "";
   var $ = function (id) { return document.getElementById(id); };
 
@@ -26,12 +26,32 @@
   function day(iso) { return iso ? iso.slice(0, 10) : "—"; }
   function daysAgo(iso) { return iso ? Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 86400000)) + " 天前" : "—"; }
 
+  // The initial stays under the photo, so a photo that fails to load leaves the initial.
+  function renderAvatar(name, url) {
+    var box = $("avatar"); box.textContent = (name || "客").slice(0, 1);
+    if (!url) { return; }
+    var img = el("img", { src: url, alt: "" });
+    img.onerror = function () { img.remove(); };
+    box.appendChild(img);
+  }
+  function renderWeCom(w, linked) {
+    $("wecom-card").hidden = !w;
+    if (!w) { return; }
+    $("wecom-only").hidden = linked !== false;
+    $("wecom-remark").textContent = w.remark || "—";
+    $("wecom-followed").textContent = day(w.followed_at);
+    $("wecom-add-way").textContent = w.add_way || "—";
+    $("wecom-type").textContent = w.type || "—";
+  }
+
   function renderProfile(p) {
     var c = p.customer, f = p.figures;
-    $("avatar").textContent = (c.name || "客").slice(0, 1);
+    renderAvatar(c.name, c.avatar || contactAvatar);
     $("name").textContent = c.name || "未命名客户";
-    $("meta").textContent = [c.primary_store, c.primary_associate && "专属导购 " + c.primary_associate, "会员自 " + day(c.member_since).slice(0, 7)].filter(Boolean).join(" · ");
+    $("meta").textContent = [c.primary_store, c.primary_associate && "专属导购 " + c.primary_associate,
+      p.linked !== false && "会员自 " + day(c.member_since).slice(0, 7)].filter(Boolean).join(" · ");
     var chips = $("chips"); chips.textContent = "";
+    if (p.linked === false) { chips.appendChild(el("span", { "class": "chip wecom", text: "仅企业微信信息" })); }
     chips.appendChild(el("span", { "class": "chip tier", text: f.tier }));
     chips.appendChild(el("span", { "class": "chip segment", text: f.segment }));
     if (c.phone) { chips.appendChild(el("span", { "class": "chip", text: c.phone })); }
@@ -39,11 +59,12 @@
     var figures = $("figures"); figures.textContent = ""; figures.classList.remove("skeleton");
     [["累计消费", money(f.lifetime_spend)], ["订单数", f.orders + (f.returns ? "（退 " + f.returns + "）" : "")],
      ["客单价", money(f.average_order_value)], ["最近购买", daysAgo(f.last_purchase_at)],
-     ["偏好品类", f.favourite_categories.join("、") || "—"], ["首次购买", day(f.first_purchase_at)]]
+     ["偏好品类", f.favourite_categories.join("、") || "—"],
+     ["常穿尺码", (f.usual_sizes || []).map(function (s) { return s.family + " " + s.size; }).join(" · ") || "—"]]
       .forEach(function (pair) { figures.appendChild(el("div", { "class": "figure" }, [el("b", { text: pair[1] }), el("span", { text: pair[0] })])); });
     var ids = $("identities"); ids.textContent = "";
     p.identities.forEach(function (i) { ids.appendChild(el("div", {}, [el("span", { text: i.label }), document.createTextNode(i.value)])); });
-    renderTags(p.tags); renderNotes(p.notes);
+    renderTags(p.tags); renderNotes(p.notes); renderWeCom(p.wecom, p.linked);
     $("link-card").hidden = p.linked;
   }
   function loadAll() {
@@ -101,7 +122,7 @@
   OmniWeCom.currentExternalContact().then(function (externalUserId) {
     return get(app.dataset.contactUrl + "?external_userid=" + encodeURIComponent(externalUserId));
   }).then(function (contact) {
-    customerId = contact.id;
+    customerId = contact.id; contactAvatar = contact.avatar || "";
     return loadAll();
   }).catch(function (e) {
     $("name").textContent = "未识别的客户";

@@ -422,6 +422,8 @@ class WeComApi:
 
     def contact_view(self, customer: dict) -> dict:
         view = {key: customer[key] for key in ("external_userid", "name", "type", "avatar", "gender")}
+        # WeCom gives a WeChat user's profile photo; without one set, the emulator draws one (ui.py).
+        view["avatar"] = view["avatar"] or f"{self.config.public_url}/avatar/{customer['external_userid']}.svg"
         if customer.get("unionid"):
             view["unionid"] = customer["unionid"]
         return view

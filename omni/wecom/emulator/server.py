@@ -3,7 +3,7 @@
     /cgi-bin/…                 WeCom's server API (api.py)
     /connect/oauth2/authorize  OAuth (ui.py)
     /control/…                 the control API (control.py)
-    /, /static/, /jssdk/, /qr/, /scan/, /media/   the browser UI and the JS-SDK stand-in (ui.py)
+    /, /static/, /jssdk/, /qr/, /scan/, /media/, /avatar/   the browser UI and the JS-SDK stand-in (ui.py)
 
 `start_emulator()` runs it in a background thread (tests); `Emulator.serve()` in the foreground (the
 `wecom_emulator` management command).

@@ -6,10 +6,12 @@
 - `/jssdk/jwxwork.js` is the stand-in for WeCom's JS-SDK; it checks wx.config / wx.agentConfig
   signatures here (`/jssdk/verify`) against the tickets the API issued, and sends chat messages into the
   transcript (`/jssdk/send_chat_message`).
+- `/avatar/<external_userid>.svg` is a customer's default profile photo (externalcontact/get's avatar).
 - `/qr/<kind>/<config_id>.png` are real QR codes; they encode `/scan/<kind>/<config_id>`, a page that
   plays a customer scanning them.
 """
 
+import hashlib
 import html
 import io
 import json
@@ -46,6 +48,8 @@ OAUTH_SCOPES = ("snsapi_base", "snsapi_privateinfo")
 JSSDK_SESSION_TTL_SECONDS = 7200
 SEND_CHAT_MESSAGE_TYPES = ("text", "image", "news", "miniprogram", "video", "file")
 QR_KINDS = ("contact_way", "join_way")
+# Default profile photos, like WeChat's generated ones: a customer keeps their colour.
+AVATAR_COLOURS = ("#07c160", "#1d6fd8", "#7a5af8", "#f5803e", "#e8578c", "#12a3a3")
 
 
 class BrowserUi:
@@ -75,6 +79,8 @@ class BrowserUi:
             return self.scan(request, kind, config_id)
         if path.startswith("/media/") and request.method == "GET":
             return self.media(path.removeprefix("/media/"))
+        if path.startswith("/avatar/") and path.endswith(".svg") and request.method == "GET":
+            return self.avatar_svg(path.removeprefix("/avatar/").removesuffix(".svg"))
         return None
 
     # Pages and files -------------------------------------------------------------------------------
@@ -103,6 +109,21 @@ class BrowserUi:
         if content is None:
             return not_found("media expired or unknown")
         return Response(200, content, [("Content-Type", entry["content_type"])])
+
+    def avatar_svg(self, external_userid: str) -> Response:
+        """A customer's default profile photo: their first character on a colour picked by their id."""
+        customer = self.state.data["customers"].get(external_userid)
+        if customer is None:
+            return not_found("unknown avatar")
+        colour = AVATAR_COLOURS[int(hashlib.sha1(external_userid.encode()).hexdigest(), 16) % len(AVATAR_COLOURS)]
+        initial = html.escape((customer["name"].strip() or "客")[0])
+        svg = (
+            '<svg xmlns="http://www.w3.org/2000/svg" width="132" height="132" viewBox="0 0 132 132">'
+            f'<rect width="132" height="132" fill="{colour}"/>'
+            '<text x="66" y="68" text-anchor="middle" dominant-baseline="middle" fill="#fff" font-size="60" '
+            f"font-family=\"'Noto Sans CJK SC', 'PingFang SC', sans-serif\">{initial}</text></svg>"
+        )
+        return Response(200, svg.encode("utf-8"), [("Content-Type", "image/svg+xml"), ("Cache-Control", "max-age=300")])
 
     # OAuth (open.weixin.qq.com/connect/oauth2/authorize) -----------------------------------------
 
