@@ -25,10 +25,8 @@ from customers.profile import (
     CustomerHead,
     customer_figures,
     customer_head,
-    customer_identities,
-    customer_notes,
+    customer_lists,
     customer_orders_page,
-    customer_tags,
 )
 from customers.selectors import customers_visible
 from customers.services import (
@@ -164,7 +162,8 @@ class SidebarCustomerApi(_SidebarApi):
         customer_profile_view_record(
             customer_id=customer.pk, associate=request.user, ip=request.META.get("REMOTE_ADDR")
         )
-        identities = customer_identities(customer_id=customer.pk)
+        lists = customer_lists(customer_id=customer.pk)
+        identities = lists.identities
         figures = customer_figures(customer_id=customer.pk)
         follow = customer.friendship
         return Response(
@@ -206,8 +205,8 @@ class SidebarCustomerApi(_SidebarApi):
                 }
                 if follow
                 else None,
-                "tags": customer_tags(customer_id=customer.pk),
-                "notes": [note | {"at": _moment(note["at"])} for note in customer_notes(customer_id=customer.pk)],
+                "tags": lists.tags,
+                "notes": [note | {"at": _moment(note["at"])} for note in lists.notes],
                 "coupons": [],
                 "communities": [],
             }

@@ -35,7 +35,7 @@ SCRATCH_DATABASE = False
 SMALL = 10_000
 TARGET_P95_MS, TARGET_RATIO = 30, 1.3
 ACTIVITY = 2.6  # demo_seed's purchase frequency giving about 10 orders per customer
-WEB_WORKERS, CLIENTS, REQUESTS_PER_CLIENT, SAMPLE = 4, 4, 300, 400
+WEB_WORKERS, CLIENTS, REQUESTS_PER_CLIENT, SAMPLE = 4, 4, 1000, 400
 
 
 def run(*, scale: float, log: Callable[[str], None], customers: int = 100_000) -> dict:

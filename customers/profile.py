@@ -171,31 +171,31 @@ def customer_head(*, viewer, customer_id: int, with_friendship: bool = False) ->
 
 
 def customer_figures(*, customer_id: int) -> Figures:
-    """Spend, counts, favourite categories and usual sizes across every channel (two aggregate queries)."""
+    """Spend, counts, favourite categories and usual sizes across every channel, in one statement: the
+    order totals (the row without a category), then what they kept per (category, size) — a few dozen
+    rows at most, read into favourites and sizes."""
     kept = f"status NOT IN {_REVERSED}"
-    ((spend, orders, returns, first, last),) = _rows(
+    rows = _rows(
         f"""
-        SELECT COALESCE(SUM(CASE WHEN {kept} THEN total_amount END), 0),
+        SELECT NULL, NULL,
+               COALESCE(SUM(CASE WHEN {kept} THEN total_amount END), 0),
                COUNT(CASE WHEN {kept} AND total_amount > 0 THEN 1 END),
                COUNT(CASE WHEN status = %s OR total_amount < 0 THEN 1 END),
                MIN(placed_at),
                MAX(CASE WHEN {kept} AND total_amount > 0 THEN placed_at END)
         FROM {_ORDER} WHERE customer_id = %s
-        """,
-        [Order.Status.RETURNED, customer_id],
-    )
-    # What they kept, per (category, size): a few dozen rows at most, read into favourites and sizes.
-    bought = _rows(
-        f"""
-        SELECT p.category, p.size, SUM(l.quantity * l.unit_price - l.discount), SUM(l.quantity)
+        UNION ALL
+        SELECT p.category, p.size, SUM(l.quantity * l.unit_price - l.discount), SUM(l.quantity), NULL, NULL, NULL
         FROM {_LINE} l
         JOIN {_ORDER} o ON o.id = l.order_id
         JOIN {_PRODUCT} p ON p.id = l.product_id
         WHERE o.customer_id = %s AND o.{kept} AND l.quantity > 0 AND p.category <> ''
         GROUP BY p.category, p.size
         """,
-        [customer_id],
+        [Order.Status.RETURNED, customer_id, customer_id],
     )
+    ((_, _, spend, orders, returns, first, last),) = [row for row in rows if row[0] is None]
+    bought = [row[:4] for row in rows if row[0] is not None]
     spend_by_category: dict[str, Decimal] = {}
     units_by_size: dict[tuple[str, str], int] = {}
     for category, size, amount, units in bought:
@@ -222,33 +222,45 @@ def customer_figures(*, customer_id: int) -> Figures:
     )
 
 
-def customer_identities(*, customer_id: int) -> list[Identity]:
-    """The customer's identities by kind (unsaved instances: they carry the masking rules)."""
-    rows = _rows(f"SELECT kind, value FROM {_IDENTITY} WHERE customer_id = %s ORDER BY kind, id", [customer_id])
-    return [Identity(kind=kind, value=value) for kind, value in rows]
+@dataclass(frozen=True)
+class CustomerLists:
+    identities: list[Identity]  # unsaved instances: they carry the masking rules
+    tags: list[str]
+    notes: list[dict]  # the newest, with their authors
 
 
-def customer_tags(*, customer_id: int) -> list[str]:
+def customer_lists(*, customer_id: int) -> CustomerLists:
+    """The customer's identities by kind, tags, and newest notes, in one statement (the notes first: their
+    timestamps give the column its type on PostgreSQL)."""
     rows = _rows(
         f"""
-        SELECT t."group", t.name FROM {_CUSTOMER_TAG} ct JOIN {_TAG} t ON t.id = ct.tag_id
-        WHERE ct.customer_id = %s ORDER BY ct.id
+        SELECT * FROM (
+            SELECT 'note', n.text, a.name, n.created_at, n.id
+            FROM {_NOTE} n LEFT JOIN {_ASSOCIATE} a ON a.id = n.author_id
+            WHERE n.customer_id = %s ORDER BY n.created_at DESC, n.id DESC LIMIT {NOTES_SHOWN}
+        ) newest
+        UNION ALL
+        SELECT 'identity', kind, value, NULL, id FROM {_IDENTITY} WHERE customer_id = %s
+        UNION ALL
+        SELECT 'tag', t."group", t.name, NULL, ct.id
+        FROM {_CUSTOMER_TAG} ct JOIN {_TAG} t ON t.id = ct.tag_id WHERE ct.customer_id = %s
         """,
-        [customer_id],
+        [customer_id, customer_id, customer_id],
     )
-    return [f"{group}/{name}" if group else name for group, name in rows]
-
-
-def customer_notes(*, customer_id: int) -> list[dict]:
-    """The newest notes, with their authors."""
-    rows = _rows(
-        f"""
-        SELECT n.text, a.name, n.created_at FROM {_NOTE} n LEFT JOIN {_ASSOCIATE} a ON a.id = n.author_id
-        WHERE n.customer_id = %s ORDER BY n.created_at DESC, n.id DESC LIMIT {NOTES_SHOWN}
-        """,
-        [customer_id],
+    parts: dict[str, list] = {"identity": [], "tag": [], "note": []}
+    for part, first, second, at, pk in rows:
+        parts[part].append((first, second, _moment(at), pk))
+    return CustomerLists(
+        identities=[
+            Identity(kind=kind, value=value)
+            for kind, value, _, _ in sorted(parts["identity"], key=lambda identity: (identity[0], identity[3]))
+        ],
+        tags=[f"{group}/{name}" if group else name for group, name, _, _ in sorted(parts["tag"], key=lambda t: t[3])],
+        notes=[
+            {"text": text, "author": author or "", "at": at}
+            for text, author, at, _ in sorted(parts["note"], key=lambda note: (note[2], note[3]), reverse=True)
+        ],
     )
-    return [{"text": text, "author": author or "", "at": _moment(at)} for text, author, at in rows]
 
 
 def customer_orders_page(*, customer_id: int, offset: int = 0, limit: int = 10) -> list[dict]:

@@ -12,7 +12,7 @@ from django.db.models import Max, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from associates.models import Associate, FollowRelation
-from associates.selectors import user_store_ids
+from associates.selectors import user_id_store_ids, user_store_ids
 from customers.models import Customer, CustomerTag, Identity, Order
 from customers.phones import InvalidPhone, phone_normalize
 
@@ -38,7 +38,7 @@ def customer_scope(*, viewer) -> CustomerScope:
         stores = {viewer.store_id} - {None}
         if viewer.role == Associate.Role.STORE_MANAGER and viewer.user_id:
             # A store manager in the sidebar sees every store they manage in admin (HQ: all).
-            managed = user_store_ids(user=viewer.user)
+            managed = user_id_store_ids(user_id=viewer.user_id)
             if managed is None:
                 return CustomerScope(everyone=True)
             stores |= managed

@@ -4,12 +4,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
 from associates.models import FollowRelation
+from associates.selectors import user_id_store_ids
 from customers.models import Channel, Order
-from customers.profile import customer_figures, customer_head, customer_identities, customer_orders_page
+from customers.profile import customer_figures, customer_head, customer_lists, customer_orders_page
 from customers.selectors import customer_segment, customer_tier, customers_visible
 from tests.factories import (
     AssociateFactory,
@@ -179,9 +180,9 @@ def test_the_profile_reads_take_the_same_queries_for_1_or_500_orders(django_asse
     customer, product = CustomerFactory(), ProductFactory()
     _history(customer, orders, product)
 
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):
         customer_figures(customer_id=customer.pk)
-        customer_identities(customer_id=customer.pk)
+        customer_lists(customer_id=customer.pk)
         page = customer_orders_page(customer_id=customer.pk, limit=10)
     assert sum(len(order["lines"]) for order in page) == 2 * min(orders, 10)
     assert all(order["lines"][0]["sku"] == product.sku for order in page)
@@ -236,3 +237,24 @@ def test_the_sidebar_sql_sees_exactly_whom_customers_visible_sees():
         customers[0].pk,
         follower.pk,
     }
+
+
+@pytest.mark.django_db
+def test_store_scope_follows_djangos_permission_rules():
+    store_a, store_b = StoreFactory(), StoreFactory()
+    hq_permission = Permission.objects.get(codename="view_all_stores", content_type__app_label="associates")
+    hq_group = Group.objects.create(name="总部")
+    hq_group.permissions.add(hq_permission)
+    direct, via_group, manager, nobody = (UserFactory(username=name) for name in ("d", "g", "m", "n"))
+    direct.user_permissions.add(hq_permission)
+    via_group.groups.add(hq_group)
+    store_a.managers.add(manager, direct)
+    store_b.managers.add(manager)
+    superuser = UserFactory(username="root", is_superuser=True)
+
+    scopes = {user.username: user_id_store_ids(user_id=user.pk) for user in (direct, via_group, manager, nobody)}
+
+    assert scopes == {"d": None, "g": None, "m": frozenset({store_a.pk, store_b.pk}), "n": frozenset()}
+    assert user_id_store_ids(user_id=superuser.pk) is None
+    for user in (direct, via_group, manager, nobody, superuser):
+        assert (user_id_store_ids(user_id=user.pk) is None) == user.has_perm("associates.view_all_stores")
