@@ -37,7 +37,15 @@ def workbench(request: HttpRequest):
 @associate_required
 def sidebar(request: HttpRequest):
     return render(
-        request, "associates/sidebar.html", {"associate": request.associate, "jssdk_url": settings.WECOM_JSSDK_URL}
+        request,
+        "associates/sidebar.html",
+        {
+            "associate": request.associate,
+            "jssdk_url": settings.WECOM_JSSDK_URL,
+            "product_url": settings.OMNI_PRODUCT_URL,
+            "miniprogram_appid": settings.WECOM_MINIPROGRAM_APPID,
+            "miniprogram_page": settings.WECOM_MINIPROGRAM_PAGE,
+        },
     )
 
 

@@ -100,9 +100,22 @@ class ProductIn(serializers.Serializer):
     size = serializers.CharField(
         max_length=20, required=False, allow_blank=True, help_text="Clothing or shoe size (M, 38); blank otherwise"
     )
+    style_code = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="The style (款号) the SKU is a colour or size of; suggestions show one SKU per style",
+    )
     price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
     image_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
     is_active = serializers.BooleanField(required=False)
+    online_stock = serializers.IntegerField(
+        min_value=0,
+        max_value=2_147_483_647,
+        required=False,
+        allow_null=True,
+        help_text="Units sellable online; null: not sold online",
+    )
     stock = StockIn(many=True, required=False, max_length=1000)
 
 

@@ -184,7 +184,7 @@ def _associates_by_userid(userids: Iterable[str]) -> dict[str, Associate]:
 
 # Products --------------------------------------------------------------------------------------
 
-PRODUCT_FIELDS = ("name", "category", "size", "price", "image_url", "is_active")
+PRODUCT_FIELDS = ("name", "category", "size", "style_code", "price", "image_url", "is_active", "online_stock")
 
 
 @transaction.atomic

@@ -281,9 +281,19 @@ class Product(models.Model):
         db_default="",
         help_text="服装、鞋的尺码（如 M、38）；护肤品等留空",
     )
+    style_code = models.CharField(
+        "款号",
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="同一款号的商品只有颜色、尺码不同；推荐时同款只出现一个",
+    )
     price = models.DecimalField("价格", max_digits=12, decimal_places=2, default=Decimal("0.00"))
     image_url = models.URLField("图片", max_length=500, blank=True)
     is_active = models.BooleanField("在售", default=True)
+    # A column left out of a COPY is NULL, "not sold online": no db_default needed.
+    online_stock = models.PositiveIntegerField("线上库存", null=True, blank=True, help_text="为空表示不在线上销售")
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
 
     class Meta:

@@ -23,4 +23,8 @@ app.conf.beat_schedule = {
         "task": "associates.tasks.wecom_sync_all_task",
         "schedule": crontab(hour=3, minute=10),
     },
+    "suggestion-model-nightly": {
+        "task": "suggestions.tasks.suggestion_model_build_task",
+        "schedule": crontab(hour=2, minute=40),
+    },
 }

@@ -6,9 +6,9 @@ baskets follow `COMPLEMENTS` (a dress sells with a belt or a scarf) and whose sk
 routine every 60-90 days.
 
 Every random draw comes from numpy generators with fixed seeds ((DEMO_SEED, 0) for stores and catalog,
-(DEMO_SEED, k + 1) for customer chunk k), every time is an offset from REFERENCE_DATE, and rows are written in
-array order: the same customer count and chunk size on an empty database give the same rows, on SQLite and
-PostgreSQL alike. Customers are generated and written a chunk at a time with
+(DEMO_SEED, 0, 1) for online stock, (DEMO_SEED, k + 1) for customer chunk k), every time is an offset from
+REFERENCE_DATE, and rows are written in array order: the same customer count and chunk size on an empty
+database give the same rows, on SQLite and PostgreSQL alike. Customers are generated and written a chunk at a time with
 `omni.bulk`, so memory stays flat however many are asked for.
 
 A return is the whole order with status "returned" and its lines as sold, so spend and basket figures
@@ -49,6 +49,7 @@ from customers.models import (
 )
 from omni.bulk import bulk_copy, is_postgres, next_ids
 from omni.errors import ApplicationError
+from suggestions.models import ComplementRule
 
 BRAND_NAME = "栖木 QIMU"
 DEMO_SEED = 20261101
@@ -84,6 +85,15 @@ COMPLEMENTS: dict[str, tuple[str, ...]] = {
     "bag": ("scarf",),
     **{step: (following,) for step, following in pairwise(SKINCARE_ROUTINE)},
     "mask": ("serum",),
+}
+# The complement rules a merchandiser would write in admin (suggestions.ComplementRule): fewer than the
+# baskets follow, so that what the model learns from orders shows beside what the rules say.
+DEMO_COMPLEMENT_RULES: dict[str, tuple[str, ...]] = {
+    "dress": ("belt", "scarf"),
+    "suit": ("shirt", "tie"),
+    "coat": ("scarf",),
+    "shoes": ("socks",),
+    "cleanser": ("toner",),
 }
 
 
@@ -191,8 +201,18 @@ MANAGER_PERMISSIONS = (
     "customers.view_customernote",
     "customers.add_customernote",
     "customers.change_customernote",
+    "suggestions.view_complementrule",
+    "suggestions.view_suggestionmodel",
+    "suggestions.view_outreach",
 )
 HQ_PERMISSION = "associates.view_all_stores"
+# Complement rules are brand-wide: HQ writes them (and may rebuild the model), store managers only read them.
+HQ_EXTRA_PERMISSIONS = (
+    "suggestions.add_complementrule",
+    "suggestions.change_complementrule",
+    "suggestions.delete_complementrule",
+    "suggestions.rebuild_suggestionmodel",
+)
 
 COLOUR_CODES = {
     "黑色": "BK",
@@ -647,22 +667,37 @@ def _world_create(*, summary: DemoSummary) -> _World:
         "商品",
         bulk_copy(
             Product,
-            ("id", "sku", "name", "category", "size", "price", "image_url", "is_active", "created_at"),
+            (
+                "id",
+                "sku",
+                "name",
+                "category",
+                "size",
+                "style_code",
+                "price",
+                "image_url",
+                "is_active",
+                "online_stock",
+                "created_at",
+            ),
             zip(
                 product_ids.tolist(),
                 [item.sku for item in catalog.items],
                 [item.name for item in catalog.items],
                 [item.category for item in catalog.items],
                 [item.size for item in catalog.items],
+                [item.style for item in catalog.items],
                 [item.price for item in catalog.items],
                 [""] * len(catalog.items),
                 [True] * len(catalog.items),
+                _online_stock(catalog),
                 _db_datetimes(product_created),
                 strict=True,
             ),
         ),
     )
     summary.add("门店库存", _stock_write(rng=rng, catalog=catalog, store_ids=store_ids, product_ids=product_ids))
+    summary.add("搭配规则", _complement_rules_write())
 
     tag_ids = {(group, name): Tag.objects.get_or_create(group=group, name=name)[0].pk for group, name in TAGS}
     summary.add("标签", len(tag_ids))
@@ -719,7 +754,7 @@ def _logins_create(*, summary: DemoSummary) -> dict[str, AbstractBaseUser]:
         return user
 
     hq = staff_user(HQ_USERNAME, "总部运营", "hq@qimu.example")
-    hq.user_permissions.add(*_permissions((HQ_PERMISSION,)))
+    hq.user_permissions.add(*_permissions((HQ_PERMISSION, *HQ_EXTRA_PERMISSIONS)))
     summary.logins.append(DemoLogin(HQ_USERNAME, DEMO_PASSWORD, "总部（全部门店）"))
     managers = {}
     for store in DEMO_STORES:
@@ -761,6 +796,32 @@ def _stock_write(*, rng: np.random.Generator, catalog: _Catalog, store_ids: np.n
             strict=True,
         ),
     )
+
+
+def _online_stock(catalog: _Catalog) -> list[int | None]:
+    """Units in the online warehouse per product: None for the few styles sold only in stores, about one
+    SKU in eight sold out. A generator of its own, so that the store stock drawn after it stays as it was."""
+    rng = np.random.default_rng([DEMO_SEED, 0, 1])
+    store_only = rng.random(len(STYLES)) < 0.06
+    style_of = {style.code: s for s, style in enumerate(STYLES)}
+    skincare = np.array([item.category in SKINCARE_CATEGORIES for item in catalog.items])
+    quantity = np.where(skincare, rng.integers(20, 501, len(skincare)), rng.integers(1, 41, len(skincare)))
+    quantity[rng.random(len(skincare)) < 0.12] = 0
+    return [
+        None if store_only[style_of[item.style]] else units
+        for item, units in zip(catalog.items, quantity.tolist(), strict=True)
+    ]
+
+
+def _complement_rules_write() -> int:
+    """The demo's complement rules; a category the brand already has a rule for keeps its own."""
+    existing = set(ComplementRule.objects.values_list("category", flat=True))
+    rules = [
+        ComplementRule(category=category, complements="、".join(complements))
+        for category, complements in DEMO_COMPLEMENT_RULES.items()
+        if category not in existing
+    ]
+    return len(ComplementRule.objects.bulk_create(rules))
 
 
 # ---------------------------------------------------------------------------------------------------------

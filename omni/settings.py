@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "associates",
     "customers",
     "coupons",
+    "suggestions",
 ]
 
 MIDDLEWARE = [
@@ -187,6 +188,11 @@ WECOM_SECRET = env.str("WECOM_SECRET", default="")
 WECOM_TOKEN = env.str("WECOM_TOKEN", default="")
 WECOM_ENCODING_AES_KEY = env.str("WECOM_ENCODING_AES_KEY", default="")
 OMNI_PUBLIC_URL = env.str("OMNI_PUBLIC_URL", default="http://127.0.0.1:8000")
+# Where a product sent from the chat links to ({sku} is filled in): the brand's mall, or Omni's own page.
+OMNI_PRODUCT_URL = env.str("OMNI_PRODUCT_URL", default=OMNI_PUBLIC_URL.rstrip("/") + "/p/{sku}/")
+# A mini-program card instead of a news card, when the brand has a mini-program bound to WeCom.
+WECOM_MINIPROGRAM_APPID = env.str("WECOM_MINIPROGRAM_APPID", default="")
+WECOM_MINIPROGRAM_PAGE = env.str("WECOM_MINIPROGRAM_PAGE", default="pages/product/index?sku={sku}")
 WECOM_TIMEOUT = env.float("WECOM_TIMEOUT", default=10.0)
 WECOM_MAX_RETRIES = env.int("WECOM_MAX_RETRIES", default=3)
 WECOM_RETRY_BACKOFF = env.float("WECOM_RETRY_BACKOFF", default=0.5)

@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from associates.views import workbench
+from customers.views import product_page
 
 admin.site.site_header = "Omni 导购助手 · 管理后台"
 admin.site.site_title = "Omni 管理后台"
@@ -13,10 +14,12 @@ admin.site.index_title = "门店运营"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/sidebar/", include("associates.api_urls")),
+    path("api/v1/sidebar/", include("suggestions.api_urls")),
     path("api/v1/", include("customers.urls")),
     path("wecom/", include("omni.wecom.urls")),
     path("sidebar/", include("associates.urls")),
     path("workbench/", workbench, name="workbench"),
+    path("p/<str:sku>/", product_page, name="product-page"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

@@ -29,3 +29,13 @@ def _celery_in_process():
     app.conf.task_eager_propagates = True
     yield
     app.conf.task_always_eager = False
+
+
+@pytest.fixture(autouse=True)
+def _suggestion_caches_fresh():
+    """The suggestion model and sellable products are cached per process; each test has its own database."""
+    from suggestions.selectors import suggestion_caches_clear
+
+    suggestion_caches_clear()
+    yield
+    suggestion_caches_clear()

@@ -14,9 +14,11 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from associates.models import FollowRelation, FollowUpTask
-from customers.models import Channel, Customer, CustomerNote, CustomerTag, Identity, Order
+from customers.models import Channel, Customer, CustomerNote, CustomerTag, Identity, Order, Product
 from omni.wecom.emulator.config import EmulatorConfig
 from omni.wecom.emulator.server import start_emulator
+from suggestions.models import ComplementRule, Outreach, SuggestionModel
+from suggestions.services import suggestion_model_build
 from tests.factories import (
     AssociateFactory,
     CustomerFactory,
@@ -25,6 +27,7 @@ from tests.factories import (
     OrderLineFactory,
     ProductFactory,
     StoreFactory,
+    StoreStockFactory,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -220,3 +223,45 @@ def test_a_contact_not_yet_known_shows_what_wecom_knows_and_links_to_the_member(
     stub = Customer.objects.get(identities__value=external_userid, merged_into__isnull=True)
     assert stub.pk == member.pk
     assert FollowRelation.objects.get().customer_id == member.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_suggestions_in_the_sidebar_go_to_the_chat_as_a_product_card_and_are_recorded(emulator, browser):
+    associate, customer = _customer_with_three_channels()
+    store = associate.store
+    # A scarf nobody has bought yet, in stock here: the manager's rule "dress → scarf" puts it forward.
+    scarf = ProductFactory(sku="QM-SC01-RD", name="真丝方巾 红色", category="scarf", price=Decimal("399.00"))
+    StoreStockFactory(store=store, product=scarf, quantity=3)
+    for product in Product.objects.exclude(pk=scarf.pk):
+        StoreStockFactory(store=store, product=product, quantity=5)
+    ComplementRule.objects.create(category="dress", complements="scarf")
+    assert suggestion_model_build().status == SuggestionModel.Status.READY
+    external_userid = "wmSidebarChenJing000000000000001"
+    emulator.control("POST", "associates", {"userid": "linyu", "name": "林雨", "store": "上海静安店"})
+    emulator.control("POST", "customers", {"name": "陈静", "gender": 2, "external_userid": external_userid})
+    emulator.control("POST", "contacts/add", {"external_userid": external_userid, "userid": "linyu"})
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    page.goto(emulator.url + "/")
+    page.select_option("#associate-select", "linyu")
+    page.click(f'#customer-list li[data-external-userid="{external_userid}"]')
+    sidebar = page.frame_locator("#sidebar-frame")
+    pick = sidebar.locator('#suggestions .pick[data-sku="QM-SC01-RD"]')
+    try:
+        pick.wait_for(timeout=20000)
+        pick.scroll_into_view_if_needed()
+    finally:
+        page.locator("#sidebar-frame").screenshot(path=str(ARTIFACTS / "sidebar_suggestions.png"))
+
+    assert "连衣裙" in pick.locator(".why").inner_text() and "门店 3 件" in pick.inner_text()
+    # The serum was bought 4 days ago: not due again, so not suggested.
+    assert "修护精华" not in sidebar.locator("#suggestions").inner_text()
+    pick.locator("button").click()
+    pick.locator("button", has_text="已发送").wait_for(timeout=10000)
+
+    transcript = emulator.control("GET", "transcript", userid="linyu", external_userid=external_userid)["messages"]
+    card = [m for m in transcript if m["msgtype"] == "news"][-1]["body"]
+    assert card["title"] == "真丝方巾 红色" and card["link"].endswith("/p/QM-SC01-RD/")
+    outreach = Outreach.objects.get()
+    assert (outreach.associate_id, outreach.customer_id, outreach.product_id) == (associate.pk, customer.pk, scarf.pk)

@@ -69,7 +69,53 @@
   }
   function loadAll() {
     page = 1;
-    return Promise.all([get(api + customerId + "/").then(renderProfile), loadOrders(false), loadTasks()]);
+    return Promise.all([get(api + customerId + "/").then(renderProfile), loadOrders(false), loadTasks(), loadSuggestions()]);
+  }
+  function requestId() {
+    if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
+    return "xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx".replace(/x/g, function () { return (Math.random() * 16 | 0).toString(16); });
+  }
+  // A product goes to the chat as a mini-program card when the brand has one configured, else as a news card.
+  function productMessage(s) {
+    var link = app.dataset.productUrl.replace("{sku}", encodeURIComponent(s.sku));
+    if (app.dataset.mpAppid) {
+      return { msgtype: "miniprogram", enterChat: true, miniprogram: { appid: app.dataset.mpAppid, title: s.name,
+        imgUrl: s.image_url, page: app.dataset.mpPage.replace("{sku}", encodeURIComponent(s.sku)) } };
+    }
+    return { msgtype: "news", enterChat: true, news: { link: link, title: s.name, desc: money(s.price) + " · " + s.reason_text, imgUrl: s.image_url } };
+  }
+  function stockText(s) {
+    var parts = [];
+    if (s.store_stock > 0) { parts.push("门店 " + s.store_stock + " 件"); }
+    if (s.online_stock > 0) { parts.push("线上有货"); }
+    return parts.join(" · ") || "暂无库存";
+  }
+  function renderSuggestions(body) {
+    var box = $("suggestions"); box.textContent = ""; box.classList.remove("skeleton");
+    if (!body.suggestions.length) { box.appendChild(el("div", { "class": "empty", text: "暂无可推荐的商品" })); }
+    body.suggestions.forEach(function (s) {
+      var thumb = s.image_url ? el("img", { "class": "thumb", src: s.image_url, alt: "" }) : el("div", { "class": "thumb", text: "无图" });
+      var send = el("button", { text: "发送" });
+      send.addEventListener("click", function () {
+        var id = send.dataset.requestId || (send.dataset.requestId = requestId());
+        send.disabled = true; send.textContent = "发送中";
+        OmniWeCom.sendChatMessage(productMessage(s)).then(function () {
+          return post(api + customerId + "/outreach/", { sku: s.sku, source: "suggestion", reason: s.reason_text, request_id: id });
+        }).then(function () { send.textContent = "已发送"; }).catch(function (e) {
+          send.disabled = false; send.textContent = "重试"; $("error").textContent = e.message;
+        });
+      });
+      box.appendChild(el("div", { "class": "pick", "data-sku": s.sku }, [thumb, el("div", { "class": "body" }, [
+        el("div", { "class": "title", text: s.name }),
+        el("div", { "class": "why", text: s.reason_text }),
+        el("div", { "class": "stock", text: money(s.price) + " · " + stockText(s) })
+      ]), send]));
+    });
+  }
+  function loadSuggestions() {
+    return get(api + customerId + "/suggestions/").then(renderSuggestions).catch(function () {
+      var box = $("suggestions"); box.classList.remove("skeleton"); box.textContent = "推荐暂时不可用";
+    });
   }
   function renderTags(tags) {
     var box = $("tags"); box.textContent = "";

@@ -1,0 +1,112 @@
+"""The suggestion engine at scale: model build time and peak memory at 1M and 10M generated order lines, and
+per-customer serving latency (excluding HTTP).
+
+Targets (issue 5, this 2-core machine): build ≤ 60 s and ≤ 2 GB at 10M lines; serving p95 ≤ 5 ms.
+
+The lines are generated with the shape of a retailer's history: a catalog of 20,000 items in 400 styles of
+related items (what co-occurs), Zipf popularity, customers with a taste for a few styles, repeat buying, and
+two years of dates; about 10 lines per customer. Each size is built in a fresh process, so its peak resident
+memory (ru_maxrss, including Python and the libraries) is the build's own. Serving is timed on the 10M model
+with `engine.suggest`, the function the sidebar's service calls, on random customers' histories.
+"""
+
+import multiprocessing
+import resource
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pandas as pd
+
+SCRATCH_DATABASE = False
+SIZES = (1_000_000, 10_000_000)
+ITEMS, STYLES, DAYS = 20_000, 400, 730
+SERVE_SAMPLE = 2_000
+TARGET_BUILD_S, TARGET_BUILD_MB, TARGET_SERVE_P95_MS = 60, 2048, 5
+
+
+def run(*, scale: float, log: Callable[[str], None]) -> dict:
+    figures = {"items": ITEMS}
+    context = multiprocessing.get_context("spawn")
+    for lines in SIZES:
+        log(f"building on {lines:,} generated lines …")
+        with ProcessPoolExecutor(1, mp_context=context) as pool:
+            result = pool.submit(_build_and_serve, lines, lines == SIZES[-1]).result()
+        figures[f"at_{lines // 1_000_000}m_lines"] = result
+        log(f"  {result}")
+    largest = figures[f"at_{SIZES[-1] // 1_000_000}m_lines"]
+    figures["targets"] = {
+        "build_s": TARGET_BUILD_S,
+        "build_peak_mb": TARGET_BUILD_MB,
+        "serve_p95_ms": TARGET_SERVE_P95_MS,
+    }
+    figures["meets_targets"] = (
+        largest["build_s"] <= TARGET_BUILD_S
+        and largest["peak_rss_mb"] <= TARGET_BUILD_MB
+        and largest["serve"]["p95_ms"] <= TARGET_SERVE_P95_MS
+    )
+    return figures
+
+
+def baskets_generate(lines: int, *, seed: int = 0) -> pd.DataFrame:
+    """About `lines` order lines (customer_id, date, item_id) with co-occurrence, popularity and repeats."""
+    rng = np.random.default_rng(seed)
+    customers = max(lines // 10, 1)
+    style_of = rng.integers(0, STYLES, ITEMS)
+    popularity = 1 / np.arange(1, ITEMS + 1) ** 0.9
+    popularity = rng.permutation(popularity)
+    by_style = [np.flatnonzero(style_of == s) for s in range(STYLES)]
+    style_weights = [popularity[items] / popularity[items].sum() for items in by_style]
+    # Each customer likes three styles; each line comes from a liked style (70 %) or anywhere by popularity.
+    liked = rng.integers(0, STYLES, (customers, 3))
+    customer = rng.integers(0, customers, lines)
+    from_style = rng.random(lines) < 0.7
+    style = liked[customer, rng.integers(0, 3, lines)]
+    item = rng.choice(ITEMS, lines, p=popularity / popularity.sum())
+    for s in range(STYLES):  # one vectorized draw per style
+        rows = np.flatnonzero(from_style & (style == s))
+        if len(rows):
+            item[rows] = rng.choice(by_style[s], len(rows), p=style_weights[s])
+    # A customer's lines fall on a few visit days, so lines of one visit form a basket.
+    visits = rng.integers(0, DAYS, (customers, 4))
+    day = visits[customer, rng.integers(0, 4, lines)]
+    dates = np.datetime64("2024-01-01") + day.astype("timedelta64[D]")
+    return pd.DataFrame({"customer_id": customer, "date": dates, "item_id": item})
+
+
+def _build_and_serve(lines: int, serve: bool) -> dict:
+    from suggestions import engine
+
+    baskets = baskets_generate(lines)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    model = engine.model_build(baskets)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = {
+        "lines": len(baskets),
+        "customers": int(baskets["customer_id"].nunique()),
+        "build_s": round(seconds, 1),
+        "peak_rss_mb": round(peak / 1024),
+        "rss_before_build_mb": round(before / 1024),
+    }
+    if serve:
+        rng = np.random.default_rng(1)
+        histories = baskets.sort_values("customer_id").groupby("customer_id")
+        sample = rng.choice(baskets["customer_id"].unique(), SERVE_SAMPLE, replace=False)
+        now = baskets["date"].max()
+        timings = []
+        for customer_id in sample:
+            history = histories.get_group(customer_id)[["date", "item_id"]]
+            before_call = time.perf_counter()
+            engine.suggest(model, history, k=6, now=now)
+            timings.append((time.perf_counter() - before_call) * 1000)
+        timings.sort()
+        result["serve"] = {
+            "customers": SERVE_SAMPLE,
+            "p50_ms": round(float(np.median(timings)), 2),
+            "p95_ms": round(timings[int(len(timings) * 0.95) - 1], 2),
+            "p99_ms": round(timings[int(len(timings) * 0.99) - 1], 2),
+        }
+    return result

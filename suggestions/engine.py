@@ -1,0 +1,812 @@
+"""The add-on suggestion engine: what to suggest to one customer, and what goes with given items.
+
+Pure numpy / scipy.sparse / pandas, no Django: the nightly job builds a `Model` from all orders with
+`model_build` and pickles it; the web process reloads it and answers `suggest` (one customer, from the history
+passed at call time) and `complements_for` (add-ons for these items).
+
+How a customer's suggestions are ranked:
+1. Candidates: everything the customer bought, the items that co-occur most with their history (item-item
+   cosine over baskets, time-decayed), the items that manager rules attach to the categories they bought, and
+   the most popular items of late.
+2. Each candidate gets the features in `FEATURES`: the customer's own basket-decayed purchase share, recency in
+   baskets, the item's repeat rate, the complement score, recent and all-time popularity.
+3. A logistic ranker weighs them. `model_build` fits it on the data it is given: a sample of customers' last
+   baskets are the labels and the rest of their histories the input, with the item statistics of that fit
+   computed without those baskets so that no label leaks into a feature. With too little data it uses fixed
+   weights.
+4. Items bought too recently to be due again are dropped (`exclude_recent`), unsellable ones skipped,
+   near-identical variants (`item_group`) keep only their best item, and every suggestion carries its reason.
+
+The personal part is computed from the history passed to `suggest`, so orders since the nightly build count
+at once. Dates are days: a basket is one customer's distinct items on one date; aware datetimes are read in
+UTC, so pass local dates where the day boundary matters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.optimize import minimize
+from scipy.special import expit
+
+FEATURES = (
+    "decayed_share",  # Σ decay^ago over the customer's baskets holding the item / Σ decay^ago over all of them
+    "share",  # share of the customer's baskets holding the item
+    "in_last_basket",
+    "recency",  # 1 / (1 + baskets since the one with the item's last purchase); 0 if never bought
+    "bought",
+    "log_repeat_rate",  # how often the item's buyers buy it again in their next basket (smoothed)
+    "bought_log_repeat_rate",
+    "log_complement",  # log1p(100 × decayed-share-weighted mean cosine with the customer's items)
+    "log_popularity_recent",  # log share of time-decayed baskets holding the item
+    "log_popularity",  # log share of all baskets holding the item
+    "bought_log_baskets",  # bought × log(the customer's basket count): long histories repeat more
+)
+# When the data is too small to fit the ranker: the customer's own items first (frequent and recent ones first),
+# then complements, then popular items.
+_FALLBACK_WEIGHTS = np.array([4.0, 1.0, 0.5, 0.5, 3.0, 0.0, 0.0, 0.5, 0.1, 0.05, 0.0])
+_MIN_LABELS = 20  # positive and negative examples, each, to fit the ranker
+_RANKER_CHUNK = 500  # customers per feature batch while fitting: bounds memory
+_BLOCK_NONZEROS = 10_000_000  # bound on the entries of one row block of the item-item product: bounds memory
+_GATHER_ROWS = 16  # up to this many customers, complement scores gather similarity rows instead of a product
+_EPS = 1e-7
+
+
+class Reason(enum.StrEnum):
+    REPEAT = "repeat"  # bought before: days_since
+    COMPLEMENT = "complement"  # often bought with anchor_item_id
+    RULE = "rule"  # a manager's rule attaches it to anchor_category
+    POPULAR = "popular"
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    """Hyper-parameters. The serve-time ones may be replaced on a built model with `model_with_params`."""
+
+    # Build time.
+    cooccurrence_half_life_days: float = 365.0  # a basket's weight in the item-item cosine halves every …
+    popularity_half_life_days: float = 30.0  # … and in recent popularity
+    neighbours_per_item: int = 100  # complements kept per item (top-N of each item-item row)
+    repeat_rate_prior: float = 5.0  # pseudo-observations pulling an item's repeat rate towards the overall one
+    basket_decay: float = 0.9  # weight of a customer's basket = basket_decay ** (their baskets since)
+    ranker_customers: int = 5_000  # customers sampled to fit the ranker (a dozen weights need few)
+    ranker_l2: float = 1.0
+    seed: int = 0
+    # Serve time.
+    candidates: int = 50  # complement candidates and popular candidates per customer, each
+    replenish_fraction: float = 0.5  # not yet due: days since the last purchase < this × repurchase interval
+    default_interval_days: float = 90.0  # repurchase interval of an item nobody bought twice
+    rule_similarity: float = 0.2  # the cosine a category rule stands for between its source and target items
+    rule_slots: int = 1  # at least this many rule suggestions in a result when a rule applies
+    complement_min_similarity: float = 0.02  # weaker co-occurrence is not shown as "often bought together"
+
+
+SERVE_TIME_PARAMS = frozenset(
+    (
+        "candidates",
+        "replenish_fraction",
+        "default_interval_days",
+        "rule_similarity",
+        "rule_slots",
+        "complement_min_similarity",
+    )
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Suggestion:
+    item_id: Hashable
+    score: float  # suggest: the ranker's probability; complements_for: the complement score
+    reason: Reason
+    days_since: int | None = None  # REPEAT: days since the customer last bought it
+    anchor_item_id: Hashable | None = None  # COMPLEMENT: the purchase (or given item) it goes with
+    anchor_category: str | None = None  # RULE: the category of the purchase (or given item) the rule starts from
+
+
+@dataclasses.dataclass(frozen=True)
+class _ItemStats:
+    similarity: sp.csr_matrix  # items × items cosine, top-N per row, no diagonal
+    popularity: np.ndarray  # share of baskets holding the item
+    popularity_recent: np.ndarray  # the same over time-decayed baskets
+    repeat_rate: np.ndarray
+    popular_order: np.ndarray  # item positions, most popular of late first
+
+
+@dataclasses.dataclass(frozen=True)
+class _Ranker:
+    weights: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    bias: float
+    fitted: bool  # False: too little data, the fixed fallback weights
+
+    def probability(self, features: np.ndarray) -> np.ndarray:
+        return expit(((features - self.mean) / self.scale) @ self.weights + self.bias)
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """Everything serving needs; picklable."""
+
+    params: Params
+    items: pd.Index  # item ids; an item's position indexes every per-item array
+    stats: _ItemStats
+    ranker: _Ranker
+    interval_days: np.ndarray  # median days between a customer's consecutive purchases of the item; nan if none
+    item_group: np.ndarray  # variant group code; an item without a group is a group of its own
+    item_category: np.ndarray  # category code, -1 for none
+    categories: pd.Index  # category names by code
+    category_items: tuple[np.ndarray, ...]  # per category: its items, never-sold ones first, then most popular
+    rules: tuple[tuple[int, ...], ...]  # per category: the categories that complement it
+    built_day: int  # days since 1970-01-01
+    baskets: int
+
+
+def model_with_params(model: Model, **changes: Any) -> Model:
+    """The model with other serve-time parameters; build-time ones need a new build."""
+    if unknown := set(changes) - SERVE_TIME_PARAMS:
+        raise ValueError(f"Not serve-time parameters: {sorted(unknown)}")
+    return dataclasses.replace(model, params=dataclasses.replace(model.params, **changes))
+
+
+def model_with_rules(model: Model, category_rules: Mapping[str, Iterable[str]]) -> Model:
+    """The model with other category rules (an admin edit) between the categories it was built with."""
+    return dataclasses.replace(model, rules=_rules(model.categories, category_rules))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Building
+
+
+def model_build(
+    baskets: pd.DataFrame,
+    *,
+    now: Any = None,
+    params: Params | None = None,
+    item_categories: Mapping[Hashable, str] | pd.Series | None = None,
+    category_rules: Mapping[str, Iterable[str]] | None = None,
+    item_group: Mapping[Hashable, Hashable] | pd.Series | None = None,
+) -> Model:
+    """Build the model from order lines: columns customer_id, date, item_id (a row per item bought).
+
+    `now` (default: the last date in `baskets`) is the day time decay counts from. `item_categories`
+    (item → category) and `item_group` (item → style or family) may name catalog items never sold;
+    `category_rules` maps a category to the categories that complement it, e.g. {"dress": ["belt", "scarf"]}.
+    """
+    params = params or Params()
+    baskets = baskets.dropna(subset=["customer_id", "date", "item_id"])
+    # Factorized column by column: never a Python object per order line.
+    item, sold = pd.factorize(baskets["item_id"])
+    items = _item_index(sold, item_categories, item_group)
+    day = _days(baskets["date"])
+    built_day = _day(now) if now is not None else (int(day.max()) if len(day) else 0)
+    table = _Purchases.of(pd.factorize(baskets["customer_id"])[0], day, item)
+    del item, day
+    n_items = len(items)
+    # Purchases by customer, then item, then time: the order repeat rates and intervals read.
+    by_item = np.lexsort((table.basket, table.customer.astype(np.int64) * n_items + table.item))
+
+    label = _ranker_label_baskets(table, params)
+    similarity_base, similarity = _cosine_pair(
+        table,
+        ~label,
+        0.5 ** ((built_day - table.basket_day) / params.cooccurrence_half_life_days),
+        n_items,
+        params.neighbours_per_item,
+    )
+    base_stats = _item_stats(table, ~label, similarity_base, by_item, built_day, n_items, params)
+    ranker = _ranker_fit(table, label, base_stats, params)
+
+    categories, item_category = _categories(items, item_categories)
+    everything = np.ones(table.n_baskets, dtype=bool)
+    stats = _seed_unsold(_item_stats(table, everything, similarity, by_item, built_day, n_items, params), item_category)
+    sold = np.bincount(table.item, minlength=n_items) > 0
+    category_items = []
+    for code in range(len(categories)):
+        members = np.flatnonzero(item_category == code)
+        category_items.append(members[np.lexsort((-stats.popularity[members], sold[members]))])
+    return Model(
+        params=params,
+        items=items,
+        stats=stats,
+        ranker=ranker,
+        interval_days=_repurchase_intervals(table, by_item, n_items),
+        item_group=_groups(items, item_group),
+        item_category=item_category,
+        categories=categories,
+        category_items=tuple(category_items),
+        rules=_rules(categories, category_rules),
+        built_day=built_day,
+        baskets=table.n_baskets,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Purchases:
+    """Distinct (customer, day, item) rows sorted by customer and day, with their baskets."""
+
+    customer: np.ndarray
+    day: np.ndarray
+    item: np.ndarray
+    basket: np.ndarray  # basket id, increasing with (customer, day)
+    basket_customer: np.ndarray  # per basket
+    basket_day: np.ndarray  # per basket
+    basket_ago: np.ndarray  # per basket: the customer's baskets after it (0 = their most recent)
+
+    @property
+    def n_baskets(self) -> int:
+        return len(self.basket_customer)
+
+    @classmethod
+    def of(cls, customer: np.ndarray, day: np.ndarray, item: np.ndarray) -> _Purchases:
+        first_day = int(day.min()) if len(day) else 0
+        day_span = int(day.max()) - first_day + 1 if len(day) else 1
+        n_items = int(item.max()) + 1 if len(item) else 1
+        # One int64 key per row, built in place: sorting it orders by customer, day, item in a single pass.
+        key = np.asarray(customer, dtype=np.int64) * day_span
+        key += day
+        key -= first_day
+        key *= n_items
+        key += item
+        key.sort()
+        key = key[np.r_[True, key[1:] != key[:-1]]]
+        item = (key % n_items).astype(np.int32)
+        key //= n_items  # now per row: its basket's (customer, day)
+        new_basket = np.r_[True, key[1:] != key[:-1]]
+        basket = (np.cumsum(new_basket) - 1).astype(np.int32)
+        basket_key = key[new_basket]
+        del key
+        basket_customer = (basket_key // day_span).astype(np.int32)
+        basket_day = (basket_key % day_span + first_day).astype(np.int32)
+        starts = np.flatnonzero(np.r_[True, basket_customer[1:] != basket_customer[:-1]])
+        ends = np.append(starts[1:], len(basket_customer))
+        basket_ago = (np.repeat(ends, ends - starts) - 1 - np.arange(len(basket_customer))).astype(np.int32)
+        return cls(basket_customer[basket], basket_day[basket], item, basket, basket_customer, basket_day, basket_ago)
+
+
+def _ranker_label_baskets(table: _Purchases, params: Params) -> np.ndarray:
+    """Per basket: is it the last basket of a customer sampled to fit the ranker (among those with 2+ baskets)."""
+    baskets_per_customer = np.bincount(table.basket_customer)
+    eligible = np.flatnonzero((table.basket_ago == 0) & (baskets_per_customer[table.basket_customer] >= 2))
+    if len(eligible) > params.ranker_customers:
+        eligible = np.sort(np.random.default_rng(params.seed).choice(eligible, params.ranker_customers, replace=False))
+    label = np.zeros(table.n_baskets, dtype=bool)
+    label[eligible] = True
+    return label
+
+
+def _item_stats(
+    table: _Purchases,
+    baskets: np.ndarray,
+    similarity: sp.csr_matrix,
+    by_item: np.ndarray,
+    built_day: int,
+    n_items: int,
+    params: Params,
+) -> _ItemStats:
+    """Item statistics over the given baskets (a mask)."""
+    rows = baskets[table.basket]
+    counts = np.bincount(table.item[rows], minlength=n_items).astype(np.float64)
+    recent_weight = np.where(baskets, 0.5 ** ((built_day - table.basket_day) / params.popularity_half_life_days), 0)
+    recent = np.bincount(table.item, weights=recent_weight[table.basket], minlength=n_items)
+    recent /= max(recent_weight.sum(), _EPS)
+    return _ItemStats(
+        similarity=similarity,
+        popularity=counts / max(np.count_nonzero(baskets), 1),
+        popularity_recent=recent,
+        repeat_rate=_repeat_rates(table, baskets, by_item, n_items, params.repeat_rate_prior),
+        popular_order=np.lexsort((-counts, -recent)),
+    )
+
+
+def _repeat_rates(
+    table: _Purchases, baskets: np.ndarray, by_item: np.ndarray, n_items: int, prior: float
+) -> np.ndarray:
+    """P(item in the customer's next basket | item in this one) among the given baskets, smoothed."""
+    kept = np.flatnonzero(baskets)
+    successor = np.full(table.n_baskets, -1, dtype=np.int64)
+    same_customer = table.basket_customer[kept[1:]] == table.basket_customer[kept[:-1]]
+    successor[kept[:-1][same_customer]] = kept[1:][same_customer]
+    rows = by_item[baskets[table.basket[by_item]]]
+    item, basket = table.item[rows], table.basket[rows]
+    # Consecutive rows of one item in consecutive baskets: successor ids never cross customers.
+    follows = (item[1:] == item[:-1]) & (basket[1:] == successor[basket[:-1]])
+    repeats = np.bincount(item[:-1][follows], minlength=n_items).astype(np.float64)
+    chances = np.bincount(item[successor[basket] >= 0], minlength=n_items).astype(np.float64)
+    overall = repeats.sum() / max(chances.sum(), 1.0)
+    return (repeats + prior * overall) / (chances + prior) + _EPS
+
+
+def _repurchase_intervals(table: _Purchases, by_item: np.ndarray, n_items: int) -> np.ndarray:
+    """Median days between consecutive purchases of the item by one customer; nan if nobody bought it twice."""
+    customer, item, day = table.customer[by_item], table.item[by_item], table.day[by_item]
+    again = (customer[1:] == customer[:-1]) & (item[1:] == item[:-1])
+    gaps = pd.Series((day[1:] - day[:-1])[again]).groupby(item[1:][again]).median()
+    intervals = np.full(n_items, np.nan)
+    intervals[gaps.index.to_numpy()] = gaps.to_numpy()
+    return intervals
+
+
+def _cosine_pair(
+    table: _Purchases, base: np.ndarray, basket_weight: np.ndarray, n_items: int, top_n: int
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Time-decayed item-item cosine over the `base` baskets and over all baskets, each pruned to top-N per row.
+
+    Co-occurrence adds up over baskets, so both come from one pass over row blocks of XᵀX (X: baskets × items,
+    entries √weight), the blocks sized to bound memory whatever the catalogue.
+    """
+    weight = basket_weight[table.basket]
+    in_base = base[table.basket]
+    parts = [
+        sp.csr_matrix(
+            (np.sqrt(weight[rows]).astype(np.float32), (table.basket[rows], table.item[rows])),
+            shape=(table.n_baskets, n_items),
+        )
+        for rows in (in_base, ~in_base)
+    ]
+    transposed = [part.T.tocsr() for part in parts]
+    base_counts = np.bincount(table.item[in_base], weights=weight[in_base], minlength=n_items)
+    all_counts = np.bincount(table.item, weights=weight, minlength=n_items)
+    basket_sizes = np.bincount(table.basket, minlength=table.n_baskets)
+    # A row's non-zeros are at most the summed sizes of the baskets holding its item.
+    row_bound = np.bincount(table.item, weights=basket_sizes[table.basket], minlength=n_items)
+    found: tuple[list, list] = ([], [])
+    for start, stop in _blocks(row_bound, _BLOCK_NONZEROS):
+        base_product = sp.csr_matrix(transposed[0][start:stop] @ parts[0])
+        all_product = sp.csr_matrix(base_product + transposed[1][start:stop] @ parts[1])
+        for blocks, product, counts in ((found[0], base_product, base_counts), (found[1], all_product, all_counts)):
+            norm = 1 / np.sqrt(np.maximum(counts, _EPS))
+            rows = np.repeat(np.arange(start, stop), np.diff(product.indptr))
+            product.data *= (norm[rows] * norm[product.indices]).astype(np.float32)
+            blocks.append(_top_per_row(product, top_n, diagonal_offset=start))
+    empty = sp.csr_matrix((n_items, n_items), dtype=np.float32)
+    base_similarity, similarity = (sp.vstack(blocks, format="csr") if blocks else empty for blocks in found)
+    return base_similarity, similarity
+
+
+def _blocks(bound: np.ndarray, budget: int) -> Iterable[tuple[int, int]]:
+    ends = np.cumsum(bound)
+    start = 0
+    while start < len(bound):
+        stop = max(int(np.searchsorted(ends, ends[start] - bound[start] + budget, side="right")), start + 1)
+        yield start, min(stop, len(bound))
+        start = stop
+
+
+def _top_per_row(matrix: sp.csr_matrix, n: int, *, diagonal_offset: int | None = None) -> sp.csr_matrix:
+    """Each row's n largest positive entries; without the diagonal of a row block starting at diagonal_offset."""
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    keep = matrix.data > 0
+    if diagonal_offset is not None:
+        keep &= matrix.indices != rows + diagonal_offset
+    rows, cols, data = rows[keep], matrix.indices[keep], matrix.data[keep]
+    sizes = np.bincount(rows, minlength=matrix.shape[0])
+    indptr = np.r_[0, np.cumsum(sizes)]
+    keep = np.ones(len(rows), dtype=bool)
+    # A partition per crowded row: cheaper than sorting every entry, and the kept ones stay in column order.
+    for row in np.flatnonzero(sizes > n).tolist():
+        start, stop = indptr[row], indptr[row + 1]
+        keep[start:stop] = False
+        keep[start + np.argpartition(-data[start:stop], n)[:n]] = True
+    return sp.csr_matrix((data[keep], cols[keep], np.r_[0, np.cumsum(np.minimum(sizes, n))]), shape=matrix.shape)
+
+
+def _ranker_fit(table: _Purchases, label: np.ndarray, stats: _ItemStats, params: Params) -> _Ranker:
+    """Logistic regression of "in the customer's last basket" on the features of the rest of their history."""
+    fallback = _Ranker(_FALLBACK_WEIGHTS, np.zeros(len(FEATURES)), np.ones(len(FEATURES)), 0.0, fitted=False)
+    label_customers = table.basket_customer[label]  # ascending, like the baskets
+    if len(label_customers) == 0:
+        return fallback
+    n_items = len(stats.popularity)
+    is_label_customer = np.zeros(int(table.customer.max()) + 1, dtype=bool)
+    is_label_customer[label_customers] = True
+    in_label = label[table.basket]
+    label_keys = table.customer[in_label].astype(np.int64) * n_items + table.item[in_label]
+    # Their other purchases, each one basket closer to the most recent now that the last one is the label.
+    rows = np.flatnonzero(is_label_customer[table.customer] & ~in_label)
+    customer = table.customer[rows]
+    features, targets = [], []
+    for chunk in np.array_split(label_customers, -(-len(label_customers) // _RANKER_CHUNK)):
+        lo, hi = np.searchsorted(customer, [chunk[0], chunk[-1] + 1])
+        part = rows[lo:hi]
+        history = _History(
+            row=np.searchsorted(chunk, table.customer[part]),
+            ago=table.basket_ago[table.basket[part]] - 1,
+            item=table.item[part],
+            day=table.day[part],
+            n_rows=len(chunk),
+        )
+        candidates = _candidates(stats, history, params)
+        features.append(candidates.features)
+        targets.append(np.isin(chunk[candidates.row].astype(np.int64) * n_items + candidates.item, label_keys))
+    x, y = np.concatenate(features), np.concatenate(targets).astype(np.float64)
+    if min(y.sum(), len(y) - y.sum()) < _MIN_LABELS:
+        return fallback
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    z = np.asfortranarray(np.column_stack([(x - mean) / scale, np.ones(len(x))]))  # column-major: faster zᵀ·v
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        logit = z @ w
+        value = np.sum(np.logaddexp(0.0, logit) - y * logit) + params.ranker_l2 * (w[:-1] @ w[:-1])
+        gradient = z.T @ (expit(logit) - y)
+        gradient[:-1] += 2 * params.ranker_l2 * w[:-1]
+        return value, gradient
+
+    w = minimize(loss, np.zeros(z.shape[1]), jac=True, method="L-BFGS-B").x
+    return _Ranker(w[:-1], mean, scale, float(w[-1]), fitted=True)
+
+
+def _seed_unsold(stats: _ItemStats, item_category: np.ndarray) -> _ItemStats:
+    """Give never-sold catalog items their category's median popularity, so that rules can seed them."""
+    popularity, recent = stats.popularity.copy(), stats.popularity_recent.copy()
+    unsold = popularity == 0
+    for code in np.unique(item_category[unsold & (item_category >= 0)]):
+        in_category = item_category == code
+        sold = in_category & ~unsold
+        if sold.any():
+            popularity[in_category & unsold] = np.median(popularity[sold])
+            recent[in_category & unsold] = np.median(recent[sold])
+    return dataclasses.replace(stats, popularity=popularity, popularity_recent=recent)
+
+
+def _item_index(sold: Any, *catalogs: Mapping | pd.Series | None) -> pd.Index:
+    """The sold items (distinct, in the order given) then the catalog items never sold.
+
+    Object dtype: the fastest for the per-item look-ups serving makes, whatever the ids are.
+    """
+    known = [np.asarray(sold, dtype=object)]
+    known += [np.asarray(_as_series(catalog).index, dtype=object) for catalog in catalogs if catalog is not None]
+    return pd.Index(pd.unique(np.concatenate(known)), dtype=object)
+
+
+def _as_series(mapping: Mapping | pd.Series) -> pd.Series:
+    if isinstance(mapping, pd.Series):
+        return mapping
+    return pd.Series(list(mapping.values()), index=list(mapping.keys()), dtype=object)
+
+
+def _categories(items: pd.Index, item_categories: Mapping | pd.Series | None) -> tuple[pd.Index, np.ndarray]:
+    if item_categories is None:
+        return pd.Index([], dtype=object), np.full(len(items), -1)
+    codes, names = pd.factorize(_as_series(item_categories).reindex(items))
+    return pd.Index(names), codes
+
+
+def _rules(categories: pd.Index, category_rules: Mapping[str, Iterable[str]] | None) -> tuple[tuple[int, ...], ...]:
+    targets: list[tuple[int, ...]] = [() for _ in categories]
+    for source, complements in (category_rules or {}).items():
+        code = categories.get_indexer([source])[0]
+        if code >= 0:
+            found = categories.get_indexer(list(complements))
+            targets[code] = tuple(int(c) for c in found if c >= 0 and c != code)
+    return tuple(targets)
+
+
+def _groups(items: pd.Index, item_group: Mapping | pd.Series | None) -> np.ndarray:
+    own = np.arange(len(items))
+    if item_group is None:
+        return own
+    codes = pd.factorize(_as_series(item_group).reindex(items))[0]
+    return np.where(codes >= 0, codes + len(items), own)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Candidates and features: one code path for fitting (many customers at once) and serving (one)
+
+
+@dataclasses.dataclass(frozen=True)
+class _History:
+    """Distinct purchases of a batch of customers (rows 0..n_rows-1)."""
+
+    row: np.ndarray
+    ago: np.ndarray  # the customer's baskets after this one: 0 = their most recent basket
+    item: np.ndarray
+    day: np.ndarray
+    n_rows: int
+
+
+@dataclasses.dataclass(frozen=True)
+class _Candidates:
+    row: np.ndarray
+    item: np.ndarray
+    features: np.ndarray  # len(row) × len(FEATURES)
+    bought: np.ndarray
+    first_day: np.ndarray  # of the customer's purchases of the item; 0 when not bought
+    last_day: np.ndarray
+    count: np.ndarray  # the customer's baskets holding the item
+    user_share: sp.csr_matrix  # rows × items: decayed share of every bought item
+
+
+def _candidates(
+    stats: _ItemStats, history: _History, params: Params, rules: sp.csr_matrix | None = None
+) -> _Candidates:
+    """Every row's candidates and their features. `rules` (rows × items) adds rule complement scores."""
+    n_rows, n_items = history.n_rows, len(stats.popularity)
+    n_baskets = np.zeros(n_rows, dtype=np.int64)
+    np.maximum.at(n_baskets, history.row, history.ago.astype(np.int64) + 1)
+    decay = params.basket_decay
+    # Baskets are numbered 0..n-1 back from the most recent one, so their weights sum geometrically.
+    weight_total = n_baskets.astype(np.float64) if decay == 1 else (1 - decay**n_baskets) / (1 - decay)
+
+    key = history.row.astype(np.int64) * n_items + history.item
+    order = np.lexsort((history.ago, key))
+    key, ago, day = key[order], history.ago[order], history.day[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
+    bought_key = key[starts]
+    bought_row, bought_item = bought_key // n_items, bought_key % n_items
+    # Per bought item, padded with a zero that candidates not bought read.
+    decayed = np.append(np.add.reduceat(decay ** ago.astype(np.float64), starts) / weight_total[bought_row], 0.0)
+    count = np.append(np.diff(np.append(starts, len(key))), 0)
+    last_ago, last_day = np.append(ago[starts], 0), np.append(day[starts], 0)
+    first_day = np.append(np.minimum.reduceat(day, starts), 0) if len(key) else np.zeros(1, dtype=np.int64)
+
+    share = sp.csr_matrix((decayed[:-1], (bought_row, bought_item)), shape=(n_rows, n_items))
+    complement = _share_weighted_mean(share, stats.similarity)
+    if rules is not None:
+        complement = sp.csr_matrix(complement.maximum(rules))
+    complement.sort_indices()
+    complement_key = _row_keys(complement, n_items)
+    top = _top_per_row(complement, params.candidates)
+    popular_key = (
+        np.arange(n_rows, dtype=np.int64)[:, None] * n_items + stats.popular_order[: params.candidates]
+    ).ravel()
+    rule_key = _row_keys(rules, n_items) if rules is not None else bought_key[:0]
+    candidate_key = np.unique(np.concatenate([bought_key, _row_keys(top, n_items), popular_key, rule_key]))
+    row, item = candidate_key // n_items, candidate_key % n_items
+    at, bought = _lookup(bought_key, candidate_key)
+    complement_at, _ = _lookup(complement_key, candidate_key)
+    complement_value = np.append(complement.data, 0.0)[complement_at]
+
+    log_repeat = np.log(stats.repeat_rate[item])
+    features = np.column_stack(
+        [
+            decayed[at],
+            count[at] / np.maximum(n_baskets[row], 1),
+            bought & (last_ago[at] == 0),
+            np.where(bought, 1 / (1.0 + last_ago[at]), 0.0),
+            bought,
+            log_repeat,
+            bought * log_repeat,
+            np.log1p(100 * complement_value),
+            np.log(stats.popularity_recent[item] + _EPS),
+            np.log(stats.popularity[item] + _EPS),
+            bought * np.log(np.maximum(n_baskets[row], 1)),
+        ]
+    ).astype(np.float64)
+    return _Candidates(row, item, features, bought, first_day[at], last_day[at], count[at], share.tocsr())
+
+
+def _share_weighted_mean(share: sp.csr_matrix, similarity: sp.csr_matrix) -> sp.csr_matrix:
+    """Per row of share: Σ share_i × similarity row i / Σ share_i."""
+    rows = np.repeat(np.arange(share.shape[0]), np.diff(share.indptr))
+    totals = np.bincount(rows, weights=share.data, minlength=share.shape[0])
+    if share.shape[0] > _GATHER_ROWS:
+        return sp.csr_matrix(sp.diags(1 / np.maximum(totals, _EPS)) @ (share @ similarity))
+    # scipy's product walks the whole catalogue for each row: for a few rows, gathering the rows they touch
+    # is far faster.
+    gathered = similarity[share.indices]
+    lengths = np.diff(gathered.indptr)
+    weight = share.data / np.maximum(totals[rows], _EPS)
+    return sp.csr_matrix(
+        (gathered.data * np.repeat(weight, lengths), (np.repeat(rows, lengths), gathered.indices)),
+        shape=(share.shape[0], similarity.shape[1]),
+    )
+
+
+def _row_keys(matrix: sp.csr_matrix, n_items: int) -> np.ndarray:
+    """row × n_items + column of every stored entry, in storage order (sorted for a canonical CSR)."""
+    return np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr)) * n_items + matrix.indices
+
+
+def _lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Position of each key in sorted_keys, or len(sorted_keys) (a padding slot) when absent; and found."""
+    positions = np.searchsorted(sorted_keys, keys)
+    found = positions < len(sorted_keys)
+    found[found] = sorted_keys[positions[found]] == keys[found]
+    return np.where(found, positions, len(sorted_keys)), found
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Serving
+
+
+def suggest(
+    model: Model,
+    history: pd.DataFrame | tuple[Iterable, Iterable],
+    *,
+    k: int = 10,
+    now: Any = None,
+    sellable: Callable[[Hashable], bool] | Collection[Hashable] | None = None,
+    exclude_recent: bool = True,
+) -> list[Suggestion]:
+    """The k best suggestions for one customer, given their purchase history.
+
+    `history`: a DataFrame with columns date and item_id, or a pair (dates, item_ids); items the model does not
+    know are ignored. `now` (default: today in UTC) dates the suggestion: days since a purchase count from it.
+    `sellable`: an item predicate or a set of item ids; other items are skipped. `exclude_recent`: drop items
+    bought too recently to be due again (and their variants).
+    """
+    params = model.params
+    dates, item_ids = (history["date"], history["item_id"]) if isinstance(history, pd.DataFrame) else history
+    item = model.items.get_indexer(list(item_ids))
+    days = _days(dates) if len(item) else np.zeros(0, dtype=np.int64)
+    known = item >= 0
+    item, days = item[known], days[known]
+    now_day = _day(now) if now is not None else _day(pd.Timestamp.now(tz="UTC"))
+    _, ago = np.unique(-days, return_inverse=True)
+    batch = _History(np.zeros(len(item), dtype=np.int64), ago.ravel(), item, days, n_rows=1)
+    rules, rule_source = _rule_scores(model, batch.item, params.basket_decay ** batch.ago.astype(np.float64))
+    candidates = _candidates(model.stats, batch, params, rules)
+    probability = model.ranker.probability(candidates.features)
+
+    blocked = np.zeros(0, dtype=np.int64)
+    if exclude_recent:
+        blocked = model.item_group[candidates.item[~_due(model, candidates, now_day)]]
+    order = np.lexsort((candidates.item, -probability))
+    picked = _pick(model, candidates.item[order], k, sellable, set(rule_source), blocked)
+    at = dict(zip(candidates.item.tolist(), range(len(candidates.item)), strict=True))
+    bought = {i for i in picked if i in at and candidates.bought[at[i]]}
+    share = candidates.user_share
+    anchors = _anchors(model, share.indices, share.data, [i for i in picked if i not in bought])
+    results = []
+    for i in picked:
+        score = float(probability[at[i]]) if i in at else 0.0  # 0: a popular item found past the candidates
+        if i in bought:
+            days_since = int(now_day - candidates.last_day[at[i]])
+            results.append(Suggestion(model.items[i], score, Reason.REPEAT, days_since=days_since))
+        else:
+            results.append(_explained(model, i, score, anchors.get(i), rule_source))
+    return results
+
+
+def complements_for(
+    model: Model,
+    item_ids: Iterable[Hashable],
+    *,
+    k: int = 10,
+    sellable: Callable[[Hashable], bool] | Collection[Hashable] | None = None,
+) -> list[Suggestion]:
+    """The k best add-ons for the given items (a cart, a look): co-occurrence and rules, then popular items."""
+    anchors = model.items.get_indexer(list(item_ids))
+    anchors = np.unique(anchors[anchors >= 0])
+    weights = np.full(len(anchors), 1.0 / max(len(anchors), 1))
+    score = model.stats.similarity[anchors].T @ weights
+    rules, rule_source = _rule_scores(model, anchors, weights)
+    if rules is not None:
+        score = np.maximum(score, rules.toarray().ravel())
+    score[anchors] = 0
+    ranked = np.flatnonzero(score > 0)
+    ranked = ranked[np.lexsort((ranked, -model.stats.popularity_recent[ranked], -score[ranked]))]
+    picked = _pick(model, ranked, k, sellable, set(rule_source), model.item_group[anchors])
+    anchor_of = _anchors(model, anchors, weights, picked)
+    return [_explained(model, i, float(score[i]), anchor_of.get(i), rule_source) for i in picked]
+
+
+def _rule_scores(model: Model, items: np.ndarray, weights: np.ndarray) -> tuple[sp.csr_matrix | None, dict[int, int]]:
+    """1 × items rule complement scores for purchases (items, weights), and each target item's source category.
+
+    A rule "A → B" gives B's items rule_similarity × the weight share of the purchases in category A: a cosine
+    as if every A item co-occurred that much with every B item. Never-sold items come first in B's list.
+    """
+    if not any(model.rules) or len(items) == 0:
+        return None, {}
+    per_category = pd.Series(weights).groupby(model.item_category[items]).sum()
+    total = max(float(np.sum(weights)), _EPS)
+    best: dict[int, tuple[float, int]] = {}
+    for source, weight in per_category.items():
+        if source < 0:
+            continue
+        value = model.params.rule_similarity * weight / total
+        for target in model.rules[source]:
+            for i in model.category_items[target][: model.params.candidates].tolist():
+                if value > best.get(i, (0.0, -1))[0]:
+                    best[i] = (value, int(source))
+    if not best:
+        return None, {}
+    targets = np.fromiter(best, dtype=np.int64, count=len(best))
+    values = np.array([best[i][0] for i in targets.tolist()])
+    matrix = sp.csr_matrix((values, (np.zeros(len(targets), dtype=np.int64), targets)), shape=(1, len(model.items)))
+    matrix.sort_indices()
+    return matrix, {i: source for i, (_, source) in best.items()}
+
+
+def _due(model: Model, candidates: _Candidates, now_day: int) -> np.ndarray:
+    """Per candidate: not bought, or bought long enough ago to be due again.
+
+    The repurchase interval is the customer's own (their average gap between purchases of the item) if they
+    bought it twice, else the item's typical one, else default_interval_days.
+    """
+    params = model.params
+    own = (candidates.last_day - candidates.first_day) / np.maximum(candidates.count - 1, 1)
+    interval = np.where(candidates.count >= 2, own, model.interval_days[candidates.item])
+    interval = np.where(np.isnan(interval), params.default_interval_days, interval)
+    return ~candidates.bought | (now_day - candidates.last_day >= params.replenish_fraction * interval)
+
+
+def _pick(
+    model: Model,
+    ranked: np.ndarray,
+    k: int,
+    sellable: Callable[[Hashable], bool] | Collection[Hashable] | None,
+    rule_items: set[int],
+    blocked_groups: np.ndarray,
+) -> list[int]:
+    """The first k sellable items of the ranking, then of the popular items, one per variant group and none of
+    the blocked groups; with at least rule_slots rule items when there are any, in place of the last others."""
+    if sellable is None or callable(sellable):
+        is_sellable = sellable
+    else:
+        is_sellable = (sellable if isinstance(sellable, set | frozenset) else set(sellable)).__contains__
+    slots = min(model.params.rule_slots, k) if rule_items else 0
+    groups = set(blocked_groups.tolist())
+    picked: list[int] = []
+    rules_found = 0
+    ranked_items = ranked.tolist()
+    for position, i in enumerate(_then_popular(model, ranked_items)):
+        if len(picked) >= k and (rules_found >= slots or position >= len(ranked_items)):
+            break
+        is_rule = i in rule_items
+        if len(picked) >= k and not is_rule:
+            continue  # past k, only rule items for the rule slots (all among the ranked items)
+        group = int(model.item_group[i])
+        if group in groups or (is_sellable is not None and not is_sellable(model.items[i])):
+            continue
+        groups.add(group)
+        picked.append(i)
+        rules_found += is_rule
+    while len(picked) > k:
+        # Make room for the rule items found past k: drop the last item that is not one.
+        del picked[max(p for p, i in enumerate(picked) if i not in rule_items)]
+    return picked
+
+
+def _then_popular(model: Model, ranked: list[int]) -> Iterable[int]:
+    yield from ranked
+    seen = set(ranked)
+    popular = model.stats.popular_order
+    for start in range(0, len(popular), 256):
+        yield from (i for i in popular[start : start + 256].tolist() if i not in seen)
+
+
+def _anchors(model: Model, items: np.ndarray, weights: np.ndarray, targets: list[int]) -> dict[int, tuple[int, float]]:
+    """For each target: the purchase that contributes most to its complement score, and their cosine."""
+    if len(items) == 0 or not targets:
+        return {}
+    similarity = model.stats.similarity[items][:, targets].toarray()
+    best = np.argmax(similarity * np.asarray(weights)[:, None], axis=0)
+    return {t: (int(items[b]), float(similarity[b, n])) for n, (t, b) in enumerate(zip(targets, best, strict=True))}
+
+
+def _explained(
+    model: Model, item: int, score: float, anchor: tuple[int, float] | None, rule_source: dict[int, int]
+) -> Suggestion:
+    if anchor is not None and anchor[1] >= model.params.complement_min_similarity:
+        return Suggestion(model.items[item], score, Reason.COMPLEMENT, anchor_item_id=model.items[anchor[0]])
+    if item in rule_source:
+        return Suggestion(model.items[item], score, Reason.RULE, anchor_category=model.categories[rule_source[item]])
+    return Suggestion(model.items[item], score, Reason.POPULAR)
+
+
+def _days(values: Any) -> np.ndarray:
+    """Day numbers (days since 1970-01-01) of dates, datetimes or ISO strings."""
+    array = np.asarray(values)
+    if array.dtype.kind != "M":
+        stamps = pd.to_datetime(pd.Series(values))
+        if stamps.dt.tz is not None:
+            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+        array = stamps.to_numpy()
+    return array.astype("datetime64[D]").astype(np.int64)
+
+
+def _day(value: Any) -> int:
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return int(np.datetime64(stamp, "D").astype(np.int64))
