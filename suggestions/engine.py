@@ -697,12 +697,13 @@ def _rule_scores(model: Model, items: np.ndarray, weights: np.ndarray) -> tuple[
     """
     if not any(model.rules) or len(items) == 0:
         return None, {}
-    per_category = pd.Series(weights).groupby(model.item_category[items]).sum()
+    codes = model.item_category[items]
+    known = codes >= 0
+    per_category = np.bincount(codes[known], weights=np.asarray(weights)[known], minlength=len(model.categories))
     total = max(float(np.sum(weights)), _EPS)
     best: dict[int, tuple[float, int]] = {}
-    for source, weight in per_category.items():
-        if source < 0:
-            continue
+    for source in np.flatnonzero(per_category).tolist():
+        weight = per_category[source]
         value = model.params.rule_similarity * weight / total
         for target in model.rules[source]:
             for i in model.category_items[target][: model.params.candidates].tolist():

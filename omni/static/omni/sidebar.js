@@ -90,8 +90,9 @@
     if (s.online_stock > 0) { parts.push("线上有货"); }
     return parts.join(" · ") || "暂无库存";
   }
-  function renderSuggestions(body) {
-    var box = $("suggestions"); box.textContent = ""; box.classList.remove("skeleton");
+  function renderSuggestions(body, box, source) {
+    box = box || $("suggestions"); source = source || "suggestion";
+    box.textContent = ""; box.classList.remove("skeleton");
     if (!body.suggestions.length) { box.appendChild(el("div", { "class": "empty", text: "暂无可推荐的商品" })); }
     body.suggestions.forEach(function (s) {
       var thumb = s.image_url ? el("img", { "class": "thumb", src: s.image_url, alt: "" }) : el("div", { "class": "thumb", text: "无图" });
@@ -100,7 +101,7 @@
         var id = send.dataset.requestId || (send.dataset.requestId = requestId());
         send.disabled = true; send.textContent = "发送中";
         OmniWeCom.sendChatMessage(productMessage(s)).then(function () {
-          return post(api + customerId + "/outreach/", { sku: s.sku, source: "suggestion", reason: s.reason_text, request_id: id });
+          return post(api + customerId + "/outreach/", { sku: s.sku, source: source, reason: s.reason_text, request_id: id });
         }).then(function () { send.textContent = "已发送"; }).catch(function (e) {
           send.disabled = false; send.textContent = "重试"; $("error").textContent = e.message;
         });
@@ -113,7 +114,7 @@
     });
   }
   function loadSuggestions() {
-    return get(api + customerId + "/suggestions/").then(renderSuggestions).catch(function () {
+    return get(api + customerId + "/suggestions/").then(function (body) { renderSuggestions(body); }).catch(function () {
       var box = $("suggestions"); box.classList.remove("skeleton"); box.textContent = "推荐暂时不可用";
     });
   }
@@ -176,6 +177,14 @@
   });
 
   $("more").addEventListener("click", function () { page += 1; loadOrders(true); });
+  $("addons-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var skus = event.target.elements.sku.value.split(/[\s,，、]+/).filter(Boolean);
+    if (!skus.length) { return; }
+    get("/api/v1/sidebar/addons/?" + skus.map(function (s) { return "sku=" + encodeURIComponent(s); }).join("&"))
+      .then(function (body) { renderSuggestions(body, $("addons"), "addon"); })
+      .catch(function (e) { $("addons").textContent = e.message; });
+  });
   $("tag-form").addEventListener("submit", function (event) {
     event.preventDefault();
     var input = event.target.elements.name;
