@@ -13,7 +13,15 @@ class Command(BaseCommand):
         "构建失败时记录错误，继续使用上一个模型。"
     )
 
-    def handle(self, *args, **options) -> None:
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--if-missing", action="store_true", help="已有可用模型时不再构建（./run demo 每次启动时使用）"
+        )
+
+    def handle(self, *args, if_missing: bool, **options) -> None:
+        if if_missing and SuggestionModel.objects.filter(status=SuggestionModel.Status.READY).exists():
+            self.stdout.write("推荐模型已存在，跳过构建。")
+            return
         try:
             build = suggestion_model_build()
         except ApplicationError as error:
