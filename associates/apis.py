@@ -73,7 +73,7 @@ class IsAssociate(permissions.BasePermission):
         return isinstance(request.user, Associate)
 
 
-class _SidebarApi(APIView):
+class SidebarApi(APIView):
     authentication_classes = [AssociateSessionAuthentication]
     permission_classes = [IsAssociate]
 
@@ -147,15 +147,17 @@ class SidebarProfileOut(serializers.Serializer):
 # (OpenAPI), and the tests check that each response matches its serializer.
 
 
-def _money(value: Decimal) -> str:
+def money_json(value: Decimal) -> str:
+    """Money in the sidebar's JSON: a string to the cent, as DRF's DecimalField writes it."""
     return f"{value:.2f}"
 
 
-def _moment(value: datetime | None) -> str | None:
+def moment_json(value: datetime | None) -> str | None:
+    """A timestamp in the sidebar's JSON: ISO 8601 in local time (Asia/Shanghai), as DRF writes it."""
     return timezone.localtime(value).isoformat() if value else None
 
 
-class SidebarCustomerApi(_SidebarApi):
+class SidebarCustomerApi(SidebarApi):
     @extend_schema(operation_id="sidebar_customer_get", responses=SidebarProfileOut, tags=["sidebar"])
     def get(self, request, customer_id: int):
         customer = self.head(request, customer_id, with_friendship=True)
@@ -174,7 +176,7 @@ class SidebarCustomerApi(_SidebarApi):
                     "gender": customer.gender,
                     "phone": customer.phone_masked,
                     "birthday": customer.birthday.isoformat() if customer.birthday else None,
-                    "member_since": _moment(customer.created_at),
+                    "member_since": moment_json(customer.created_at),
                     "primary_store": customer.primary_store,
                     "primary_associate": customer.primary_associate,
                     "opted_out": customer.opted_out,
@@ -186,12 +188,12 @@ class SidebarCustomerApi(_SidebarApi):
                     for item in identities
                 ],
                 "figures": {
-                    "lifetime_spend": _money(figures.lifetime_spend),
+                    "lifetime_spend": money_json(figures.lifetime_spend),
                     "orders": figures.orders,
                     "returns": figures.returns,
-                    "average_order_value": _money(figures.average_order_value),
-                    "first_purchase_at": _moment(figures.first_purchase_at),
-                    "last_purchase_at": _moment(figures.last_purchase_at),
+                    "average_order_value": money_json(figures.average_order_value),
+                    "first_purchase_at": moment_json(figures.first_purchase_at),
+                    "last_purchase_at": moment_json(figures.last_purchase_at),
                     "favourite_categories": figures.favourite_categories,
                     "usual_sizes": [{"family": family, "size": size} for family, size in figures.usual_sizes],
                     "tier": figures.tier,
@@ -199,14 +201,14 @@ class SidebarCustomerApi(_SidebarApi):
                 },
                 "wecom": {
                     "remark": follow.remark,
-                    "followed_at": _moment(follow.followed_at),
+                    "followed_at": moment_json(follow.followed_at),
                     "add_way": follow.add_way,
                     "type": follow.contact_type,
                 }
                 if follow
                 else None,
                 "tags": lists.tags,
-                "notes": [note | {"at": _moment(note["at"])} for note in lists.notes],
+                "notes": [note | {"at": moment_json(note["at"])} for note in lists.notes],
                 "coupons": [],
                 "communities": [],
             }
@@ -242,7 +244,7 @@ class OrdersPageOut(serializers.Serializer):
     orders = OrderOut(many=True)
 
 
-class SidebarOrdersApi(_SidebarApi):
+class SidebarOrdersApi(SidebarApi):
     @extend_schema(operation_id="sidebar_customer_orders_list", responses=OrdersPageOut, tags=["sidebar"])
     def get(self, request, customer_id: int):
         customer = self.head(request, customer_id)
@@ -252,10 +254,10 @@ class SidebarOrdersApi(_SidebarApi):
             page = 1
         orders = customer_orders_page(customer_id=customer.pk, offset=(page - 1) * ORDERS_PAGE, limit=ORDERS_PAGE + 1)
         for order in orders:
-            order["placed_at"] = _moment(order["placed_at"])
-            order["total_amount"] = _money(order["total_amount"])
+            order["placed_at"] = moment_json(order["placed_at"])
+            order["total_amount"] = money_json(order["total_amount"])
             for line in order["lines"]:
-                line["unit_price"], line["discount"] = _money(line["unit_price"]), _money(line["discount"])
+                line["unit_price"], line["discount"] = money_json(line["unit_price"]), money_json(line["discount"])
         return Response({"page": page, "has_more": len(orders) > ORDERS_PAGE, "orders": orders[:ORDERS_PAGE]})
 
 
@@ -276,7 +278,7 @@ class TagOut(serializers.Serializer):
     tag = serializers.CharField()
 
 
-class SidebarNoteApi(_SidebarApi):
+class SidebarNoteApi(SidebarApi):
     @extend_schema(operation_id="sidebar_customer_note_add", request=NoteIn, responses={201: NoteOut}, tags=["sidebar"])
     def post(self, request, customer_id: int):
         customer = self.customer(request, customer_id)
@@ -286,7 +288,7 @@ class SidebarNoteApi(_SidebarApi):
         return Response({"id": note.pk, "text": note.text}, status=201)
 
 
-class SidebarTagApi(_SidebarApi):
+class SidebarTagApi(SidebarApi):
     @extend_schema(operation_id="sidebar_customer_tag_add", request=TagIn, responses={201: TagOut}, tags=["sidebar"])
     def post(self, request, customer_id: int):
         customer = self.customer(request, customer_id)
@@ -313,7 +315,7 @@ class TaskOut(serializers.Serializer):
         return task.done_at is not None
 
 
-class SidebarTasksApi(_SidebarApi):
+class SidebarTasksApi(SidebarApi):
     @extend_schema(operation_id="sidebar_customer_tasks_list", responses=TaskOut(many=True), tags=["sidebar"])
     def get(self, request, customer_id: int):
         customer = self.customer(request, customer_id)
@@ -329,7 +331,7 @@ class SidebarTasksApi(_SidebarApi):
         return Response(TaskOut(task).data, status=201)
 
 
-class SidebarTaskDoneApi(_SidebarApi):
+class SidebarTaskDoneApi(SidebarApi):
     @extend_schema(operation_id="sidebar_task_complete", request=None, responses=TaskOut, tags=["sidebar"])
     def post(self, request, task_id: int):
         task = follow_up_task_complete(associate=request.user, task_id=task_id)
@@ -345,7 +347,7 @@ class LinkOut(serializers.Serializer):
     customer_id = serializers.IntegerField()
 
 
-class SidebarLinkApi(_SidebarApi):
+class SidebarLinkApi(SidebarApi):
     @extend_schema(operation_id="sidebar_customer_link", request=LinkIn, responses=LinkOut, tags=["sidebar"])
     def post(self, request, customer_id: int):
         customer = self.customer(request, customer_id)

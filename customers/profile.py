@@ -8,11 +8,8 @@ time however long the customer's history is: aggregates are computed by the data
 """
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
-
-from django.db import connection
-from django.utils.dateparse import parse_datetime
 
 from associates.models import Associate, FollowRelation, Store, add_way_label
 from customers.categories import category_label, size_family
@@ -29,8 +26,8 @@ from customers.models import (
 )
 from customers.phones import phone_mask
 from customers.selectors import customer_scope, customer_segment, customer_tier
+from omni import rawsql
 
-CENT = Decimal("0.01")
 NOTES_SHOWN = 10
 FAVOURITE_CATEGORIES = 3
 
@@ -74,25 +71,6 @@ class CustomerHead:
         return phone_mask(self.phone)
 
 
-def _rows(sql: str, params: list) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-def _moment(value) -> datetime | None:
-    """A timestamp as the driver gives it (PostgreSQL: aware; SQLite: naive UTC, or text from an aggregate)."""
-    if value is None or (isinstance(value, datetime) and value.tzinfo):
-        return value
-    moment = parse_datetime(value) if isinstance(value, str) else value
-    return moment.replace(tzinfo=UTC)
-
-
-def _money(value) -> Decimal:
-    """Money as the driver gives it (PostgreSQL: Decimal; SQLite: int or float) to the cent."""
-    return (value if isinstance(value, Decimal) else Decimal(str(value or 0))).quantize(CENT)
-
-
 @dataclass(frozen=True)
 class Figures:
     lifetime_spend: Decimal
@@ -129,7 +107,7 @@ def customer_head(*, viewer, customer_id: int, with_friendship: bool = False) ->
         follow_join = f"LEFT JOIN {_FOLLOW} f ON f.customer_id = c.id AND f.associate_id = %s AND f.ended_at IS NULL"
         follow_columns = "f.id, f.remark, f.followed_at, f.add_way, f.contact_type"
         params.insert(0, viewer.pk)
-    rows = _rows(
+    rows = rawsql.rows(
         f"""
         SELECT c.id, c.name, c.gender, c.birthday, c.phone, c.avatar_url, c.opted_out, c.created_at,
                s.name, a.name, {follow_columns}
@@ -151,7 +129,7 @@ def customer_head(*, viewer, customer_id: int, with_friendship: bool = False) ->
         remark, followed_at, add_way, contact_type = follow
         friendship = Friendship(
             remark=remark,
-            followed_at=_moment(followed_at),
+            followed_at=rawsql.moment(followed_at),
             add_way=add_way_label(add_way),
             contact_type=_CONTACT_TYPE_LABELS.get(contact_type, ""),
         )
@@ -163,7 +141,7 @@ def customer_head(*, viewer, customer_id: int, with_friendship: bool = False) ->
         phone=phone,
         avatar_url=avatar,
         opted_out=bool(opted_out),
-        created_at=_moment(created),
+        created_at=rawsql.moment(created),
         primary_store=store or "",
         primary_associate=associate or "",
         friendship=friendship,
@@ -175,7 +153,7 @@ def customer_figures(*, customer_id: int) -> Figures:
     order totals (the row without a category), then what they kept per (category, size) — a few dozen
     rows at most, read into favourites and sizes."""
     kept = f"status NOT IN {_REVERSED}"
-    rows = _rows(
+    rows = rawsql.rows(
         f"""
         SELECT NULL, NULL,
                COALESCE(SUM(CASE WHEN {kept} THEN total_amount END), 0),
@@ -199,7 +177,7 @@ def customer_figures(*, customer_id: int) -> Figures:
     spend_by_category: dict[str, Decimal] = {}
     units_by_size: dict[tuple[str, str], int] = {}
     for category, size, amount, units in bought:
-        spend_by_category[category] = spend_by_category.get(category, Decimal("0")) + _money(amount)
+        spend_by_category[category] = spend_by_category.get(category, Decimal("0")) + rawsql.money(amount)
         if size:
             key = (size_family(category), size)
             units_by_size[key] = units_by_size.get(key, 0) + int(units)
@@ -207,13 +185,13 @@ def customer_figures(*, customer_id: int) -> Figures:
     usual: dict[str, str] = {}
     for family, size in sorted(units_by_size, key=lambda key: (-units_by_size[key], key)):
         usual.setdefault(family, size)
-    spend, last = _money(spend), _moment(last)
+    spend, last = rawsql.money(spend), rawsql.moment(last)
     return Figures(
         lifetime_spend=spend,
         orders=orders,
         returns=returns,
-        average_order_value=(spend / orders).quantize(CENT) if orders else Decimal("0.00"),
-        first_purchase_at=_moment(first),
+        average_order_value=(spend / orders).quantize(rawsql.CENT) if orders else Decimal("0.00"),
+        first_purchase_at=rawsql.moment(first),
         last_purchase_at=last,
         favourite_categories=[category_label(code) for code in favourites],
         usual_sizes=sorted(usual.items()),
@@ -232,7 +210,7 @@ class CustomerLists:
 def customer_lists(*, customer_id: int) -> CustomerLists:
     """The customer's identities by kind, tags, and newest notes, in one statement (the notes first: their
     timestamps give the column its type on PostgreSQL)."""
-    rows = _rows(
+    rows = rawsql.rows(
         f"""
         SELECT * FROM (
             SELECT 'note', n.text, a.name, n.created_at, n.id
@@ -249,7 +227,7 @@ def customer_lists(*, customer_id: int) -> CustomerLists:
     )
     parts: dict[str, list] = {"identity": [], "tag": [], "note": []}
     for part, first, second, at, pk in rows:
-        parts[part].append((first, second, _moment(at), pk))
+        parts[part].append((first, second, rawsql.moment(at), pk))
     return CustomerLists(
         identities=[
             Identity(kind=kind, value=value)
@@ -265,7 +243,7 @@ def customer_lists(*, customer_id: int) -> CustomerLists:
 
 def customer_orders_page(*, customer_id: int, offset: int = 0, limit: int = 10) -> list[dict]:
     """Newest first, every channel, each order with its store, lines and products (one query)."""
-    rows = _rows(
+    rows = rawsql.rows(
         f"""
         WITH page AS (
             SELECT o.id, o.external_id, o.channel, s.name AS store, o.placed_at, o.status, o.fulfilment,
@@ -294,12 +272,12 @@ def customer_orders_page(*, customer_id: int, offset: int = 0, limit: int = 10) 
                 "channel": channel,
                 "channel_label": _CHANNEL_LABELS.get(channel, channel),
                 "store": store or "",
-                "placed_at": _moment(placed_at),
+                "placed_at": rawsql.moment(placed_at),
                 "status": status,
                 "status_label": _STATUS_LABELS.get(status, status),
                 "fulfilment": fulfilment,
                 "fulfilment_label": _FULFILMENT_LABELS.get(fulfilment, fulfilment),
-                "total_amount": _money(total),
+                "total_amount": rawsql.money(total),
                 "lines": [],
             }
         sku, name, category, quantity, unit_price, discount = line
@@ -310,8 +288,8 @@ def customer_orders_page(*, customer_id: int, offset: int = 0, limit: int = 10) 
                     "name": name,
                     "category": category,
                     "quantity": quantity,
-                    "unit_price": _money(unit_price),
-                    "discount": _money(discount),
+                    "unit_price": rawsql.money(unit_price),
+                    "discount": rawsql.money(discount),
                 }
             )
     return list(orders.values())

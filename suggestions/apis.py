@@ -1,6 +1,6 @@
 """The sidebar's suggestion API (/api/v1/sidebar/…): what to offer a customer, add-ons for given products,
 and recording a product sent in chat. Authentication and the 404 for a customer the associate may not see are
-the sidebar's (`associates.apis._SidebarApi`); responses are built by hand like the other sidebar reads, and
+the sidebar's (`associates.apis.SidebarApi`); responses are built by hand like the other sidebar reads, and
 the serializers below document them."""
 
 from drf_spectacular.types import OpenApiTypes
@@ -8,7 +8,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from associates.apis import _moment, _money, _SidebarApi
+from associates.apis import SidebarApi, moment_json, money_json
 from suggestions import engine
 from suggestions.models import Outreach
 from suggestions.selectors import Suggestions, addons_for, customer_suggestions
@@ -43,7 +43,7 @@ def _suggestions_json(result: Suggestions) -> dict:
             {
                 "sku": product.sku,
                 "name": product.name,
-                "price": _money(product.price),
+                "price": money_json(product.price),
                 "image_url": product.image_url,
                 "category": product.category,
                 "store_stock": product.store_stock,
@@ -53,11 +53,11 @@ def _suggestions_json(result: Suggestions) -> dict:
             }
             for product in result.products
         ],
-        "model_built_at": _moment(result.model_built_at),
+        "model_built_at": moment_json(result.model_built_at),
     }
 
 
-class SidebarSuggestionsApi(_SidebarApi):
+class SidebarSuggestionsApi(SidebarApi):
     @extend_schema(operation_id="sidebar_customer_suggestions_list", responses=SuggestionsOut, tags=["sidebar"])
     def get(self, request, customer_id: int):
         customer = self.head(request, customer_id)
@@ -71,7 +71,7 @@ class AddonsIn(serializers.Serializer):
     )
 
 
-class SidebarAddonsApi(_SidebarApi):
+class SidebarAddonsApi(SidebarApi):
     @extend_schema(
         operation_id="sidebar_addons_list",
         parameters=[
@@ -106,7 +106,7 @@ class OutreachOut(serializers.Serializer):
     id = serializers.IntegerField()
 
 
-class SidebarOutreachApi(_SidebarApi):
+class SidebarOutreachApi(SidebarApi):
     @extend_schema(
         operation_id="sidebar_customer_outreach_record",
         request=OutreachIn,

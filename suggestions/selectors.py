@@ -26,6 +26,7 @@ from django.utils import timezone
 from associates.models import Associate
 from customers.categories import category_label
 from customers.models import Order, OrderLine, Product, StoreStock
+from omni import rawsql
 from omni.errors import ApplicationError
 from suggestions import engine
 from suggestions.models import SuggestionModel
@@ -36,7 +37,6 @@ CHECK_EVERY = 60.0  # seconds between looks for a newer model build, per process
 STORE_READS_FOR = 60.0  # seconds a store's sellable products (and best sellers) are reused, per process
 POPULAR_DAYS = 30  # the fallback's window while there is no model yet
 POPULAR_KEPT = 100  # best sellers kept per store for the fallback
-CENT = Decimal("0.01")
 
 _ORDER, _LINE = Order._meta.db_table, OrderLine._meta.db_table
 _PRODUCT, _STOCK = Product._meta.db_table, StoreStock._meta.db_table
@@ -181,12 +181,6 @@ def reason_text(*, suggestion: engine.Suggestion, names: dict[int, str]) -> str:
     return "近期热销"
 
 
-def _rows(sql: str, params: Sequence) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
 def _in(values: Sequence) -> str:
     return ", ".join(["%s"] * len(values))
 
@@ -194,7 +188,7 @@ def _in(values: Sequence) -> str:
 def _history(*, customer_id: int) -> tuple[np.ndarray, list[int]]:
     """The customer's kept purchases: local dates (datetime64[D]) and product ids, in one statement."""
     local_date, params = connection.ops.datetime_cast_date_sql("o.placed_at", (), settings.TIME_ZONE)
-    rows = _rows(
+    rows = rawsql.rows(
         f"SELECT {local_date}, l.product_id FROM {_LINE} l JOIN {_ORDER} o ON o.id = l.order_id"
         f" WHERE o.customer_id = %s AND {KEPT_ORDER}",
         [*params, customer_id],
@@ -224,13 +218,15 @@ def _sellable_ids(*, store_id: int) -> frozenset[int]:
     return _per_store(
         _sellable,
         store_id,
-        lambda: frozenset(row[0] for row in _rows(f"SELECT p.id FROM {_PRODUCT} p WHERE {_SELLABLE}", [store_id])),
+        lambda: frozenset(
+            row[0] for row in rawsql.rows(f"SELECT p.id FROM {_PRODUCT} p WHERE {_SELLABLE}", [store_id])
+        ),
     )
 
 
 def _product_ids(*, skus: Iterable[str]) -> list[int]:
     skus = list(dict.fromkeys(skus))
-    found = dict(_rows(f"SELECT sku, id FROM {_PRODUCT} WHERE sku IN ({_in(skus)})", skus)) if skus else {}
+    found = dict(rawsql.rows(f"SELECT sku, id FROM {_PRODUCT} WHERE sku IN ({_in(skus)})", skus)) if skus else {}
     if unknown := [sku for sku in skus if sku not in found]:
         raise ApplicationError(
             "unknown_product", f"商品 {'、'.join(unknown)} 不存在。", details={"unknown_skus": unknown}
@@ -245,7 +241,7 @@ def _explained(picked: list[engine.Suggestion], *, store_id: int) -> list[Sugges
     wanted = list(dict.fromkeys([s.item_id for s in picked] + [s.anchor_item_id for s in picked if s.anchor_item_id]))
     if not wanted:
         return []
-    rows = _rows(
+    rows = rawsql.rows(
         f"SELECT p.id, p.sku, p.name, p.price, p.image_url, p.category, p.online_stock, p.is_active, s.quantity"
         f" FROM {_PRODUCT} p LEFT JOIN {_STOCK} s ON s.product_id = p.id AND s.store_id = %s"
         f" WHERE p.id IN ({_in(wanted)})",
@@ -267,7 +263,7 @@ def _explained(picked: list[engine.Suggestion], *, store_id: int) -> list[Sugges
                 product_id=pk,
                 sku=sku,
                 name=name,
-                price=_money(price),
+                price=rawsql.money(price),
                 image_url=image_url,
                 category=category,
                 store_stock=store_stock,
@@ -285,7 +281,7 @@ def _popular(*, store_id: int, k: int, without_skus: Sequence[str] = ()) -> list
 
     def read() -> list[tuple[int, str, str]]:
         since = connection.ops.adapt_datetimefield_value(timezone.now() - timedelta(days=POPULAR_DAYS))
-        return _rows(
+        return rawsql.rows(
             f"SELECT p.id, p.sku, CASE WHEN p.style_code = '' THEN p.sku ELSE p.style_code END"
             f" FROM {_LINE} l JOIN {_ORDER} o ON o.id = l.order_id JOIN {_PRODUCT} p ON p.id = l.product_id"
             f" WHERE o.placed_at >= %s AND {KEPT_ORDER} AND {_SELLABLE}"
@@ -301,8 +297,3 @@ def _popular(*, store_id: int, k: int, without_skus: Sequence[str] = ()) -> list
             styles.add(style)
             picked.append(engine.Suggestion(pk, 0.0, engine.Reason.POPULAR))
     return _explained(picked, store_id=store_id)
-
-
-def _money(value) -> Decimal:
-    """Money as the driver gives it (PostgreSQL: Decimal; SQLite: int or float) to the cent."""
-    return (value if isinstance(value, Decimal) else Decimal(str(value or 0))).quantize(CENT)
