@@ -93,3 +93,37 @@ class OrderLineFactory(factory.django.DjangoModelFactory):
     product = factory.SubFactory(ProductFactory)
     quantity = 1
     unit_price = Decimal("199.00")
+
+
+class CouponTemplateFactory(factory.django.DjangoModelFactory):
+    """A running 满300减50 template valid 30 days from issue, stock 1,000, one per customer."""
+
+    class Meta:
+        model = "coupons.CouponTemplate"
+
+    name = factory.Sequence(lambda n: f"满300减50 #{n}")
+    kind = "threshold"
+    value = Decimal("50.00")
+    threshold = Decimal("300.00")
+    valid_days = 30
+    total_stock = 1000
+    per_customer_limit = 1
+    status = "running"
+
+
+class CouponPackFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "coupons.CouponPack"
+
+    name = factory.Sequence(lambda n: f"新客券包 #{n}")
+    budget = Decimal("100000.00")
+    daily_quota = 50
+
+
+class CouponPackItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "coupons.CouponPackItem"
+
+    pack = factory.SubFactory(CouponPackFactory)
+    template = factory.SubFactory(CouponTemplateFactory)
+    quantity = 1
