@@ -138,7 +138,6 @@ class SidebarProfileOut(serializers.Serializer):
     wecom = WeComFriendshipOut(allow_null=True, help_text="This associate's WeCom friendship with the customer")
     tags = serializers.ListField(child=serializers.CharField())
     notes = serializers.ListField(child=serializers.DictField())
-    coupons = serializers.ListField(child=serializers.DictField(), help_text="Open coupons (coupon issue)")
     communities = serializers.ListField(child=serializers.DictField(), help_text="Communities (community issue)")
 
 
@@ -209,7 +208,6 @@ class SidebarCustomerApi(SidebarApi):
                 else None,
                 "tags": lists.tags,
                 "notes": [note | {"at": moment_json(note["at"])} for note in lists.notes],
-                "coupons": [],
                 "communities": [],
             }
         )

@@ -218,6 +218,28 @@ def welcome_text(*, associate: Associate) -> str:
     return template.replace("{store}", associate.store.name).replace("{associate}", associate.name)
 
 
+def _welcome_coupons(follow: FollowRelation) -> list[dict]:
+    """The store's welcome coupon pack, issued now, as a link attachment to the customer's coupon page."""
+    from coupons.links import coupon_card_image_url, coupon_page_url
+    from coupons.services import coupon_welcome_pack_send
+
+    sent = coupon_welcome_pack_send(follow_id=follow.pk)
+    if sent is None:
+        return []
+    customer_id = sent.request.customer_id
+    return [
+        {
+            "msgtype": "link",
+            "link": {
+                "title": f"送您一份新客礼：{sent.request.pack.name}",
+                "picurl": coupon_card_image_url(),
+                "desc": sent.request.pack.description or f"{len(sent.coupons)} 张优惠券已放入您的券包，点开查看。",
+                "url": coupon_page_url(customer_id=customer_id),
+            },
+        }
+    ]
+
+
 def welcome_message_send(*, follow_id: int, welcome_code: str, received: int) -> str:
     """Send the welcome message once, within WeCom's 20 seconds; returns the final welcome status.
 
@@ -232,7 +254,9 @@ def welcome_message_send(*, follow_id: int, welcome_code: str, received: int) ->
     else:
         try:
             wecom_client().send_welcome_msg(
-                welcome_code=welcome_code, text={"content": welcome_text(associate=follow.associate)}
+                welcome_code=welcome_code,
+                text={"content": welcome_text(associate=follow.associate)},
+                attachments=_welcome_coupons(follow),
             )
             status = FollowRelation.Welcome.SENT
         except WeComError as exc:

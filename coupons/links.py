@@ -9,6 +9,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.core import signing
+from django.templatetags.static import static
 from django.urls import reverse
 
 PAGE_MAX_AGE = dt.timedelta(days=30)
@@ -32,3 +33,8 @@ def coupon_page_customer_id(*, token: str) -> int | None:
 def coupon_page_url(*, customer_id: int) -> str:
     path = reverse("coupon-page", kwargs={"token": coupon_page_token(customer_id=customer_id)})
     return settings.OMNI_PUBLIC_URL.rstrip("/") + path
+
+
+def coupon_card_image_url() -> str:
+    """The thumbnail of the chat card that links to the coupon page (a square, as WeChat crops to one)."""
+    return settings.OMNI_PUBLIC_URL.rstrip("/") + static("omni/coupon-card.png")

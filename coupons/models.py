@@ -12,6 +12,11 @@ from django.db import models
 from django.db.models import F, Q
 
 
+def yuan(amount: Decimal | int) -> str:
+    """An amount as people write it on a coupon: 300, 12.5, 0.99 (no trailing zeros, never 3E+2)."""
+    return format(Decimal(amount).quantize(Decimal("0.01")).normalize(), "f")
+
+
 class Channels(models.TextChoices):
     STORE = "store", "门店"
     ONLINE = "online", "线上"
@@ -121,17 +126,16 @@ class CouponTemplate(models.Model):
 
     @property
     def rule_text(self) -> str:
-        """The coupon in words, as the customer reads it: 满300减50, 85折 最多减100, 立减20, 赠 X."""
+        """The coupon in words, as the customer reads it: 满300减50, 8.5折 最多减100元, 立减20元, 赠 X."""
         if self.kind == self.Kind.GIFT:
             gift = self.gift_product.name if self.gift_product_id else "赠品"
-            return f"满{self.threshold:g}元赠{gift}" if self.threshold else f"赠{gift}"
+            return f"满{yuan(self.threshold)}元赠{gift}" if self.threshold else f"赠{gift}"
         if self.kind == self.Kind.PERCENT_OFF:
-            rate = (Decimal(100) - self.value) / 10
-            text = f"{rate.normalize():f}折，最多减{self.max_discount:g}元"
-            return f"满{self.threshold:g}元{text}" if self.threshold else text
+            text = f"{yuan((Decimal(100) - self.value) / 10)}折，最多减{yuan(self.max_discount or 0)}元"
+            return f"满{yuan(self.threshold)}元{text}" if self.threshold else text
         if self.threshold:
-            return f"满{self.threshold:g}减{self.value:g}"
-        return f"立减{self.value:g}元"
+            return f"满{yuan(self.threshold)}减{yuan(self.value)}"
+        return f"立减{yuan(self.value)}元"
 
 
 class CouponPack(models.Model):
@@ -164,6 +168,11 @@ class CouponPack(models.Model):
     sender_role = models.CharField("可发送角色", max_length=16, choices=SenderRole.choices, default=SenderRole.ANY)
     daily_quota = models.PositiveIntegerField("每位导购每日可发（份）", default=20)
     status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.RUNNING)
+    welcome = models.BooleanField(
+        "随欢迎语发放",
+        default=False,
+        help_text="新客户添加本券包门店的导购时自动发放，欢迎语附带领券链接（多个时用最新的）",
+    )
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
 
     class Meta:
@@ -241,13 +250,20 @@ class Coupon(models.Model):
         EXPIRED = "expired", "已过期"
         REVOKED = "revoked", "已作废"
 
-    code = models.CharField("券码", max_length=16, unique=True)
+    code = models.CharField("券码", max_length=16)
     template = models.ForeignKey(CouponTemplate, verbose_name="批次", on_delete=models.PROTECT, related_name="coupons")
     issue_request = models.ForeignKey(
         IssueRequest, verbose_name="发券记录", on_delete=models.PROTECT, related_name="coupons"
     )
+    # customer, associate and store copy the issue request's (which keeps the database's foreign keys): a campaign
+    # writes hundreds of thousands of coupons, and each checked key costs a lookup at commit.
     customer = models.ForeignKey(
-        "customers.Customer", verbose_name="客户", on_delete=models.PROTECT, related_name="coupons"
+        "customers.Customer",
+        verbose_name="客户",
+        on_delete=models.PROTECT,
+        related_name="coupons",
+        db_constraint=False,
+        db_index=False,  # (customer, status) below serves every lookup by customer
     )
     associate = models.ForeignKey(
         "associates.Associate",
@@ -256,9 +272,16 @@ class Coupon(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="coupons_sent",
+        db_constraint=False,
     )
     store = models.ForeignKey(
-        "associates.Store", verbose_name="发送门店", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "associates.Store",
+        verbose_name="发送门店",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
     )
     valid_from = models.DateTimeField("生效时间")
     valid_until = models.DateTimeField("失效时间")
@@ -276,7 +299,11 @@ class Coupon(models.Model):
             models.Index(fields=["customer", "status"]),
             models.Index(fields=["status", "valid_until"]),
         ]
-        constraints = [models.CheckConstraint(condition=Q(valid_until__gt=F("valid_from")), name="coupon_window")]
+        constraints = [
+            # A constraint rather than unique=True: on PostgreSQL that would add a second (LIKE) index on code.
+            models.UniqueConstraint(fields=["code"], name="coupon_code_unique"),
+            models.CheckConstraint(condition=Q(valid_until__gt=F("valid_from")), name="coupon_window"),
+        ]
 
     def __str__(self) -> str:
         return code_display(self.code)

@@ -27,4 +27,18 @@ app.conf.beat_schedule = {
         "task": "suggestions.tasks.suggestion_model_build_task",
         "schedule": crontab(hour=2, minute=40),
     },
+    # Redemption already refuses a coupon past its window by the clock; this keeps statuses (the customer's page,
+    # the sidebar, reports) in step. Every ten minutes rather than nightly: relative windows end at local
+    # midnight, caught by the 00:00 run, but a template's fixed window may end at any minute. When nothing is
+    # due a run is one index probe; a run left queued behind a campaign is dropped instead of piling up.
+    "coupons-expire": {
+        "task": "coupons.tasks.coupons_expire_task",
+        "schedule": crontab(minute="*/10"),
+        "options": {"expires": 9 * 60},
+    },
+    # In the morning, so associates find the follow-up task when they start the day.
+    "coupons-expiry-remind-daily": {
+        "task": "coupons.tasks.coupons_expiry_remind_task",
+        "schedule": crontab(hour=9, minute=0),
+    },
 }

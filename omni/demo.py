@@ -204,6 +204,19 @@ MANAGER_PERMISSIONS = (
     "suggestions.view_complementrule",
     "suggestions.view_suggestionmodel",
     "suggestions.view_outreach",
+    # Coupons: managers send and run packs for their own stores; what a coupon is worth is HQ's (templates).
+    "coupons.view_coupontemplate",
+    "coupons.view_couponpack",
+    "coupons.add_couponpack",
+    "coupons.change_couponpack",
+    "coupons.view_couponpackitem",
+    "coupons.add_couponpackitem",
+    "coupons.change_couponpackitem",
+    "coupons.delete_couponpackitem",
+    "coupons.view_coupon",
+    "coupons.change_coupon",
+    "coupons.view_issuerequest",
+    "coupons.view_redemption",
 )
 HQ_PERMISSION = "associates.view_all_stores"
 # Complement rules are brand-wide: HQ writes them (and may rebuild the model), store managers only read them.
@@ -212,6 +225,8 @@ HQ_EXTRA_PERMISSIONS = (
     "suggestions.change_complementrule",
     "suggestions.delete_complementrule",
     "suggestions.rebuild_suggestionmodel",
+    "coupons.add_coupontemplate",
+    "coupons.change_coupontemplate",
 )
 
 COLOUR_CODES = {
@@ -698,6 +713,7 @@ def _world_create(*, summary: DemoSummary) -> _World:
     )
     summary.add("门店库存", _stock_write(rng=rng, catalog=catalog, store_ids=store_ids, product_ids=product_ids))
     summary.add("搭配规则", _complement_rules_write())
+    summary.add("券包", _coupon_packs_write())
 
     tag_ids = {(group, name): Tag.objects.get_or_create(group=group, name=name)[0].pk for group, name in TAGS}
     summary.add("标签", len(tag_ids))
@@ -822,6 +838,38 @@ def _complement_rules_write() -> int:
         if category not in existing
     ]
     return len(ComplementRule.objects.bulk_create(rules))
+
+
+def _coupon_packs_write() -> int:
+    """The demo's coupon templates and the packs associates send from the sidebar (one goes with the welcome)."""
+    from coupons.models import CouponPack, CouponPackItem, CouponTemplate
+
+    gift = Product.objects.filter(category="serum").order_by("price", "sku").first()
+    templates = {
+        key: CouponTemplate.objects.create(status=CouponTemplate.Status.RUNNING, **fields)
+        for key, fields in {
+            "300-50": dict(name="满300减50", kind="threshold", value=50, threshold=300, valid_days=30),
+            "20": dict(name="20元无门槛券", kind="amount_off", value=20, valid_days=14, per_customer_limit=4),
+            "85": dict(name="全场85折券", kind="percent_off", value=15, max_discount=200, valid_days=14),
+            "gift": dict(
+                name="满500赠精华小样", kind="gift", threshold=500, gift_product=gift, valid_days=30, channels="store"
+            ),
+        }.items()
+        for fields in [{"total_stock": 1_000_000, **fields}]
+    }
+    packs = {
+        ("新客礼包", "欢迎来到栖木：满300减50 + 20元无门槛", True): [("300-50", 1), ("20", 1)],
+        ("老客回购礼", "好久不见，85折 + 2张20元无门槛券", False): [("85", 1), ("20", 2)],
+        ("生日礼", "生日快乐！到店消费满500元赠精华小样", False): [("gift", 1), ("20", 1)],
+    }
+    for (name, description, welcome), items in packs.items():
+        pack = CouponPack.objects.create(
+            name=name, description=description, budget=1_000_000, daily_quota=30, welcome=welcome
+        )
+        CouponPackItem.objects.bulk_create(
+            CouponPackItem(pack=pack, template=templates[key], quantity=quantity) for key, quantity in items
+        )
+    return len(packs)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -114,7 +114,22 @@ def demo_digest() -> str:
 
 
 def delete_demo() -> None:
-    for model in (OrderLine, Order, Identity, Customer, StoreStock, Product, Associate, Store, Tag):
+    from coupons.models import CouponPack, CouponPackItem, CouponTemplate
+
+    for model in (
+        CouponPackItem,
+        CouponPack,
+        CouponTemplate,
+        OrderLine,
+        Order,
+        Identity,
+        Customer,
+        StoreStock,
+        Product,
+        Associate,
+        Store,
+        Tag,
+    ):
         model.objects.all().delete()
     get_user_model().objects.all().delete()
     Group.objects.all().delete()
@@ -472,3 +487,41 @@ def test_seed_demo_rejects_a_scale_below_one():
     with pytest.raises(CommandError, match="--scale"):
         seed(scale=0)
     assert Store.objects.count() == 0
+
+
+def test_seed_demo_writes_complete_running_coupon_packs_one_of_them_for_the_welcome():
+    from coupons.models import CouponPack, CouponTemplate
+    from coupons.services import coupon_template_problems
+
+    seed(customers=20)
+
+    assert sorted(CouponPack.objects.values_list("name", "welcome")) == [
+        ("新客礼包", True),
+        ("生日礼", False),
+        ("老客回购礼", False),
+    ]
+    templates = list(CouponTemplate.objects.all())
+    assert {t.status for t in templates} == {"running"}
+    assert [coupon_template_problems(template=t) for t in templates] == [[]] * 4
+    assert sorted(t.rule_text for t in templates) == sorted(
+        [
+            "满300减50",
+            "立减20元",
+            "8.5折，最多减200元",
+            "满500元赠" + CouponTemplate.objects.get(kind="gift").gift_product.name,
+        ]
+    )
+
+
+def test_a_demo_store_manager_can_run_the_coupon_admin_and_hq_can_write_templates(client):
+    from omni.demo import DEMO_STORES
+
+    seed(customers=20)
+    manager = get_user_model().objects.get(username=DEMO_STORES[0].manager_username)
+    client.force_login(manager)
+
+    for page in ("coupontemplate", "couponpack", "coupon", "issuerequest", "redemption"):
+        assert client.get(f"/admin/coupons/{page}/").status_code == 200, page
+    assert client.get("/admin/coupons/couponpack/add/").status_code == 200
+    assert client.get("/admin/coupons/coupontemplate/add/").status_code == 403
+    assert get_user_model().objects.get(username="hq").has_perm("coupons.add_coupontemplate")

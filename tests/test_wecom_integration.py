@@ -193,6 +193,34 @@ def test_a_customer_added_in_wecom_becomes_a_linked_customer_and_gets_the_welcom
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_stores_welcome_pack_is_issued_and_its_link_goes_with_the_welcome(emulator, shop, live_server):
+    from coupons.models import Coupon, IssueRequest
+    from tests.factories import CouponPackFactory, CouponPackItemFactory
+
+    pack = CouponPackFactory(name="新客礼包", welcome=True)
+    pack.stores.set([shop.store])
+    CouponPackItemFactory(pack=pack)
+
+    external_userid = _customer_adds(emulator, name="陈静")
+
+    assert _wait(lambda: FollowRelation.objects.filter(welcome=FollowRelation.Welcome.SENT).exists())
+    follow = FollowRelation.objects.get()
+    request = IssueRequest.objects.get()
+    assert (request.request_no, request.source, request.customer_id) == (
+        f"welcome:{follow.pk}",
+        "welcome",
+        follow.customer_id,
+    )
+    coupon = Coupon.objects.get()
+    assert (coupon.customer_id, coupon.associate_id) == (follow.customer_id, shop.pk)
+    transcript = emulator.control("GET", "transcript", userid="linyu", external_userid=external_userid)["messages"]
+    welcome = [m for m in transcript if m["kind"] == "welcome"]
+    assert [m["msgtype"] for m in welcome] == ["text", "link"]
+    assert "新客礼包" in welcome[1]["body"]["title"]
+    assert welcome[1]["body"]["url"].startswith(f"{live_server.url}/c/")
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_contact_with_a_known_unionid_links_to_the_existing_one_id_customer(emulator, shop):
     existing = CustomerFactory(name="陈静（会员）")
     IdentityFactory(customer=existing, kind=Identity.Kind.WECHAT_UNIONID, value="o6_known_unionid")

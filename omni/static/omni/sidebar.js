@@ -69,7 +69,7 @@
   }
   function loadAll() {
     page = 1;
-    return Promise.all([get(api + customerId + "/").then(renderProfile), loadOrders(false), loadTasks(), loadSuggestions()]);
+    return Promise.all([get(api + customerId + "/").then(renderProfile), loadOrders(false), loadTasks(), loadSuggestions(), loadCoupons()]);
   }
   function requestId() {
     if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
@@ -117,6 +117,53 @@
     return get(api + customerId + "/suggestions/").then(function (body) { renderSuggestions(body); }).catch(function () {
       var box = $("suggestions"); box.classList.remove("skeleton"); box.textContent = "推荐暂时不可用";
     });
+  }
+  function renderPacks(body) {
+    var box = $("packs");
+    box.textContent = ""; box.classList.remove("skeleton");
+    if (!body.packs.length) { box.appendChild(el("div", { "class": "empty", text: "暂无可发送的券包" })); }
+    body.packs.forEach(function (p) {
+      var send = el("button", { text: p.blocked ? "不可发" : "发送" });
+      send.disabled = !!p.blocked;
+      // Issue first, then put the card in the chat; a retry reuses the request number, so nothing is issued twice.
+      send.addEventListener("click", function () {
+        var id = send.dataset.requestId || (send.dataset.requestId = requestId());
+        send.disabled = true; send.textContent = "发送中";
+        post(api + customerId + "/coupon-packs/" + p.id + "/send/", { request_no: id }).then(function (sent) {
+          return OmniWeCom.sendChatMessage({ msgtype: "news", enterChat: true, news: sent.card });
+        }).then(function () {
+          send.textContent = "已发送"; $("error").textContent = ""; return loadCoupons(true);
+        }).catch(function (e) {
+          send.disabled = false; send.textContent = "重试"; $("error").textContent = e.message;
+        });
+      });
+      var rules = p.items.map(function (i) { return i.rule_text + (i.quantity > 1 ? " ×" + i.quantity : ""); }).join(" · ");
+      box.appendChild(el("div", { "class": "pick", "data-pack": String(p.id) }, [el("div", { "class": "body" }, [
+        el("div", { "class": "title", text: p.name }),
+        el("div", { "class": "why", text: rules }),
+        el("div", { "class": "stock", text: p.blocked ? p.blocked_text : "今日已发 " + p.sent_today + " / " + p.daily_quota + " 份" })
+      ]), send]));
+    });
+  }
+  function renderCoupons(body) {
+    var box = $("coupons");
+    box.textContent = "";
+    if (!body.coupons.length) { box.appendChild(el("div", { "class": "empty", text: "还没有优惠券" })); }
+    body.coupons.forEach(function (c) {
+      var when = c.status === "redeemed" ? "核销于 " + day(c.redeemed_at) : "有效期至 " + day(c.valid_until);
+      box.appendChild(el("div", { "class": "coupon " + c.status, "data-coupon": String(c.id) }, [
+        el("div", { "class": "rule", text: c.rule_text }),
+        el("div", { "class": "body" }, [el("div", { text: c.name }), el("div", { "class": "muted", text: when + (c.sent_by ? " · " + c.sent_by + "发送" : "") })]),
+        el("div", { "class": "state", text: c.status_label })
+      ]));
+    });
+  }
+  // After a send only the held coupons are redrawn: the packs keep their 已发送 state.
+  function loadCoupons(couponsOnly) {
+    return get(api + customerId + "/coupons/").then(function (body) {
+      if (!couponsOnly) { renderPacks(body); }
+      renderCoupons(body);
+    }).catch(function (e) { var box = $("packs"); box.classList.remove("skeleton"); box.textContent = e.message; });
   }
   function renderTags(tags) {
     var box = $("tags"); box.textContent = "";

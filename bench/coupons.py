@@ -1,0 +1,252 @@
+"""Coupons at campaign scale and at the till: a pack to 100,000 customers, then redeem and validate over HTTP.
+
+Targets (issue 6, this 2-core machine, PostgreSQL): issuing a 3-coupon pack to 100,000 customers through
+`coupon_pack_send_many` (the campaign path) ≤ 20 s; redeem p95 through the API under 8 concurrent clients
+≤ 20 ms.
+
+1. campaign: 100,000 customers (COPY) credited to 100 associates in 10 stores receive a pack of three
+   templates × 1 (满300减50, 85折 capped at 30, 立减20) in one call; the ledgers and counters are then checked
+   (300,000 coupons, the templates' issued counts, the pack's spent budget), and the call is run again, which
+   must issue nothing.
+2. redeem: Omni runs as gunicorn; 8 client processes POST /api/v1/coupons/redeem/ back to back with a store
+   POS key, every request on a fresh connection and for a different coupon of the campaign.
+3. validate: the same for /api/v1/coupons/validate/ on coupons not redeemed.
+"""
+
+import json
+import multiprocessing
+import os
+import statistics
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from decimal import Decimal
+from http.client import HTTPConnection
+
+from django.core.management.base import CommandError
+from django.db import connection
+from django.db.models import Sum
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from associates.models import Associate, Store
+from bench._servers import database_url, free_port, gunicorn_cmd, omni_process, wait_until_up
+from coupons.models import Coupon, CouponPack, CouponPackItem, CouponTemplate, CustomerHolding, IssueRequest, Redemption
+from coupons.services import coupon_pack_send_many
+from customers.ingestion import api_key_create
+from customers.models import Channel, Customer
+from omni.bulk import bulk_copy
+
+CUSTOMERS = 100_000
+STORES, ASSOCIATES_PER_STORE = 10, 10
+TARGET_CAMPAIGN_S, TARGET_REDEEM_P95_MS = 20, 20
+WEB_WORKERS, CLIENTS, REQUESTS_PER_CLIENT, WARM_UP = 4, 8, 500, 25
+
+
+def run(*, scale: float, log: Callable[[str], None], customers: int | None = None) -> dict:
+    if connection.vendor != "postgresql":
+        raise CommandError("bench coupons measures PostgreSQL: set DATABASE_URL=postgres://…")
+    size = customers or max(1000, int(CUSTOMERS * scale))
+    idle_before = _cpu_idle_share()
+    recipients = _seed(size, log)
+    campaign, pack = _campaign(recipients, log)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    per_client = max(50, int(REQUESTS_PER_CLIENT * min(scale, 1)))
+    redeem, validate = _till(pack, per_client, log)
+    return {
+        # Other work on the machine slows every figure: how much of its CPU was idle just before the run.
+        "machine": {"cpus": os.cpu_count(), "cpu_idle_before": idle_before},
+        "customers": size,
+        "campaign": campaign,
+        "web_workers": WEB_WORKERS,
+        "clients": CLIENTS,
+        "redeem": redeem,
+        "validate": validate,
+        "targets": {"campaign_seconds": TARGET_CAMPAIGN_S, "redeem_p95_ms": TARGET_REDEEM_P95_MS},
+        "meets_targets": campaign["rows_verified"]
+        and campaign["seconds"] <= TARGET_CAMPAIGN_S
+        and redeem["p95_ms"] <= TARGET_REDEEM_P95_MS,
+    }
+
+
+def _seed(size: int, log) -> list[tuple[int, int]]:
+    """`size` customers, each with a primary associate, as (customer id, associate id) recipients."""
+    stores = Store.objects.bulk_create(
+        Store(code=f"BS{n:02d}", name=f"基准门店{n}", city="上海") for n in range(STORES)
+    )
+    associates = Associate.objects.bulk_create(
+        Associate(wecom_userid=f"bench{s.pk}-{n}", name=f"导购{s.pk}-{n}", store=s)
+        for s in stores
+        for n in range(ASSOCIATES_PER_STORE)
+    )
+    started = time.perf_counter()
+    now = timezone.now()
+    columns = ["name", "gender", "phone", "primary_store_id", "primary_associate_id"]
+    columns += ["marketing_consent", "opted_out", "created_at", "updated_at"]
+    bulk_copy(
+        Customer,
+        columns,
+        (
+            (f"顾客{n}", "unknown", f"+86139{n:08d}", a.store_id, a.pk, True, False, now, now)
+            for n in range(size)
+            for a in [associates[n % len(associates)]]
+        ),
+    )
+    log(f"{size:,} customers in {time.perf_counter() - started:.1f}s")
+    return list(Customer.objects.order_by("pk").values_list("pk", "primary_associate_id"))
+
+
+def _campaign(recipients: list[tuple[int, int]], log) -> tuple[dict, CouponPack]:
+    size = len(recipients)
+    templates = [
+        CouponTemplate(name="满300减50", kind="threshold", value=Decimal("50"), threshold=Decimal("300")),
+        CouponTemplate(name="85折券", kind="percent_off", value=Decimal("15"), max_discount=Decimal("30")),
+        CouponTemplate(name="立减20", kind="amount_off", value=Decimal("20")),
+    ]
+    for template in templates:
+        template.valid_days, template.total_stock, template.status = 30, size, CouponTemplate.Status.RUNNING
+    templates = CouponTemplate.objects.bulk_create(templates)
+    cost = sum(template.face_value for template in templates)
+    pack = CouponPack.objects.create(name="会员日券包", budget=cost * size, daily_quota=size)
+    CouponPackItem.objects.bulk_create(CouponPackItem(pack=pack, template=template) for template in templates)
+
+    log(f"sending a pack of {len(templates)} coupons to {size:,} customers …")
+    started = time.perf_counter()
+    sent = coupon_pack_send_many(pack_id=pack.pk, recipients=recipients, request_prefix="bench-campaign")
+    seconds = time.perf_counter() - started
+    log(f"issued {sent.issued:,} packs in {seconds:.1f}s; skipped {sent.skipped}")
+
+    started = time.perf_counter()
+    again = coupon_pack_send_many(pack_id=pack.pk, recipients=recipients, request_prefix="bench-campaign")
+    rerun = time.perf_counter() - started
+    log(f"rerun in {rerun:.1f}s: {again.issued} issued, {again.replayed:,} replayed")
+
+    coupons = Coupon.objects.count()
+    issued_count = CouponTemplate.objects.aggregate(total=Sum("issued_count"))["total"]
+    spent = CouponPack.objects.get(pk=pack.pk).spent
+    expected = len(templates) * size
+    verified = (
+        sent.issued == size
+        and not sent.skipped
+        and coupons == expected
+        and issued_count == expected
+        and spent == cost * size
+        and IssueRequest.objects.count() == size
+        and CustomerHolding.objects.count() == expected
+        and Coupon.objects.values("customer").distinct().count() == size
+        and again.issued == 0
+        and again.replayed == size
+    )
+    figures = {
+        "pack": f"{len(templates)} templates × 1",
+        "customers_served": sent.issued,
+        "coupons_issued": coupons,
+        "templates_issued_count": issued_count,
+        "pack_spent": spent,
+        "rows_verified": verified,
+        "seconds": round(seconds, 2),
+        "coupons_per_s": round(coupons / seconds),
+        "rerun_seconds": round(rerun, 2),
+        "rerun_issued": again.issued,
+    }
+    return figures, pack
+
+
+def _till(pack: CouponPack, per_client: int, log) -> tuple[dict, dict]:
+    store = Store.objects.order_by("pk").first()
+    _, secret = api_key_create(name="bench POS", channel=Channel.STORE_POS, stores=[store])
+    threshold, percent = (item.template_id for item in pack.items.order_by("template_id")[:2])
+    wanted = CLIENTS * (per_client + WARM_UP) + 2
+    to_redeem = list(Coupon.objects.filter(template_id=threshold).order_by("?").values_list("code", flat=True)[:wanted])
+    to_validate = list(Coupon.objects.filter(template_id=percent).order_by("?").values_list("code", flat=True)[:wanted])
+    queries = _queries(secret, store, to_redeem.pop(), to_validate.pop())
+
+    def body(code: str, n: int) -> bytes:
+        fields = {"code": code, "store": store.code, "order_ref": f"BENCH-{n}", "amount": "399.00"}
+        return json.dumps({**fields, "request_no": f"bench-redeem-{n}"}).encode()
+
+    redeem_posts = [("/api/v1/coupons/redeem/", body(code, n)) for n, code in enumerate(to_redeem)]
+    validate_posts = [("/api/v1/coupons/validate/", body(code, n)) for n, code in enumerate(to_validate)]
+    port = free_port()
+    connection.close()  # the client processes are forked from this one: they must not share its connection
+    with (
+        omni_process(gunicorn_cmd(port, WEB_WORKERS), database_url=database_url()),
+        ProcessPoolExecutor(CLIENTS, mp_context=multiprocessing.get_context("fork")) as pool,
+    ):
+        wait_until_up(port)
+        redeem = _load(pool, port, secret, redeem_posts, per_client, expected=201)
+        log(f"redeem: p95 {redeem['p95_ms']} ms, {redeem['requests_per_s']} req/s")
+        validate = _load(pool, port, secret, validate_posts, per_client, expected=200)
+        log(f"validate: p95 {validate['p95_ms']} ms, {validate['requests_per_s']} req/s")
+    redeemed = Redemption.objects.count()
+    assert redeemed == CLIENTS * (per_client + WARM_UP) + 1, redeemed
+    assert Coupon.objects.filter(status=Coupon.Status.REDEEMED).count() == redeemed
+    redeem["queries_per_request"], validate["queries_per_request"] = queries
+    return redeem, validate
+
+
+def _load(pool, port: int, secret: str, posts: list[tuple[str, bytes]], per_client: int, *, expected: int) -> dict:
+    """Warm up, then each client process sends its share back to back; figures of the measured part."""
+    warm, measured = posts[: CLIENTS * WARM_UP], posts[CLIENTS * WARM_UP : CLIENTS * (WARM_UP + per_client)]
+    list(pool.map(_post_all, [port] * CLIENTS, [secret] * CLIENTS, [warm[n::CLIENTS] for n in range(CLIENTS)]))
+    started = time.perf_counter()
+    shares = pool.map(_post_all, [port] * CLIENTS, [secret] * CLIENTS, [measured[n::CLIENTS] for n in range(CLIENTS)])
+    results = [result for share in shares for result in share]
+    seconds = time.perf_counter() - started
+    statuses = {status for status, _ in results}
+    assert statuses == {expected}, statuses
+    return {"requests": len(results), "requests_per_s": round(len(results) / seconds), **_latencies(results)}
+
+
+def _post_all(port: int, secret: str, posts: list[tuple[str, bytes]]) -> list[tuple[int, float]]:
+    """POST each (path, JSON body) on a fresh connection, as a till does; (status, ms) each."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Api-Key {secret}"}
+    results = []
+    for path, body in posts:
+        before = time.perf_counter()
+        client = HTTPConnection("127.0.0.1", port, timeout=30)
+        client.request("POST", path, body=body, headers=headers)
+        response = client.getresponse()
+        response.read()
+        client.close()
+        results.append((response.status, (time.perf_counter() - before) * 1000))
+    return results
+
+
+def _queries(secret: str, store: Store, redeem_code: str, validate_code: str) -> tuple[int, int]:
+    client = Client(HTTP_AUTHORIZATION=f"Api-Key {secret}")
+    counts = []
+    for path, code in (("redeem", redeem_code), ("validate", validate_code)):
+        body = {"code": code, "store": store.code, "order_ref": "BENCH-Q", "amount": "399.00", "request_no": "q"}
+        with CaptureQueriesContext(connection) as captured:
+            response = client.post(f"/api/v1/coupons/{path}/", body, content_type="application/json")
+        assert response.status_code in (200, 201), response.content
+        counts.append(len(captured))
+    return counts[0], counts[1]
+
+
+def _cpu_idle_share(seconds: float = 3.0) -> float | None:
+    """The share of all CPUs' time left idle over a few seconds (Linux), or None elsewhere."""
+
+    def idle_and_total() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            ticks = [int(value) for value in stat.readline().split()[1:]]
+        return ticks[3] + ticks[4], sum(ticks)
+
+    if not os.path.exists("/proc/stat"):
+        return None
+    idle, total = idle_and_total()
+    time.sleep(seconds)
+    idle_after, total_after = idle_and_total()
+    return round((idle_after - idle) / max(1, total_after - total), 2)
+
+
+def _latencies(results: list[tuple[int, float]]) -> dict:
+    ms = sorted(ms for _, ms in results)
+    return {
+        "p50_ms": round(statistics.median(ms), 2),
+        "p95_ms": round(ms[int(len(ms) * 0.95) - 1], 2),
+        "p99_ms": round(ms[int(len(ms) * 0.99) - 1], 2),
+    }

@@ -1,0 +1,217 @@
+"""Coupons under real concurrency on PostgreSQL: many threads, each its own connection and transaction."""
+
+import threading
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from coupons.models import Coupon, CouponPack, CouponTemplate, CustomerHolding, IssueRequest, Redemption
+from coupons.services import OrderIn, coupon_pack_send, coupon_redeem
+from omni.errors import ApplicationError
+from tests.factories import (
+    AssociateFactory,
+    CouponPackFactory,
+    CouponPackItemFactory,
+    CouponTemplateFactory,
+    CustomerFactory,
+    StoreFactory,
+)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _race(contenders: int, attempt) -> tuple[list, Counter]:
+    """Run attempt(i) in `contenders` threads released together; their results and their error codes."""
+    barrier, results, codes, lock = threading.Barrier(contenders), [], Counter(), threading.Lock()
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            result = attempt(index)
+            with lock:
+                results.append(result)
+        except ApplicationError as error:
+            with lock:
+                codes[error.code] += 1
+        except Exception as error:  # anything else is a bug: counted under its type, asserted absent
+            with lock:
+                codes[type(error).__name__] += 1
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(contenders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, codes
+
+
+def test_32_threads_redeeming_one_coupon_give_exactly_one_redemption():
+    store = StoreFactory()
+    item = CouponPackItemFactory()
+    sent = coupon_pack_send(
+        pack_id=item.pack_id,
+        customer_id=CustomerFactory().pk,
+        request_no="send-1",
+        associate=AssociateFactory(store=store),
+    )
+    code = sent.coupons[0].code
+
+    results, codes = _race(
+        32,
+        lambda i: coupon_redeem(
+            code=code,
+            order=OrderIn(channel="store", store=store, order_ref=f"POS-{i}", amount=Decimal("399.00")),
+            request_no=f"redeem-{i}",
+        ),
+    )
+
+    assert len(results) == 1 and results[0].created is True
+    assert codes == Counter({"already_redeemed": 31})
+    assert Redemption.objects.count() == 1
+    assert Coupon.objects.get(code=code).status == Coupon.Status.REDEEMED
+
+
+def test_32_replays_of_one_redemption_all_return_it_and_write_it_once():
+    store = StoreFactory()
+    item = CouponPackItemFactory()
+    sent = coupon_pack_send(pack_id=item.pack_id, customer_id=CustomerFactory().pk, request_no="s", associate=None)
+    order = OrderIn(channel="store", store=store, order_ref="POS-1", amount=Decimal("300.00"))
+
+    results, codes = _race(32, lambda i: coupon_redeem(code=sent.coupons[0].code, order=order, request_no="till-7"))
+
+    assert codes == Counter()
+    assert len(results) == 32 and len({r.redemption.pk for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert Redemption.objects.count() == 1
+
+
+def test_64_threads_sending_a_pack_whose_template_has_stock_10_issue_exactly_10_whole_packs():
+    scarce = CouponTemplateFactory(total_stock=10)
+    plenty = CouponTemplateFactory(
+        total_stock=1000, kind="amount_off", value=Decimal("10"), threshold=0, per_customer_limit=2
+    )
+    pack = CouponPackFactory(daily_quota=1000)
+    CouponPackItemFactory(pack=pack, template=plenty, quantity=2)
+    CouponPackItemFactory(pack=pack, template=scarce, quantity=1)
+    associate = AssociateFactory()
+    customers = [CustomerFactory().pk for _ in range(64)]
+
+    results, codes = _race(
+        64,
+        lambda i: coupon_pack_send(
+            pack_id=pack.pk, customer_id=customers[i], request_no=f"send-{i}", associate=associate
+        ),
+    )
+
+    assert len(results) == 10, codes
+    assert codes == Counter({"out_of_stock": 54})
+    assert IssueRequest.objects.count() == 10
+    assert Coupon.objects.filter(template=scarce).count() == 10
+    assert Coupon.objects.filter(template=plenty).count() == 20  # nothing half-issued: 2 + 1 per served customer
+    per_customer = Counter(Coupon.objects.values_list("customer_id", flat=True))
+    assert sorted(per_customer.values()) == [3] * 10
+    assert CouponTemplate.objects.get(pk=scarce.pk).issued_count == 10
+    assert CouponTemplate.objects.get(pk=plenty.pk).issued_count == 20
+    assert CouponPack.objects.get(pk=pack.pk).spent == Decimal("700.00")  # 10 × (50 + 2 × 10)
+
+
+def test_16_concurrent_sends_to_one_customer_with_a_limit_of_one_issue_one():
+    item = CouponPackItemFactory(
+        template=CouponTemplateFactory(per_customer_limit=1), pack=CouponPackFactory(daily_quota=100)
+    )
+    associate, customer = AssociateFactory(), CustomerFactory()
+
+    results, codes = _race(
+        16,
+        lambda i: coupon_pack_send(
+            pack_id=item.pack_id, customer_id=customer.pk, request_no=f"s-{i}", associate=associate
+        ),
+    )
+
+    assert len(results) == 1
+    assert codes == Counter({"limit_reached": 15})
+    assert Coupon.objects.filter(customer=customer).count() == 1
+    assert CustomerHolding.objects.get(customer=customer).issued == 1
+    assert CouponTemplate.objects.get(pk=item.template_id).issued_count == 1
+
+
+def test_16_replays_of_one_send_return_the_same_coupons_and_issue_them_once():
+    item = CouponPackItemFactory()
+    associate, customer = AssociateFactory(), CustomerFactory()
+
+    results, codes = _race(
+        16,
+        lambda i: coupon_pack_send(
+            pack_id=item.pack_id, customer_id=customer.pk, request_no="once", associate=associate
+        ),
+    )
+
+    assert codes == Counter()
+    assert len({tuple(c.code for c in r.coupons) for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert Coupon.objects.count() == 1 and IssueRequest.objects.count() == 1
+
+
+def test_an_associates_daily_quota_holds_under_concurrent_sends():
+    pack = CouponPackFactory(daily_quota=3)
+    CouponPackItemFactory(pack=pack)
+    associate = AssociateFactory()
+    customers = [CustomerFactory().pk for _ in range(12)]
+
+    results, codes = _race(
+        12,
+        lambda i: coupon_pack_send(pack_id=pack.pk, customer_id=customers[i], request_no=f"q-{i}", associate=associate),
+    )
+
+    assert len(results) == 3
+    assert codes == Counter({"quota_reached": 9})
+    assert IssueRequest.objects.count() == 3
+
+
+def test_a_packs_budget_holds_under_concurrent_sends():
+    pack = CouponPackFactory(budget=Decimal("250.00"), daily_quota=100)
+    CouponPackItemFactory(pack=pack)  # 50 a pack
+    associate = AssociateFactory()
+    customers = [CustomerFactory().pk for _ in range(12)]
+
+    results, codes = _race(
+        12,
+        lambda i: coupon_pack_send(pack_id=pack.pk, customer_id=customers[i], request_no=f"b-{i}", associate=associate),
+    )
+
+    assert len(results) == 5
+    assert codes == Counter({"budget_exhausted": 7})
+    assert CouponPack.objects.get(pk=pack.pk).spent == Decimal("250.00")
+
+
+def test_a_campaign_racing_sidebar_sends_never_issues_past_the_stock():
+    from coupons.services import coupon_pack_send_many
+
+    template = CouponTemplateFactory(total_stock=10)
+    pack = CouponPackFactory(daily_quota=1000)
+    CouponPackItemFactory(pack=pack, template=template)
+    associate = AssociateFactory()
+    campaign = [CustomerFactory().pk for _ in range(8)]
+    singles = [CustomerFactory().pk for _ in range(8)]
+
+    def attempt(i: int):
+        if i == 0:
+            return coupon_pack_send_many(
+                pack_id=pack.pk, recipients=[(c, None) for c in campaign], request_prefix="cmp", batch_size=3
+            ).issued
+        return (
+            1
+            if coupon_pack_send(pack_id=pack.pk, customer_id=singles[i - 1], request_no=f"tap-{i}", associate=associate)
+            else 0
+        )
+
+    results, codes = _race(9, attempt)
+
+    assert set(codes) <= {"out_of_stock"}
+    assert sum(results) == 10
+    assert Coupon.objects.count() == 10 == CouponTemplate.objects.get(pk=template.pk).issued_count
+    assert CustomerHolding.objects.count() == 10
