@@ -9,7 +9,9 @@ How a customer's suggestions are ranked:
    cosine over baskets, time-decayed), the items that manager rules attach to the categories they bought, and
    the most popular items of late.
 2. Each candidate gets the features in `FEATURES`: the customer's own basket-decayed purchase share, recency in
-   baskets, the item's repeat rate, the complement score, recent and all-time popularity.
+   baskets, the item's repeat rate, the complement score, the next-basket score (how strongly the items of the
+   customer's baskets are followed by it in customers' next baskets: the transitions of FPMC), recent and
+   all-time popularity.
 3. A logistic ranker weighs them. `model_build` fits it on the data it is given: a sample of customers' last
    baskets are the labels and the rest of their histories the input, with the item statistics of that fit
    computed without those baskets so that no label leaks into a feature. With too little data it uses fixed
@@ -44,18 +46,21 @@ FEATURES = (
     "log_repeat_rate",  # how often the item's buyers buy it again in their next basket (smoothed)
     "bought_log_repeat_rate",
     "log_complement",  # log1p(100 × decayed-share-weighted mean cosine with the customer's items)
+    "log_next",  # log(ε + the basket-decayed mean over their baskets of the mean transition cosine from its items)
     "log_popularity_recent",  # log share of time-decayed baskets holding the item
     "log_popularity",  # log share of all baskets holding the item
     "bought_log_baskets",  # bought × log(the customer's basket count): long histories repeat more
 )
 # When the data is too small to fit the ranker: the customer's own items first (frequent and recent ones first),
 # then complements, then popular items.
-_FALLBACK_WEIGHTS = np.array([4.0, 1.0, 0.5, 0.5, 3.0, 0.0, 0.0, 0.5, 0.1, 0.05, 0.0])
+_FALLBACK_WEIGHTS = np.array([4.0, 1.0, 0.5, 0.5, 3.0, 0.0, 0.0, 0.5, 0.0, 0.1, 0.05, 0.0])
 _MIN_LABELS = 20  # positive and negative examples, each, to fit the ranker
 _RANKER_CHUNK = 500  # customers per feature batch while fitting: bounds memory
 _BLOCK_NONZEROS = 10_000_000  # bound on the entries of one row block of the item-item product: bounds memory
 _GATHER_ROWS = 16  # up to this many customers, complement scores gather similarity rows instead of a product
+_DENSE_SUMS = 1 << 20  # … and add them up in a dense array of customers × items up to this size
 _EPS = 1e-7
+_NEXT_FLOOR = 1e-4  # added to transition scores before the log: a cosine far below this is no signal
 
 
 class Reason(enum.StrEnum):
@@ -112,6 +117,7 @@ class Suggestion:
 @dataclasses.dataclass(frozen=True)
 class _ItemStats:
     similarity: sp.csr_matrix  # items × items cosine, top-N per row, no diagonal
+    transition: sp.csr_matrix  # items × items cosine of a basket's items with the next basket's, top-N per row
     popularity: np.ndarray  # share of baskets holding the item
     popularity_recent: np.ndarray  # the same over time-decayed baskets
     repeat_rate: np.ndarray
@@ -193,19 +199,19 @@ def model_build(
     by_item = np.lexsort((table.basket, table.customer.astype(np.int64) * n_items + table.item))
 
     label = _ranker_label_baskets(table, params)
-    similarity_base, similarity = _cosine_pair(
-        table,
-        ~label,
-        0.5 ** ((built_day - table.basket_day) / params.cooccurrence_half_life_days),
-        n_items,
-        params.neighbours_per_item,
-    )
-    base_stats = _item_stats(table, ~label, similarity_base, by_item, built_day, n_items, params)
+    basket_weight = 0.5 ** ((built_day - table.basket_day) / params.cooccurrence_half_life_days)
+    similarity_base, similarity = _cosine_pair(table, ~label, basket_weight, n_items, params.neighbours_per_item)
+    transition_base, transition = _transition_pair(table, ~label, basket_weight, n_items, params.neighbours_per_item)
+    del basket_weight
+    base_stats = _item_stats(table, ~label, (similarity_base, transition_base), by_item, built_day, n_items, params)
+    del similarity_base, transition_base
     ranker = _ranker_fit(table, label, base_stats, params)
 
     categories, item_category = _categories(items, item_categories)
     everything = np.ones(table.n_baskets, dtype=bool)
-    stats = _seed_unsold(_item_stats(table, everything, similarity, by_item, built_day, n_items, params), item_category)
+    stats = _seed_unsold(
+        _item_stats(table, everything, (similarity, transition), by_item, built_day, n_items, params), item_category
+    )
     sold = np.bincount(table.item, minlength=n_items) > 0
     category_items = []
     for code in range(len(categories)):
@@ -284,20 +290,21 @@ def _ranker_label_baskets(table: _Purchases, params: Params) -> np.ndarray:
 def _item_stats(
     table: _Purchases,
     baskets: np.ndarray,
-    similarity: sp.csr_matrix,
+    similarity: tuple[sp.csr_matrix, sp.csr_matrix],
     by_item: np.ndarray,
     built_day: int,
     n_items: int,
     params: Params,
 ) -> _ItemStats:
-    """Item statistics over the given baskets (a mask)."""
+    """Item statistics over the given baskets (a mask), with their (cosine, transition) matrices."""
     rows = baskets[table.basket]
     counts = np.bincount(table.item[rows], minlength=n_items).astype(np.float64)
     recent_weight = np.where(baskets, 0.5 ** ((built_day - table.basket_day) / params.popularity_half_life_days), 0)
     recent = np.bincount(table.item, weights=recent_weight[table.basket], minlength=n_items)
     recent /= max(recent_weight.sum(), _EPS)
     return _ItemStats(
-        similarity=similarity,
+        similarity=similarity[0],
+        transition=similarity[1],
         popularity=counts / max(np.count_nonzero(baskets), 1),
         popularity_recent=recent,
         repeat_rate=_repeat_rates(table, baskets, by_item, n_items, params.repeat_rate_prior),
@@ -343,31 +350,84 @@ def _cosine_pair(
     """
     weight = basket_weight[table.basket]
     in_base = base[table.basket]
-    parts = [
-        sp.csr_matrix(
-            (np.sqrt(weight[rows]).astype(np.float32), (table.basket[rows], table.item[rows])),
-            shape=(table.n_baskets, n_items),
-        )
-        for rows in (in_base, ~in_base)
-    ]
-    transposed = [part.T.tocsr() for part in parts]
-    base_counts = np.bincount(table.item[in_base], weights=weight[in_base], minlength=n_items)
-    all_counts = np.bincount(table.item, weights=weight, minlength=n_items)
+    parts = [_basket_matrix(table, rows, weight, table.basket, n_items) for rows in (in_base, ~in_base)]
+    counts = (
+        np.bincount(table.item[in_base], weights=weight[in_base], minlength=n_items),
+        np.bincount(table.item, weights=weight, minlength=n_items),
+    )
     basket_sizes = np.bincount(table.basket, minlength=table.n_baskets)
     # A row's non-zeros are at most the summed sizes of the baskets holding its item.
     row_bound = np.bincount(table.item, weights=basket_sizes[table.basket], minlength=n_items)
+    return _cosine_products(parts, parts, counts, counts, row_bound, top_n, diagonal=False)
+
+
+def _transition_pair(
+    table: _Purchases, base: np.ndarray, basket_weight: np.ndarray, n_items: int, top_n: int
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Time-decayed cosine between the items of a basket and those of the customer's next basket (the first-order
+    Markov chain of FPMC, Rendle et al. 2010), over the pairs of `base` baskets and over all, top-N per row.
+
+    As in `_cosine_pair`, one pass over row blocks of PᵀX, where P holds each basket's predecessor's items in the
+    basket's row. The diagonal stays: an item followed by itself is a repurchase.
+    """
+    has_next = table.basket_ago > 0  # then the next basket is the following one
+    # Labels are last baskets, so a base pair is one whose later basket is in the base.
+    next_in_base, has_previous = np.zeros_like(has_next), np.zeros_like(has_next)
+    next_in_base[:-1] = has_next[:-1] & base[1:]
+    has_previous[1:] = has_next[:-1]
+    weight = basket_weight[table.basket]
+    from_base, from_any = next_in_base[table.basket], has_next[table.basket]
+    to_base, to_any = (has_previous & base)[table.basket], has_previous[table.basket]
+    previous = [
+        _basket_matrix(table, rows, weight, table.basket + 1, n_items) for rows in (from_base, from_any & ~from_base)
+    ]
+    in_base = base[table.basket]
+    following = [_basket_matrix(table, rows, weight, table.basket, n_items) for rows in (in_base, ~in_base)]
+    from_counts, to_counts = (
+        tuple(np.bincount(table.item[rows], weights=weight[rows], minlength=n_items) for rows in pair)
+        for pair in ((from_base, from_any), (to_base, to_any))
+    )
+    next_sizes = np.append(np.bincount(table.basket, minlength=table.n_baskets)[1:], 0)
+    row_bound = np.bincount(table.item[from_any], weights=next_sizes[table.basket[from_any]], minlength=n_items)
+    return _cosine_products(previous, following, from_counts, to_counts, row_bound, top_n, diagonal=True)
+
+
+def _basket_matrix(
+    table: _Purchases, rows: np.ndarray, weight: np.ndarray, row_of: np.ndarray, n_items: int
+) -> sp.csr_matrix:
+    """baskets × items: √weight of each selected purchase row, in the row `row_of` gives it."""
+    return sp.csr_matrix(
+        (np.sqrt(weight[rows]).astype(np.float32), (row_of[rows], table.item[rows])), shape=(table.n_baskets, n_items)
+    )
+
+
+def _cosine_products(
+    lefts: list[sp.csr_matrix],
+    rights: list[sp.csr_matrix],
+    left_counts: tuple[np.ndarray, np.ndarray],
+    right_counts: tuple[np.ndarray, np.ndarray],
+    row_bound: np.ndarray,
+    top_n: int,
+    *,
+    diagonal: bool,
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """LᵀR over the base part (lefts[0], rights[0]) and over both parts, cosine-normalized by the column sums of
+    the squared entries, top-N per row, in row blocks of at most _BLOCK_NONZEROS bounded non-zeros."""
+    n_items = len(row_bound)
+    transposed = [left.T.tocsr() for left in lefts]
+    left_norms = [1 / np.sqrt(np.maximum(counts, _EPS)) for counts in left_counts]
+    right_norms = [1 / np.sqrt(np.maximum(counts, _EPS)) for counts in right_counts]
     found: tuple[list, list] = ([], [])
     for start, stop in _blocks(row_bound, _BLOCK_NONZEROS):
-        base_product = sp.csr_matrix(transposed[0][start:stop] @ parts[0])
-        all_product = sp.csr_matrix(base_product + transposed[1][start:stop] @ parts[1])
-        for blocks, product, counts in ((found[0], base_product, base_counts), (found[1], all_product, all_counts)):
-            norm = 1 / np.sqrt(np.maximum(counts, _EPS))
+        base_product = sp.csr_matrix(transposed[0][start:stop] @ rights[0])
+        all_product = sp.csr_matrix(base_product + transposed[1][start:stop] @ rights[1])
+        for part, product in enumerate((base_product, all_product)):
             rows = np.repeat(np.arange(start, stop), np.diff(product.indptr))
-            product.data *= (norm[rows] * norm[product.indices]).astype(np.float32)
-            blocks.append(_top_per_row(product, top_n, diagonal_offset=start))
+            product.data *= (left_norms[part][rows] * right_norms[part][product.indices]).astype(np.float32)
+            found[part].append(_top_per_row(product, top_n, diagonal_offset=None if diagonal else start))
     empty = sp.csr_matrix((n_items, n_items), dtype=np.float32)
-    base_similarity, similarity = (sp.vstack(blocks, format="csr") if blocks else empty for blocks in found)
-    return base_similarity, similarity
+    base, every = (sp.vstack(blocks, format="csr") if blocks else empty for blocks in found)
+    return base, every
 
 
 def _blocks(bound: np.ndarray, budget: int) -> Iterable[tuple[int, int]]:
@@ -549,6 +609,14 @@ def _candidates(
 
     share = sp.csr_matrix((decayed[:-1], (bought_row, bought_item)), shape=(n_rows, n_items))
     complement = _share_weighted_mean(share, stats.similarity)
+    # The same weights spread evenly over each basket's items: a mean of the baskets' transition scores.
+    basket_key = history.row.astype(np.int64) * (int(history.ago.max()) + 1 if len(key) else 1) + history.ago
+    basket_size = np.bincount(basket_key)[basket_key[order]]
+    spread = np.append(np.add.reduceat(decay ** ago.astype(np.float64) / basket_size, starts), 0.0)
+    following = _share_weighted_mean(
+        sp.csr_matrix((spread[:-1], (bought_row, bought_item)), shape=(n_rows, n_items)), stats.transition
+    )
+    following.sort_indices()
     if rules is not None:
         complement = sp.csr_matrix(complement.maximum(rules))
     complement.sort_indices()
@@ -563,6 +631,8 @@ def _candidates(
     at, bought = _lookup(bought_key, candidate_key)
     complement_at, _ = _lookup(complement_key, candidate_key)
     complement_value = np.append(complement.data, 0.0)[complement_at]
+    following_at, _ = _lookup(_row_keys(following, n_items), candidate_key)
+    following_value = np.append(following.data, 0.0)[following_at]
 
     log_repeat = np.log(stats.repeat_rate[item])
     features = np.column_stack(
@@ -575,6 +645,7 @@ def _candidates(
             log_repeat,
             bought * log_repeat,
             np.log1p(100 * complement_value),
+            np.log(following_value + _NEXT_FLOOR),
             np.log(stats.popularity_recent[item] + _EPS),
             np.log(stats.popularity[item] + _EPS),
             bought * np.log(np.maximum(n_baskets[row], 1)),
@@ -583,21 +654,26 @@ def _candidates(
     return _Candidates(row, item, features, bought, first_day[at], last_day[at], count[at], share.tocsr())
 
 
-def _share_weighted_mean(share: sp.csr_matrix, similarity: sp.csr_matrix) -> sp.csr_matrix:
-    """Per row of share: Σ share_i × similarity row i / Σ share_i."""
-    rows = np.repeat(np.arange(share.shape[0]), np.diff(share.indptr))
-    totals = np.bincount(rows, weights=share.data, minlength=share.shape[0])
-    if share.shape[0] > _GATHER_ROWS:
-        return sp.csr_matrix(sp.diags(1 / np.maximum(totals, _EPS)) @ (share @ similarity))
+def _share_weighted_mean(share: sp.csr_matrix, item_item: sp.csr_matrix) -> sp.csr_matrix:
+    """Per row of share: Σ share_i × item_item row i / Σ share_i."""
+    n_rows, n_items = share.shape[0], item_item.shape[1]
+    rows = np.repeat(np.arange(n_rows), np.diff(share.indptr))
+    totals = np.bincount(rows, weights=share.data, minlength=n_rows)
+    if n_rows > _GATHER_ROWS:
+        return sp.csr_matrix(sp.diags(1 / np.maximum(totals, _EPS)) @ (share @ item_item))
     # scipy's product walks the whole catalogue for each row: for a few rows, gathering the rows they touch
-    # is far faster.
-    gathered = similarity[share.indices]
-    lengths = np.diff(gathered.indptr)
-    weight = share.data / np.maximum(totals[rows], _EPS)
-    return sp.csr_matrix(
-        (gathered.data * np.repeat(weight, lengths), (np.repeat(rows, lengths), gathered.indices)),
-        shape=(share.shape[0], similarity.shape[1]),
-    )
+    # is far faster, and summing them in a dense array spares sorting the entries.
+    starts = item_item.indptr[share.indices]
+    lengths = item_item.indptr[share.indices + 1] - starts
+    at = np.arange(lengths.sum()) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    key = np.repeat(rows.astype(np.int64), lengths) * n_items + item_item.indices[at]
+    values = item_item.data[at] * np.repeat(share.data / np.maximum(totals[rows], _EPS), lengths)
+    if n_rows * n_items > _DENSE_SUMS:
+        return sp.csr_matrix((values, (key // n_items, key % n_items)), shape=(n_rows, n_items))
+    dense = np.bincount(key, weights=values, minlength=n_rows * n_items)
+    found = np.flatnonzero(dense)
+    indptr = np.searchsorted(found, np.arange(n_rows + 1) * n_items)
+    return sp.csr_matrix((dense[found], found % n_items, indptr), shape=(n_rows, n_items))
 
 
 def _row_keys(matrix: sp.csr_matrix, n_items: int) -> np.ndarray:

@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from suggestions import engine
 from suggestions.engine import Reason
@@ -227,3 +228,34 @@ def test_a_customer_scores_the_same_alone_as_in_the_batches_the_ranker_is_fitted
         mine = together.row == customer
         assert (alone.item == together.item[mine]).all()
         np.testing.assert_allclose(alone.features, together.features[mine], rtol=1e-6)
+
+
+def test_an_item_bought_in_the_basket_after_a_purchase_is_suggested_as_its_next_one():
+    # Each kit is followed by its own refill in the customer's next basket, never in the same one; the refills
+    # sell equally well, so only what follows what tells them apart.
+    rows = []
+    for n in range(60):
+        kit = "a" if n % 2 else "b"
+        rows += [(f"k{n}", "2024-03-01", f"kit-{kit}"), (f"k{n}", "2024-03-08", f"refill-{kit}")]
+    model = engine.model_build(_orders(*rows), params=engine.Params(ranker_customers=20))
+    kit_a, refill_a, refill_b = model.items.get_indexer(["kit-a", "refill-a", "refill-b"])
+
+    after_a = engine.suggest(model, _history(("2024-03-30", "kit-a")), k=1, now="2024-04-01")
+    after_b = engine.suggest(model, _history(("2024-03-30", "kit-b")), k=1, now="2024-04-01")
+
+    assert model.stats.transition[kit_a, refill_a] == pytest.approx(1.0)
+    assert model.stats.transition[kit_a, refill_b] == 0 and model.stats.similarity[kit_a, refill_a] == 0
+    assert model.ranker.fitted
+    assert _ids(after_a) == ["refill-a"] and _ids(after_b) == ["refill-b"]
+
+
+def test_scores_summed_sparsely_for_a_large_catalogue_equal_the_dense_sums(monkeypatch):
+    model = engine.model_build(_shop())
+    history = _history(("2024-03-01", "dress-1"), ("2024-03-10", "tee-S"), ("2024-03-10", "socks"))
+    dense = engine.suggest(model, history, k=5, now="2024-04-01", exclude_recent=False)
+
+    monkeypatch.setattr(engine, "_DENSE_SUMS", 0)
+    sparse = engine.suggest(model, history, k=5, now="2024-04-01", exclude_recent=False)
+
+    assert _ids(sparse) == _ids(dense)
+    assert [s.score for s in sparse] == pytest.approx([s.score for s in dense])
