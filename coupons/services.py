@@ -21,7 +21,7 @@ from django.db.models import BooleanField, F, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from associates.models import Associate, Store
+from associates.models import Associate, FollowRelation, FollowUpTask, Store
 from coupons.models import (
     CODE_ALPHABET,
     CODE_LENGTH,
@@ -39,7 +39,8 @@ from coupons.models import (
     code_normalize,
     yuan,
 )
-from customers.models import ApiKey, Customer
+from customers.models import ApiKey, Customer, Product
+from omni.bulk import bulk_copy, next_ids
 from omni.errors import ApplicationError
 from omni.rawsql import CENT, moment, money
 
@@ -297,8 +298,6 @@ def coupon_welcome_pack_send(*, follow_id: int, now: dt.datetime | None = None) 
     The request number is the friendship's, so the welcome task's retries return the same coupons. A pack that
     cannot be issued (stock, budget, the customer's limit) leaves the welcome message to go out without it.
     """
-    from associates.models import FollowRelation
-
     follow = FollowRelation.objects.select_related("associate__store").get(pk=follow_id)
     associate = follow.associate
     for pack in CouponPack.objects.filter(welcome=True, status=CouponPack.Status.RUNNING).order_by("-pk"):
@@ -374,8 +373,6 @@ def _send_batch(
     now: dt.datetime,
     result: ManySent,
 ) -> None:
-    from omni.bulk import bulk_copy, next_ids
-
     pack = CouponPack.objects.select_for_update(no_key=True).filter(pk=pack_id).first()
     if pack is None:
         raise ApplicationError("pack_not_found", "没有找到这个券包。", status_code=404)
@@ -576,8 +573,6 @@ def _eligible_amount(template: CouponTemplate, order: OrderIn) -> Decimal:
         return order.amount
     if not order.lines:
         raise _rule("lines_required", "这张券只限部分商品使用，请传入订单明细 lines。")
-    from customers.models import Product
-
     skus = {line.sku for line in order.lines}
     if template.scope == CouponTemplate.Scope.SKUS:
         in_scope = set(template.products.filter(sku__in=skus).values_list("sku", flat=True))
@@ -878,8 +873,6 @@ def coupons_expiry_remind(*, now: dt.datetime | None = None) -> int:
     One task per associate, customer and expiry day, so a pack of three coupons makes one task. Returns the
     number of coupons newly covered by a reminder.
     """
-    from associates.models import FollowUpTask
-
     now = now or timezone.now()
     due = Coupon.objects.filter(
         status=Coupon.Status.ISSUED,
