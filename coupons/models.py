@@ -6,6 +6,7 @@ counter row (`coupons.services`); the counters on templates and packs are caches
 unique in its ledger.
 """
 
+import datetime as dt
 from decimal import Decimal
 
 from django.db import models
@@ -307,6 +308,15 @@ class Coupon(models.Model):
 
     def __str__(self) -> str:
         return code_display(self.code)
+
+    def usable_at(self, now: dt.datetime) -> bool:
+        return self.status == self.Status.ISSUED and self.valid_until > now
+
+    def state_at(self, now: dt.datetime) -> str:
+        """The status a person should read: an issued coupon past its window is expired before the expiry job runs."""
+        if self.status == self.Status.ISSUED and self.valid_until <= now:
+            return self.Status.EXPIRED
+        return self.status
 
 
 class Redemption(models.Model):

@@ -127,7 +127,8 @@ def _pack_items(pack: CouponPack) -> list[CouponPackItem]:
     return items
 
 
-def _pack_cost(items: Sequence[CouponPackItem]) -> Decimal:
+def coupon_pack_cost(*, items: Sequence[CouponPackItem]) -> Decimal:
+    """What one send of a pack takes from its budget: the face value of its coupons."""
     return sum((item.template.face_value * item.quantity for item in items), Decimal("0.00"))
 
 
@@ -190,7 +191,7 @@ def coupon_pack_send(
         raise ApplicationError("not_allowed", f"您不能发送券包「{pack}」。", status_code=403)
     customer = customer_golden(customer_id=customer_id)
     items = _pack_items(pack)
-    cost = _pack_cost(items)
+    cost = coupon_pack_cost(items=items)
     now = now or timezone.now()
     today = local_day(now)
     windows = {item.template_id: coupon_window(template=item.template, issued_at=now) for item in items}
@@ -428,7 +429,7 @@ def _send_batch(
     day_issued = dict(
         TemplateDay.objects.filter(template_id__in=list(templates), day=today).values_list("template_id", "issued")
     )
-    cost = _pack_cost(items)
+    cost = coupon_pack_cost(items=items)
     fits = {"budget_exhausted": int((pack.budget - pack.spent) // cost) if cost else len(eligible)}
     for item in items:
         template = templates[item.template_id]

@@ -15,7 +15,7 @@ from django.utils import timezone
 from associates.models import Associate
 from coupons.models import AssociatePackDay, Coupon, CouponPack, CouponPackItem, CustomerHolding
 from coupons.selectors import customer_record_ids
-from coupons.services import coupon_pack_sendable, local_day
+from coupons.services import coupon_pack_cost, coupon_pack_sendable, local_day
 
 COUPONS_SHOWN = 20
 
@@ -30,10 +30,11 @@ class PackOffer:
     blocked_text: str
 
 
-def _blocked(pack: CouponPack, items: list[CouponPackItem], sent_today: int, held: dict[int, int]) -> tuple[str, str]:
+def _blocked(
+    pack: CouponPack, items: list[CouponPackItem], cost: Decimal, sent_today: int, held: dict[int, int]
+) -> tuple[str, str]:
     if sent_today >= pack.daily_quota:
         return "quota_reached", f"今天已发 {sent_today} 份，达到每日上限"
-    cost = sum((item.template.face_value * item.quantity for item in items), Decimal("0.00"))
     if pack.spent + cost > pack.budget:
         return "budget_exhausted", "券包预算已用完"
     for item in items:
@@ -77,12 +78,13 @@ def sidebar_pack_offers(*, associate: Associate, customer_id: int, now: dt.datet
     offers = []
     for pack in packs:
         items = list(pack.items.all())
-        blocked, blocked_text = _blocked(pack, items, sent.get(pack.pk, 0), held)
+        cost = coupon_pack_cost(items=items)
+        blocked, blocked_text = _blocked(pack, items, cost, sent.get(pack.pk, 0), held)
         offers.append(
             PackOffer(
                 pack=pack,
                 items=items,
-                face_value=sum((item.template.face_value * item.quantity for item in items), Decimal("0.00")),
+                face_value=cost,
                 sent_today=sent.get(pack.pk, 0),
                 blocked=blocked,
                 blocked_text=blocked_text,
@@ -99,15 +101,6 @@ def sidebar_customer_coupons(*, customer_id: int, now: dt.datetime | None = None
         .select_related("template__gift_product", "associate")
         .order_by("-issued_at", "-pk")[: COUPONS_SHOWN * 5]
     )
-    usable = sorted(
-        (c for c in coupons if c.status == Coupon.Status.ISSUED and c.valid_until > now), key=lambda c: c.valid_until
-    )
-    others = [c for c in coupons if c not in usable]
+    usable = sorted((c for c in coupons if c.usable_at(now)), key=lambda c: c.valid_until)
+    others = [c for c in coupons if not c.usable_at(now)]
     return (usable + others)[:COUPONS_SHOWN]
-
-
-def coupon_state(coupon: Coupon, now: dt.datetime) -> str:
-    """The status a person should read: an issued coupon past its window is expired even before the nightly job."""
-    if coupon.status == Coupon.Status.ISSUED and coupon.valid_until <= now:
-        return Coupon.Status.EXPIRED
-    return coupon.status

@@ -12,7 +12,7 @@ from associates.apis import SidebarApi, moment_json, money_json
 from coupons.links import coupon_card_image_url, coupon_page_url
 from coupons.models import Coupon, IssueRequest
 from coupons.services import coupon_pack_send
-from coupons.sidebar import coupon_state, sidebar_customer_coupons, sidebar_pack_offers
+from coupons.sidebar import sidebar_customer_coupons, sidebar_pack_offers
 
 _STATUS_LABELS = dict(Coupon.Status.choices)
 
@@ -52,7 +52,7 @@ class SidebarCouponsOut(serializers.Serializer):
 
 
 def _coupon_json(coupon: Coupon, now) -> dict:
-    state = coupon_state(coupon, now)
+    state = coupon.state_at(now)
     return {
         "id": coupon.pk,
         "name": coupon.template.name,

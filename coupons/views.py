@@ -183,13 +183,9 @@ class CouponFace:
         return code_display(self.coupon.code)
 
 
-def _usable(coupon: Coupon, *, now: dt.datetime) -> bool:
-    return coupon.status == Coupon.Status.ISSUED and coupon.valid_until > now
-
-
 def _face(coupon: Coupon, *, now: dt.datetime, symbols: bool) -> CouponFace:
     template = coupon.template
-    usable = _usable(coupon, now=now)
+    usable = coupon.usable_at(now)
     if usable:
         status, note = "未使用", ""
     elif coupon.status == Coupon.Status.REDEEMED:
@@ -242,7 +238,7 @@ def coupon_page(request: HttpRequest, token: str) -> HttpResponse:
     coupons = list(_coupons(customer_ids=customer_ids))
     live, ended = [], []
     for coupon in coupons:
-        (live if _usable(coupon, now=now) else ended).append(coupon)
+        (live if coupon.usable_at(now) else ended).append(coupon)
     live.sort(key=lambda c: (c.valid_from > now, c.valid_until, c.pk))
     ended.sort(key=lambda c: (_ended_at(c), c.pk), reverse=True)
     sender = next((c for c in sorted(live or coupons, key=lambda c: -c.pk) if c.associate_id), None)
@@ -267,7 +263,7 @@ def coupon_image(request: HttpRequest, token: str, code: str) -> HttpResponse:
         return _gone(request)
     coupon = _coupons(customer_ids=customer_ids).filter(code=code).first()
     now = timezone.now()
-    if coupon is None or not _usable(coupon, now=now):
+    if coupon is None or not coupon.usable_at(now):
         return _gone(request)
     face = _face(coupon, now=now, symbols=False)
     png = coupon_card_png(
