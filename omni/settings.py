@@ -50,6 +50,9 @@ INSTALLED_APPS = [
     "customers",
     "coupons",
     "suggestions",
+    "communities",
+    "campaigns",
+    "insights",
 ]
 
 MIDDLEWARE = [
