@@ -40,6 +40,7 @@ from coupons.models import (
     yuan,
 )
 from customers.models import ApiKey, Customer, Product
+from omni import rawsql
 from omni.bulk import bulk_copy, next_ids
 from omni.errors import ApplicationError
 from omni.rawsql import CENT, moment, money
@@ -637,12 +638,15 @@ def coupon_by_code(*, code: str) -> Coupon:
     return coupon
 
 
-def _redemption_replayed(*, request_no: str, coupon: Coupon, kind: str) -> Redeemed | None:
-    # A bare existence check first: on every till's path, and almost always empty.
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {Redemption._meta.db_table} WHERE request_no = %s", [request_no])
-        if cursor.fetchone() is None:
-            return None
+def _redemption_replayed(*, request_no: str, coupon: Coupon, kind: str, known: bool | None = None) -> Redeemed | None:
+    """The earlier result of `request_no`, or None. `known` is what an earlier statement already found out."""
+    if known is None:
+        # A bare existence check first: on every till's path, and almost always empty.
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT 1 FROM {Redemption._meta.db_table} WHERE request_no = %s", [request_no])
+            known = cursor.fetchone() is not None
+    if not known:
+        return None
     redemption = Redemption.objects.get(request_no=request_no)
     if redemption.coupon_id != coupon.pk or redemption.kind != kind:
         raise _conflict("request_no_reused", "这个请求号已用于另一次核销或退回。")
@@ -655,29 +659,34 @@ _TEMPLATE_COLUMNS = (
 )  # fmt: skip
 
 
-def _coupon_locked(*, code: str, store_id: int | None) -> Coupon:
-    """The coupon by its code, row-locked, with its template and whether the template allows `store_id`, in one
-    statement (the till's hottest path). The template also carries its sender's WeCom userid and store code."""
+def _coupon_locked(*, code: str, store_id: int | None, request_no: str) -> Coupon:
+    """The coupon by its code, row-locked, with its template, whether the template allows `store_id` and whether
+    `request_no` is in the ledger already, in one statement (the till's hottest path). The template also carries
+    its sender's WeCom userid and store code.
+
+    `coupon.request_known` is read in the statement's snapshot, taken before the lock was granted: True is final,
+    but False only holds while the coupon is still issued (a transaction that held the lock may have redeemed it
+    under this very request number, and committed, while this one waited)."""
     lock = " FOR NO KEY UPDATE OF c" if connection.vendor == "postgresql" else ""
     template_table, stores_table = CouponTemplate._meta.db_table, CouponTemplate.stores.through._meta.db_table
     sql = (
         "SELECT c.id, c.code, c.status, c.valid_from, c.valid_until, c.associate_id, c.store_id, c.customer_id, "
         f"a.wecom_userid, s.code, {', '.join(f't.{column}' for column in _TEMPLATE_COLUMNS)}, "
         f"EXISTS (SELECT 1 FROM {stores_table} ts WHERE ts.coupontemplate_id = t.id), "
-        f"EXISTS (SELECT 1 FROM {stores_table} ts WHERE ts.coupontemplate_id = t.id AND ts.store_id = %s) "
+        f"EXISTS (SELECT 1 FROM {stores_table} ts WHERE ts.coupontemplate_id = t.id AND ts.store_id = %s), "
+        f"EXISTS (SELECT 1 FROM {Redemption._meta.db_table} r WHERE r.request_no = %s) "
         f"FROM {Coupon._meta.db_table} c JOIN {template_table} t ON t.id = c.template_id "
         f"LEFT JOIN {Associate._meta.db_table} a ON a.id = c.associate_id "
         f"LEFT JOIN {Store._meta.db_table} s ON s.id = c.store_id "
         f"WHERE c.code = %s{lock}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [store_id, code_normalize(code)])
-        row = cursor.fetchone()
+    found = rawsql.rows(sql, [store_id, request_no, code_normalize(code)])
+    row = found[0] if found else None
     if row is None:
         raise ApplicationError("unknown_code", "没有这个券码。", status_code=404)
     pk, code, status, valid_from, valid_until, associate_id, sender_store_id, customer_id, userid, store_code = row[:10]
     values = dict(zip(_TEMPLATE_COLUMNS, row[10 : 10 + len(_TEMPLATE_COLUMNS)], strict=True))
-    limited, allowed = row[10 + len(_TEMPLATE_COLUMNS) :]
+    limited, allowed, request_known = row[10 + len(_TEMPLATE_COLUMNS) :]
     # As the drivers give them: JSON as text (Django parses it itself), and on SQLite numbers and times as such.
     for column in ("value", "threshold", "max_discount"):
         values[column] = None if values[column] is None else money(values[column])
@@ -701,6 +710,7 @@ def _coupon_locked(*, code: str, store_id: int | None) -> Coupon:
         template=template,
     )
     coupon.sender_userid, coupon.sender_store_code = userid, store_code
+    coupon.request_known = bool(request_known)
     return coupon
 
 
@@ -718,21 +728,23 @@ def coupon_redeem(
 ) -> Redeemed:
     """Use the coupon on the order exactly once; a replay of `request_no` returns the first redemption.
 
-    Hand-written statements, as this is what every till waits on: lock the coupon (with its template), look for
-    a replay under the lock, take the order's stacking row, mark the coupon, write the ledger, commit.
+    Hand-written statements, as this is what every till waits on: lock the coupon (with its template, and whether
+    the request number is known), check the rules, then take the order's stacking row, mark the coupon and write
+    the ledger — on PostgreSQL in one statement — and commit.
     """
     request_no = _request_no(request_no)
     now = now or timezone.now()
-    ops = connection.ops
     try:
         with transaction.atomic():
-            coupon = _coupon_locked(code=code, store_id=order.store.pk if order.store else None)
+            coupon = _coupon_locked(code=code, store_id=order.store.pk if order.store else None, request_no=request_no)
             # Under the coupon's lock: a concurrent call with the same request number has committed or not started.
-            replay = _redemption_replayed(request_no=request_no, coupon=coupon, kind=Redemption.Kind.REDEEM)
+            known = True if coupon.request_known else (None if coupon.status != Coupon.Status.ISSUED else False)
+            replay = _redemption_replayed(
+                request_no=request_no, coupon=coupon, kind=Redemption.Kind.REDEEM, known=known
+            )
             if replay is not None:
                 return replay
             quote = coupon_quote(coupon=coupon, order=order, now=now)
-            _order_take(order, exclusive=coupon.template.stacking == CouponTemplate.Stacking.EXCLUSIVE)
             redemption = Redemption(
                 request_no=request_no,
                 kind=Redemption.Kind.REDEEM,
@@ -747,49 +759,72 @@ def coupon_redeem(
                 api_key=api_key,
                 created_at=now,
             )
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"UPDATE {Coupon._meta.db_table} SET status = %s, redeemed_at = %s WHERE id = %s",
-                    [Coupon.Status.REDEEMED, ops.adapt_datetimefield_value(now), coupon.pk],
-                )
-                cursor.execute(
-                    f"INSERT INTO {Redemption._meta.db_table} (request_no, kind, coupon_id, channel, store_id, "
-                    "order_ref, amount, discount, credited_associate_id, credited_store_id, api_key_id, created_at) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                    [
-                        request_no,
-                        redemption.kind,
-                        coupon.pk,
-                        order.channel,
-                        redemption.store_id,
-                        order.order_ref,
-                        ops.adapt_decimalfield_value(order.amount, 14, 2),
-                        ops.adapt_decimalfield_value(quote.discount, 14, 2),
-                        coupon.associate_id,
-                        coupon.store_id,
-                        api_key.pk if api_key else None,
-                        ops.adapt_datetimefield_value(now),
-                    ],
-                )
-                redemption.pk = cursor.fetchone()[0]
+            exclusive = coupon.template.stacking == CouponTemplate.Stacking.EXCLUSIVE
+            redemption.pk = _redemption_write(redemption, exclusive=exclusive)
             coupon.status, coupon.redeemed_at = Coupon.Status.REDEEMED, now
     except IntegrityError as error:
         raise _conflict("request_no_reused", "这个请求号已用于另一次核销或退回。") from error
     return Redeemed(redemption=redemption, created=True)
 
 
-def _order_take(order: OrderIn, *, exclusive: bool) -> None:
-    table = CouponOrder._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} AS t (channel, order_ref, coupons, exclusive) VALUES (%s, %s, 1, %s) "
-            "ON CONFLICT (channel, order_ref) DO UPDATE SET coupons = t.coupons + 1, "
-            "exclusive = (t.exclusive OR excluded.exclusive) "
-            "WHERE t.coupons = 0 OR NOT (t.exclusive OR excluded.exclusive) RETURNING 1",
-            [order.channel, order.order_ref, exclusive],
+_ORDER_TAKE = (
+    "INSERT INTO {order} AS t (channel, order_ref, coupons, exclusive) VALUES (%s, %s, 1, %s) "
+    "ON CONFLICT (channel, order_ref) DO UPDATE SET coupons = t.coupons + 1, "
+    "exclusive = (t.exclusive OR excluded.exclusive) "
+    "WHERE t.coupons = 0 OR NOT (t.exclusive OR excluded.exclusive) RETURNING 1"
+)
+_REDEMPTION_COLUMNS = (
+    "request_no, kind, coupon_id, channel, store_id, order_ref, amount, discount, credited_associate_id, "
+    "credited_store_id, api_key_id, created_at"
+)
+
+
+def _redemption_write(redemption: Redemption, *, exclusive: bool) -> int:
+    """Take the order's stacking row (the coupon joins the order, or not_combinable), mark the coupon redeemed and
+    write the ledger row; its id. The caller holds the coupon's lock, inside a transaction."""
+    ops = connection.ops
+    tables = {"order": CouponOrder._meta.db_table, "coupon": Coupon._meta.db_table}
+    order_take = _ORDER_TAKE.format(**tables)
+    order_params = [redemption.channel, redemption.order_ref, exclusive]
+    coupon_params = [Coupon.Status.REDEEMED, ops.adapt_datetimefield_value(redemption.created_at), redemption.coupon_id]
+    ledger_params = [
+        redemption.request_no,
+        redemption.kind,
+        redemption.coupon_id,
+        redemption.channel,
+        redemption.store_id,
+        redemption.order_ref,
+        ops.adapt_decimalfield_value(redemption.amount, 14, 2),
+        ops.adapt_decimalfield_value(redemption.discount, 14, 2),
+        redemption.credited_associate_id,
+        redemption.credited_store_id,
+        redemption.api_key_id,
+        ops.adapt_datetimefield_value(redemption.created_at),
+    ]
+    placeholders = ", ".join(["%s"] * len(ledger_params))
+    if connection.vendor == "postgresql":
+        # One round trip: each step runs only if the one before it wrote its row.
+        written = rawsql.rows(
+            f"WITH taken AS ({order_take}), "
+            f"marked AS (UPDATE {tables['coupon']} SET status = %s, redeemed_at = %s "
+            "WHERE id = %s AND EXISTS (SELECT 1 FROM taken) RETURNING id) "
+            f"INSERT INTO {Redemption._meta.db_table} ({_REDEMPTION_COLUMNS}) SELECT {placeholders} FROM marked "
+            "RETURNING id",
+            [*order_params, *coupon_params, *ledger_params],
         )
+        if not written:
+            raise _conflict("not_combinable", "这笔订单已使用其他优惠券，这张券不能叠加使用。")
+        return written[0][0]
+    with connection.cursor() as cursor:
+        cursor.execute(order_take, order_params)
         if cursor.fetchone() is None:
             raise _conflict("not_combinable", "这笔订单已使用其他优惠券，这张券不能叠加使用。")
+        cursor.execute(f"UPDATE {tables['coupon']} SET status = %s, redeemed_at = %s WHERE id = %s", coupon_params)
+        cursor.execute(
+            f"INSERT INTO {Redemption._meta.db_table} ({_REDEMPTION_COLUMNS}) VALUES ({placeholders}) RETURNING id",
+            ledger_params,
+        )
+        return cursor.fetchone()[0]
 
 
 def coupon_return(

@@ -1,5 +1,5 @@
-"""Helpers for the hand-written SQL on Omni's hottest reads (the sidebar's profile, history and suggestions):
-run a statement, and read values as the drivers give them (PostgreSQL and SQLite differ)."""
+"""Helpers for the hand-written SQL on Omni's hottest paths (the sidebar's profile, history and suggestions; the
+till's redemption): run a statement, and read values as the drivers give them (PostgreSQL and SQLite differ)."""
 
 from datetime import UTC, datetime
 from decimal import Decimal

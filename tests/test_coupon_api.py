@@ -2,6 +2,7 @@
 replays by request number, stacking, returns, and the validity window's edges at midnight in Shanghai."""
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pytest
@@ -625,3 +626,70 @@ def test_a_coupon_starting_at_midnight_is_not_valid_a_second_before(till):
     assert early.value.code == "not_yet_valid"
     assert on_time.created is True
     assert list(Redemption.objects.values_list("request_no", flat=True)) == ["R-2"]
+
+
+# The till's fast path agrees with the documented serializers ---------------------------------------------------
+
+_PLAIN_BODIES = [
+    {"code": "ABCD2345EF", "store": "SH01", "order_ref": "POS-1", "amount": "399.00", "request_no": "R-1"},
+    {"code": " abcd-2345-ef ", "order_ref": " POS-1 ", "amount": "399", "request_no": " R-1 "},
+    {"code": "ABCD2345EF", "store": "", "order_ref": "P", "amount": "0.01", "request_no": "R"},
+    {"code": "ABCD2345EF", "order_ref": "P", "amount": "999999999999.99", "request_no": "R" * 64},
+]
+_OTHER_BODIES = [
+    {},
+    [],
+    "code",
+    {"code": "", "order_ref": "P", "amount": "1.00", "request_no": "R"},
+    {"code": "   ", "order_ref": "P", "amount": "1.00", "request_no": "R"},
+    {"code": "C" * 33, "order_ref": "P", "amount": "1.00", "request_no": "R"},
+    {"code": 12345, "order_ref": "P", "amount": "1.00", "request_no": "R"},
+    {"code": "C", "store": None, "order_ref": "P", "amount": "1.00", "request_no": "R"},
+    {"code": "C", "order_ref": "P" * 65, "amount": "1.00", "request_no": "R"},
+    {"code": "C", "order_ref": "P", "amount": "1.00", "request_no": "R" * 65},
+    {"code": "C", "order_ref": "P", "amount": "1.00"},
+    {"code": "C", "order_ref": "P", "amount": "0.00", "request_no": "R"},
+    {"code": "C", "order_ref": "P", "amount": "0.001", "request_no": "R"},
+    {"code": "C", "order_ref": "P", "amount": "-1.00", "request_no": "R"},
+    {"code": "C", "order_ref": "P", "amount": "1e3", "request_no": "R"},
+    {"code": "C", "order_ref": "P", "amount": "NaN", "request_no": "R"},
+    {"code": "C", "order_ref": "P", "amount": 399.0, "request_no": "R"},
+    {"code": "C", "order_ref": "P", "amount": "1000000000000.00", "request_no": "R"},
+    {"code": "C\x00", "order_ref": "P", "amount": "1.00", "request_no": "R"},
+    {"code": "C", "order_ref": "单号", "amount": "1.00", "request_no": "R"},
+    {"code": "C", "order_ref": "P", "amount": "1.00", "request_no": "R", "lines": []},
+]
+
+
+@pytest.mark.parametrize("body", _PLAIN_BODIES + _OTHER_BODIES)
+def test_the_redeem_fast_path_never_accepts_what_the_serializer_rejects_and_reads_what_it_reads(body):
+    from coupons.apis import CouponRedeemApi, _redeem_fields_plain
+
+    plain = _redeem_fields_plain(body)
+    serializer = CouponRedeemApi.InputSerializer(data=body)
+    if plain is None:
+        assert body not in _PLAIN_BODIES, "the common body must take the fast path"
+        return
+    assert serializer.is_valid(), serializer.errors
+    assert plain == dict(serializer.validated_data)
+
+
+def test_redeem_and_return_answer_exactly_what_their_documented_serializers_say(till):
+    from coupons.apis import RedeemOut, ReturnOut, _redemption, _redemption_out
+    from coupons.services import Redeemed
+
+    store, associate = till
+    coupon = _issue(associate)
+    client = _client(stores=[store])
+    redeemed = client.post(REDEEM, _body(coupon), format="json")
+    replayed = client.post(REDEEM, _body(coupon), format="json")
+    back = {"code": coupon.code, "store": "SH01", "order_ref": "POS-1", "request_no": "B-1"}
+    returned = client.post(RETURN, back, format="json")
+
+    assert (redeemed.status_code, replayed.status_code, returned.status_code) == (201, 200, 201)
+    assert redeemed.json() == replayed.json()
+    ledger = {r.kind: r for r in Redemption.objects.all()}
+    for kind, out, response in (("redeem", RedeemOut, redeemed), ("return", ReturnOut, returned)):
+        row = _redemption(Redeemed(redemption=ledger[kind], created=False))
+        assert response.json() == json.loads(json.dumps(out(row).data))
+        assert _redemption_out(row, status="redeemed" if kind == "redeem" else "returned") == response.json()
