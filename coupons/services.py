@@ -659,15 +659,15 @@ _TEMPLATE_COLUMNS = (
 )  # fmt: skip
 
 
-def _coupon_locked(*, code: str, store_id: int | None, request_no: str) -> Coupon:
-    """The coupon by its code, row-locked, with its template, whether the template allows `store_id` and whether
-    `request_no` is in the ledger already, in one statement (the till's hottest path). The template also carries
-    its sender's WeCom userid and store code.
+def _coupon_read(*, code: str, store_id: int | None, request_no: str, lock: bool) -> Coupon:
+    """The coupon by its code, with its template, whether the template allows `store_id` and whether
+    `request_no` is in the ledger already, in one statement (the till's hottest path); row-locked when `lock`.
+    The template also carries its sender's WeCom userid and store code.
 
-    `coupon.request_known` is read in the statement's snapshot, taken before the lock was granted: True is final,
+    `coupon.request_known` is read in the statement's snapshot, taken before a lock is granted: True is final,
     but False only holds while the coupon is still issued (a transaction that held the lock may have redeemed it
     under this very request number, and committed, while this one waited)."""
-    lock = " FOR NO KEY UPDATE OF c" if connection.vendor == "postgresql" else ""
+    lock = " FOR NO KEY UPDATE OF c" if lock and connection.vendor == "postgresql" else ""
     template_table, stores_table = CouponTemplate._meta.db_table, CouponTemplate.stores.through._meta.db_table
     sql = (
         "SELECT c.id, c.code, c.status, c.valid_from, c.valid_until, c.associate_id, c.store_id, c.customer_id, "
@@ -728,15 +728,62 @@ def coupon_redeem(
 ) -> Redeemed:
     """Use the coupon on the order exactly once; a replay of `request_no` returns the first redemption.
 
-    Hand-written statements, as this is what every till waits on: lock the coupon (with its template, and whether
-    the request number is known), check the rules, then take the order's stacking row, mark the coupon and write
-    the ledger — on PostgreSQL in one statement — and commit.
+    Hand-written statements, as this is what every till waits on. On PostgreSQL, two round trips and no
+    transaction to open: read the coupon (with its template, and whether the request number is known), check
+    the rules, then one statement marks the coupon — only while it is still issued — takes the order's
+    stacking row and writes the ledger, all or nothing. When the coupon changed in between (a concurrent call
+    redeemed it, a return made it usable again), it is read again and the rules answer. Elsewhere (SQLite, which
+    runs one writer at a time), the same steps under the coupon's lock in a transaction.
     """
     request_no = _request_no(request_no)
     now = now or timezone.now()
+    store_id = order.store.pk if order.store else None
+    if connection.vendor != "postgresql":
+        return _redeem_locked(code=code, order=order, request_no=request_no, api_key=api_key, now=now)
+    for _attempt in range(3):
+        coupon = _coupon_read(code=code, store_id=store_id, request_no=request_no, lock=False)
+        replay = _redemption_replayed(
+            request_no=request_no, coupon=coupon, kind=Redemption.Kind.REDEEM, known=coupon.request_known
+        )
+        if replay is not None:
+            return replay
+        redemption = _redemption_for(coupon=coupon, order=order, request_no=request_no, api_key=api_key, now=now)
+        pk = _redemption_write_guarded(
+            redemption, exclusive=coupon.template.stacking == CouponTemplate.Stacking.EXCLUSIVE
+        )
+        if pk is not None:
+            redemption.pk = pk
+            coupon.status, coupon.redeemed_at = Coupon.Status.REDEEMED, now
+            return Redeemed(redemption=redemption, created=True)
+    raise _conflict("already_redeemed", "这张券已经使用过了。")
+
+
+def _redemption_for(
+    *, coupon: Coupon, order: OrderIn, request_no: str, api_key: ApiKey | None, now: dt.datetime
+) -> Redemption:
+    """The ledger row for using `coupon` on `order` now, once the rules allow it (else their error)."""
+    quote = coupon_quote(coupon=coupon, order=order, now=now)
+    return Redemption(
+        request_no=request_no,
+        kind=Redemption.Kind.REDEEM,
+        coupon=coupon,
+        channel=order.channel,
+        store=order.store,
+        order_ref=order.order_ref,
+        amount=order.amount,
+        discount=quote.discount,
+        credited_associate_id=coupon.associate_id,
+        credited_store_id=coupon.store_id,
+        api_key=api_key,
+        created_at=now,
+    )
+
+
+def _redeem_locked(*, code: str, order: OrderIn, request_no: str, api_key: ApiKey | None, now: dt.datetime) -> Redeemed:
+    store_id = order.store.pk if order.store else None
     try:
         with transaction.atomic():
-            coupon = _coupon_locked(code=code, store_id=order.store.pk if order.store else None, request_no=request_no)
+            coupon = _coupon_read(code=code, store_id=store_id, request_no=request_no, lock=True)
             # Under the coupon's lock: a concurrent call with the same request number has committed or not started.
             known = True if coupon.request_known else (None if coupon.status != Coupon.Status.ISSUED else False)
             replay = _redemption_replayed(
@@ -744,23 +791,10 @@ def coupon_redeem(
             )
             if replay is not None:
                 return replay
-            quote = coupon_quote(coupon=coupon, order=order, now=now)
-            redemption = Redemption(
-                request_no=request_no,
-                kind=Redemption.Kind.REDEEM,
-                coupon=coupon,
-                channel=order.channel,
-                store=order.store,
-                order_ref=order.order_ref,
-                amount=order.amount,
-                discount=quote.discount,
-                credited_associate_id=coupon.associate_id,
-                credited_store_id=coupon.store_id,
-                api_key=api_key,
-                created_at=now,
+            redemption = _redemption_for(coupon=coupon, order=order, request_no=request_no, api_key=api_key, now=now)
+            redemption.pk = _redemption_write(
+                redemption, exclusive=coupon.template.stacking == CouponTemplate.Stacking.EXCLUSIVE
             )
-            exclusive = coupon.template.stacking == CouponTemplate.Stacking.EXCLUSIVE
-            redemption.pk = _redemption_write(redemption, exclusive=exclusive)
             coupon.status, coupon.redeemed_at = Coupon.Status.REDEEMED, now
     except IntegrityError as error:
         raise _conflict("request_no_reused", "这个请求号已用于另一次核销或退回。") from error
@@ -779,15 +813,9 @@ _REDEMPTION_COLUMNS = (
 )
 
 
-def _redemption_write(redemption: Redemption, *, exclusive: bool) -> int:
-    """Take the order's stacking row (the coupon joins the order, or not_combinable), mark the coupon redeemed and
-    write the ledger row; its id. The caller holds the coupon's lock, inside a transaction."""
+def _ledger_params(redemption: Redemption) -> list:
     ops = connection.ops
-    tables = {"order": CouponOrder._meta.db_table, "coupon": Coupon._meta.db_table}
-    order_take = _ORDER_TAKE.format(**tables)
-    order_params = [redemption.channel, redemption.order_ref, exclusive]
-    coupon_params = [Coupon.Status.REDEEMED, ops.adapt_datetimefield_value(redemption.created_at), redemption.coupon_id]
-    ledger_params = [
+    return [
         redemption.request_no,
         redemption.kind,
         redemption.coupon_id,
@@ -801,30 +829,82 @@ def _redemption_write(redemption: Redemption, *, exclusive: bool) -> int:
         redemption.api_key_id,
         ops.adapt_datetimefield_value(redemption.created_at),
     ]
+
+
+def _redemption_write(redemption: Redemption, *, exclusive: bool) -> int:
+    """Take the order's stacking row (the coupon joins the order, or not_combinable), mark the coupon redeemed and
+    write the ledger row; its id. The caller holds the coupon's lock, inside a transaction."""
+    tables = {"order": CouponOrder._meta.db_table, "coupon": Coupon._meta.db_table}
+    ledger_params = _ledger_params(redemption)
     placeholders = ", ".join(["%s"] * len(ledger_params))
-    if connection.vendor == "postgresql":
-        # One round trip: each step runs only if the one before it wrote its row.
-        written = rawsql.rows(
-            f"WITH taken AS ({order_take}), "
-            f"marked AS (UPDATE {tables['coupon']} SET status = %s, redeemed_at = %s "
-            "WHERE id = %s AND EXISTS (SELECT 1 FROM taken) RETURNING id) "
-            f"INSERT INTO {Redemption._meta.db_table} ({_REDEMPTION_COLUMNS}) SELECT {placeholders} FROM marked "
-            "RETURNING id",
-            [*order_params, *coupon_params, *ledger_params],
-        )
-        if not written:
-            raise _conflict("not_combinable", "这笔订单已使用其他优惠券，这张券不能叠加使用。")
-        return written[0][0]
     with connection.cursor() as cursor:
-        cursor.execute(order_take, order_params)
+        cursor.execute(_ORDER_TAKE.format(**tables), [redemption.channel, redemption.order_ref, exclusive])
         if cursor.fetchone() is None:
             raise _conflict("not_combinable", "这笔订单已使用其他优惠券，这张券不能叠加使用。")
-        cursor.execute(f"UPDATE {tables['coupon']} SET status = %s, redeemed_at = %s WHERE id = %s", coupon_params)
+        cursor.execute(
+            f"UPDATE {tables['coupon']} SET status = %s, redeemed_at = %s WHERE id = %s",
+            [
+                Coupon.Status.REDEEMED,
+                connection.ops.adapt_datetimefield_value(redemption.created_at),
+                redemption.coupon_id,
+            ],
+        )
         cursor.execute(
             f"INSERT INTO {Redemption._meta.db_table} ({_REDEMPTION_COLUMNS}) VALUES ({placeholders}) RETURNING id",
             ledger_params,
         )
         return cursor.fetchone()[0]
+
+
+# PostgreSQL: mark the coupon while it is still issued, then — from that row — take the order's stacking row, then
+# write the ledger row with the order_ref the stacking row returned. When the order takes no more coupons, that
+# order_ref is NULL and the ledger's NOT NULL aborts the whole statement: nothing is marked, nothing is written.
+_REDEEM_GUARDED = (
+    "WITH marked AS (UPDATE {coupon} SET status = %s, redeemed_at = %s WHERE id = %s AND status = %s RETURNING id), "
+    "taken AS (INSERT INTO {order} AS t (channel, order_ref, coupons, exclusive) SELECT %s, %s, 1, %s FROM marked "
+    "ON CONFLICT (channel, order_ref) DO UPDATE SET coupons = t.coupons + 1, "
+    "exclusive = (t.exclusive OR excluded.exclusive) "
+    "WHERE t.coupons = 0 OR NOT (t.exclusive OR excluded.exclusive) RETURNING order_ref) "
+    "INSERT INTO {ledger} ({columns}) "
+    "SELECT %s, %s, %s, %s, %s, (SELECT order_ref FROM taken), %s, %s, %s, %s, %s, %s FROM marked RETURNING id"
+)
+
+
+def _redemption_write_guarded(redemption: Redemption, *, exclusive: bool) -> int | None:
+    """One statement, all or nothing (PostgreSQL): the ledger row's id, or None when the coupon is no longer issued.
+    Its own transaction when none is open; a savepoint inside one, so a refusal leaves the caller's intact."""
+    sql = _REDEEM_GUARDED.format(
+        coupon=Coupon._meta.db_table,
+        order=CouponOrder._meta.db_table,
+        ledger=Redemption._meta.db_table,
+        columns=_REDEMPTION_COLUMNS,
+    )
+    ledger = _ledger_params(redemption)
+    params = [
+        Coupon.Status.REDEEMED,
+        connection.ops.adapt_datetimefield_value(redemption.created_at),
+        redemption.coupon_id,
+        Coupon.Status.ISSUED,
+        redemption.channel,
+        redemption.order_ref,
+        exclusive,
+        *ledger[:5],
+        *ledger[6:],
+    ]
+    try:
+        if connection.in_atomic_block:
+            with transaction.atomic():
+                written = rawsql.rows(sql, params)
+        else:
+            written = rawsql.rows(sql, params)
+    except IntegrityError as error:
+        if getattr(error.__cause__, "sqlstate", "") == _NOT_NULL_VIOLATION:
+            raise _conflict("not_combinable", "这笔订单已使用其他优惠券，这张券不能叠加使用。") from error
+        raise _conflict("request_no_reused", "这个请求号已用于另一次核销或退回。") from error
+    return written[0][0] if written else None
+
+
+_NOT_NULL_VIOLATION = "23502"
 
 
 def coupon_return(

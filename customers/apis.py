@@ -30,17 +30,32 @@ class ApiKeyPrincipal:
         self.api_key = api_key
 
 
-def _active_key(prefix: str) -> ApiKey | None:
-    """The active key with this prefix, in one hand-written statement: every POS and mall call starts here."""
-    found = rawsql.rows(
-        f"SELECT id, name, channel, key_hash, last_used_at FROM {ApiKey._meta.db_table} "
-        "WHERE prefix = %s AND is_active",
-        [prefix],
-    )
+def _active_key(prefix: str, *, store_code: str | None = None) -> ApiKey | None:
+    """The active key with this prefix, in one hand-written statement: every POS and mall call starts here.
+
+    With `store_code`, the same statement also reads that store as the key sees it, for a till's call:
+    `api_key.store_seen[store_code]` is (store id, name, key limited to stores, key allows it), or None when no
+    store has the code."""
+    key_table, key_stores = ApiKey._meta.db_table, ApiKey.stores.through._meta.db_table
+    store_table = ApiKey.stores.field.related_model._meta.db_table
+    if store_code is None:
+        found = rawsql.rows(
+            f"SELECT id, name, channel, key_hash, last_used_at FROM {key_table} WHERE prefix = %s AND is_active",
+            [prefix],
+        )
+    else:
+        found = rawsql.rows(
+            f"SELECT k.id, k.name, k.channel, k.key_hash, k.last_used_at, s.id, s.name, "
+            f"EXISTS (SELECT 1 FROM {key_stores} ks WHERE ks.apikey_id = k.id), "
+            f"EXISTS (SELECT 1 FROM {key_stores} ks WHERE ks.apikey_id = k.id AND ks.store_id = s.id) "
+            f"FROM {key_table} k LEFT JOIN {store_table} s ON s.code = %s "
+            "WHERE k.prefix = %s AND k.is_active",
+            [store_code, prefix],
+        )
     if not found:
         return None
-    pk, name, channel, key_hash, last_used_at = found[0]
-    return ApiKey(
+    pk, name, channel, key_hash, last_used_at = found[0][:5]
+    api_key = ApiKey(
         pk=pk,
         name=name,
         channel=channel,
@@ -49,24 +64,38 @@ def _active_key(prefix: str) -> ApiKey | None:
         is_active=True,
         last_used_at=rawsql.moment(last_used_at),
     )
+    if store_code is not None:
+        store_id, store_name, limited, allows = found[0][5:]
+        seen = None if store_id is None else (store_id, store_name, bool(limited), bool(allows))
+        api_key.store_seen = {store_code: seen}
+    return api_key
+
+
+API_KEY_KEYWORD = "Api-Key"
+
+
+def api_key_authenticate(header: str, *, store_code: str | None = None) -> ApiKey | None:
+    """The active key an `Authorization: Api-Key <prefix>.<secret>` header names; None when the header is not of
+    that scheme; `invalid_api_key` (401) when it names no active key. `store_code`: see `_active_key`."""
+    if not header.startswith(f"{API_KEY_KEYWORD} "):
+        return None
+    token = header[len(API_KEY_KEYWORD) + 1 :].strip()
+    prefix, _, secret = token.partition(".")
+    api_key = _active_key(prefix, store_code=store_code) if secret else None
+    if api_key is None or not hmac.compare_digest(api_key.key_hash, ApiKey.hash_secret(token)):
+        raise ApplicationError("invalid_api_key", "The API key is not valid.", status_code=401)
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > timedelta(minutes=1):
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    return api_key
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
-    keyword = "Api-Key"
+    keyword = API_KEY_KEYWORD
 
     def authenticate(self, request):
-        header = request.META.get("HTTP_AUTHORIZATION", "")
-        if not header.startswith(f"{self.keyword} "):
-            return None
-        token = header[len(self.keyword) + 1 :].strip()
-        prefix, _, secret = token.partition(".")
-        api_key = _active_key(prefix) if secret else None
-        if api_key is None or not hmac.compare_digest(api_key.key_hash, ApiKey.hash_secret(token)):
-            raise ApplicationError("invalid_api_key", "The API key is not valid.", status_code=401)
-        now = timezone.now()
-        if api_key.last_used_at is None or now - api_key.last_used_at > timedelta(minutes=1):
-            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-        return ApiKeyPrincipal(api_key), api_key
+        api_key = api_key_authenticate(request.META.get("HTTP_AUTHORIZATION", ""))
+        return None if api_key is None else (ApiKeyPrincipal(api_key), api_key)
 
     def authenticate_header(self, request):
         return self.keyword

@@ -47,6 +47,11 @@ def _error(code: str, message: str, status_code: int, details: Any = None) -> Re
     return Response(body, status=status_code)
 
 
+def api_error_body(error: ApplicationError) -> dict:
+    """The JSON body of an ApplicationError, as the API answers it (for views that answer without DRF)."""
+    return _error(error.code, error.message, error.status_code, error.details).data
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ApplicationError):
         return _error(exc.code, exc.message, exc.status_code, exc.details)

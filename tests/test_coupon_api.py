@@ -693,3 +693,24 @@ def test_redeem_and_return_answer_exactly_what_their_documented_serializers_say(
         row = _redemption(Redeemed(redemption=ledger[kind], created=False))
         assert response.json() == json.loads(json.dumps(out(row).data))
         assert _redemption_out(row, status="redeemed" if kind == "redeem" else "returned") == response.json()
+
+
+def test_a_till_call_answers_the_same_bytes_on_the_fast_path_and_through_drf(till):
+    store, associate = till
+    coupon = _issue(associate)
+    client = _client(stores=[store])
+    first = client.post(REDEEM, _body(coupon), format="json")  # plain body: answered before DRF
+    # The same request once more, with the amount as a JSON number: the serializer reads it (DRF's path).
+    again = client.post(REDEEM, {**_body(coupon), "amount": 399}, format="json")
+    fast_replay = client.post(REDEEM, _body(coupon), format="json")
+    unknown = client.post(REDEEM, {**_body(coupon), "code": "ZZZZ-ZZZZ-ZZZZ", "request_no": "R-2"}, format="json")
+    unknown_drf = client.post(
+        REDEEM, {**_body(coupon), "code": "ZZZZ-ZZZZ-ZZZZ", "request_no": "R-2", "amount": 1}, format="json"
+    )
+
+    assert (first.status_code, again.status_code, fast_replay.status_code) == (201, 200, 200)
+    assert again.content == fast_replay.content == first.content
+    assert (unknown.status_code, unknown_drf.status_code) == (404, 404)
+    assert unknown.content == unknown_drf.content
+    assert unknown.json() == {"error": {"code": "unknown_code", "message": "没有这个券码。"}}
+    assert first["Content-Type"] == again["Content-Type"] == "application/json"
