@@ -193,6 +193,10 @@ class GroupChat(models.Model):
     member_count = models.PositiveIntegerField("成员数", default=0)
     status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.ACTIVE)
     synced_at = models.DateTimeField("同步时间", null=True, blank=True)
+    # groupchat/get's member_version: a digest of the member list, so a re-fetch that changed nothing is cheap.
+    member_version = models.CharField("成员版本", max_length=64, blank=True, default="", db_default="")
+    wecom_created_at = models.DateTimeField("建群时间", null=True, blank=True)
+    dismissed_at = models.DateTimeField("解散时间", null=True, blank=True)
 
     class Meta:
         verbose_name = "客户群"

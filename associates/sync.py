@@ -10,8 +10,9 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from associates.models import Associate, GroupChat
+from associates.models import Associate
 from associates.services import follow_record
+from communities.services import groups_sync_page
 from customers.models import Tag
 from omni.errors import ApplicationError
 from omni.wecom import constants as C
@@ -89,29 +90,10 @@ def _tags_page(client: WeComClient, state: dict) -> tuple[dict, int, bool]:
 
 
 def _groups_page(client: WeComClient, state: dict) -> tuple[dict, int, bool]:
-    page = client.post(
-        "externalcontact/groupchat/list",
-        data={"status_filter": 0, "cursor": state.get("cursor", ""), "limit": C.GROUPCHAT_LIST_MAX_LIMIT},
-    )
-    now = timezone.now()
-    chats = page.get("group_chat_list", [])
-    for chat in chats:
-        detail = client.post("externalcontact/groupchat/get", data={"chat_id": chat["chat_id"], "need_name": 1})
-        info = detail.get("group_chat", {})
-        owner_userid = info.get("owner", "")
-        GroupChat.objects.update_or_create(
-            chat_id=chat["chat_id"],
-            defaults={
-                "name": (info.get("name") or "")[:100],
-                "owner_userid": owner_userid,
-                "owner": Associate.objects.filter(wecom_userid=owner_userid).first(),
-                "member_count": len(info.get("member_list", [])),
-                "status": GroupChat.Status.ACTIVE,
-                "synced_at": now,
-            },
-        )
-    state["cursor"] = page.get("next_cursor", "")
-    return state, len(chats), not state["cursor"]
+    # Each group is re-fetched and converged by the communities app, which also keeps its members and their
+    # joins and leaves; the same code handles change_external_chat callbacks.
+    state["cursor"], count = groups_sync_page(client=client, cursor=state.get("cursor", ""))
+    return state, count, not state["cursor"]
 
 
 _PAGES = {

@@ -1,6 +1,8 @@
 """Pages inside WeCom for associates. The sidebar here is the minimal WeCom round trip (OAuth, JS-SDK,
 current contact, sendChatMessage); the customer 360 grows on it."""
 
+import uuid
+
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import render
@@ -8,6 +10,8 @@ from django.utils import timezone
 
 from associates.selectors import associate_open_tasks
 from associates.services import follow_fetch
+from communities.selectors import associate_invite_funnel, workbench_uninvited_customers
+from communities.services import community_for_store
 from customers.selectors import customer_by_external_userid, workbench_customers_list
 from omni.errors import ApplicationError
 from omni.wecom.auth import associate_required, embeddable
@@ -29,6 +33,12 @@ def workbench(request: HttpRequest):
         "query": query,
         "tag": tag,
         "today": timezone.localdate(),
+        "community": community_for_store(store_id=request.associate.store_id),
+        # Each row's form carries its own request id, so a double tap or a resubmitted form invites once.
+        "uninvited": [
+            (customer, uuid.uuid4().hex) for customer in workbench_uninvited_customers(associate=request.associate)
+        ],
+        "funnel": associate_invite_funnel(associate=request.associate),
     }
     return render(request, "associates/workbench.html", context)
 

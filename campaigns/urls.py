@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+"""The campaign card's landing page, under /m/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from campaigns.views import campaign_landing
+
+urlpatterns = [
+    path("m/<str:token>/", campaign_landing, name="campaign-landing"),
+]

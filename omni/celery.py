@@ -41,4 +41,36 @@ app.conf.beat_schedule = {
         "task": "coupons.tasks.coupons_expiry_remind_task",
         "schedule": crontab(hour=9, minute=0),
     },
+    # Campaigns: start those whose send time has come and resume any that lost their worker; collect WeCom
+    # confirmations and results, remind associates; make the journeys' follow-up tasks each morning.
+    "campaigns-tick": {
+        "task": "campaigns.tasks.campaigns_tick_task",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
+    "campaigns-results-poll": {
+        "task": "campaigns.tasks.campaigns_results_poll_task",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
+    "campaigns-journeys-daily": {
+        "task": "campaigns.tasks.journeys_run_task",
+        "schedule": crontab(hour=8, minute=30),
+    },
+    # Insights: attribute new orders and rebuild today's and yesterday's figures; each night re-attribute the
+    # attribution window (late touches, merges, returns); settle handovers from WeCom's transfer_result.
+    "insights-refresh": {
+        "task": "insights.tasks.insights_refresh_task",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 14 * 60},
+    },
+    "insights-nightly": {
+        "task": "insights.tasks.insights_nightly_task",
+        "schedule": crontab(hour=4, minute=20),
+    },
+    "insights-handovers-sync": {
+        "task": "insights.tasks.handovers_sync_task",
+        "schedule": crontab(minute="*/30"),
+        "options": {"expires": 25 * 60},
+    },
 }

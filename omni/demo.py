@@ -34,6 +34,8 @@ from django.db import connection, transaction
 from django.db.models import Model
 
 from associates.models import Associate, Store
+from campaigns.demo import campaigns_demo_seed
+from communities.demo import COMMUNITY_MANAGER_PERMISSIONS, communities_demo_seed
 from customers.categories import CATEGORY_LABELS
 from customers.models import (
     Channel,
@@ -217,6 +219,21 @@ MANAGER_PERMISSIONS = (
     "coupons.change_coupon",
     "coupons.view_issuerequest",
     "coupons.view_redemption",
+    *COMMUNITY_MANAGER_PERMISSIONS,
+    # Campaigns: a manager drafts, submits and approves (never their own) campaigns for their stores.
+    "campaigns.view_campaign",
+    "campaigns.add_campaign",
+    "campaigns.change_campaign",
+    "campaigns.view_campaignrecipient",
+    "campaigns.view_journeyconfig",
+    "campaigns.change_journeyconfig",
+    # Results and handovers of their stores; the attribution rule is HQ's.
+    "insights.view_dailystats",
+    "insights.view_attribution",
+    "insights.view_attributionconfig",
+    "insights.view_handover",
+    "insights.add_handover",
+    "insights.view_handoveritem",
 )
 HQ_PERMISSION = "associates.view_all_stores"
 # Complement rules are brand-wide: HQ writes them (and may rebuild the model), store managers only read them.
@@ -227,6 +244,7 @@ HQ_EXTRA_PERMISSIONS = (
     "suggestions.rebuild_suggestionmodel",
     "coupons.add_coupontemplate",
     "coupons.change_coupontemplate",
+    "insights.change_attributionconfig",
 )
 
 COLOUR_CODES = {
@@ -714,6 +732,8 @@ def _world_create(*, summary: DemoSummary) -> _World:
     summary.add("门店库存", _stock_write(rng=rng, catalog=catalog, store_ids=store_ids, product_ids=product_ids))
     summary.add("搭配规则", _complement_rules_write())
     summary.add("券包", _coupon_packs_write())
+    summary.add("社群", communities_demo_seed())
+    summary.add("群发活动（草稿）", campaigns_demo_seed(creator=managers[DEMO_STORES[0].code])["campaigns"])
 
     tag_ids = {(group, name): Tag.objects.get_or_create(group=group, name=name)[0].pk for group, name in TAGS}
     summary.add("标签", len(tag_ids))

@@ -94,7 +94,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -212,6 +212,11 @@ WECOM_JSSDK_URL = env.str("WECOM_JSSDK_URL", default="https://wwcdn.weixin.qq.co
 
 # Ingestion limits.
 OMNI_INGEST_MAX_BATCH = env.int("OMNI_INGEST_MAX_BATCH", default=1000)
+# Campaigns: Omni's own cap on marketing mass messages per customer, across associates and campaigns, and
+# WeCom's monthly receive cap when the corp's admin changed it (unset: the days of the month, WeCom's default).
+CAMPAIGN_FREQUENCY_CAP = env.int("OMNI_CAMPAIGN_FREQUENCY_CAP", default=2)
+CAMPAIGN_FREQUENCY_DAYS = env.int("OMNI_CAMPAIGN_FREQUENCY_DAYS", default=7)
+CAMPAIGN_MONTHLY_CAP = env.int("OMNI_CAMPAIGN_MONTHLY_CAP", default=None)
 OMNI_PHONE_DEFAULT_REGION = "CN"
 
 LOGGING = {

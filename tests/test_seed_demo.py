@@ -114,9 +114,14 @@ def demo_digest() -> str:
 
 
 def delete_demo() -> None:
+    from campaigns.models import Campaign, JourneyConfig
+    from communities.models import Community
     from coupons.models import CouponPack, CouponPackItem, CouponTemplate
 
     for model in (
+        Campaign,
+        JourneyConfig,
+        Community,
         CouponPackItem,
         CouponPack,
         CouponTemplate,

@@ -248,6 +248,39 @@ class WeComClient(WeChatClient):
     def send_welcome_msg(self, **data: Any) -> dict:
         return self.post("externalcontact/send_welcome_msg", data=data)
 
+    def groupchat_list(
+        self, *, cursor: str = "", limit: int = C.GROUPCHAT_LIST_MAX_LIMIT, status_filter: int = 0
+    ) -> dict:
+        data = {"status_filter": status_filter, "cursor": cursor, "limit": min(limit, C.GROUPCHAT_LIST_MAX_LIMIT)}
+        return self.post("externalcontact/groupchat/list", data=data)
+
+    def groupchat_get(self, *, chat_id: str) -> dict:
+        return self.post("externalcontact/groupchat/get", data={"chat_id": chat_id, "need_name": 1})
+
+    def media_upload_image(self, *, content: bytes, filename: str) -> dict:
+        """media/upload?type=image → {media_id, created_at}; the media_id is valid for three days."""
+        content_type = "image/png" if content.startswith(b"\x89PNG") else "image/jpeg"
+        return self.post("media/upload", params={"type": "image"}, files={"media": (filename, content, content_type)})
+
+    def transfer_customer(
+        self, *, resigned: bool, handover_userid: str, takeover_userid: str, external_userid: list[str], msg: str = ""
+    ) -> dict:
+        """在职继承 (Doc 92125) or 离职继承 (Doc 94081): ≤100 customers a call; answers per-customer errcodes."""
+        data: dict[str, Any] = {
+            "handover_userid": handover_userid,
+            "takeover_userid": takeover_userid,
+            "external_userid": external_userid,
+        }
+        if msg and not resigned:
+            data["transfer_success_msg"] = msg
+        prefix = "externalcontact/resigned/" if resigned else "externalcontact/"
+        return self.post(prefix + "transfer_customer", data=data)
+
+    def transfer_result(self, *, resigned: bool, handover_userid: str, takeover_userid: str, cursor: str = "") -> dict:
+        data = {"handover_userid": handover_userid, "takeover_userid": takeover_userid, "cursor": cursor}
+        prefix = "externalcontact/resigned/" if resigned else "externalcontact/"
+        return self.post(prefix + "transfer_result", data=data)
+
 
 def wecom_client() -> WeComClient:
     """The WeCom client for Omni's app, from settings."""

@@ -1,10 +1,14 @@
 """`manage.py seed_demo`: write the demo brand 栖木 QIMU (see omni/demo.py) and print what it wrote."""
 
 import time
+from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
-from omni.demo import BRAND_NAME, CUSTOMERS_PER_SCALE, demo_data_present, demo_seed
+from insights.attribution import attribution_refresh
+from insights.stats import daily_stats_refresh
+from omni.demo import BRAND_NAME, CUSTOMERS_PER_SCALE, HISTORY_DAYS, REFERENCE_DATE, demo_data_present, demo_seed
 from omni.errors import ApplicationError
 
 
@@ -52,6 +56,9 @@ class Command(BaseCommand):
             summary = demo_seed(customers=customers, activity=activity, progress=progress)
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
+        # The results dashboard reads figures Celery keeps; build them now so it is not empty until beat runs.
+        attribution_refresh()
+        daily_stats_refresh(start=(REFERENCE_DATE - timedelta(days=HISTORY_DAYS)).date(), end=timezone.localdate())
         elapsed = time.perf_counter() - started
 
         self.stdout.write(self.style.SUCCESS(f"演示品牌「{BRAND_NAME}」已写入，用时 {elapsed:.1f} 秒："))

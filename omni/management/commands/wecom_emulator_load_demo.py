@@ -9,6 +9,7 @@ import requests
 from django.core.management.base import BaseCommand, CommandError
 
 from associates.models import Associate
+from communities.demo import communities_demo_emulator_load
 from customers.models import Customer, Identity
 
 _GENDER = {Customer.Gender.MALE: 1, Customer.Gender.FEMALE: 2}
@@ -34,7 +35,10 @@ class Command(BaseCommand):
             body = {"userid": associate.wecom_userid, "name": associate.name, "store": associate.store.name}
             requests.post(f"{control}/associates", json=body, timeout=5).raise_for_status()
             added += self._customers(control, associate, per_associate)
-        self.stdout.write(f"WeCom emulator: associates loaded, {added} customers added to their WeCom.")
+        groups = communities_demo_emulator_load(control_url=control)
+        self.stdout.write(
+            f"WeCom emulator: associates loaded, {added} customers added to their WeCom, {groups} community groups."
+        )
 
     def _customers(self, control: str, associate: Associate, limit: int) -> int:
         identities = Identity.objects.filter(

@@ -69,7 +69,7 @@
   }
   function loadAll() {
     page = 1;
-    return Promise.all([get(api + customerId + "/").then(renderProfile), loadOrders(false), loadTasks(), loadSuggestions(), loadCoupons()]);
+    return Promise.all([get(api + customerId + "/").then(renderProfile), loadOrders(false), loadTasks(), loadSuggestions(), loadCoupons(), loadCommunity()]);
   }
   function requestId() {
     if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
@@ -165,6 +165,49 @@
       renderCoupons(body);
     }).catch(function (e) { var box = $("packs"); box.classList.remove("skeleton"); box.textContent = e.message; });
   }
+  // The store community: in it (which group, since when) or not, and 邀请进群, which records the invite, then puts
+  // the poster (uploaded media) in the chat. A media_id WeCom no longer keeps is uploaded again, same request id.
+  function renderCommunity(body) {
+    var box = $("community"), button = $("community-invite");
+    box.textContent = ""; box.classList.remove("skeleton");
+    $("community-name").textContent = body.community ? body.community.name : "";
+    if (!body.community) { box.appendChild(el("div", { "class": "empty", text: "门店还没有社群" })); button.hidden = true; return; }
+    box.dataset.state = body.in_community ? "member" : "outside";
+    if (body.in_community) {
+      body.memberships.forEach(function (m) {
+        box.appendChild(el("div", { "class": "member", text: "已在群「" + m.chat + "」 · " + day(m.joined_at) + " 入群" + (m.invited_by ? " · " + m.invited_by + "邀请" : "") }));
+      });
+    } else {
+      box.appendChild(el("div", { "class": "empty", text: "还不在门店社群" }));
+    }
+    body.invites.forEach(function (i) {
+      box.appendChild(el("div", { "class": "muted invite " + i.status, text: day(i.sent_at) + " " + i.associate + "邀请 · " + i.status_label }));
+    });
+    button.hidden = body.in_community;
+  }
+  function loadCommunity() {
+    return get(api + customerId + "/community/").then(renderCommunity).catch(function (e) {
+      var box = $("community"); box.classList.remove("skeleton"); box.textContent = e.message;
+    });
+  }
+  function sendInvite(id, refresh) {
+    return post(api + customerId + "/community/invite/", { request_id: id, refresh_media: !!refresh }).then(function (sent) {
+      return OmniWeCom.sendChatMessage({ msgtype: "image", enterChat: true, image: sent.image }).catch(function (e) {
+        if (!refresh && /mediaid/.test(e.message)) { return sendInvite(id, true); }
+        throw e;
+      });
+    });
+  }
+  $("community-invite").addEventListener("click", function () {
+    var button = $("community-invite");
+    var id = button.dataset.requestId || (button.dataset.requestId = requestId());
+    button.disabled = true; button.textContent = "发送中";
+    sendInvite(id, false).then(function () {
+      button.textContent = "已发送邀请"; $("error").textContent = ""; return loadCommunity();
+    }).catch(function (e) {
+      button.disabled = false; button.textContent = "重试"; $("error").textContent = e.message;
+    });
+  });
   function renderTags(tags) {
     var box = $("tags"); box.textContent = "";
     if (!tags.length) { box.appendChild(el("span", { "class": "empty", text: "还没有标签" })); }

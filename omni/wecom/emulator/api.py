@@ -672,13 +672,20 @@ class WeComApi:
                     external_userids = [
                         r["external_userid"] for r in data["relations"].values() if r["userid"] == sender
                     ]
+                # Index the relations once per call: a task may name 10,000 customers of a corp with 100,000s.
+                followers_of: dict[str, list[dict]] = {}
+                if sender:
+                    for external_userid in external_userids:
+                        relation = data["relations"].get(relation_key(sender, external_userid))
+                        if relation:
+                            followers_of[external_userid] = [relation]
+                else:
+                    wanted = set(external_userids)
+                    for r in data["relations"].values():
+                        if r["external_userid"] in wanted:
+                            followers_of.setdefault(r["external_userid"], []).append(r)
                 for external_userid in dict.fromkeys(external_userids):
-                    followers = sorted(
-                        (r for r in data["relations"].values() if r["external_userid"] == external_userid),
-                        key=lambda r: r["createtime"],
-                    )
-                    if sender:
-                        followers = [r for r in followers if r["userid"] == sender]
+                    followers = sorted(followers_of.get(external_userid, []), key=lambda r: r["createtime"])
                     if followers:
                         targets.setdefault(followers[0]["userid"], []).append(external_userid)
                     else:

@@ -1,0 +1,198 @@
+"""A campaign to 100,000 customers across 100 associates: from approval to every WeCom mass-message task created.
+
+Target (issue 8, this 2-core machine, PostgreSQL + Redis broker): ≤ 30 s from approval to all add_msg_template
+tasks created, with zero duplicates and zero missing recipients.
+
+The emulator runs in this process; Celery workers run as separate processes on the bulk queue, against the
+scratch database and the Redis broker of REDIS_URL. The clock starts when the campaign is approved and its send
+task queued (what the beat tick does when the send time has come), and stops when every chunk is created. Then
+the emulator's tasks are counted: each customer must be a target of exactly one task.
+"""
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.management.base import CommandError
+from django.db import connection
+from django.utils import timezone
+
+from associates.models import Associate, FollowRelation, Store
+from bench._servers import database_url, omni_process, worker_cmd
+from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
+from campaigns.services import campaign_approve, campaign_submit, campaigns_due
+from campaigns.tasks import campaign_send_task
+from customers.models import Customer
+from omni.bulk import bulk_copy
+from omni.wecom.emulator.config import EmulatorConfig
+from omni.wecom.emulator.server import start_emulator
+from omni.wecom.emulator.state import relation_key
+
+CORP_ID, AGENT_ID, SECRET = "wwomnibench0000001", "1000002", "omni-bench-secret"
+TOKEN, AES_KEY = "BenchToken", "b21uaS1kZW1vLWxvY2FsLXdlY29tLWVtdWxhdG9yISE"
+CUSTOMERS, STORES, ASSOCIATES_PER_STORE = 100_000, 10, 10
+WORKER_CONCURRENCY = 2
+TARGET_SECONDS = 30
+TIMEOUT_SECONDS = 300
+
+
+def run(*, scale: float, log: Callable[[str], None], customers: int | None = None) -> dict:
+    if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
+        raise CommandError("bench push measures PostgreSQL with a Redis broker: set DATABASE_URL and REDIS_URL")
+    size = customers or max(1000, int(CUSTOMERS * scale))
+    emulator = start_emulator(
+        EmulatorConfig(
+            corp_id=CORP_ID,
+            agent_id=AGENT_ID,
+            secret=SECRET,
+            token=TOKEN,
+            encoding_aes_key=AES_KEY,
+            callback_url="http://127.0.0.1:9/unused",
+            sidebar_url="http://127.0.0.1:9/unused",
+        )
+    )
+    wecom = {
+        "WECOM_API_BASE": emulator.api_base,
+        "WECOM_CORP_ID": CORP_ID,
+        "WECOM_AGENT_ID": AGENT_ID,
+        "WECOM_SECRET": SECRET,
+        "WECOM_TOKEN": TOKEN,
+        "WECOM_ENCODING_AES_KEY": AES_KEY,
+    }
+    for name, value in wecom.items():
+        setattr(settings, name, value)
+    try:
+        campaign = _seed(size, emulator, log)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        with omni_process(worker_cmd("bulk", WORKER_CONCURRENCY), database_url=database_url(), extra_env=wecom):
+            time.sleep(3)  # let the worker connect to the broker before the clock starts
+            seconds = _send(campaign, log)
+        figures = _count(campaign, emulator, size)
+    finally:
+        emulator.stop()
+    return {
+        "machine": {"cpus": os.cpu_count()},
+        "recipients": size,
+        "associates": STORES * ASSOCIATES_PER_STORE,
+        "worker_concurrency": WORKER_CONCURRENCY,
+        "seconds_approval_to_all_tasks_created": seconds,
+        **figures,
+        "target_seconds": TARGET_SECONDS,
+        "meets_target": seconds is not None
+        and seconds <= TARGET_SECONDS
+        and figures["duplicates"] == 0
+        and figures["missing"] == 0,
+    }
+
+
+def _external_userid(n: int) -> str:
+    return f"wm{n:030d}"
+
+
+def _seed(size: int, emulator, log) -> Campaign:
+    started = time.perf_counter()
+    stores = Store.objects.bulk_create(Store(code=f"PS{n:02d}", name=f"基准门店{n}") for n in range(STORES))
+    staff = Associate.objects.bulk_create(
+        Associate(wecom_userid=f"push{s.pk}-{n}", name=f"导购{s.pk}-{n}", store=s)
+        for s in stores
+        for n in range(ASSOCIATES_PER_STORE)
+    )
+    now = timezone.now()
+    bulk_copy(
+        Customer,
+        [
+            "id",
+            "name",
+            "gender",
+            "phone",
+            "primary_store_id",
+            "primary_associate_id",
+            "marketing_consent",
+            "opted_out",
+            "created_at",
+            "updated_at",
+        ],
+        (
+            (n, f"顾客{n}", "unknown", "", a.store_id, a.pk, True, False, now, now)
+            for n in range(1, size + 1)
+            for a in [staff[n % len(staff)]]
+        ),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setval(pg_get_serial_sequence('customers_customer', 'id'), %s)", [size])
+    bulk_copy(
+        FollowRelation,
+        ["associate_id", "customer_id", "external_userid", "state", "remark", "followed_at", "ended_reason", "welcome"],
+        ((staff[n % len(staff)].pk, n, _external_userid(n), "", "", now, "", "none") for n in range(1, size + 1)),
+    )
+    with emulator.emulator.state.change() as data:
+        for a in staff:
+            data["associates"][a.wecom_userid] = {
+                "userid": a.wecom_userid,
+                "name": a.name,
+                "store": "",
+                "resigned": False,
+                "created_at": 0,
+            }
+        for n in range(1, size + 1):
+            userid, eu = staff[n % len(staff)].wecom_userid, _external_userid(n)
+            data["customers"][eu] = {"external_userid": eu, "name": eu, "type": 1, "gender": 0, "avatar": ""}
+            data["relations"][relation_key(userid, eu)] = {
+                "userid": userid,
+                "external_userid": eu,
+                "createtime": 1,
+                "tag_ids": [],
+                "state": "",
+            }
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects
+    creator = users.create_user("push-creator", is_staff=True)
+    approver = users.create_user("push-approver", is_staff=True, is_superuser=True)
+    for store in stores:
+        store.managers.add(creator)
+    campaign = Campaign.objects.create(name="基准群发", text="会员日到店有礼", send_at=now, created_by=creator)
+    campaign.stores.set(stores)
+    campaign_submit(campaign_id=campaign.pk, user=creator)
+    campaign.approver = approver
+    log(f"{size:,} customers, {len(staff)} associates seeded in {time.perf_counter() - started:.1f}s")
+    return campaign
+
+
+def _send(campaign: Campaign, log) -> float | None:
+    started = time.perf_counter()
+    campaign_approve(campaign_id=campaign.pk, user=campaign.approver)
+    for campaign_id in campaigns_due():
+        campaign_send_task.delay(campaign_id)
+    deadline = started + TIMEOUT_SECONDS
+    while time.perf_counter() < deadline:
+        resolved = Campaign.objects.filter(pk=campaign.pk, resolved_at__isnull=False).exists()
+        open_chunks = CampaignChunk.objects.filter(campaign=campaign, status__in=["pending", "creating"]).count()
+        if resolved and not open_chunks:
+            seconds = round(time.perf_counter() - started, 2)
+            log(f"all WeCom tasks created in {seconds}s")
+            return seconds
+        time.sleep(0.2)
+    log("timed out")
+    return None
+
+
+def _count(campaign: Campaign, emulator, size: int) -> dict:
+    with emulator.emulator.state.lock:
+        messages = list(emulator.emulator.state.data["mass_messages"].values())
+        targets = Counter(t for m in messages for task in m["tasks"].values() for t in task["results"])
+    expected = {_external_userid(n) for n in range(1, size + 1)}
+    chunks = Counter(CampaignChunk.objects.filter(campaign=campaign).values_list("status", flat=True))
+    return {
+        "wecom_tasks": len(messages),
+        "chunks": dict(chunks),
+        "recipients_awaiting_confirmation": CampaignRecipient.objects.filter(
+            campaign=campaign, status="awaiting"
+        ).count(),
+        "duplicates": sum(n - 1 for n in targets.values() if n > 1) + max(0, len(messages) - sum(chunks.values())),
+        "missing": len(expected - set(targets)),
+        "campaign_status": Campaign.objects.get(pk=campaign.pk).status,
+    }

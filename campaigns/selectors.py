@@ -1,0 +1,174 @@
+"""Reads for campaigns: the audience a campaign's filters select, admin scoping, progress and CSV rows."""
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Count, DecimalField, Exists, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
+from communities.models import GroupMember
+from coupons.models import Coupon
+from customers.models import Customer, CustomerTag, Order, OrderLine
+from customers.selectors import TIERS, customer_segment
+
+_COUNTED = ~Q(status__in=[Order.Status.CANCELLED, Order.Status.RETURNED])
+
+
+def _tier_bounds(tier: str) -> tuple[Decimal, Decimal | None]:
+    """[low, high) lifetime spend of a tier name (TIERS is ordered from the highest threshold down)."""
+    for position, (threshold, name) in enumerate(TIERS):
+        if name == tier:
+            return threshold, TIERS[position - 1][0] if position else None
+    raise ValueError(tier)
+
+
+def campaign_audience(*, campaign: Campaign, now: dt.datetime | None = None) -> QuerySet[Customer]:
+    """The customers a campaign's filters select (consent, opt-outs and caps are applied at send time, with
+    a reason per skipped customer). Segments need three figures per customer and are applied by
+    `campaign_audience_ids`."""
+    now = now or timezone.now()
+    customers = Customer.objects.filter(merged_into__isnull=True, primary_store__in=campaign.stores.all())
+    tag_ids = list(campaign.tags.values_list("pk", flat=True))
+    if tag_ids:
+        customers = customers.filter(Exists(CustomerTag.objects.filter(customer=OuterRef("pk"), tag_id__in=tag_ids)))
+    orders = Order.objects.filter(_COUNTED, customer=OuterRef("pk")).order_by().values("customer")
+    if campaign.tiers or campaign.segments:
+        spend = orders.annotate(total=Sum("total_amount")).values("total")
+        customers = customers.annotate(
+            lifetime_spend=Coalesce(Subquery(spend), Value(Decimal("0")), output_field=DecimalField())
+        )
+        if campaign.tiers:
+            match = Q()
+            for tier in campaign.tiers:
+                low, high = _tier_bounds(tier)
+                match |= Q(lifetime_spend__gte=low) & (Q(lifetime_spend__lt=high) if high is not None else Q())
+            customers = customers.filter(match)
+    if campaign.last_purchase_after or campaign.last_purchase_before or campaign.segments:
+        customers = customers.annotate(last_purchase_at=Subquery(orders.annotate(last=Max("placed_at")).values("last")))
+        if campaign.last_purchase_after:
+            customers = customers.filter(last_purchase_at__date__gte=campaign.last_purchase_after)
+        if campaign.last_purchase_before:
+            customers = customers.filter(last_purchase_at__date__lt=campaign.last_purchase_before)
+    if campaign.bought_category:
+        bought = OrderLine.objects.filter(
+            order__customer=OuterRef("pk"), product__category=campaign.bought_category, quantity__gt=0
+        ).exclude(order__status__in=[Order.Status.CANCELLED, Order.Status.RETURNED])
+        customers = customers.filter(Exists(bought))
+    if campaign.holds_unused_coupon:
+        customers = customers.filter(
+            Exists(Coupon.objects.filter(customer=OuterRef("pk"), status=Coupon.Status.ISSUED, valid_until__gt=now))
+        )
+    if campaign.birthday_month:
+        customers = customers.filter(birthday__month=campaign.birthday_month)
+    if campaign.community_id and campaign.community_membership:
+        member = GroupMember.objects.filter(
+            customer=OuterRef("pk"), is_member=True, chat__communities=campaign.community_id
+        )
+        customers = customers.filter(Exists(member) if campaign.community_membership == "in" else ~Exists(member))
+    if campaign.segments:
+        customers = customers.annotate(order_count=Subquery(orders.annotate(n=Count("pk")).values("n")))
+    return customers
+
+
+def campaign_audience_ids(*, campaign: Campaign, now: dt.datetime | None = None) -> list[int]:
+    """The ids of the audience in id order, segments applied."""
+    customers = campaign_audience(campaign=campaign, now=now).order_by("pk")
+    if not campaign.segments:
+        return list(customers.values_list("pk", flat=True))
+    wanted = set(campaign.segments)
+    return [
+        pk
+        for pk, orders, spend, last in customers.values_list("pk", "order_count", "lifetime_spend", "last_purchase_at")
+        if customer_segment(orders=orders or 0, lifetime_spend=spend or Decimal("0"), last_purchase_at=last) in wanted
+    ]
+
+
+def campaign_audience_count(*, campaign: Campaign) -> int:
+    if campaign.segments:
+        return len(campaign_audience_ids(campaign=campaign))
+    return campaign_audience(campaign=campaign).count()
+
+
+def campaigns_visible(*, store_ids: frozenset[int] | None, queryset: QuerySet[Campaign] | None = None):
+    """Campaigns a manager may see: every store of the audience is one of theirs (HQ: all)."""
+    queryset = Campaign.objects.all() if queryset is None else queryset
+    if store_ids is None:
+        return queryset
+    foreign = Campaign.stores.through.objects.filter(campaign=OuterRef("pk")).exclude(store_id__in=store_ids)
+    mine = Campaign.stores.through.objects.filter(campaign=OuterRef("pk"), store_id__in=store_ids)
+    return queryset.filter(Exists(mine)).exclude(Exists(foreign))
+
+
+@dataclass(frozen=True)
+class CampaignProgress:
+    chunks: int
+    chunks_created: int
+    chunks_failed: int
+    chunks_confirmed: int
+    recipients: int
+    skipped: int
+    by_status: dict[str, int]
+    skipped_by_reason: dict[str, int]
+
+    @property
+    def percent(self) -> int:
+        """WeCom tasks created (or given up) out of all chunks."""
+        return 100 if not self.chunks else round(100 * (self.chunks_created + self.chunks_failed) / self.chunks)
+
+
+def campaign_progress(*, campaign_id: int) -> CampaignProgress:
+    chunks = CampaignChunk.objects.filter(campaign_id=campaign_id).aggregate(
+        total=Count("pk"),
+        created=Count("pk", filter=Q(status=CampaignChunk.Status.CREATED)),
+        failed=Count("pk", filter=Q(status=CampaignChunk.Status.FAILED)),
+        confirmed=Count("pk", filter=Q(confirmed_at__isnull=False)),
+    )
+    rows = CampaignRecipient.objects.filter(campaign_id=campaign_id).values_list("status", "skip_reason")
+    by_status: dict[str, int] = {}
+    reasons: dict[str, int] = {}
+    for status, reason, count in rows.order_by().annotate(n=Count("pk")).values_list("status", "skip_reason", "n"):
+        by_status[status] = by_status.get(status, 0) + count
+        if reason:
+            reasons[reason] = reasons.get(reason, 0) + count
+    total = sum(by_status.values())
+    return CampaignProgress(
+        chunks=chunks["total"],
+        chunks_created=chunks["created"],
+        chunks_failed=chunks["failed"],
+        chunks_confirmed=chunks["confirmed"],
+        recipients=total,
+        skipped=by_status.get(CampaignRecipient.Status.SKIPPED, 0),
+        by_status=by_status,
+        skipped_by_reason=reasons,
+    )
+
+
+EXPORT_HEADER = ["客户ID", "客户", "导购", "导购UserID", "状态", "跳过原因", "送达时间", "分片", "msgid"]
+
+
+def campaign_recipients_export_rows(*, campaign_id: int) -> Iterator[list]:
+    """CSV rows of every recipient: who, through whom, and what happened (times in Asia/Shanghai)."""
+    yield EXPORT_HEADER
+    recipients = (
+        CampaignRecipient.objects.filter(campaign_id=campaign_id)
+        .select_related("customer", "associate", "chunk")
+        .order_by("pk")
+    )
+    statuses = dict(CampaignRecipient.Status.choices)
+    reasons = dict(CampaignRecipient.Skip.choices)
+    for r in recipients.iterator(chunk_size=2000):
+        yield [
+            r.customer_id,
+            r.customer.name,
+            r.associate.name if r.associate else "",
+            r.associate.wecom_userid if r.associate else "",
+            statuses.get(r.status, r.status),
+            reasons.get(r.skip_reason, "") if r.skip_reason else "",
+            timezone.localtime(r.sent_at).strftime("%Y-%m-%d %H:%M") if r.sent_at else "",
+            r.chunk.key if r.chunk else "",
+            r.chunk.msgid if r.chunk else "",
+        ]

@@ -1,0 +1,741 @@
+"""Campaign writes: the approval state machine, resolving the audience into recipients and chunks, creating one
+WeCom mass-message task per chunk, collecting results, reminding and cancelling.
+
+Concurrency and retries (policy):
+- Every status change is a compare-and-set UPDATE … WHERE status = <expected>; the loser does nothing.
+- The audience is resolved once, in one transaction that writes every recipient and every chunk and stamps
+  `resolved_at`: a worker killed in the middle leaves nothing behind, and a rerun resolves again. Campaigns are
+  resolved one at a time (an advisory lock on PostgreSQL, the writer lock on SQLite) so two campaigns cannot
+  both pass a customer's frequency cap.
+- A chunk moves pending → creating → created(msgid) | failed(reason). A worker that dies inside the
+  add_msg_template call leaves the chunk `creating`; after the lease, the next attempt first looks for the task
+  in WeCom (get_groupmsg_list_v2 by creator and time, matching the chunk key written into the message's link)
+  and only creates it if WeCom has none. So neither a retry nor a redelivered message creates a second task.
+- Coupons are issued per chunk, just before its WeCom task, with `coupon_pack_send_many` and the request prefix
+  "campaign:<id>": idempotent per customer.
+"""
+
+import calendar
+import datetime as dt
+import logging
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from associates.models import FollowRelation, FollowUpTask, Store
+from associates.selectors import user_store_ids
+from campaigns import constants as K
+from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, JourneyConfig
+from campaigns.selectors import campaign_audience_count, campaign_audience_ids
+from coupons.links import coupon_card_image_url
+from coupons.services import coupon_pack_send_many
+from customers.models import Customer, Order
+from omni.bulk import bulk_copy
+from omni.errors import ApplicationError
+from omni.wecom.client import WeComError, wecom_client
+
+logger = logging.getLogger(__name__)
+S = Campaign.Status
+CS = CampaignChunk.Status
+RS = CampaignRecipient.Status
+CORP_TZ = ZoneInfo("Asia/Shanghai")
+# The statuses that mean "this customer got (or is getting) this campaign's message" for the caps.
+_COUNTS_FOR_CAPS = [RS.QUEUED, RS.AWAITING, RS.SENT]
+
+
+def _conflict(code: str, message: str) -> ApplicationError:
+    return ApplicationError(code, message, status_code=409)
+
+
+def _move(campaign_id: int, *, from_: list[str], to: str, **fields: Any) -> bool:
+    return bool(Campaign.objects.filter(pk=campaign_id, status__in=from_).update(status=to, **fields))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Content
+
+
+def campaign_landing_url(*, campaign: Campaign, chunk_key: str = "") -> str:
+    from django.urls import reverse
+
+    url = settings.OMNI_PUBLIC_URL.rstrip("/") + reverse("campaign-landing", kwargs={"token": campaign.landing_token})
+    return f"{url}?k={chunk_key}" if chunk_key else url
+
+
+def campaign_attachments(*, campaign: Campaign, chunk_key: str) -> list[dict]:
+    """The add_msg_template attachments. The first is always the campaign's link card, carrying the chunk key:
+    it is what reconciliation matches in WeCom's list of tasks."""
+    title = campaign.coupon_pack.name if campaign.coupon_pack_id else campaign.name
+    desc = (campaign.coupon_pack.description if campaign.coupon_pack_id else "") or "点击查看活动详情"
+    attachments: list[dict] = [
+        {
+            "msgtype": "link",
+            "link": {
+                "title": title[:64],
+                "picurl": coupon_card_image_url(),
+                "desc": desc[:100],
+                "url": campaign_landing_url(campaign=campaign, chunk_key=chunk_key),
+            },
+        }
+    ]
+    if campaign.product_id:
+        product = campaign.product
+        attachments.append(
+            {
+                "msgtype": "link",
+                "link": {
+                    "title": product.name[:64],
+                    "picurl": product.image_url or coupon_card_image_url(),
+                    "desc": f"¥{product.price}",
+                    "url": settings.OMNI_PRODUCT_URL.format(sku=product.sku),
+                },
+            }
+        )
+    if campaign.image_url:
+        attachments.append({"msgtype": "image", "image": {"pic_url": campaign.image_url}})
+    if campaign.miniprogram_appid:
+        attachments.append(
+            {
+                "msgtype": "miniprogram",
+                "miniprogram": {
+                    "title": campaign.miniprogram_title,
+                    "pic_media_id": campaign.miniprogram_pic_media_id,
+                    "appid": campaign.miniprogram_appid,
+                    "page": campaign.miniprogram_page,
+                },
+            }
+        )
+    return attachments
+
+
+def campaign_content_problems(*, campaign: Campaign) -> list[str]:
+    """What stops a campaign from being submitted, in words a manager understands (empty = fine)."""
+    problems = []
+    if len(campaign.text.encode("utf-8")) > K.TEXT_MAX_BYTES:
+        problems.append(f"群发文字超过 {K.TEXT_MAX_BYTES} 字节（企业微信限制）")
+    if not campaign.text.strip() and not campaign.coupon_pack_id and not campaign.product_id:
+        problems.append("请填写群发文字，或选择券包、商品")
+    if len(campaign_attachments(campaign=campaign, chunk_key="x")) > K.ATTACHMENTS_MAX:
+        problems.append(f"附件最多 {K.ATTACHMENTS_MAX} 个")
+    if campaign.miniprogram_appid and not all(
+        (campaign.miniprogram_title, campaign.miniprogram_page, campaign.miniprogram_pic_media_id)
+    ):
+        problems.append("小程序卡片需要标题、页面和封面 media_id")
+    if bool(campaign.community_id) != bool(campaign.community_membership):
+        problems.append("按社群筛选时，请同时选择社群和“在 / 不在社群中”")
+    if campaign.send_at is None:
+        problems.append("请设置发送时间")
+    if campaign.pk and not campaign.stores.exists():
+        problems.append("请选择门店")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The state machine: draft → submitted → approved → scheduled → sending → done / cancelled
+
+
+def _manages_all_stores(*, user, campaign: Campaign) -> bool:
+    store_ids = user_store_ids(user=user)
+    if store_ids is None:
+        return True
+    return not campaign.stores.exclude(pk__in=store_ids).exists()
+
+
+def campaign_submit(*, campaign_id: int, user) -> Campaign:
+    """Draft → submitted, with the audience size as the manager saw it."""
+    campaign = Campaign.objects.get(pk=campaign_id)
+    if not _manages_all_stores(user=user, campaign=campaign):
+        raise ApplicationError("not_your_stores", "只能提交自己门店的活动。", status_code=403)
+    problems = campaign_content_problems(campaign=campaign)
+    if problems:
+        raise ApplicationError("campaign_invalid", "；".join(problems))
+    size = campaign_audience_count(campaign=campaign)
+    if not _move(campaign_id, from_=[S.DRAFT], to=S.SUBMITTED, submitted_at=timezone.now(), audience_size=size):
+        raise _conflict("not_draft", "只有草稿可以提交审批。")
+    return Campaign.objects.get(pk=campaign_id)
+
+
+def campaign_approve(*, campaign_id: int, user) -> Campaign:
+    """Submitted → approved by a manager of every store of the audience who did not create it."""
+    campaign = Campaign.objects.get(pk=campaign_id)
+    if campaign.created_by_id == user.pk:
+        raise ApplicationError("own_campaign", "不能审批自己创建的活动。", status_code=403)
+    if not _manages_all_stores(user=user, campaign=campaign):
+        raise ApplicationError("not_your_stores", "只能审批自己门店的活动。", status_code=403)
+    if not _move(campaign_id, from_=[S.SUBMITTED], to=S.APPROVED, approved_by=user, approved_at=timezone.now()):
+        raise _conflict("not_submitted", "只有待审批的活动可以审批。")
+    return Campaign.objects.get(pk=campaign_id)
+
+
+def campaign_reject(*, campaign_id: int, user) -> Campaign:
+    """Submitted → back to draft, to be edited and submitted again."""
+    campaign = Campaign.objects.get(pk=campaign_id)
+    if not _manages_all_stores(user=user, campaign=campaign):
+        raise ApplicationError("not_your_stores", "只能处理自己门店的活动。", status_code=403)
+    if not _move(campaign_id, from_=[S.SUBMITTED], to=S.DRAFT, submitted_at=None):
+        raise _conflict("not_submitted", "只有待审批的活动可以退回。")
+    return Campaign.objects.get(pk=campaign_id)
+
+
+def campaigns_due(*, now: dt.datetime | None = None) -> list[int]:
+    """Approved campaigns whose time has come, moved to scheduled (each id returned once, to one caller)."""
+    now = now or timezone.now()
+    due = list(Campaign.objects.filter(status=S.APPROVED, send_at__lte=now).values_list("pk", flat=True))
+    return [pk for pk in due if _move(pk, from_=[S.APPROVED], to=S.SCHEDULED)]
+
+
+def campaigns_to_resume(*, now: dt.datetime | None = None) -> list[int]:
+    """Campaigns that may have lost their worker: scheduled or sending with a chunk not settled for a lease."""
+    now = now or timezone.now()
+    stale = now - dt.timedelta(seconds=K.chunk_lease_seconds())
+    return list(
+        Campaign.objects.filter(
+            Q(status=S.SCHEDULED)
+            | Q(status=S.SENDING, resolved_at__isnull=True)
+            | Q(
+                status=S.SENDING,
+                resolved_at__lte=stale,
+                chunks__status__in=[CS.PENDING, CS.CREATING],
+            )
+        )
+        .exclude(status=S.SCHEDULED, send_at__gt=now)
+        .distinct()
+        .values_list("pk", flat=True)
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Resolving the audience
+
+
+def _month_start(now: dt.datetime) -> dt.datetime:
+    local = now.astimezone(CORP_TZ)
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _serialize_resolution() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [zlib.crc32(b"campaigns.resolve")])
+
+
+def _choose_follows(customer_ids: list[int]) -> dict[int, tuple[int, str]]:
+    """customer → (associate id, external_userid): the primary associate when they follow the customer, else a
+    follower in the customer's store, else any active follower (the earliest friendship first)."""
+    chosen: dict[int, tuple[int, str, int]] = {}
+    primary = dict(Customer.objects.filter(pk__in=customer_ids).values_list("pk", "primary_associate_id"))
+    stores = dict(Customer.objects.filter(pk__in=customer_ids).values_list("pk", "primary_store_id"))
+    follows = (
+        FollowRelation.objects.filter(customer_id__in=customer_ids, ended_at__isnull=True, associate__is_active=True)
+        .order_by("followed_at", "pk")
+        .values_list("customer_id", "associate_id", "associate__store_id", "external_userid")
+    )
+    for customer_id, associate_id, store_id, external_userid in follows:
+        rank = 0 if associate_id == primary.get(customer_id) else 1 if store_id == stores.get(customer_id) else 2
+        if customer_id not in chosen or rank < chosen[customer_id][2]:
+            chosen[customer_id] = (associate_id, external_userid, rank)
+    return {c: (a, e) for c, (a, e, _) in chosen.items()}
+
+
+def _receipts_since(customer_ids: list[int], since: dt.datetime, exclude_campaign: int) -> dict[int, int]:
+    rows = (
+        CampaignRecipient.objects.filter(
+            customer_id__in=customer_ids, status__in=_COUNTS_FOR_CAPS, created_at__gte=since
+        )
+        .exclude(campaign_id=exclude_campaign)
+        .values("customer_id")
+        .annotate(n=Count("pk"))
+        .values_list("customer_id", "n")
+    )
+    return dict(rows)
+
+
+@dataclass
+class Resolved:
+    recipients: int
+    skipped: int
+    chunks: int
+
+
+def campaign_resolve(*, campaign_id: int, now: dt.datetime | None = None) -> Resolved | None:
+    """Write the campaign's recipients and chunks once (None when another run already did)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        _serialize_resolution()
+        campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+        if campaign.resolved_at is not None or campaign.status != S.SENDING:
+            return None
+        ids = campaign_audience_ids(campaign=campaign, now=now)
+        flags = {}
+        step = 20_000
+        for start in range(0, len(ids), step):
+            part = ids[start : start + step]
+            flags.update(
+                {
+                    pk: (opted_out, consent)
+                    for pk, opted_out, consent in Customer.objects.filter(pk__in=part).values_list(
+                        "pk", "opted_out", "marketing_consent"
+                    )
+                }
+            )
+        follows: dict[int, tuple[int, str]] = {}
+        week: dict[int, int] = {}
+        month: dict[int, int] = {}
+        per, days = K.frequency_cap()
+        for start in range(0, len(ids), step):
+            part = ids[start : start + step]
+            follows.update(_choose_follows(part))
+            week.update(_receipts_since(part, now - dt.timedelta(days=days), campaign_id))
+            month.update(_receipts_since(part, _month_start(now), campaign_id))
+        local = now.astimezone(CORP_TZ)
+        month_cap = K.monthly_cap() or calendar.monthrange(local.year, local.month)[1]
+
+        skipped: list[tuple[int, str]] = []
+        by_associate: dict[int, list[tuple[int, str]]] = defaultdict(list)
+        for pk in ids:
+            opted_out, consent = flags[pk]
+            reason = (
+                CampaignRecipient.Skip.OPTED_OUT
+                if opted_out
+                else CampaignRecipient.Skip.NO_CONSENT
+                if not consent
+                else CampaignRecipient.Skip.NO_FOLLOWER
+                if pk not in follows
+                else CampaignRecipient.Skip.FREQUENCY_CAP
+                if week.get(pk, 0) >= per
+                else CampaignRecipient.Skip.MONTHLY_CAP
+                if month.get(pk, 0) >= month_cap
+                else ""
+            )
+            if reason:
+                skipped.append((pk, reason))
+            else:
+                associate_id, external_userid = follows[pk]
+                by_associate[associate_id].append((pk, external_userid))
+
+        size = K.chunk_size()
+        chunk_rows = [
+            CampaignChunk(
+                campaign_id=campaign_id,
+                associate_id=associate_id,
+                index=index,
+                size=len(members[index * size : (index + 1) * size]),
+            )
+            for associate_id, members in sorted(by_associate.items())
+            for index in range((len(members) + size - 1) // size)
+        ]
+        CampaignChunk.objects.bulk_create(chunk_rows)
+        chunk_ids = {
+            (a, i): pk
+            for pk, a, i in CampaignChunk.objects.filter(campaign_id=campaign_id).values_list(
+                "pk", "associate_id", "index"
+            )
+        }
+        columns = ["campaign_id", "customer_id", "associate_id", "chunk_id", "external_userid", "status"]
+        columns += ["skip_reason", "created_at"]
+
+        def rows():
+            for pk, reason in skipped:
+                yield (campaign_id, pk, follows.get(pk, (None,))[0], None, "", RS.SKIPPED, reason, now)
+            for associate_id, members in by_associate.items():
+                for position, (pk, external_userid) in enumerate(members):
+                    chunk_id = chunk_ids[associate_id, position // size]
+                    yield (campaign_id, pk, associate_id, chunk_id, external_userid, RS.QUEUED, "", now)
+
+        bulk_copy(CampaignRecipient, columns, rows())
+        Campaign.objects.filter(pk=campaign_id).update(resolved_at=now)
+    return Resolved(recipients=len(ids) - len(skipped), skipped=len(skipped), chunks=len(chunk_rows))
+
+
+def campaign_send_start(*, campaign_id: int, now: dt.datetime | None = None) -> list[int]:
+    """Scheduled → sending, resolve the audience if not yet done, and return the chunks still to create.
+
+    Safe to call again at any time (a redelivered task, the resume tick): it only returns work not yet done.
+    """
+    now = now or timezone.now()
+    _move(campaign_id, from_=[S.SCHEDULED], to=S.SENDING)
+    campaign_resolve(campaign_id=campaign_id, now=now)
+    stale = now - dt.timedelta(seconds=K.chunk_lease_seconds())
+    chunks = list(
+        CampaignChunk.objects.filter(campaign_id=campaign_id, campaign__status=S.SENDING)
+        .filter(Q(status=CS.PENDING) | Q(status=CS.CREATING, claimed_at__lte=stale))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not chunks:
+        campaign_finish_if_complete(campaign_id=campaign_id)
+    return chunks
+
+
+def campaign_finish_if_complete(*, campaign_id: int) -> bool:
+    """Sending → done once every chunk has its WeCom task or has failed."""
+    open_chunks = CampaignChunk.objects.filter(campaign_id=campaign_id, status__in=[CS.PENDING, CS.CREATING])
+    if Campaign.objects.filter(pk=campaign_id, resolved_at__isnull=True).exists() or open_chunks.exists():
+        return False
+    return _move(campaign_id, from_=[S.SENDING], to=S.DONE, finished_at=timezone.now())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One chunk: one add_msg_template call
+
+
+class ChunkRetry(Exception):
+    """WeCom was busy or rate-limited after the client's own retries: try the chunk again later."""
+
+
+def _find_existing_task(*, chunk: CampaignChunk, sender: str, url: str) -> str | None:
+    """The msgid of a task WeCom already has for this chunk (created by a worker that died before recording it)."""
+    since = chunk.claimed_at or chunk.campaign.resolved_at or timezone.now()
+    start = int(since.timestamp()) - 600
+    end = int(timezone.now().timestamp()) + 600
+    client = wecom_client()
+    cursor = ""
+    while True:
+        page = client.groupmsg_list_v2(
+            chat_type="single", start_time=start, end_time=end, creator=sender, filter_type=0, limit=100, cursor=cursor
+        )
+        for item in page.get("group_msg_list") or []:
+            for attachment in item.get("attachments") or []:
+                if attachment.get("msgtype") == "link" and (attachment.get("link") or {}).get("url") == url:
+                    return item["msgid"]
+        cursor = page.get("next_cursor") or ""
+        if not cursor:
+            return None
+
+
+def _chunk_created(chunk: CampaignChunk, msgid: str, fail_list: list[str]) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        updated = CampaignChunk.objects.filter(pk=chunk.pk, status=CS.CREATING).update(
+            status=CS.CREATED, msgid=msgid, created_at=now, error=""
+        )
+        if not updated:
+            return
+        recipients = CampaignRecipient.objects.filter(chunk_id=chunk.pk, status=RS.QUEUED)
+        if fail_list:
+            recipients.filter(external_userid__in=fail_list).update(status=RS.NOT_FRIEND)
+        recipients.update(status=RS.AWAITING)
+
+
+def _chunk_failed(chunk: CampaignChunk, reason: str) -> None:
+    with transaction.atomic():
+        if CampaignChunk.objects.filter(pk=chunk.pk, status=CS.CREATING).update(status=CS.FAILED, error=reason[:300]):
+            CampaignRecipient.objects.filter(chunk_id=chunk.pk, status=RS.QUEUED).update(status=RS.FAILED)
+
+
+def campaign_chunk_send(*, chunk_id: int, now: dt.datetime | None = None) -> str:
+    """Create the chunk's WeCom task once; returns what happened (created / exists / skipped / failed / busy)."""
+    now = now or timezone.now()
+    chunk = CampaignChunk.objects.select_related("campaign", "associate").get(pk=chunk_id)
+    campaign = chunk.campaign
+    if campaign.status != S.SENDING:
+        CampaignChunk.objects.filter(pk=chunk_id, status=CS.PENDING).update(status=CS.CANCELLED)
+        return "skipped"
+    stale = now - dt.timedelta(seconds=K.chunk_lease_seconds())
+    sender = chunk.associate.wecom_userid
+    url = campaign_landing_url(campaign=campaign, chunk_key=chunk.key)
+    if chunk.status == CS.CREATING and chunk.claimed_at and chunk.claimed_at <= stale:
+        # A worker died inside the call: WeCom may already have the task.
+        existing = _find_existing_task(chunk=chunk, sender=sender, url=url)
+        if existing:
+            _chunk_created(chunk, existing, [])
+            campaign_finish_if_complete(campaign_id=campaign.pk)
+            return "exists"
+        claimed = CampaignChunk.objects.filter(pk=chunk_id, status=CS.CREATING, claimed_at=chunk.claimed_at).update(
+            claimed_at=now, attempts=chunk.attempts + 1
+        )
+    elif chunk.status == CS.PENDING:
+        claimed = CampaignChunk.objects.filter(pk=chunk_id, status=CS.PENDING).update(
+            status=CS.CREATING, claimed_at=now, attempts=chunk.attempts + 1
+        )
+    else:
+        return "skipped"
+    if not claimed:
+        return "skipped"
+    chunk.status, chunk.claimed_at = CS.CREATING, now
+
+    recipients = list(
+        CampaignRecipient.objects.filter(chunk_id=chunk_id, status=RS.QUEUED)
+        .order_by("pk")
+        .values_list("customer_id", "external_userid")
+    )
+    if campaign.coupon_pack_id:
+        coupon_pack_send_many(
+            pack_id=campaign.coupon_pack_id,
+            recipients=[(customer_id, chunk.associate_id) for customer_id, _ in recipients],
+            request_prefix=f"campaign:{campaign.pk}",
+            now=now,
+        )
+    body: dict[str, Any] = {
+        "chat_type": "single",
+        "sender": sender,
+        "external_userid": [external_userid for _, external_userid in recipients],
+        "attachments": campaign_attachments(campaign=campaign, chunk_key=chunk.key),
+    }
+    if campaign.text.strip():
+        body["text"] = {"content": campaign.text}
+    try:
+        answer = wecom_client().post("externalcontact/add_msg_template", data=body)
+    except WeComError as error:
+        if not error.transient:
+            _chunk_failed(chunk, f"{error.errcode}: {error.errmsg}")
+            campaign_finish_if_complete(campaign_id=campaign.pk)
+            return "failed"
+        # Busy or rate-limited: WeCom may or may not have made the task. Look, then release the chunk for a retry.
+        existing = _find_existing_task(chunk=chunk, sender=sender, url=url)
+        if existing:
+            _chunk_created(chunk, existing, [])
+            campaign_finish_if_complete(campaign_id=campaign.pk)
+            return "exists"
+        CampaignChunk.objects.filter(pk=chunk_id, status=CS.CREATING, claimed_at=now).update(
+            status=CS.PENDING, error=f"{error.errcode}: {error.errmsg}"[:300]
+        )
+        raise ChunkRetry(str(error)) from error
+    _chunk_created(chunk, answer["msgid"], answer.get("fail_list") or [])
+    campaign_finish_if_complete(campaign_id=campaign.pk)
+    return "created"
+
+
+def campaign_chunks_retry(*, chunk_ids: list[int]) -> list[int]:
+    """An admin retries failed chunks: failed → pending (their recipients queued again); returns the ids moved."""
+    moved = []
+    for chunk_id in chunk_ids:
+        with transaction.atomic():
+            if CampaignChunk.objects.filter(pk=chunk_id, status=CS.FAILED).update(status=CS.PENDING):
+                CampaignRecipient.objects.filter(chunk_id=chunk_id, status=RS.FAILED).update(status=RS.QUEUED)
+                campaign_id = CampaignChunk.objects.get(pk=chunk_id).campaign_id
+                _move(campaign_id, from_=[S.DONE], to=S.SENDING, finished_at=None)
+                moved.append(chunk_id)
+    return moved
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Results, reminders, cancelling
+
+
+_RESULT_STATUS = {1: RS.SENT, 2: RS.NOT_FRIEND, 3: RS.RECEIVED_OTHER}
+
+
+def _collect_results(chunk: CampaignChunk, sender: str) -> None:
+    client = wecom_client()
+    by_status: dict[str, list[str]] = defaultdict(list)
+    sent_at: dict[str, int] = {}
+    cursor = ""
+    while True:
+        page = client.groupmsg_send_result(msgid=chunk.msgid, userid=sender, limit=1000, cursor=cursor)
+        for item in page.get("send_list") or []:
+            status = _RESULT_STATUS.get(int(item.get("status", 0)), RS.UNCONFIRMED)
+            by_status[status].append(item["external_userid"])
+            if item.get("send_time"):
+                sent_at[item["external_userid"]] = int(item["send_time"])
+        cursor = page.get("next_cursor") or ""
+        if not cursor:
+            break
+    with transaction.atomic():
+        recipients = CampaignRecipient.objects.filter(chunk_id=chunk.pk, status=RS.AWAITING)
+        for status, external_userids in by_status.items():
+            for start in range(0, len(external_userids), 2000):
+                part = external_userids[start : start + 2000]
+                if status == RS.SENT:
+                    moment = dt.datetime.fromtimestamp(sent_at.get(part[0], 0), tz=dt.UTC)
+                    recipients.filter(external_userid__in=part).update(status=status, sent_at=moment)
+                else:
+                    recipients.filter(external_userid__in=part).update(status=status)
+        CampaignChunk.objects.filter(pk=chunk.pk).update(results_final=True, polled_at=timezone.now())
+
+
+@dataclass
+class Polled:
+    confirmed: int = 0
+    reminded: int = 0
+    expired: int = 0
+    cancelled: int = 0
+
+
+def campaign_results_poll(*, now: dt.datetime | None = None, limit: int = 500) -> Polled:
+    """One pass over WeCom tasks not yet final: record confirmations and per-recipient results, remind associates
+    who have not confirmed (at most REMIND_MAX times, REMIND_INTERVAL_HOURS apart), give up after the window,
+    and cancel tasks of cancelled campaigns that WeCom made anyway."""
+    now = now or timezone.now()
+    result = Polled()
+    client = wecom_client()
+    chunks = (
+        CampaignChunk.objects.filter(status=CS.CREATED, results_final=False)
+        .select_related("campaign", "associate")
+        .order_by("polled_at", "pk")[:limit]
+    )
+    for chunk in chunks:
+        sender = chunk.associate.wecom_userid
+        if chunk.campaign.status == S.CANCELLED:
+            _cancel_chunk_task(chunk, client)
+            result.cancelled += 1
+            continue
+        tasks = client.groupmsg_task(msgid=chunk.msgid, limit=1000).get("task_list") or []
+        mine = next((t for t in tasks if t.get("userid") == sender), None)
+        if mine and int(mine.get("status", 0)) == 2:
+            confirmed = dt.datetime.fromtimestamp(int(mine.get("send_time") or now.timestamp()), tz=dt.UTC)
+            CampaignChunk.objects.filter(pk=chunk.pk).update(confirmed_at=confirmed)
+            _collect_results(chunk, sender)
+            result.confirmed += 1
+            continue
+        age = now - (chunk.created_at or now)
+        if age >= dt.timedelta(days=K.CONFIRM_WINDOW_DAYS):
+            with transaction.atomic():
+                CampaignRecipient.objects.filter(chunk_id=chunk.pk, status=RS.AWAITING).update(status=RS.UNCONFIRMED)
+                CampaignChunk.objects.filter(pk=chunk.pk).update(results_final=True, polled_at=now)
+            result.expired += 1
+            continue
+        due = age >= dt.timedelta(hours=K.REMIND_AFTER_HOURS) and (
+            chunk.reminded_at is None or now - chunk.reminded_at >= dt.timedelta(hours=K.REMIND_INTERVAL_HOURS)
+        )
+        # Compare-and-set on the count: two overlapping polls remind once.
+        if (
+            due
+            and chunk.reminds < K.REMIND_MAX
+            and CampaignChunk.objects.filter(pk=chunk.pk, reminds=chunk.reminds).update(
+                reminds=chunk.reminds + 1, reminded_at=now
+            )
+        ):
+            client.groupmsg_remind(msgid=chunk.msgid)
+            result.reminded += 1
+        CampaignChunk.objects.filter(pk=chunk.pk).update(polled_at=now)
+    return result
+
+
+def _cancel_chunk_task(chunk: CampaignChunk, client) -> None:
+    client.groupmsg_cancel(msgid=chunk.msgid)
+    with transaction.atomic():
+        CampaignRecipient.objects.filter(chunk_id=chunk.pk, status=RS.AWAITING).update(status=RS.CANCELLED)
+        CampaignChunk.objects.filter(pk=chunk.pk).update(results_final=True, polled_at=timezone.now())
+
+
+def campaign_cancel(*, campaign_id: int, user) -> Campaign:
+    """Stop a campaign: chunks not yet created never will be, and WeCom tasks not yet confirmed are cancelled."""
+    campaign = Campaign.objects.get(pk=campaign_id)
+    if not _manages_all_stores(user=user, campaign=campaign):
+        raise ApplicationError("not_your_stores", "只能取消自己门店的活动。", status_code=403)
+    live = [S.DRAFT, S.SUBMITTED, S.APPROVED, S.SCHEDULED, S.SENDING, S.DONE]
+    if not _move(campaign_id, from_=live, to=S.CANCELLED, cancelled_at=timezone.now()):
+        raise _conflict("not_cancellable", "这个活动已经取消。")
+    with transaction.atomic():
+        pending = CampaignChunk.objects.filter(campaign_id=campaign_id, status__in=[CS.PENDING, CS.FAILED])
+        CampaignRecipient.objects.filter(chunk__in=pending, status__in=[RS.QUEUED, RS.FAILED]).update(
+            status=RS.CANCELLED
+        )
+        pending.update(status=CS.CANCELLED)
+    client = None
+    for chunk in CampaignChunk.objects.filter(
+        campaign_id=campaign_id, status=CS.CREATED, results_final=False, confirmed_at__isnull=True
+    ):
+        client = client or wecom_client()
+        _cancel_chunk_task(chunk, client)
+    return Campaign.objects.get(pk=campaign_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Journeys: follow-up tasks for associates, once per occasion (FollowUpTask's unique occasion decides)
+
+JOURNEY_CATCH_UP_DAYS = 3
+NOT_PURCHASES = [
+    Order.Status.CANCELLED,
+    Order.Status.RETURNED,
+]  # a missed daily run is caught up by the next ones; older occasions are let go
+
+
+@dataclass
+class Journeys:
+    birthday: int = 0
+    post_purchase: int = 0
+    lapsing: int = 0
+
+
+def _tasks_add(rows: list[FollowUpTask]) -> int:
+    """Insert the tasks not yet made for their occasion; returns how many are new."""
+    if not rows:
+        return 0
+    before = FollowUpTask.objects.count()
+    FollowUpTask.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+    return FollowUpTask.objects.count() - before
+
+
+def journeys_run(*, now: dt.datetime | None = None) -> Journeys:
+    """Birthday greetings, post-purchase follow-ups and lapsing customers, per store's JourneyConfig (stores
+    without one use its defaults). Each task goes to the customer's primary associate (the order's associate for a
+    follow-up) and is made once per occasion, however often this runs."""
+    now = now or timezone.now()
+    today = now.astimezone(CORP_TZ).date()
+    made = Journeys()
+    configs = {c.store_id: c for c in JourneyConfig.objects.all()}
+    for store in Store.objects.filter(is_active=True):
+        config = configs.get(store.pk) or JourneyConfig(store=store)
+        customers = Customer.objects.filter(
+            primary_store=store, merged_into__isnull=True, primary_associate__is_active=True, opted_out=False
+        )
+        if config.birthday:
+            rows = []
+            for ahead in range(config.birthday_days_before + 1):
+                day = today + dt.timedelta(days=ahead)
+                for pk, name, associate_id in customers.filter(
+                    birthday__month=day.month, birthday__day=day.day
+                ).values_list("pk", "name", "primary_associate_id"):
+                    rows.append(
+                        FollowUpTask(
+                            associate_id=associate_id,
+                            customer_id=pk,
+                            title=f"{day:%m月%d日}是{name or '客户'}的生日，送上祝福",
+                            due_on=day,
+                            occasion=f"birthday:{day.year}",
+                        )
+                    )
+            made.birthday += _tasks_add(rows)
+        if config.post_purchase_days:
+            last_day = today - dt.timedelta(days=config.post_purchase_days)
+            since = last_day - dt.timedelta(days=JOURNEY_CATCH_UP_DAYS)
+            orders = (
+                Order.objects.filter(
+                    customer__in=customers,
+                    placed_at__date__gt=since,
+                    placed_at__date__lte=last_day,
+                )
+                .exclude(status__in=[Order.Status.CANCELLED, Order.Status.RETURNED])
+                .values_list("pk", "customer_id", "customer__name", "associate_id", "customer__primary_associate_id")
+            )
+            made.post_purchase += _tasks_add(
+                [
+                    FollowUpTask(
+                        associate_id=associate_id or primary_id,
+                        customer_id=customer_id,
+                        title=f"回访{name or '客户'}：{config.post_purchase_days} 天前的购买是否满意",
+                        due_on=today,
+                        occasion=f"post_purchase:{order_id}",
+                    )
+                    for order_id, customer_id, name, associate_id, primary_id in orders
+                ]
+            )
+        if config.lapsing_days:
+            cutoff = today - dt.timedelta(days=config.lapsing_days)
+            lapsed = (
+                customers.annotate(last=Max("orders__placed_at", filter=~Q(orders__status__in=NOT_PURCHASES)))
+                .filter(last__date__lte=cutoff, last__date__gt=cutoff - dt.timedelta(days=JOURNEY_CATCH_UP_DAYS))
+                .values_list("pk", "name", "primary_associate_id", "last")
+            )
+            made.lapsing += _tasks_add(
+                [
+                    FollowUpTask(
+                        associate_id=associate_id,
+                        customer_id=pk,
+                        title=f"{name or '客户'}已 {config.lapsing_days} 天没有购买，联系唤醒",
+                        due_on=today,
+                        occasion=f"lapsing:{last.astimezone(CORP_TZ):%Y%m%d}",
+                    )
+                    for pk, name, associate_id, last in lapsed
+                ]
+            )
+    return made

@@ -1,0 +1,76 @@
+"""Real threads on PostgreSQL: a double (or eight-fold) tap on 邀请进群 sends one invite and uploads one poster, and
+the same join callback handled by several workers at once records one join and converts one invite."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection
+
+from associates.models import GroupChat
+from communities.models import Community, GroupMemberEvent, Invite
+from communities.services import community_invite_send, group_chat_created, group_chat_updated
+from tests import test_community_groups as groups
+from tests.test_community_groups import CHEN, _update, people
+
+emulator = groups.emulator  # the fixture
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _race(contenders: int, attempt) -> list:
+    barrier, outcomes, lock = threading.Barrier(contenders), [], threading.Lock()
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            result = attempt()
+        except Exception as exc:  # every outcome, failures too, is reported to the test
+            result = exc
+        finally:
+            connection.close()
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=run) for _ in range(contenders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def _shop(emulator):
+    associate, chen, _ = people(emulator)
+    chat_id = emulator.control("POST", "groups", {"owner": "linyu", "name": "静安老友群"})["group_chat"]["chat_id"]
+    group_chat_created({"ChatId": chat_id, "ChangeType": "create"})
+    community = Community.objects.create(store=associate.store, name="静安会员俱乐部")
+    community.chats.add(GroupChat.objects.get(chat_id=chat_id))
+    return associate, chen, chat_id
+
+
+def test_eight_taps_with_one_request_id_send_one_invite_and_upload_one_poster(emulator):
+    associate, chen, _ = _shop(emulator)
+
+    outcomes = _race(8, lambda: community_invite_send(associate=associate, customer_id=chen.pk, request_id="tap"))
+
+    assert [o for o in outcomes if isinstance(o, Exception)] == []
+    assert sorted(o.created for o in outcomes) == [False] * 7 + [True]
+    assert Invite.objects.count() == 1
+    assert emulator.control("GET", "calls", api="media/upload")["count"] == 1
+    assert emulator.control("GET", "calls", api="externalcontact/groupchat/add_join_way")["count"] == 1
+
+
+def test_one_join_handled_by_six_workers_at_once_is_one_join_and_one_conversion(emulator):
+    associate, chen, chat_id = _shop(emulator)
+    invite = community_invite_send(associate=associate, customer_id=chen.pk, request_id="r1").invite
+    emulator.control("POST", "groups/join", {"config_id": invite.invite_code.config_id, "member": CHEN})
+    version = emulator.control("GET", "groups")["groups"][0]["member_version"]
+    payload = _update(chat_id, "add_member", [CHEN], version, int(time.time()), JoinScene=3)
+
+    outcomes = _race(6, lambda: group_chat_updated(payload))
+
+    assert [o for o in outcomes if isinstance(o, Exception)] == []
+    assert GroupMemberEvent.objects.filter(kind="join", member__userid=CHEN).count() == 1
+    invite.refresh_from_db()
+    assert invite.status == "joined"
