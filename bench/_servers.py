@@ -5,11 +5,19 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 from django.conf import settings
+
+from omni.wecom.emulator.config import EmulatorConfig
+from omni.wecom.emulator.server import RunningEmulator, start_emulator
+
+# The benchmarks' WeCom corp, in the local emulator.
+CORP_ID, AGENT_ID, SECRET = "wwbenchcorp0000001", "1000002", "bench-secret"
+TOKEN, AES_KEY = "BenchToken", "b21uaS1kZW1vLWxvY2FsLXdlY29tLWVtdWxhdG9yISE"
 
 
 @contextmanager
@@ -80,3 +88,34 @@ def database_url() -> str:
     if connection.vendor == "postgresql":
         return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     return f"sqlite:///{db['NAME']}"
+
+
+@contextmanager
+def bench_emulator() -> Iterator[tuple[RunningEmulator, dict[str, str]]]:
+    """A local WeCom emulator in this process, with Omni's WeCom settings pointed at it; yields the emulator and
+    those settings, as the environment for the web and worker processes a benchmark starts."""
+    emulator = start_emulator(
+        EmulatorConfig(
+            corp_id=CORP_ID,
+            agent_id=AGENT_ID,
+            secret=SECRET,
+            token=TOKEN,
+            encoding_aes_key=AES_KEY,
+            callback_url="http://127.0.0.1:9/unused",
+            sidebar_url="http://127.0.0.1:9/unused",
+        )
+    )
+    wecom = {
+        "WECOM_API_BASE": emulator.api_base,
+        "WECOM_CORP_ID": CORP_ID,
+        "WECOM_AGENT_ID": AGENT_ID,
+        "WECOM_SECRET": SECRET,
+        "WECOM_TOKEN": TOKEN,
+        "WECOM_ENCODING_AES_KEY": AES_KEY,
+    }
+    for name, value in wecom.items():
+        setattr(settings, name, value)
+    try:
+        yield emulator, wecom
+    finally:
+        emulator.stop()

@@ -25,19 +25,26 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.db.models import Count
 
 from associates.models import Associate, FollowRelation, Store
 from bench._http_client import post_all
-from bench._servers import database_url, free_port, gunicorn_cmd, omni_process, wait_until_up, worker_cmd
+from bench._servers import (
+    AES_KEY,
+    AGENT_ID,
+    CORP_ID,
+    TOKEN,
+    bench_emulator,
+    database_url,
+    free_port,
+    gunicorn_cmd,
+    omni_process,
+    wait_until_up,
+    worker_cmd,
+)
 from omni.wecom.crypto import CallbackCrypto
-from omni.wecom.emulator.config import EmulatorConfig
-from omni.wecom.emulator.server import start_emulator
 from omni.wecom.models import CallbackEvent
 
-CORP_ID, AGENT_ID, SECRET = "wwbenchcorp0000001", "1000002", "bench-secret"
-TOKEN, AES_KEY = "BenchToken", "b21uaS1kZW1vLWxvY2FsLXdlY29tLWVtdWxhdG9yISE"
 TARGET_ACCEPTED, TARGET_P99_MS = 500, 50
 WEB_WORKERS, CLIENTS = 4, 4
 LIVE_CUSTOMERS, LIVE_RATE = 100, 10
@@ -45,28 +52,7 @@ LIVE_CUSTOMERS, LIVE_RATE = 100, 10
 
 def run(*, scale: float, log: Callable[[str], None]) -> dict:
     events = max(200, int(2000 * scale))
-    emulator = start_emulator(
-        EmulatorConfig(
-            corp_id=CORP_ID,
-            agent_id=AGENT_ID,
-            secret=SECRET,
-            token=TOKEN,
-            encoding_aes_key=AES_KEY,
-            callback_url="http://127.0.0.1:9/unused",
-            sidebar_url="http://127.0.0.1:9/unused",
-        )
-    )
-    wecom = {
-        "WECOM_API_BASE": emulator.api_base,
-        "WECOM_CORP_ID": CORP_ID,
-        "WECOM_AGENT_ID": AGENT_ID,
-        "WECOM_SECRET": SECRET,
-        "WECOM_TOKEN": TOKEN,
-        "WECOM_ENCODING_AES_KEY": AES_KEY,
-    }
-    for name, value in wecom.items():
-        setattr(settings, name, value)
-    try:
+    with bench_emulator() as (emulator, wecom):
         posts = _backlog(emulator, events, log)
         url = database_url()
         with omni_process(gunicorn_cmd(port := free_port(), WEB_WORKERS), database_url=url, extra_env=wecom) as server:
@@ -75,8 +61,6 @@ def run(*, scale: float, log: Callable[[str], None]) -> dict:
             with omni_process(worker_cmd("realtime", 2), database_url=url, extra_env=wecom):
                 processed = _drain(events, log)
                 live = _live(emulator, port, log)
-    finally:
-        emulator.stop()
     return {
         "events": events,
         **accepted,

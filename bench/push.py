@@ -14,24 +14,19 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from django.conf import settings
 from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
 from associates.models import Associate, FollowRelation, Store
-from bench._servers import database_url, omni_process, worker_cmd
+from bench._servers import bench_emulator, database_url, omni_process, worker_cmd
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
 from campaigns.services import campaign_approve, campaign_submit, campaigns_due
 from campaigns.tasks import campaign_send_task
 from customers.models import Customer
 from omni.bulk import bulk_copy
-from omni.wecom.emulator.config import EmulatorConfig
-from omni.wecom.emulator.server import start_emulator
 from omni.wecom.emulator.state import relation_key
 
-CORP_ID, AGENT_ID, SECRET = "wwomnibench0000001", "1000002", "omni-bench-secret"
-TOKEN, AES_KEY = "BenchToken", "b21uaS1kZW1vLWxvY2FsLXdlY29tLWVtdWxhdG9yISE"
 CUSTOMERS, STORES, ASSOCIATES_PER_STORE = 100_000, 10, 10
 WORKER_CONCURRENCY = 2
 TARGET_SECONDS = 30
@@ -42,28 +37,7 @@ def run(*, scale: float, log: Callable[[str], None], customers: int | None = Non
     if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
         raise CommandError("bench push measures PostgreSQL with a Redis broker: set DATABASE_URL and REDIS_URL")
     size = customers or max(1000, int(CUSTOMERS * scale))
-    emulator = start_emulator(
-        EmulatorConfig(
-            corp_id=CORP_ID,
-            agent_id=AGENT_ID,
-            secret=SECRET,
-            token=TOKEN,
-            encoding_aes_key=AES_KEY,
-            callback_url="http://127.0.0.1:9/unused",
-            sidebar_url="http://127.0.0.1:9/unused",
-        )
-    )
-    wecom = {
-        "WECOM_API_BASE": emulator.api_base,
-        "WECOM_CORP_ID": CORP_ID,
-        "WECOM_AGENT_ID": AGENT_ID,
-        "WECOM_SECRET": SECRET,
-        "WECOM_TOKEN": TOKEN,
-        "WECOM_ENCODING_AES_KEY": AES_KEY,
-    }
-    for name, value in wecom.items():
-        setattr(settings, name, value)
-    try:
+    with bench_emulator() as (emulator, wecom):
         campaign = _seed(size, emulator, log)
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
@@ -71,8 +45,6 @@ def run(*, scale: float, log: Callable[[str], None], customers: int | None = Non
             time.sleep(3)  # let the worker connect to the broker before the clock starts
             seconds = _send(campaign, log)
         figures = _count(campaign, emulator, size)
-    finally:
-        emulator.stop()
     return {
         "machine": {"cpus": os.cpu_count()},
         "recipients": size,
