@@ -801,11 +801,13 @@ def _redeem_locked(*, code: str, order: OrderIn, request_no: str, api_key: ApiKe
     return Redeemed(redemption=redemption, created=True)
 
 
+# The stacking rule, one upsert on the order's row: a coupon joins an order that holds none, or one whose coupons
+# and this one are all combinable. {rows} is the (channel, order_ref, 1, exclusive) to take; no row back = refused.
 _ORDER_TAKE = (
-    "INSERT INTO {order} AS t (channel, order_ref, coupons, exclusive) VALUES (%s, %s, 1, %s) "
+    "INSERT INTO {order} AS t (channel, order_ref, coupons, exclusive) {rows} "
     "ON CONFLICT (channel, order_ref) DO UPDATE SET coupons = t.coupons + 1, "
     "exclusive = (t.exclusive OR excluded.exclusive) "
-    "WHERE t.coupons = 0 OR NOT (t.exclusive OR excluded.exclusive) RETURNING 1"
+    "WHERE t.coupons = 0 OR NOT (t.exclusive OR excluded.exclusive) RETURNING order_ref"
 )
 _REDEMPTION_COLUMNS = (
     "request_no, kind, coupon_id, channel, store_id, order_ref, amount, discount, credited_associate_id, "
@@ -838,7 +840,10 @@ def _redemption_write(redemption: Redemption, *, exclusive: bool) -> int:
     ledger_params = _ledger_params(redemption)
     placeholders = ", ".join(["%s"] * len(ledger_params))
     with connection.cursor() as cursor:
-        cursor.execute(_ORDER_TAKE.format(**tables), [redemption.channel, redemption.order_ref, exclusive])
+        cursor.execute(
+            _ORDER_TAKE.format(rows="VALUES (%s, %s, 1, %s)", **tables),
+            [redemption.channel, redemption.order_ref, exclusive],
+        )
         if cursor.fetchone() is None:
             raise _conflict("not_combinable", "这笔订单已使用其他优惠券，这张券不能叠加使用。")
         cursor.execute(
@@ -861,10 +866,7 @@ def _redemption_write(redemption: Redemption, *, exclusive: bool) -> int:
 # order_ref is NULL and the ledger's NOT NULL aborts the whole statement: nothing is marked, nothing is written.
 _REDEEM_GUARDED = (
     "WITH marked AS (UPDATE {coupon} SET status = %s, redeemed_at = %s WHERE id = %s AND status = %s RETURNING id), "
-    "taken AS (INSERT INTO {order} AS t (channel, order_ref, coupons, exclusive) SELECT %s, %s, 1, %s FROM marked "
-    "ON CONFLICT (channel, order_ref) DO UPDATE SET coupons = t.coupons + 1, "
-    "exclusive = (t.exclusive OR excluded.exclusive) "
-    "WHERE t.coupons = 0 OR NOT (t.exclusive OR excluded.exclusive) RETURNING order_ref) "
+    f"taken AS ({_ORDER_TAKE.replace('{rows}', 'SELECT %s, %s, 1, %s FROM marked')}) "
     "INSERT INTO {ledger} ({columns}) "
     "SELECT %s, %s, %s, %s, %s, (SELECT order_ref FROM taken), %s, %s, %s, %s, %s, %s FROM marked RETURNING id"
 )
