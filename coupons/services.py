@@ -673,14 +673,15 @@ def _coupon_read(*, code: str, store_id: int | None, request_no: str, lock: bool
         "SELECT c.id, c.code, c.status, c.valid_from, c.valid_until, c.associate_id, c.store_id, c.customer_id, "
         f"a.wecom_userid, s.code, {', '.join(f't.{column}' for column in _TEMPLATE_COLUMNS)}, "
         f"EXISTS (SELECT 1 FROM {stores_table} ts WHERE ts.coupontemplate_id = t.id), "
-        f"EXISTS (SELECT 1 FROM {stores_table} ts WHERE ts.coupontemplate_id = t.id AND ts.store_id = %s), "
+        f"EXISTS (SELECT 1 FROM {stores_table} ts "
+        "WHERE ts.coupontemplate_id = t.id AND ts.store_id = CAST(%s AS bigint)), "
         f"EXISTS (SELECT 1 FROM {Redemption._meta.db_table} r WHERE r.request_no = %s) "
         f"FROM {Coupon._meta.db_table} c JOIN {template_table} t ON t.id = c.template_id "
         f"LEFT JOIN {Associate._meta.db_table} a ON a.id = c.associate_id "
         f"LEFT JOIN {Store._meta.db_table} s ON s.id = c.store_id "
         f"WHERE c.code = %s{lock}"
     )
-    found = rawsql.rows(sql, [store_id, request_no, code_normalize(code)])
+    found = rawsql.rows(sql, [store_id, request_no, code_normalize(code)], prepare=True)
     row = found[0] if found else None
     if row is None:
         raise ApplicationError("unknown_code", "没有这个券码。", status_code=404)
@@ -864,11 +865,13 @@ def _redemption_write(redemption: Redemption, *, exclusive: bool) -> int:
 # PostgreSQL: mark the coupon while it is still issued, then — from that row — take the order's stacking row, then
 # write the ledger row with the order_ref the stacking row returned. When the order takes no more coupons, that
 # order_ref is NULL and the ledger's NOT NULL aborts the whole statement: nothing is marked, nothing is written.
+# Prepared (bound server-side): the ids a till may leave NULL are cast.
 _REDEEM_GUARDED = (
     "WITH marked AS (UPDATE {coupon} SET status = %s, redeemed_at = %s WHERE id = %s AND status = %s RETURNING id), "
     f"taken AS ({_ORDER_TAKE.replace('{rows}', 'SELECT %s, %s, 1, %s FROM marked')}) "
     "INSERT INTO {ledger} ({columns}) "
-    "SELECT %s, %s, %s, %s, %s, (SELECT order_ref FROM taken), %s, %s, %s, %s, %s, %s FROM marked RETURNING id"
+    "SELECT %s, %s, %s, %s, CAST(%s AS bigint), (SELECT order_ref FROM taken), %s, %s, "
+    "CAST(%s AS bigint), CAST(%s AS bigint), CAST(%s AS bigint), %s FROM marked RETURNING id"
 )
 
 
@@ -896,9 +899,9 @@ def _redemption_write_guarded(redemption: Redemption, *, exclusive: bool) -> int
     try:
         if connection.in_atomic_block:
             with transaction.atomic():
-                written = rawsql.rows(sql, params)
+                written = rawsql.rows(sql, params, prepare=True)
         else:
-            written = rawsql.rows(sql, params)
+            written = rawsql.rows(sql, params, prepare=True)
     except IntegrityError as error:
         if getattr(error.__cause__, "sqlstate", "") == _NOT_NULL_VIOLATION:
             raise _conflict("not_combinable", "这笔订单已使用其他优惠券，这张券不能叠加使用。") from error

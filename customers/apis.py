@@ -42,6 +42,7 @@ def _active_key(prefix: str, *, store_code: str | None = None) -> ApiKey | None:
         found = rawsql.rows(
             f"SELECT id, name, channel, key_hash, last_used_at FROM {key_table} WHERE prefix = %s AND is_active",
             [prefix],
+            prepare=True,
         )
     else:
         found = rawsql.rows(
@@ -51,6 +52,7 @@ def _active_key(prefix: str, *, store_code: str | None = None) -> ApiKey | None:
             f"FROM {key_table} k LEFT JOIN {store_table} s ON s.code = %s "
             "WHERE k.prefix = %s AND k.is_active",
             [store_code, prefix],
+            prepare=True,
         )
     if not found:
         return None

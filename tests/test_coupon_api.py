@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -229,6 +230,25 @@ def test_an_online_key_redeems_online_without_a_store(till):
     assert response.status_code == 201
     assert (response.json()["channel"], response.json()["store"]) == ("online", None)
     assert Redemption.objects.get().channel == "online"
+
+
+@pytest.mark.postgres
+def test_the_tills_statements_are_prepared_once_per_connection(till):
+    _, associate = till
+    coupons, client = [_issue(associate) for _ in range(3)], _client()
+
+    statuses = [
+        client.post(REDEEM, _body(c, order_ref=f"POS-{n}", request_no=f"R-{n}"), format="json").status_code
+        for n, c in enumerate(coupons)
+    ]
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = sorted(row[0].split(" ", 2)[:2] for row in cursor.fetchall())
+    assert statuses == [201, 201, 201]
+    # The key with the till's store, the coupon with its template, and the guarded write: one plan each.
+    assert prepared == [["SELECT", "c.id,"], ["SELECT", "k.id,"], ["WITH", "marked"]]
+    assert Redemption.objects.count() == 3
 
 
 def test_a_replay_answers_the_same_body_with_200_and_writes_nothing(till):
