@@ -92,6 +92,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
         "transaction_mode": "IMMEDIATE",
     }
+    # Tests use a file, not SQLite's shared in-memory database: with that, Django hands the test's own connection
+    # to live-server threads, and a WeCom callback arriving while a test's request is inside a transaction would
+    # run on that same connection mid-transaction. A file gives every thread its own connection, as in production.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_omni.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
