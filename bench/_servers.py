@@ -1,4 +1,5 @@
-"""Processes benchmarks start: a real gunicorn and Celery worker on a given database, and free ports."""
+"""Processes benchmarks start: Omni's web server (uWSGI with the production uwsgi.ini) and a Celery worker on a given
+database, and free ports."""
 
 import os
 import socket
@@ -32,18 +33,15 @@ def omni_process(command: list[str], *, database_url: str, extra_env: dict | Non
         child.wait(timeout=60)
 
 
-def gunicorn_cmd(port: int, workers: int) -> list[str]:
+def web_cmd(port: int, workers: int) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "omni.wsgi",
-        "-w",
-        str(workers),
-        "-b",
+        str(Path(sys.executable).parent / "uwsgi"),
+        "--ini",
+        str(Path(settings.BASE_DIR) / "uwsgi.ini"),
+        "--http-socket",
         f"127.0.0.1:{port}",
-        "--log-level",
-        "warning",
+        "--processes",
+        str(workers),
     ]
 
 
@@ -77,7 +75,7 @@ def wait_until_up(port: int, path: str = "/wecom/callback/") -> None:
             return
         except requests.RequestException:  # not listening yet, or workers still booting
             time.sleep(0.1)
-    raise RuntimeError("gunicorn did not start")
+    raise RuntimeError("the web server did not start")
 
 
 def database_url() -> str:

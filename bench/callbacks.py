@@ -2,7 +2,7 @@
 
 Targets (issue 3, this 2-core machine): ≥ 500 accepted/s, p99 accept latency ≤ 50 ms.
 
-Omni runs as a real gunicorn (2 worker processes) and a real Celery worker (realtime queue, 2
+Omni runs on a real uWSGI (uwsgi.ini, 4 worker processes) and a real Celery worker (realtime queue, 2
 processes); the local WeCom emulator runs in this process. Three phases:
 
 1. accept: N customers add an associate in the emulator (callbacks off); the matching
@@ -37,9 +37,9 @@ from bench._servers import (
     bench_emulator,
     database_url,
     free_port,
-    gunicorn_cmd,
     omni_process,
     wait_until_up,
+    web_cmd,
     worker_cmd,
 )
 from omni.wecom.crypto import CallbackCrypto
@@ -55,7 +55,7 @@ def run(*, scale: float, log: Callable[[str], None]) -> dict:
     with bench_emulator() as (emulator, wecom):
         posts = _backlog(emulator, events, log)
         url = database_url()
-        with omni_process(gunicorn_cmd(port := free_port(), WEB_WORKERS), database_url=url, extra_env=wecom) as server:
+        with omni_process(web_cmd(port := free_port(), WEB_WORKERS), database_url=url, extra_env=wecom) as server:
             wait_until_up(port)
             accepted = _accept(port, posts, log, server)
             with omni_process(worker_cmd("realtime", 2), database_url=url, extra_env=wecom):

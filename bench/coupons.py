@@ -8,8 +8,8 @@ Targets (issue 6, this 2-core machine, PostgreSQL): issuing a 3-coupon pack to 1
    templates × 1 (满300减50, 85折 capped at 30, 立减20) in one call; the ledgers and counters are then checked
    (300,000 coupons, the templates' issued counts, the pack's spent budget), and the call is run again, which
    must issue nothing.
-2. redeem: Omni runs as gunicorn; 8 client processes POST /api/v1/coupons/redeem/ back to back with a store
-   POS key, every request on a fresh connection and for a different coupon of the campaign.
+2. redeem: Omni runs on uWSGI (uwsgi.ini, 4 workers); 8 client processes POST /api/v1/coupons/redeem/ back to
+   back with a store POS key, every request on a fresh connection and for a different coupon of the campaign.
 3. validate: the same for /api/v1/coupons/validate/ on coupons not redeemed.
 """
 
@@ -31,7 +31,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from associates.models import Associate, Store
-from bench._servers import database_url, free_port, gunicorn_cmd, omni_process, wait_until_up
+from bench._servers import database_url, free_port, omni_process, wait_until_up, web_cmd
 from coupons.models import Coupon, CouponPack, CouponPackItem, CouponTemplate, CustomerHolding, IssueRequest, Redemption
 from coupons.services import coupon_pack_send_many
 from customers.ingestion import api_key_create
@@ -172,7 +172,7 @@ def _till(pack: CouponPack, per_client: int, log) -> tuple[dict, dict]:
     port = free_port()
     connection.close()  # the client processes are forked from this one: they must not share its connection
     with (
-        omni_process(gunicorn_cmd(port, WEB_WORKERS), database_url=database_url()),
+        omni_process(web_cmd(port, WEB_WORKERS), database_url=database_url()),
         ProcessPoolExecutor(CLIENTS, mp_context=multiprocessing.get_context("fork")) as pool,
     ):
         wait_until_up(port)

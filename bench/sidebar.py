@@ -4,7 +4,7 @@ Targets (issue 4, this 2-core machine, PostgreSQL): p95 ≤ 30 ms, and p95 at N 
 
 Each size is a PostgreSQL database of its own, `<DATABASE name>_bench_sidebar_<N>_o10`, seeded once with
 the demo brand (seed_demo) with about 10 orders per customer, and reused by later runs. Omni runs as
-gunicorn (4 workers); client processes, each signed in as the customer's own associate (a real
+uWSGI (uwsgi.ini, 4 workers); client processes, each signed in as the customer's own associate (a real
 session), GET the profile and the order history of random customers, every request on a fresh
 connection.
 """
@@ -26,7 +26,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from bench._http_client import get_all
-from bench._servers import database_url, free_port, gunicorn_cmd, omni_process, wait_until_up
+from bench._servers import database_url, free_port, omni_process, wait_until_up, web_cmd
 from customers.models import Customer
 from omni.demo import demo_data_present, demo_seed
 from omni.wecom.auth import SESSION_KEY
@@ -115,7 +115,7 @@ def _measure(name: str, log) -> dict:
         path = f"/api/v1/sidebar/customers/{customer_id}/" + ("orders/" if rng.random() < 0.5 else "")
         gets.append((path, sessions[associate_id]))
     port = free_port()
-    with omni_process(gunicorn_cmd(port, WEB_WORKERS), database_url=database_url()):
+    with omni_process(web_cmd(port, WEB_WORKERS), database_url=database_url()):
         wait_until_up(port)
         shares = [gets[n::CLIENTS] for n in range(CLIENTS)]
         with ProcessPoolExecutor(CLIENTS, mp_context=multiprocessing.get_context("spawn")) as pool:

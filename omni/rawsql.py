@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils.dateparse import parse_datetime
 
 CENT = Decimal("0.01")
@@ -15,7 +15,8 @@ def rows(sql: str, params, *, prepare: bool = False) -> list[tuple]:
     """The statement's rows. `prepare`: on PostgreSQL, a prepared statement — parsed and planned once per connection
     rather than on every call, which is most of what PostgreSQL spends on a small statement. Its parameters are
     bound server-side, so a parameter whose type the statement does not imply (a NULL id, say) needs a cast."""
-    with _prepared_cursor() if prepare and connection.vendor == "postgresql" else connection.cursor() as cursor:
+    db = connections[DEFAULT_DB_ALIAS]  # once: each use of the `connection` proxy looks the connection up again
+    with _prepared_cursor(db) if prepare and db.vendor == "postgresql" else db.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -28,14 +29,14 @@ class _PreparingCursor(psycopg.Cursor):
         return super().execute(query, params, prepare=True, binary=binary)
 
 
-def _prepared_cursor():
+def _prepared_cursor(db):
     """Django's cursor (thread checks, error wrapping, query logging, execute wrappers) over a _PreparingCursor."""
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    with connection.wrap_database_errors:
-        cursor = _PreparingCursor(connection.connection)
-    return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    with db.wrap_database_errors:
+        cursor = _PreparingCursor(db.connection)
+    return db.make_debug_cursor(cursor) if db.queries_logged else db.make_cursor(cursor)
 
 
 def moment(value) -> datetime | None:
