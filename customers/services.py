@@ -178,9 +178,12 @@ def customer_by_wechat_oa(*, openid: str, unionid: str = "") -> Customer | None:
     """The customer the Official Account's web authorization names: by unionid (the person across the brand's WeChat
     apps), else by the OA openid; None for a person One ID does not know, for whom nobody is created. The first
     time a known customer comes through the OA, the identity they lacked (usually the openid) is added to them."""
-    pairs = _normalized_pairs([(Identity.Kind.WECHAT_OA_OPENID, openid)], None)
-    if unionid:
-        pairs += _normalized_pairs([(Identity.Kind.WECHAT_UNIONID, unionid)], None)
+    try:
+        pairs = _normalized_pairs([(Identity.Kind.WECHAT_OA_OPENID, openid)], None)
+        if unionid:
+            pairs += _normalized_pairs([(Identity.Kind.WECHAT_UNIONID, unionid)], None)
+    except ApplicationError:
+        return None
     known = list(Identity.objects.filter(_identity_filter(pairs)).select_related("customer"))
     if not known:
         return None
