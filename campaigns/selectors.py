@@ -1,4 +1,5 @@
-"""Reads for campaigns: the audience a campaign's filters select, admin scoping, progress and CSV rows."""
+"""Reads for campaigns: the audience a campaign's filters select, admin scoping, progress and CSV rows, and who
+of a campaign's recipients opened its landing page."""
 
 import datetime as dt
 from collections.abc import Iterator
@@ -12,8 +13,10 @@ from django.utils import timezone
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
 from communities.models import GroupMember
 from coupons.models import Coupon
+from coupons.selectors import customer_record_ids
 from customers.models import Customer, CustomerTag, Order, OrderLine
 from customers.selectors import TIERS, customer_segment
+from omni.errors import ApplicationError
 
 _COUNTED = ~Q(status__in=[Order.Status.CANCELLED, Order.Status.RETURNED])
 
@@ -172,3 +175,18 @@ def campaign_recipients_export_rows(*, campaign_id: int) -> Iterator[list]:
             r.chunk.key if r.chunk else "",
             r.chunk.msgid if r.chunk else "",
         ]
+
+
+def campaign_recipient_record(*, campaign_id: int, customer_id: int) -> int | None:
+    """The One ID record of the person `customer_id` stands for, when that person — under any of their records, as
+    recipients are recorded before later merges — was sent this campaign (not skipped); else None."""
+    try:
+        record_ids = customer_record_ids(customer_id=customer_id)
+    except ApplicationError:
+        return None
+    sent = (
+        CampaignRecipient.objects.filter(campaign_id=campaign_id, customer_id__in=record_ids)
+        .exclude(status=CampaignRecipient.Status.SKIPPED)
+        .exists()
+    )
+    return record_ids[0] if sent else None

@@ -86,6 +86,7 @@ class Identity(models.Model):
         WECOM_EXTERNAL_USERID = "wecom_external_userid", "企业微信外部联系人ID"
         WECHAT_UNIONID = "wechat_unionid", "微信 UnionID"
         MINI_PROGRAM_OPENID = "mini_program_openid", "小程序 OpenID"
+        WECHAT_OA_OPENID = "wechat_oa_openid", "公众号 OpenID"
         POS_MEMBER_NO = "pos_member_no", "POS 会员号"
         MALL_ACCOUNT = "mall_account", "商城账号"
         MARKETPLACE_BUYER = "marketplace_buyer", "第三方平台买家ID"

@@ -40,6 +40,7 @@ IDENTITY_STRENGTH = [
     Identity.Kind.WECHAT_UNIONID,
     Identity.Kind.WECOM_EXTERNAL_USERID,
     Identity.Kind.MINI_PROGRAM_OPENID,
+    Identity.Kind.WECHAT_OA_OPENID,
     Identity.Kind.POS_MEMBER_NO,
     Identity.Kind.MALL_ACCOUNT,
     Identity.Kind.PHONE,
@@ -171,6 +172,24 @@ def customer_resolve(
             if attempt:
                 raise
     raise AssertionError("unreachable")
+
+
+def customer_by_wechat_oa(*, openid: str, unionid: str = "") -> Customer | None:
+    """The customer the Official Account's web authorization names: by unionid (the person across the brand's WeChat
+    apps), else by the OA openid; None for a person One ID does not know, for whom nobody is created. The first
+    time a known customer comes through the OA, the identity they lacked (usually the openid) is added to them."""
+    try:
+        pairs = _normalized_pairs([(Identity.Kind.WECHAT_OA_OPENID, openid)], None)
+        if unionid:
+            pairs += _normalized_pairs([(Identity.Kind.WECHAT_UNIONID, unionid)], None)
+    except ApplicationError:
+        return None
+    known = list(Identity.objects.filter(_identity_filter(pairs)).select_related("customer"))
+    if not known:
+        return None
+    if len(known) < len(pairs):
+        return customer_resolve(identities=pairs, source="wechat_oa").customer
+    return min(known, key=lambda identity: (_strength(identity.kind), identity.pk)).customer
 
 
 def _resolve(pairs: list[IdentityPair], source: str, profile: Profile) -> Resolution:

@@ -220,6 +220,17 @@ WECOM_OAUTH_AUTHORIZE_URL = env.str(
 OMNI_FRAME_ANCESTORS = env.list("OMNI_FRAME_ANCESTORS", default=[])
 WECOM_JSSDK_URL = env.str("WECOM_JSSDK_URL", default="https://wwcdn.weixin.qq.com/node/open/js/wecom-jssdk-2.0.2.js")
 
+# The brand's WeChat Official Account (服务号): its web authorization (网页授权) tells a campaign's landing page
+# which customer opened it. Unset: the landing page is the same for everyone.
+WECHAT_OA_APPID = env.str("WECHAT_OA_APPID", default="")
+WECHAT_OA_SECRET = env.str("WECHAT_OA_SECRET", default="")
+WECHAT_OAUTH_AUTHORIZE_URL = env.str(
+    "WECHAT_OAUTH_AUTHORIZE_URL", default="https://open.weixin.qq.com/connect/oauth2/authorize"
+)
+WECHAT_API_BASE = env.str("WECHAT_API_BASE", default="https://api.weixin.qq.com")
+# A customer waits on this call in WeChat's webview.
+WECHAT_TIMEOUT = env.float("WECHAT_TIMEOUT", default=5.0)
+
 # Ingestion limits.
 OMNI_INGEST_MAX_BATCH = env.int("OMNI_INGEST_MAX_BATCH", default=1000)
 # Campaigns: Omni's own cap on marketing mass messages per customer, across associates and campaigns, and

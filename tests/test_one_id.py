@@ -9,7 +9,14 @@ from django.utils import timezone
 
 from associates.models import FollowRelation
 from customers.models import AuditLog, Customer, CustomerNote, CustomerTag, Identity, IdentityConflict, Order, Tag
-from customers.services import Profile, customer_merge, customer_merge_undo, customer_resolve, identity_conflict_dismiss
+from customers.services import (
+    Profile,
+    customer_by_wechat_oa,
+    customer_merge,
+    customer_merge_undo,
+    customer_resolve,
+    identity_conflict_dismiss,
+)
 from omni.errors import ApplicationError
 from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, OrderFactory, StoreFactory, UserFactory
 
@@ -17,6 +24,7 @@ POS = Identity.Kind.POS_MEMBER_NO
 PHONE = Identity.Kind.PHONE
 UNIONID = Identity.Kind.WECHAT_UNIONID
 MALL = Identity.Kind.MALL_ACCOUNT
+OA_OPENID = Identity.Kind.WECHAT_OA_OPENID
 
 
 @pytest.mark.django_db
@@ -300,3 +308,47 @@ def test_concurrent_first_sightings_of_one_identity_create_exactly_one_customer(
     assert len(set(results)) == 1
     assert Customer.objects.count() == 1
     assert Identity.objects.count() == 1
+
+
+# The Official Account's web authorization ---------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_wechat_oa_finds_the_customer_by_unionid_records_the_openid_once_and_never_creates_anyone():
+    customer = CustomerFactory()
+    IdentityFactory(customer=customer, kind=UNIONID, value="ou-lin")
+
+    first = customer_by_wechat_oa(openid="oOpenidLin", unionid="ou-lin")
+    by_openid_alone = customer_by_wechat_oa(openid="oOpenidLin")
+    stranger = customer_by_wechat_oa(openid="oOpenidNobody", unionid="ou-nobody")
+    malformed = customer_by_wechat_oa(openid="o" * 200)
+
+    assert (first, by_openid_alone, stranger, malformed) == (customer, customer, None, None)
+    assert list(Identity.objects.filter(kind=OA_OPENID).values_list("customer_id", "value", "source")) == [
+        (customer.pk, "oOpenidLin", "wechat_oa")
+    ]
+    assert Customer.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_wechat_oa_unionid_and_openid_of_two_customers_name_the_unionid_owner_and_move_nothing():
+    by_unionid, by_openid = CustomerFactory(), CustomerFactory()
+    IdentityFactory(customer=by_unionid, kind=UNIONID, value="ou-lin")
+    IdentityFactory(customer=by_openid, kind=OA_OPENID, value="oOpenidLin")
+
+    found = customer_by_wechat_oa(openid="oOpenidLin", unionid="ou-lin")
+
+    assert found == by_unionid
+    assert Identity.objects.get(kind=OA_OPENID).customer_id == by_openid.pk
+    assert IdentityConflict.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_wechat_oa_adds_the_unionid_it_brings_to_the_customer_known_by_openid():
+    customer = CustomerFactory()
+    IdentityFactory(customer=customer, kind=OA_OPENID, value="oOpenidLin")
+
+    found = customer_by_wechat_oa(openid="oOpenidLin", unionid="ou-lin")
+
+    assert found == customer
+    assert Identity.objects.get(kind=UNIONID).customer_id == customer.pk

@@ -6,7 +6,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from omni.wecom.emulator.config import EmulatorConfig
+from omni.wecom.emulator.config import DEMO_OA_APPID, DEMO_OA_SECRET, EmulatorConfig
 from omni.wecom.emulator.server import Emulator, bind
 
 
@@ -43,6 +43,12 @@ class Command(BaseCommand):
         parser.add_argument("--secret", default=settings.WECOM_SECRET)
         parser.add_argument("--token", default=settings.WECOM_TOKEN)
         parser.add_argument("--encoding-aes-key", default=settings.WECOM_ENCODING_AES_KEY)
+        parser.add_argument(
+            "--oa-appid",
+            default=settings.WECHAT_OA_APPID or DEMO_OA_APPID,
+            help="客户在微信里授权的公众号 AppID（默认 WECHAT_OA_APPID，未设置时为演示公众号）",
+        )
+        parser.add_argument("--oa-secret", default=settings.WECHAT_OA_SECRET or DEMO_OA_SECRET)
 
     def handle(self, *args, **options) -> None:
         public = settings.OMNI_PUBLIC_URL.rstrip("/")
@@ -57,6 +63,8 @@ class Command(BaseCommand):
             public_url=(options["public_url"] or f"http://{options['host']}:{options['port']}").rstrip("/"),
             state_path=None if options["memory"] else options["state"],
             trusted_hosts=options["trusted_host"],
+            oa_appid=options["oa_appid"],
+            oa_secret=options["oa_secret"],
         )
         missing = config.missing()
         if missing:
@@ -77,13 +85,14 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS("企业微信模拟器已启动（Ctrl-C 停止）：") + f"\n  模拟客户端界面  {config.public_url}/"
             f"\n  API 地址        {config.public_url}/cgi-bin/   （WECOM_API_BASE）"
-            f"\n  OAuth 授权页    {config.public_url}/connect/oauth2/authorize"
+            f"\n  OAuth 授权页    {config.public_url}/connect/oauth2/authorize   （企业微信与公众号网页授权）"
+            f"\n  公众号 API      {config.public_url}/sns/   （WECHAT_API_BASE={config.public_url}）"
             f"\n  JS-SDK 替身     {config.public_url}/jssdk/jwxwork.js   （WECOM_JSSDK_URL）"
             f"\n  控制 API        {config.public_url}/control/"
             f"\n  回调发往        {config.callback_url}"
             f"\n  侧边栏页面      {config.sidebar_url}"
             f"\n  状态文件        {config.state_path or '（不保存）'}"
-            f"\n  企业 {config.corp_id} · 应用 {config.agent_id}"
+            f"\n  企业 {config.corp_id} · 应用 {config.agent_id} · 公众号 {config.oa_appid}"
         )
         signal.signal(signal.SIGTERM, _interrupt)
         try:

@@ -141,6 +141,7 @@ class ControlApi:
             "sidebar_url": self.config.sidebar_url,
             "public_url": self.config.public_url,
             "api_base": f"{self.config.public_url}/cgi-bin/",
+            "oa_appid": self.config.oa_appid,
         }
 
     def config_set(self, request: Request, body: dict) -> dict:

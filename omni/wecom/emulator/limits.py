@@ -17,6 +17,12 @@ RATE_LIMIT_BLOCK_SECONDS = 60
 # OAuth (Doc 91023, 91335): a code is single-use and lives five minutes.
 OAUTH_CODE_TTL_SECONDS = 300
 
+# WeChat Official Account web authorization (网页授权, OA docs): a code is single-use and lives five minutes;
+# the web access token two hours, its refresh token 30 days.
+OA_CODE_TTL_SECONDS = 300
+OA_ACCESS_TOKEN_TTL_SECONDS = 7200
+OA_REFRESH_TOKEN_TTL_SECONDS = 30 * 24 * 3600
+
 # Welcome messages (Doc 92137): within 20 s of the add_external_contact callback, once.
 WELCOME_CODE_TTL_SECONDS = 20
 
@@ -123,4 +129,39 @@ ERRMSG = {
     EMPTY_POST_DATA: "empty post data",
     DATA_FORMAT_ERROR: "data format error",
     NO_RELATIONSHIP: "not external contact",
+}
+
+# WeChat's own error codes for the OA's /sns/ API (the global error code list), with their errmsg text.
+OA_INVALID_CREDENTIAL = 40001
+OA_INVALID_GRANT_TYPE = 40002
+OA_INVALID_OPENID = 40003
+OA_INVALID_APPID = 40013
+OA_INVALID_CODE = 40029
+OA_INVALID_APPSECRET = 40125
+OA_CODE_USED = 40163
+OA_ACCESS_TOKEN_MISSING = 41001
+OA_APPID_MISSING = 41002
+OA_APPSECRET_MISSING = 41004
+OA_CODE_MISSING = 41008
+OA_OPENID_MISSING = 41009
+OA_ACCESS_TOKEN_EXPIRED = 42001
+OA_API_UNAUTHORIZED = 48001
+
+OA_ERRMSG = {
+    SYSTEM_BUSY: "system error",
+    FREQUENCY_LIMIT: "api freq out of limit",
+    OA_INVALID_CREDENTIAL: "invalid credential, access_token is invalid or not latest",
+    OA_INVALID_GRANT_TYPE: "invalid grant_type",
+    OA_INVALID_OPENID: "invalid openid",
+    OA_INVALID_APPID: "invalid appid",
+    OA_INVALID_CODE: "invalid code",
+    OA_INVALID_APPSECRET: "invalid appsecret",
+    OA_CODE_USED: "code been used",
+    OA_ACCESS_TOKEN_MISSING: "access_token missing",
+    OA_APPID_MISSING: "appid missing",
+    OA_APPSECRET_MISSING: "appsecret missing",
+    OA_CODE_MISSING: "missing code",
+    OA_OPENID_MISSING: "missing openid",
+    OA_ACCESS_TOKEN_EXPIRED: "access_token expired",
+    OA_API_UNAUTHORIZED: "api unauthorized",
 }

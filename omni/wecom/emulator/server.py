@@ -1,7 +1,8 @@
 """The emulator as one WSGI app, served by Django's threaded development server (no new dependencies).
 
     /cgi-bin/…                 WeCom's server API (api.py)
-    /connect/oauth2/authorize  OAuth (ui.py)
+    /connect/oauth2/authorize  OAuth: WeCom's (ui.py), or the Official Account's for its appid (wechat.py)
+    /sns/…, /wechat/open       WeChat for customers: the OA's web authorization API, a page opened in WeChat
     /control/…                 the control API (control.py)
     /, /static/, /jssdk/, /qr/, /scan/, /media/, /avatar/   the browser UI and the JS-SDK stand-in (ui.py)
 
@@ -24,6 +25,7 @@ from omni.wecom.emulator.control import ControlApi
 from omni.wecom.emulator.state import EmulatorState
 from omni.wecom.emulator.ui import BrowserUi
 from omni.wecom.emulator.web import Request, Response, json_response, not_found
+from omni.wecom.emulator.wechat import WeChatOa
 from omni.wecom.emulator.world import World
 
 logger = logging.getLogger("omni.wecom.emulator")
@@ -44,6 +46,7 @@ class Emulator:
         self.api = WeComApi(config=config, state=self.state, world=self.world)
         self.control = ControlApi(config=config, state=self.state, world=self.world, callbacks=self.callbacks)
         self.ui = BrowserUi(config=config, state=self.state, world=self.world, api=self.api)
+        self.wechat = WeChatOa(config=config, state=self.state)
 
     def __call__(self, environ: dict, start_response: Any) -> list[bytes]:
         try:
@@ -65,6 +68,12 @@ class Emulator:
             return self.api.handle(request, path.removeprefix("/cgi-bin/").strip("/"))
         if path.startswith("/control/"):
             return self.control.handle(request, path.removeprefix("/control/"))
+        if path.startswith("/sns/"):
+            return self.wechat.handle_api(request, path.removeprefix("/sns/").strip("/"))
+        if path == "/wechat/open" and request.method == "GET":
+            return self.wechat.open(request)
+        if path == "/connect/oauth2/authorize" and self.wechat.handles_authorize(request):
+            return self.wechat.authorize(request)
         return self.ui.handle(request) or not_found()
 
     def close(self) -> None:
@@ -97,6 +106,10 @@ class RunningEmulator:
     @property
     def api_base(self) -> str:
         return f"{self.url}/cgi-bin/"
+
+    @property
+    def authorize_url(self) -> str:
+        return f"{self.url}/connect/oauth2/authorize"
 
     def control(self, method: str, path: str, payload: dict | None = None, **params: Any) -> dict:
         """Call the control API; raises for a 4xx/5xx answer."""

@@ -121,6 +121,9 @@ def fresh_data() -> dict:
         "tickets": {},  # ticket -> {type: jsapi | agent_config, expires_at}
         "oauth_codes": {},  # code -> {userid, expires_at, used}
         "jssdk_sessions": {},  # session -> {kind, url, expires_at}
+        "oa_codes": {},  # code -> {appid, external_userid, scope, expires_at, used} (WeChat OA web authorization)
+        "oa_tokens": {},  # web access_token -> {appid, external_userid, openid, scope, expires_at}
+        "oa_consents": {},  # "appid|external_userid" -> when the customer allowed snsapi_userinfo
         "transfers": [],  # {kind, handover_userid, takeover_userid, external_userid, status, takeover_time}
         "faults": asdict(Faults()),
         "ui": {"current": None},  # the chat the UI has open (fallback context for the JS-SDK stand-in)

@@ -1,8 +1,9 @@
 """What a browser sees: the WeCom-client UI, the OAuth authorize page, QR codes, and the JS-SDK stand-in.
 
 - `/` is the UI (static HTML + JS over the control API).
-- `/connect/oauth2/authorize` plays open.weixin.qq.com: it issues a code for the associate logged in to
-  the UI (cookie) or `?as_userid=`, and redirects back with code and state.
+- `/connect/oauth2/authorize` plays open.weixin.qq.com for WeCom: it issues a code for the associate logged in
+  to the UI (cookie) or `?as_userid=`, and redirects back with code and state. (For the Official Account's
+  appid the same path is the customer's WeChat: wechat.py.)
 - `/jssdk/jwxwork.js` is the stand-in for WeCom's JS-SDK; it checks wx.config / wx.agentConfig
   signatures here (`/jssdk/verify`) against the tickets the API issued, and sends chat messages into the
   transcript (`/jssdk/send_chat_message`).
@@ -30,9 +31,11 @@ from omni.wecom.emulator.web import (
     CORS_HEADERS,
     Request,
     Response,
+    error_page,
     html_response,
     json_response,
     not_found,
+    plain_page,
     redirect,
 )
 from omni.wecom.emulator.world import World, WorldError
@@ -130,19 +133,20 @@ class BrowserUi:
     def authorize(self, request: Request) -> Response:
         q = request.query
         if q.get("appid") != self.config.corp_id:
-            return self._error_page("参数错误", "appid 不正确：请使用企业的 CorpID。", errcode=L.INVALID_CORPID)
+            detail = "appid 不正确：请使用企业的 CorpID（或公众号的 AppID）。"
+            return error_page("参数错误", detail, errcode=L.INVALID_CORPID)
         if q.get("response_type") != "code":
-            return self._error_page("参数错误", "response_type 必须是 code。")
+            return error_page("参数错误", "response_type 必须是 code。")
         if q.get("scope") not in OAUTH_SCOPES:
-            return self._error_page("参数错误", "scope 只能是 snsapi_base 或 snsapi_privateinfo。")
+            return error_page("参数错误", "scope 只能是 snsapi_base 或 snsapi_privateinfo。")
         if q.get("agentid") and q["agentid"] != str(self.config.agent_id):
-            return self._error_page("参数错误", "agentid 不是本企业的应用。")
+            return error_page("参数错误", "agentid 不是本企业的应用。")
         redirect_uri = q.get("redirect_uri", "")
         target = urlsplit(redirect_uri)
         if target.scheme not in ("http", "https") or not target.hostname:
-            return self._error_page("redirect_uri 参数错误", "redirect_uri 必须是完整的 http(s) 地址。")
-        if target.hostname not in self._trusted_hosts():
-            return self._error_page("redirect_uri 参数错误", f"{target.hostname} 不是应用的可信域名。")
+            return error_page("redirect_uri 参数错误", "redirect_uri 必须是完整的 http(s) 地址。")
+        if target.hostname not in self.config.redirect_hosts():
+            return error_page("redirect_uri 参数错误", f"{target.hostname} 不是应用的可信域名。")
         userid = q.get("as_userid") or request.cookies.get(LOGIN_COOKIE, "")
         associate = self.state.data["associates"].get(userid)
         if associate is None or associate["resigned"]:
@@ -161,12 +165,6 @@ class BrowserUi:
         joined = f"{target.query}&{query}" if target.query else query
         return redirect(urlunsplit((target.scheme, target.netloc, target.path, joined, "")))
 
-    def _trusted_hosts(self) -> set[str]:
-        if self.config.trusted_hosts:
-            return set(self.config.trusted_hosts)
-        urls = (self.config.callback_url, self.config.sidebar_url)
-        return {urlsplit(url).hostname for url in urls if urlsplit(url).hostname}
-
     def _login_page(self, request: Request) -> Response:
         links = []
         for associate in self.state.data["associates"].values():
@@ -177,15 +175,7 @@ class BrowserUi:
             links.append(f'<li><a href="/connect/oauth2/authorize?{html.escape(query)}">{html.escape(label)}</a></li>')
         items = "".join(links) or "<li>还没有导购：请先在模拟器首页新建导购。</li>"
         body = f"<h1>选择登录的导购</h1><p>企业微信会用当前登录的成员授权；模拟器里请选择一位导购。</p><ul>{items}</ul>"
-        return html_response(_page("企业微信授权", body))
-
-    def _error_page(self, title: str, detail: str, errcode: int | None = None) -> Response:
-        code = f"<p class=code>错误码：{errcode}</p>" if errcode else ""
-        body = (
-            f"<div class=err><div class=icon>!</div><h1>{html.escape(title)}</h1>"
-            f"<p>{html.escape(detail)}</p>{code}</div>"
-        )
-        return html_response(_page("出错了", body))
+        return html_response(plain_page("企业微信授权", body))
 
     # QR codes ----------------------------------------------------------------------------------------
 
@@ -200,7 +190,7 @@ class BrowserUi:
     def scan(self, request: Request, kind: str, config_id: str) -> Response:
         """A customer scans a QR: GET shows who scans, POST does it (a new customer when no one is chosen)."""
         if kind not in QR_KINDS or config_id not in self.state.data[f"{kind}s"]:
-            return self._error_page("二维码已失效", "这个二维码对应的配置不存在或已删除。")
+            return error_page("二维码已失效", "这个二维码对应的配置不存在或已删除。")
         done = ""
         if request.method == "POST":
             form = dict(_form(request.body))
@@ -231,7 +221,7 @@ class BrowserUi:
             + '</select></label><label>新客户昵称 <input name="name" placeholder="新客户"></label>'
             + f"<button>以此身份扫码{title}</button></form><p><a href=/>返回模拟器</a></p>"
         )
-        return html_response(_page(title, body))
+        return html_response(plain_page(title, body))
 
     # The JS-SDK stand-in's server side ----------------------------------------------------------------
 
@@ -332,9 +322,3 @@ class BrowserUi:
 
 def _form(body: bytes) -> list[tuple[str, str]]:
     return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-
-
-def _page(title: str, body: str) -> str:
-    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(title)}</title>
-<link rel="stylesheet" href="/static/app.css"></head><body class="plain">{body}</body></html>"""

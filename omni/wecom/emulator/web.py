@@ -1,6 +1,7 @@
-"""The few HTTP pieces the emulator's WSGI app needs: a parsed request, responses, multipart and CORS."""
+"""The few HTTP pieces the emulator's WSGI app needs: a parsed request, responses, multipart, CORS and plain pages."""
 
 import email.policy
+import html
 import json
 from dataclasses import dataclass, field
 from email.parser import BytesParser
@@ -113,3 +114,19 @@ def redirect(location: str, status: int = 302) -> Response:
 
 def not_found(message: str = "not found") -> Response:
     return json_response({"error": {"code": "not_found", "message": message}}, 404, cors=True)
+
+
+def plain_page(title: str, body: str) -> str:
+    """A page of the emulator's own (authorize, scan, error pages) around `body`, which must be escaped HTML."""
+    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(title)}</title>
+<link rel="stylesheet" href="/static/app.css"></head><body class="plain">{body}</body></html>"""
+
+
+def error_page(title: str, detail: str, errcode: int | None = None) -> Response:
+    """What WeCom and WeChat show instead of redirecting: a title, the reason and perhaps an error code."""
+    code = f"<p class=code>错误码：{errcode}</p>" if errcode else ""
+    body = (
+        f"<div class=err><div class=icon>!</div><h1>{html.escape(title)}</h1><p>{html.escape(detail)}</p>{code}</div>"
+    )
+    return html_response(plain_page("出错了", body))

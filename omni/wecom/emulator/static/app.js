@@ -281,13 +281,25 @@
         return el("div", { className: "bubble" }, [el("img", { src: src, alt: "图片" })]);
       }
       case "news":
-      case "link":
+      case "link": {
+        var href = b.url || b.link || "";
+        // The customer taps the card in their WeChat: the page opens as them (the OA's web authorization).
+        var open =
+          href && ui.chat && ui.chat.external_userid
+            ? el("a", {
+                className: "open-in-wechat",
+                target: "_blank",
+                href: "/wechat/open?" + new URLSearchParams({ external_userid: ui.chat.external_userid, url: href }),
+                text: "在客户微信中打开",
+              })
+            : null;
         return el("div", { className: "card" }, [
           el("div", { className: "title", text: b.title || "" }),
-          el("div", { className: "desc", text: b.desc || b.url || b.link || "" }),
+          el("div", { className: "desc", text: b.desc || href }),
           b.imgUrl || b.picurl ? el("img", { src: b.imgUrl || b.picurl, alt: "" }) : null,
-          el("div", { className: "kind", text: "链接" }),
+          el("div", { className: "kind" }, ["链接", open ? " · " : null, open]),
         ]);
+      }
       case "miniprogram":
         return el("div", { className: "card" }, [
           el("div", { className: "title", text: b.title || "" }),
