@@ -10,7 +10,6 @@ import json
 import re
 from decimal import Decimal
 
-from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 from django.http import HttpResponse
 from django.utils import timezone
@@ -420,18 +419,9 @@ class CouponRedeemApi(CouponApi):
 
     @staticmethod
     def _till_key(header: str, *, store_code: str) -> ApiKey:
-        """The caller's key, with the till's store. A kept connection is not probed first (CONN_HEALTH_CHECKS
-        costs a round trip per call): this first statement only reads, so on a connection found broken it is
-        simply run again on a new one."""
-        if not connection.in_atomic_block:
-            connection.health_check_done = True
-        try:
-            return api_key_authenticate(header, store_code=store_code)
-        except (OperationalError, InterfaceError):
-            if connection.in_atomic_block:
-                raise
-            connection.close()
-            return api_key_authenticate(header, store_code=store_code)
+        """The caller's key, with the till's store; this first statement only reads, so the kept connection is not
+        probed first (rawsql.unprobed)."""
+        return rawsql.unprobed(lambda: api_key_authenticate(header, store_code=store_code))
 
     @staticmethod
     def _redeem(*, api_key: ApiKey, fields: dict) -> Redeemed:

@@ -23,6 +23,13 @@ app.conf.beat_schedule = {
         "task": "associates.tasks.wecom_sync_all_task",
         "schedule": crontab(hour=3, minute=10),
     },
+    # WeCom callback events still pending a quarter of an hour after they came (the broker was down when they were
+    # stored, or their task gave up retrying) are queued again.
+    "wecom-callbacks-requeue": {
+        "task": "omni.wecom.tasks.callback_events_requeue_task",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
     "suggestion-model-nightly": {
         "task": "suggestions.tasks.suggestion_model_build_task",
         "schedule": crontab(hour=2, minute=40),

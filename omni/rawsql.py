@@ -1,14 +1,17 @@
 """Helpers for the hand-written SQL on Omni's hottest paths (the sidebar's profile, history and suggestions; the
 till's redemption): run a statement, and read values as the drivers give them (PostgreSQL and SQLite differ)."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TypeVar
 
 import psycopg
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 from django.utils.dateparse import parse_datetime
 
 CENT = Decimal("0.01")
+T = TypeVar("T")
 
 
 def rows(sql: str, params, *, prepare: bool = False) -> list[tuple]:
@@ -37,6 +40,22 @@ def _prepared_cursor(db):
     with db.wrap_database_errors:
         cursor = _PreparingCursor(db.connection)
     return db.make_debug_cursor(cursor) if db.queries_logged else db.make_cursor(cursor)
+
+
+def unprobed(first: Callable[[], T]) -> T:
+    """Run `first`, the opening statement of a hot request, on the kept connection without Django's health probe
+    (with CONN_HEALTH_CHECKS every request's first query costs one more round trip). `first` must be safe to run
+    twice: on a connection found broken it is closed and `first` runs once more on a new one. Inside a
+    transaction it simply runs (the transaction already has a live connection, or is lost anyway)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.in_atomic_block:
+        return first()
+    db.health_check_done = True
+    try:
+        return first()
+    except (OperationalError, InterfaceError):
+        db.close()
+        return first()
 
 
 def moment(value) -> datetime | None:

@@ -1,7 +1,9 @@
 """omni.rawsql on PostgreSQL: the hot statements are prepared once per connection, and still behave as Django's."""
 
+import threading
+
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from associates.models import Store
@@ -57,3 +59,48 @@ def test_prepared_statements_are_counted_by_query_capture_and_raise_djangos_erro
 
     assert len(captured.captured_queries) == 1
     assert rawsql.rows("SELECT code FROM seen", []) == [("A",)]
+
+
+def _cut(pid: int) -> None:
+    """Another session ends backend `pid`, as a restart or an idle timeout on the server's side would."""
+
+    def cut() -> None:
+        try:
+            rawsql.rows("SELECT pg_terminate_backend(%s)", [pid])
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=cut)
+    thread.start()
+    thread.join()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unprobed_runs_its_statement_again_on_a_new_connection_when_the_kept_one_was_cut():
+    kept = rawsql.rows("SELECT pg_backend_pid()", [])[0][0]
+    _cut(kept)
+    runs = []
+
+    def first() -> int:
+        runs.append(1)
+        return rawsql.rows("SELECT pg_backend_pid()", [], prepare=True)[0][0]
+
+    now_on = rawsql.unprobed(first)
+
+    assert now_on != kept and len(runs) == 2
+    assert rawsql.unprobed(first) == now_on and len(runs) == 3  # a live connection: once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inside_a_transaction_unprobed_does_not_run_its_statement_again():
+    runs = []
+
+    def first() -> list[tuple]:
+        runs.append(1)
+        return rawsql.rows("SELECT 1", [])
+
+    with pytest.raises((OperationalError, InterfaceError)), transaction.atomic():
+        _cut(rawsql.rows("SELECT pg_backend_pid()", [])[0][0])
+        rawsql.unprobed(first)
+
+    assert len(runs) == 1

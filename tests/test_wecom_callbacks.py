@@ -4,12 +4,16 @@ import json
 import time
 from urllib.parse import urlencode
 
+import kombu.exceptions
 import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
+from omni.celery import app
 from omni.wecom.crypto import CallbackCrypto
 from omni.wecom.models import CallbackEvent
+from omni.wecom.services import REQUEUE_AFTER
+from omni.wecom.tasks import callback_event_process_task, callback_events_requeue_task
 
 VECTORS = json.loads((django_settings.BASE_DIR.parent / "shared" / "wecom_vectors.json").read_text())
 SET_A = VECTORS["set_a"]
@@ -162,3 +166,31 @@ def test_a_stored_event_has_its_received_time_like_any_orm_row(client, wecom):
     event = CallbackEvent.objects.get()
     assert before <= event.received_at <= timezone.now()
     assert CallbackEvent.objects.filter(received_at=event.received_at).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_broker_that_cannot_take_the_task_loses_no_event(
+    client, wecom, monkeypatch, django_capture_on_commit_callbacks
+):
+    def broker_down(*args, **kwargs):
+        raise kombu.exceptions.OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(callback_event_process_task, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _post(client, wecom, _event_xml())
+        recent = _post(client, wecom, _event_xml(Id="etBBB"))
+
+    assert (response.status_code, response.content, recent.status_code) == (200, b"success", 200)
+    assert set(CallbackEvent.objects.values_list("status", flat=True)) == {CallbackEvent.Status.PENDING}
+    monkeypatch.undo()  # the broker is back
+    stuck = CallbackEvent.objects.get(payload__Id="etAAA")
+    CallbackEvent.objects.filter(pk=stuck.pk).update(received_at=timezone.now() - REQUEUE_AFTER)
+
+    assert callback_events_requeue_task.delay().get() == 1  # the fresh one may still be in the queue: left alone
+
+    assert dict(CallbackEvent.objects.values_list("payload__Id", "status")) == {
+        "etAAA": CallbackEvent.Status.DONE,
+        "etBBB": CallbackEvent.Status.PENDING,
+    }
+    assert callback_events_requeue_task.delay().get() == 0
+    assert "wecom-callbacks-requeue" in app.conf.beat_schedule

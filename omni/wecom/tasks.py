@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from omni.wecom.client import WeComError
-from omni.wecom.services import callback_event_process
+from omni.wecom.services import callback_event_process, callback_events_requeue
 
 
 class TransientWeComError(Exception):
@@ -27,3 +27,8 @@ def callback_event_process_task(event_id: int) -> None:
         if exc.transient:
             raise TransientWeComError(str(exc)) from exc
         raise
+
+
+@shared_task
+def callback_events_requeue_task() -> int:
+    return callback_events_requeue()
