@@ -19,8 +19,6 @@ from coupons.models import Coupon
 from customers.models import Customer, Identity
 from customers.services import customer_merge
 from omni.wechat import oauth
-from omni.wecom.emulator.config import EmulatorConfig
-from omni.wecom.emulator.server import start_emulator
 from omni.wecom.emulator.wechat import oa_openid
 from tests.factories import (
     AssociateFactory,
@@ -31,6 +29,7 @@ from tests.factories import (
     IdentityFactory,
     StoreFactory,
 )
+from tests.live_emulator import live_emulator
 from tests.test_campaign_flow import approved, campaign_for, confirm_all
 
 CORP_ID, AGENT_ID, SECRET = "wwlandingtest00001", "1000002", "landing-secret"
@@ -46,30 +45,20 @@ STRANGER = "wmLandingStranger000000000000004"
 
 @pytest.fixture
 def emulator(live_server, settings):
-    running = start_emulator(
-        EmulatorConfig(
-            corp_id=CORP_ID,
-            agent_id=AGENT_ID,
-            secret=SECRET,
-            token="LandingToken",
-            encoding_aes_key=AES_KEY,
-            callback_url=f"{live_server.url}/wecom/callback/",
-            sidebar_url=f"{live_server.url}/sidebar/",
-            oa_appid=OA_APPID,
-            oa_secret=OA_SECRET,
-        )
-    )
-    running.control("POST", "faults", {"callbacks": "off"})
-    settings.WECOM_API_BASE = running.api_base
-    settings.WECOM_CORP_ID, settings.WECOM_AGENT_ID, settings.WECOM_SECRET = CORP_ID, AGENT_ID, SECRET
-    settings.WECOM_RETRY_BACKOFF = 0.01
-    settings.WECHAT_OA_APPID, settings.WECHAT_OA_SECRET = OA_APPID, OA_SECRET
-    settings.WECHAT_OAUTH_AUTHORIZE_URL = running.authorize_url
-    settings.WECHAT_API_BASE = running.url
-    settings.OMNI_PUBLIC_URL = live_server.url
-    cache.clear()
-    yield running
-    running.stop()
+    config = {"corp_id": CORP_ID, "agent_id": AGENT_ID, "secret": SECRET, "token": "LandingToken"}
+    with live_emulator(
+        settings,
+        live_server.url,
+        **config,
+        encoding_aes_key=AES_KEY,
+        callbacks=False,
+        oa_appid=OA_APPID,
+        oa_secret=OA_SECRET,
+    ) as running:
+        settings.WECHAT_OA_APPID, settings.WECHAT_OA_SECRET = OA_APPID, OA_SECRET
+        settings.WECHAT_OAUTH_AUTHORIZE_URL = running.authorize_url
+        settings.WECHAT_API_BASE = running.url
+        yield running
 
 
 @dataclass

@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.core.cache import cache
 
 from associates.models import FollowRelation, FollowUpTask
 from coupons.models import Coupon
@@ -17,8 +16,6 @@ from insights.attribution import attribution_recompute
 from insights.models import Attribution, Handover, HandoverItem
 from insights.services import handover_retry, handover_start, handover_sync
 from omni.errors import ApplicationError
-from omni.wecom.emulator.config import EmulatorConfig
-from omni.wecom.emulator.server import start_emulator
 from suggestions.models import Outreach
 from tests.factories import (
     AssociateFactory,
@@ -29,6 +26,7 @@ from tests.factories import (
     StoreFactory,
     UserFactory,
 )
+from tests.live_emulator import live_emulator
 
 CORP_ID, AGENT_ID, SECRET = "wwomnitest00000009", "1000009", "omni-test-secret"
 TOKEN, AES_KEY = "OmniTestToken", "b21uaS1kZW1vLWxvY2FsLXdlY29tLWVtdWxhdG9yISE"
@@ -36,25 +34,9 @@ TOKEN, AES_KEY = "OmniTestToken", "b21uaS1kZW1vLWxvY2FsLXdlY29tLWVtdWxhdG9yISE"
 
 @pytest.fixture
 def emulator(live_server, settings):
-    running = start_emulator(
-        EmulatorConfig(
-            corp_id=CORP_ID,
-            agent_id=AGENT_ID,
-            secret=SECRET,
-            token=TOKEN,
-            encoding_aes_key=AES_KEY,
-            callback_url=f"{live_server.url}/wecom/callback/",
-            sidebar_url=f"{live_server.url}/sidebar/",
-        )
-    )
-    settings.WECOM_API_BASE = running.api_base
-    settings.WECOM_CORP_ID, settings.WECOM_AGENT_ID, settings.WECOM_SECRET = CORP_ID, AGENT_ID, SECRET
-    settings.WECOM_TOKEN, settings.WECOM_ENCODING_AES_KEY = TOKEN, AES_KEY
-    settings.WECOM_RETRY_BACKOFF = 0.01
-    settings.OMNI_PUBLIC_URL = live_server.url
-    cache.clear()
-    yield running
-    running.stop()
+    config = {"corp_id": CORP_ID, "agent_id": AGENT_ID, "secret": SECRET, "token": TOKEN, "encoding_aes_key": AES_KEY}
+    with live_emulator(settings, live_server.url, **config) as running:
+        yield running
 
 
 def _wait(predicate, seconds=20):

@@ -10,13 +10,10 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.cache import cache
 from django.utils import timezone
 
 from associates.models import FollowRelation, FollowUpTask
 from customers.models import Channel, Customer, CustomerNote, CustomerTag, Identity, Order, Product
-from omni.wecom.emulator.config import EmulatorConfig
-from omni.wecom.emulator.server import start_emulator
 from suggestions.models import ComplementRule, Outreach, SuggestionModel
 from suggestions.services import suggestion_model_build
 from tests.factories import (
@@ -29,6 +26,7 @@ from tests.factories import (
     StoreFactory,
     StoreStockFactory,
 )
+from tests.live_emulator import live_emulator
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -51,28 +49,11 @@ def emulator(live_server, settings):
     # cross-site frame gets no session cookie.
     omni = live_server.url.replace("localhost", "127.0.0.1")
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "127.0.0.1"]
-    running = start_emulator(
-        EmulatorConfig(
-            corp_id=CORP_ID,
-            agent_id=AGENT_ID,
-            secret=SECRET,
-            token=TOKEN,
-            encoding_aes_key=AES_KEY,
-            callback_url=f"{omni}/wecom/callback/",
-            sidebar_url=f"{omni}/sidebar/",
-        )
-    )
-    running.control("POST", "faults", {"callbacks": "off"})
-    settings.WECOM_API_BASE = running.api_base
-    settings.WECOM_CORP_ID, settings.WECOM_AGENT_ID, settings.WECOM_SECRET = CORP_ID, AGENT_ID, SECRET
-    settings.WECOM_TOKEN, settings.WECOM_ENCODING_AES_KEY = TOKEN, AES_KEY
-    settings.WECOM_OAUTH_AUTHORIZE_URL = f"{running.url}/connect/oauth2/authorize"
-    settings.WECOM_JSSDK_URL = f"{running.url}/jssdk/jwxwork.js"
-    settings.OMNI_FRAME_ANCESTORS = [running.url]
-    settings.OMNI_PUBLIC_URL = omni
-    cache.clear()
-    yield running
-    running.stop()
+    config = {"corp_id": CORP_ID, "agent_id": AGENT_ID, "secret": SECRET, "token": TOKEN, "encoding_aes_key": AES_KEY}
+    with live_emulator(settings, omni, **config, callbacks=False) as running:
+        settings.WECOM_JSSDK_URL = f"{running.url}/jssdk/jwxwork.js"
+        settings.OMNI_FRAME_ANCESTORS = [running.url]
+        yield running
 
 
 @pytest.fixture

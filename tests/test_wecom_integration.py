@@ -7,18 +7,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
 
 from associates.models import FollowRelation
 from customers.models import Customer, Identity
 from omni.wecom.client import WeComError, wecom_client
-from omni.wecom.emulator.config import EmulatorConfig
-from omni.wecom.emulator.server import start_emulator
 from omni.wecom.jssdk import jssdk_signature
 from omni.wecom.models import CallbackEvent, SyncRun
 from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, StoreFactory
+from tests.live_emulator import live_emulator
 
 CORP_ID, AGENT_ID, SECRET = "wwomnitest00000001", "1000002", "omni-test-secret"
 TOKEN, AES_KEY = "OmniTestToken", "b21uaS1kZW1vLWxvY2FsLXdlY29tLWVtdWxhdG9yISE"
@@ -26,26 +24,9 @@ TOKEN, AES_KEY = "OmniTestToken", "b21uaS1kZW1vLWxvY2FsLXdlY29tLWVtdWxhdG9yISE"
 
 @pytest.fixture
 def emulator(live_server, settings):
-    running = start_emulator(
-        EmulatorConfig(
-            corp_id=CORP_ID,
-            agent_id=AGENT_ID,
-            secret=SECRET,
-            token=TOKEN,
-            encoding_aes_key=AES_KEY,
-            callback_url=f"{live_server.url}/wecom/callback/",
-            sidebar_url=f"{live_server.url}/sidebar/",
-        )
-    )
-    settings.WECOM_API_BASE = running.api_base
-    settings.WECOM_CORP_ID, settings.WECOM_AGENT_ID, settings.WECOM_SECRET = CORP_ID, AGENT_ID, SECRET
-    settings.WECOM_TOKEN, settings.WECOM_ENCODING_AES_KEY = TOKEN, AES_KEY
-    settings.WECOM_OAUTH_AUTHORIZE_URL = f"{running.url}/connect/oauth2/authorize"
-    settings.WECOM_RETRY_BACKOFF = 0.01
-    settings.OMNI_PUBLIC_URL = live_server.url
-    cache.clear()
-    yield running
-    running.stop()
+    config = {"corp_id": CORP_ID, "agent_id": AGENT_ID, "secret": SECRET, "token": TOKEN, "encoding_aes_key": AES_KEY}
+    with live_emulator(settings, live_server.url, **config) as running:
+        yield running
 
 
 @pytest.fixture
