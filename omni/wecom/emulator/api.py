@@ -226,18 +226,15 @@ class WeComApi:
         logged_body = body
         if body is not None and len(json.dumps(body, ensure_ascii=False)) > LOGGED_BODY_MAX_CHARS:
             logged_body = {"_truncated": True, "keys": sorted(body)}
-        errcode = result.get("errcode") if isinstance(result, dict) else 0
-        entry = {
-            "at": self.state.now(),
-            "api": api,
-            "method": request.method,
-            "params": {k: v for k, v in request.query.items() if k not in SECRET_PARAMS},
-            "body": logged_body,
-            "errcode": errcode,
-            "latency_ms": round((time.monotonic() - started) * 1000, 1),
-        }
-        with self.state.lock:
-            self.state.calls.append(entry)
+        self.state.call_record(
+            api=api,
+            method=request.method,
+            query=request.query,
+            hidden=SECRET_PARAMS,
+            body=logged_body,
+            errcode=result.get("errcode") if isinstance(result, dict) else 0,
+            started=started,
+        )
 
     # Tokens and tickets ----------------------------------------------------------------------------
 

@@ -167,6 +167,25 @@ class EmulatorState:
             self._saver = threading.Thread(target=self._save_loop, name="wecom-emulator-saver", daemon=True)
             self._saver.start()
 
+    # The API call log (GET /control/calls) ----------------------------------------------------------
+
+    def call_record(
+        self, *, api: str, method: str, query: dict, hidden: tuple[str, ...], body, errcode: int, started: float
+    ) -> None:
+        """One call as the log keeps it: the query without its `hidden` (secret) parameters, and the answer's
+        errcode; `started` is the call's time.monotonic()."""
+        entry = {
+            "at": self.now(),
+            "api": api,
+            "method": method,
+            "params": {k: v for k, v in query.items() if k not in hidden},
+            "body": body,
+            "errcode": errcode,
+            "latency_ms": round((time.monotonic() - started) * 1000, 1),
+        }
+        with self.lock:
+            self.calls.append(entry)
+
     # Clock -------------------------------------------------------------------------------------
 
     def now(self) -> float:

@@ -167,18 +167,15 @@ class WeChatOa:
             text = L.OA_ERRMSG.get(error.errcode, "error")
             rid = "-".join(secrets.token_hex(4) for _ in range(3))
             result = {"errcode": error.errcode, "errmsg": f"{text}, rid: {rid}"}
-        with self.state.lock:
-            self.state.calls.append(
-                {
-                    "at": self.state.now(),
-                    "api": name,
-                    "method": request.method,
-                    "params": {k: v for k, v in request.query.items() if k not in SECRET_PARAMS},
-                    "body": None,
-                    "errcode": result.get("errcode", 0),
-                    "latency_ms": round((time.monotonic() - started) * 1000, 1),
-                }
-            )
+        self.state.call_record(
+            api=name,
+            method=request.method,
+            query=request.query,
+            hidden=SECRET_PARAMS,
+            body=None,
+            errcode=result.get("errcode", 0),
+            started=started,
+        )
         return json_response(result)
 
     def access_token(self, request: Request) -> dict:
