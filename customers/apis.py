@@ -40,7 +40,8 @@ class ApiKeyPrincipal:
 
 
 def _active_key(prefix: str, *, store_code: str | None = None) -> ApiKey | None:
-    """The active key with this prefix, in one hand-written statement: every POS and mall call starts here.
+    """The active key with this prefix and its scopes, in one hand-written statement: every POS and mall call starts
+    here, and the scope check (api_key_scope_require) costs no further round trip.
 
     With `store_code`, the same statement also reads that store as the key sees it, for a till's call:
     `api_key.store_seen[store_code]` is (store id, name, key limited to stores, key allows it), or None when no
