@@ -2,8 +2,11 @@
 
 Authentication: `Authorization: Api-Key <prefix>.<secret>` (customers.apis). A store POS key redeems at a till,
 so `store` is required and, when the key is limited to stores, must be one of them; the keys of online channels
-(mini-program, mall, marketplace) redeem online and ignore `store`. The rules and their stable error codes live
-in coupons.services; a replay of a request number answers 200 with the first result and writes nothing.
+(mini-program, mall, marketplace) redeem online and ignore `store`. Every call needs the key's `coupons` scope
+(403 `scope_missing`). The rules and their stable error codes live in coupons.services; a replay of a request
+number by the key that made it answers 200 with the first result and writes nothing, by any other key 409
+`request_no_reused` and nothing of the first; a return touches only a redemption made at the key's stores and
+through its channel.
 """
 
 import json
@@ -37,7 +40,8 @@ from coupons.services import (
     coupon_redeem,
     coupon_return,
 )
-from customers.apis import ApiKeyAuthentication, HasApiKey, api_key_authenticate
+from customers.apis import ApiKeyAuthentication, HasApiKeyScope, api_key_authenticate
+from customers.ingestion import api_key_scope_require
 from customers.models import ApiKey, Channel, Product
 from omni import rawsql
 from omni.errors import ApplicationError, api_error_body
@@ -317,6 +321,7 @@ def _error_example(code: str, status: int, message: str) -> OpenApiExample:
 
 _COMMON_ERRORS = [
     _error_example("invalid_api_key", 401, "The API key is not valid."),
+    _error_example("scope_missing", 403, "这个接口密钥没有 coupons 权限（已有：orders）。"),
     _error_example("store_not_allowed", 403, "这个接口密钥不能用于门店 SH02。"),
     _error_example("unknown_code", 404, "没有这个券码。"),
     _error_example("unknown_store", 404, "没有编码为 SH99 的门店。"),
@@ -334,7 +339,8 @@ _ERROR_RESPONSES = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 
 
 class CouponApi(APIView):
     authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [HasApiKey]
+    permission_classes = [HasApiKeyScope]
+    required_scope = ApiKey.Scope.COUPONS
 
 
 class CouponValidateApi(CouponApi):
@@ -410,6 +416,7 @@ class CouponRedeemApi(CouponApi):
             if fields is not None:
                 try:
                     api_key = self._till_key(header, store_code=fields.get("store", ""))
+                    api_key_scope_require(api_key=api_key, scope=self.required_scope)
                     redeemed = self._redeem(api_key=api_key, fields=fields)
                 except ApplicationError as error:
                     return _json_answer(api_error_body(error), status=error.status_code)

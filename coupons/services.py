@@ -638,8 +638,14 @@ def coupon_by_code(*, code: str) -> Coupon:
     return coupon
 
 
-def _redemption_replayed(*, request_no: str, coupon: Coupon, kind: str, known: bool | None = None) -> Redeemed | None:
-    """The earlier result of `request_no`, or None. `known` is what an earlier statement already found out."""
+def _redemption_replayed(
+    *, request_no: str, coupon: Coupon, kind: str, api_key: ApiKey | None, known: bool | None = None
+) -> Redeemed | None:
+    """The earlier result of `request_no`, or None. `known` is what an earlier statement already found out.
+
+    Request numbers are unique in the whole ledger (one index, read by the till's statement), but a result belongs
+    to the key that made it: any other caller, or this one for another coupon or operation, gets 409
+    `request_no_reused`, which says only that the number is taken — no order, amount or associate of the first."""
     if known is None:
         # A bare existence check first: on every till's path, and almost always empty.
         with connection.cursor() as cursor:
@@ -648,7 +654,8 @@ def _redemption_replayed(*, request_no: str, coupon: Coupon, kind: str, known: b
     if not known:
         return None
     redemption = Redemption.objects.get(request_no=request_no)
-    if redemption.coupon_id != coupon.pk or redemption.kind != kind:
+    caller = api_key.pk if api_key is not None else None
+    if redemption.api_key_id != caller or redemption.coupon_id != coupon.pk or redemption.kind != kind:
         raise _conflict("request_no_reused", "这个请求号已用于另一次核销或退回。")
     return Redeemed(redemption=redemption, created=False)
 
@@ -744,7 +751,11 @@ def coupon_redeem(
     for _attempt in range(3):
         coupon = _coupon_read(code=code, store_id=store_id, request_no=request_no, lock=False)
         replay = _redemption_replayed(
-            request_no=request_no, coupon=coupon, kind=Redemption.Kind.REDEEM, known=coupon.request_known
+            request_no=request_no,
+            coupon=coupon,
+            kind=Redemption.Kind.REDEEM,
+            api_key=api_key,
+            known=coupon.request_known,
         )
         if replay is not None:
             return replay
@@ -788,7 +799,7 @@ def _redeem_locked(*, code: str, order: OrderIn, request_no: str, api_key: ApiKe
             # Under the coupon's lock: a concurrent call with the same request number has committed or not started.
             known = True if coupon.request_known else (None if coupon.status != Coupon.Status.ISSUED else False)
             replay = _redemption_replayed(
-                request_no=request_no, coupon=coupon, kind=Redemption.Kind.REDEEM, known=known
+                request_no=request_no, coupon=coupon, kind=Redemption.Kind.REDEEM, api_key=api_key, known=known
             )
             if replay is not None:
                 return replay
@@ -912,6 +923,18 @@ def _redemption_write_guarded(redemption: Redemption, *, exclusive: bool) -> int
 _NOT_NULL_VIOLATION = "23502"
 
 
+def _key_owns(api_key: ApiKey | None, redemption: Redemption) -> bool:
+    """Whether `api_key` may act on `redemption`: made at one of the key's stores (a key limited to stores), and
+    through the key's own channel (a mall key never reverses the mini-program's). No key: Omni itself, trusted."""
+    if api_key is None:
+        return True
+    if redemption.store_id is not None:
+        store_ids = set(ApiKey.stores.through.objects.filter(apikey_id=api_key.pk).values_list("store_id", flat=True))
+        if store_ids and redemption.store_id not in store_ids:
+            return False
+    return redemption.api_key is None or redemption.api_key.channel == api_key.channel
+
+
 def coupon_return(
     *,
     code: str,
@@ -921,21 +944,28 @@ def coupon_return(
     api_key: ApiKey | None = None,
     now: dt.datetime | None = None,
 ) -> Redeemed:
-    """Reverse a redemption (the order was returned): the coupon is usable again within its window."""
+    """Reverse a redemption (the order was returned): the coupon is usable again within its window. `api_key`
+    reverses only what it owns (`_key_owns`); anything else is answered as an unknown order (`wrong_order`)."""
     request_no = _request_no(request_no)
     coupon = coupon_by_code(code=code)
-    if (replay := _redemption_replayed(request_no=request_no, coupon=coupon, kind=Redemption.Kind.RETURN)) is not None:
+    replay = _redemption_replayed(request_no=request_no, coupon=coupon, kind=Redemption.Kind.RETURN, api_key=api_key)
+    if replay is not None:
         return replay
     try:
         with transaction.atomic():
             coupon = Coupon.objects.select_for_update(no_key=True).get(pk=coupon.pk)
-            replay = _redemption_replayed(request_no=request_no, coupon=coupon, kind=Redemption.Kind.RETURN)
+            replay = _redemption_replayed(
+                request_no=request_no, coupon=coupon, kind=Redemption.Kind.RETURN, api_key=api_key
+            )
             if replay is not None:
                 return replay
             if coupon.status != Coupon.Status.REDEEMED:
                 raise _conflict("not_redeemed", "这张券没有被使用，无需退回。")
-            used = coupon.redemptions.filter(kind=Redemption.Kind.REDEEM).order_by("-pk").first()
-            if used.order_ref != order_ref or used.channel != channel:
+            used = (
+                coupon.redemptions.filter(kind=Redemption.Kind.REDEEM).select_related("api_key").order_by("-pk").first()
+            )
+            if used.order_ref != order_ref or used.channel != channel or not _key_owns(api_key, used):
+                # Another store's or channel's redemption is answered as an unknown order: nothing is revealed.
                 raise _conflict("wrong_order", "这张券不是在这笔订单上使用的。")
             Coupon.objects.filter(pk=coupon.pk).update(status=Coupon.Status.ISSUED, redeemed_at=None)
             CouponOrder.objects.filter(channel=channel, order_ref=order_ref, coupons__gt=0).update(

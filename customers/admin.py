@@ -4,13 +4,14 @@ Store managers see only their stores' rows (see associates.scoping). What brand 
 identities, orders, order lines — is read-only here; merges go through the audited services.
 """
 
+from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 
 from associates.scoping import ReadOnlyAdmin, ReadOnlyInline, StoreScopedAdmin
-from customers.ingestion import api_key_secret_assign
+from customers.ingestion import api_key_scopes_check, api_key_scopes_default, api_key_secret_assign
 from customers.models import (
     ApiKey,
     AuditLog,
@@ -176,13 +177,47 @@ class TagAdmin(admin.ModelAdmin):
     search_fields = ["name", "group"]
 
 
+class ApiKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        label="权限范围",
+        choices=ApiKey.Scope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="密钥能调用的接口；商品目录会改写全品牌的商品，只能授予不限门店的密钥。",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["name", "channel", "stores", "scopes", "is_active"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if "scopes" in cleaned and "stores" in cleaned:
+            try:
+                cleaned["scopes"] = api_key_scopes_check(
+                    scopes=cleaned["scopes"], store_limited=bool(cleaned["stores"])
+                )
+            except ApplicationError as error:
+                self.add_error("scopes", error.message)
+        return cleaned
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "channel", "prefix", "is_active", "created_at", "last_used_at"]
+    form = ApiKeyForm
+    list_display = ["name", "channel", "scopes_shown", "prefix", "is_active", "created_at", "last_used_at"]
     list_filter = ["channel", "is_active"]
-    fields = ["name", "channel", "stores", "is_active", "prefix", "created_at", "last_used_at"]
+    fields = ["name", "channel", "stores", "scopes", "is_active", "prefix", "created_at", "last_used_at"]
     readonly_fields = ["prefix", "created_at", "last_used_at"]
     filter_horizontal = ["stores"]
+
+    @admin.display(description="权限范围")
+    def scopes_shown(self, obj: ApiKey) -> str:
+        labels = dict(ApiKey.Scope.choices)
+        return "、".join(labels[scope].split("（")[0] for scope in obj.scopes if scope in labels) or "无"
+
+    def get_changeform_initial_data(self, request):
+        return {"scopes": api_key_scopes_default(store_limited=True), **super().get_changeform_initial_data(request)}
 
     def get_readonly_fields(self, request, obj=None):
         # The channel is part of what a key may do; change it by making a new key.

@@ -1,10 +1,12 @@
 """Ingestion API for brand systems (POS, mini-program, mall): members, products and orders in batches.
 
-Authentication: `Authorization: Api-Key <prefix>.<secret>`; the key fixes the channel and the stores.
+Authentication: `Authorization: Api-Key <prefix>.<secret>`; the key fixes the channel and the stores, and each
+endpoint needs its scope (members, catalogue — only for a key not limited to stores —, orders): 403 `scope_missing`.
 Every batch answers per row: 200 when all rows succeeded, 207 when some failed, 400 when none did.
 """
 
 import hmac
+import json
 from datetime import timedelta
 
 from django.conf import settings
@@ -15,7 +17,14 @@ from rest_framework import authentication, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from customers.ingestion import RowResult, Scope, members_upsert, orders_upsert, products_upsert
+from customers.ingestion import (
+    RowResult,
+    Scope,
+    api_key_scope_require,
+    members_upsert,
+    orders_upsert,
+    products_upsert,
+)
 from customers.models import ApiKey, Customer, Identity, Order
 from omni import rawsql
 from omni.errors import ApplicationError
@@ -31,7 +40,8 @@ class ApiKeyPrincipal:
 
 
 def _active_key(prefix: str, *, store_code: str | None = None) -> ApiKey | None:
-    """The active key with this prefix, in one hand-written statement: every POS and mall call starts here.
+    """The active key with this prefix and its scopes, in one hand-written statement: every POS and mall call starts
+    here, and the scope check (api_key_scope_require) costs no further round trip.
 
     With `store_code`, the same statement also reads that store as the key sees it, for a till's call:
     `api_key.store_seen[store_code]` is (store id, name, key limited to stores, key allows it), or None when no
@@ -40,13 +50,14 @@ def _active_key(prefix: str, *, store_code: str | None = None) -> ApiKey | None:
     store_table = ApiKey.stores.field.related_model._meta.db_table
     if store_code is None:
         found = rawsql.rows(
-            f"SELECT id, name, channel, key_hash, last_used_at FROM {key_table} WHERE prefix = %s AND is_active",
+            f"SELECT id, name, channel, key_hash, last_used_at, scopes FROM {key_table} "
+            "WHERE prefix = %s AND is_active",
             [prefix],
             prepare=True,
         )
     else:
         found = rawsql.rows(
-            f"SELECT k.id, k.name, k.channel, k.key_hash, k.last_used_at, s.id, s.name, "
+            f"SELECT k.id, k.name, k.channel, k.key_hash, k.last_used_at, k.scopes, s.id, s.name, "
             f"EXISTS (SELECT 1 FROM {key_stores} ks WHERE ks.apikey_id = k.id), "
             f"EXISTS (SELECT 1 FROM {key_stores} ks WHERE ks.apikey_id = k.id AND ks.store_id = s.id) "
             f"FROM {key_table} k LEFT JOIN {store_table} s ON s.code = %s "
@@ -56,7 +67,7 @@ def _active_key(prefix: str, *, store_code: str | None = None) -> ApiKey | None:
         )
     if not found:
         return None
-    pk, name, channel, key_hash, last_used_at = found[0][:5]
+    pk, name, channel, key_hash, last_used_at, scopes = found[0][:6]
     api_key = ApiKey(
         pk=pk,
         name=name,
@@ -65,9 +76,10 @@ def _active_key(prefix: str, *, store_code: str | None = None) -> ApiKey | None:
         key_hash=key_hash,
         is_active=True,
         last_used_at=rawsql.moment(last_used_at),
+        scopes=json.loads(scopes) if isinstance(scopes, str) else scopes,  # JSON as the drivers give it: text
     )
     if store_code is not None:
-        store_id, store_name, limited, allows = found[0][5:]
+        store_id, store_name, limited, allows = found[0][6:]
         seen = None if store_id is None else (store_id, store_name, bool(limited), bool(allows))
         api_key.store_seen = {store_code: seen}
     return api_key
@@ -119,6 +131,17 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 class HasApiKey(permissions.BasePermission):
     def has_permission(self, request, view):
         return isinstance(request.user, ApiKeyPrincipal)
+
+
+class HasApiKeyScope(HasApiKey):
+    """An API key holding the view's `required_scope` (an ApiKey.Scope); else 403 `scope_missing`, before the
+    body is read, so the refused call changes nothing."""
+
+    def has_permission(self, request, view):
+        if not super().has_permission(request, view):
+            return False
+        api_key_scope_require(api_key=request.auth, scope=view.required_scope)
+        return True
 
 
 class IdentityIn(serializers.Serializer):
@@ -256,7 +279,8 @@ def _row_key(item) -> str:
 
 class _BatchApi(APIView):
     authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [HasApiKey]
+    permission_classes = [HasApiKeyScope]
+    required_scope = ""
     item_key = ""
     item_serializer: type[serializers.Serializer]
 
@@ -305,6 +329,7 @@ def _batch_schema(name: str, serializer: type[serializers.Serializer], summary: 
 
 
 class MembersBatchApi(_BatchApi):
+    required_scope = ApiKey.Scope.MEMBERS
     item_key = "members"
     item_serializer = MemberIn
 
@@ -317,6 +342,7 @@ class MembersBatchApi(_BatchApi):
 
 
 class ProductsBatchApi(_BatchApi):
+    required_scope = ApiKey.Scope.CATALOGUE  # the brand's catalogue: a key limited to stores never holds it
     item_key = "products"
     item_serializer = ProductIn
 
@@ -329,6 +355,7 @@ class ProductsBatchApi(_BatchApi):
 
 
 class OrdersBatchApi(_BatchApi):
+    required_scope = ApiKey.Scope.ORDERS
     item_key = "orders"
     item_serializer = OrderIn
 

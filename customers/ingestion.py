@@ -101,9 +101,58 @@ def api_key_secret_assign(*, api_key: ApiKey) -> str:
     return secret
 
 
-def api_key_create(*, name: str, channel: str, stores: Iterable[Store] = ()) -> tuple[ApiKey, str]:
-    """Create a key for a brand system; the secret ("<prefix>.<random>") is stored only hashed."""
-    api_key = ApiKey(name=name, channel=channel)
+# Scopes that write for the whole brand: only a key not limited to stores may hold them.
+BRAND_WIDE_SCOPES = frozenset({ApiKey.Scope.CATALOGUE})
+
+
+def api_key_scopes_default(*, store_limited: bool) -> list[str]:
+    """What a new key may do unless told otherwise: everything its stores allow."""
+    return [scope for scope in ApiKey.Scope.values if not (store_limited and scope in BRAND_WIDE_SCOPES)]
+
+
+def api_key_scopes_check(*, scopes: Iterable[str], store_limited: bool) -> list[str]:
+    """The scopes as stored (known names, in their declared order), or `invalid_scope` / `scope_needs_all_stores`."""
+    given = set(scopes)
+    if unknown := sorted(given - set(ApiKey.Scope.values)):
+        raise ApplicationError(
+            "invalid_scope", f"未知的权限范围：{', '.join(unknown)}（可选：{', '.join(ApiKey.Scope.values)}）。"
+        )
+    if store_limited and (brand_wide := sorted(given & BRAND_WIDE_SCOPES)):
+        raise ApplicationError(
+            "scope_needs_all_stores",
+            f"权限范围 {', '.join(brand_wide)} 会改写全品牌的数据，只能授予不限门店的密钥"
+            "（限定门店的密钥不能改写商品目录）。",
+        )
+    return [scope for scope in ApiKey.Scope.values if scope in given]
+
+
+def api_key_scope_require(*, api_key: ApiKey, scope: str, store_limited: bool | None = None) -> None:
+    """Refuse (403 `scope_missing`) an operation of `scope` to a key that lacks it; a brand-wide scope also needs a
+    key not limited to stores, whatever its row says. `store_limited`: when the caller already knows."""
+    if scope not in api_key.scopes:
+        held = "、".join(api_key.scopes) or "无"
+        raise ApplicationError("scope_missing", f"这个接口密钥没有 {scope} 权限（已有：{held}）。", status_code=403)
+    if scope in BRAND_WIDE_SCOPES:
+        if store_limited is None:
+            store_limited = api_key.stores.exists()
+        if store_limited:
+            raise ApplicationError(
+                "scope_missing", f"{scope} 会改写全品牌的数据，只有不限门店的密钥可以调用。", status_code=403
+            )
+
+
+def api_key_create(
+    *, name: str, channel: str, stores: Iterable[Store] = (), scopes: Iterable[str] | None = None
+) -> tuple[ApiKey, str]:
+    """Create a key for a brand system; the secret ("<prefix>.<random>") is stored only hashed. `scopes`: what it
+    may do (default: everything its stores allow, see api_key_scopes_default)."""
+    stores = list(stores)
+    store_limited = bool(stores)
+    if scopes is None:
+        scopes = api_key_scopes_default(store_limited=store_limited)
+    api_key = ApiKey(
+        name=name, channel=channel, scopes=api_key_scopes_check(scopes=scopes, store_limited=store_limited)
+    )
     secret = api_key_secret_assign(api_key=api_key)
     api_key.save()
     api_key.stores.set(stores)
@@ -316,6 +365,10 @@ def _orders_upsert(scope: Scope, orders: Sequence[dict | None]) -> list[RowResul
         if result.errors:
             continue
         order = existing.get(row["external_id"])
+        if order is not None and scope.store_ids is not None and order.store_id not in scope.store_ids:
+            # The row may name the key's store, but the order it changes is the recorded one.
+            result.fail("store_not_allowed", "This order was recorded for a store this API key may not write.", "store")
+            continue
         if order is not None:
             _order_compare(order, row, lines, associate, result)
             if result.status == "updated":

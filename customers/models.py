@@ -406,13 +406,24 @@ class OrderLine(models.Model):
 
 
 class ApiKey(models.Model):
-    """A brand system's key for the ingestion API, scoped to one channel and to stores."""
+    """A brand system's key for the ingestion and coupon APIs: one channel, its stores, and what it may do (scopes).
+
+    A scope names a family of operations; `catalogue` rewrites what every store sells, so only a key not limited
+    to stores may hold it (customers.ingestion.api_key_scopes_check)."""
+
+    class Scope(models.TextChoices):
+        CATALOGUE = "catalogue", "商品目录（全品牌，仅限不限门店的密钥）"
+        MEMBERS = "members", "会员"
+        ORDERS = "orders", "订单"
+        COUPONS = "coupons", "优惠券核销与退回"
 
     name = models.CharField("名称", max_length=100)
     channel = models.CharField("渠道", max_length=20, choices=Channel.choices)
     stores = models.ManyToManyField(
         "associates.Store", verbose_name="可写门店", blank=True, help_text="留空表示不限门店（如线上商城）"
     )
+    # A list of Scope values: portable (SQLite and PostgreSQL), read on the till's path in the key's statement.
+    scopes = models.JSONField("权限范围", default=list, blank=True)
     prefix = models.CharField("前缀", max_length=12, unique=True, editable=False)
     key_hash = models.CharField("密钥摘要", max_length=64, editable=False)
     is_active = models.BooleanField("启用", default=True)

@@ -165,7 +165,13 @@ def test_creating_an_api_key_in_admin_shows_the_secret_once_and_stores_only_its_
 
     response = client.post(
         "/admin/customers/apikey/add/",
-        {"name": "上海POS", "channel": "store_pos", "stores": [two_stores["a"].pk], "is_active": "on"},
+        {
+            "name": "上海POS",
+            "channel": "store_pos",
+            "stores": [two_stores["a"].pk],
+            "scopes": ["orders", "coupons"],
+            "is_active": "on",
+        },
         follow=True,
     )
 
@@ -176,6 +182,7 @@ def test_creating_an_api_key_in_admin_shows_the_secret_once_and_stores_only_its_
     assert api_key.key_hash == ApiKey.hash_secret(secret)
     assert secret not in api_key.key_hash
     assert list(api_key.stores.all()) == [two_stores["a"]]
+    assert api_key.scopes == ["orders", "coupons"]
     api = client.post(
         "/api/v1/orders/batch",
         {"orders": [{"external_id": "X"}]},

@@ -103,3 +103,40 @@ def test_each_run_makes_a_new_key_with_a_new_secret():
 
     assert first != second
     assert ApiKey.objects.count() == 2
+
+
+def test_scopes_are_given_with_repeated_scope_options():
+    StoreFactory(code="SH01")
+
+    _, notice = _create("--channel", "pos", "--store", "SH01", "--scope", "coupons", "--scope", "orders")
+
+    assert ApiKey.objects.get().scopes == ["orders", "coupons"]
+    assert "权限：orders、coupons" in notice
+
+
+def test_without_scope_options_a_key_may_do_what_its_stores_allow():
+    StoreFactory(code="SH01")
+
+    _create("--channel", "pos", "--store", "SH01")
+    _create("--channel", "mall")
+
+    assert [key.scopes for key in ApiKey.objects.order_by("pk")] == [
+        ["members", "orders", "coupons"],
+        ["catalogue", "members", "orders", "coupons"],
+    ]
+
+
+def test_catalogue_for_a_key_limited_to_stores_is_refused_and_no_key_is_made():
+    StoreFactory(code="SH01")
+
+    with pytest.raises(CommandError, match=r"只能授予不限门店的密钥.*未创建密钥。"):
+        _create("--channel", "pos", "--store", "SH01", "--scope", "catalogue")
+
+    assert ApiKey.objects.count() == 0
+
+
+def test_an_unknown_scope_is_refused():
+    with pytest.raises(CommandError, match="invalid choice: 'everything'"):
+        _create("--channel", "mall", "--scope", "everything")
+
+    assert ApiKey.objects.count() == 0

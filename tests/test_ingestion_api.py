@@ -342,7 +342,7 @@ def test_a_member_whose_identities_belong_to_two_customers_is_reported_as_a_conf
 
 @pytest.mark.django_db
 def test_products_and_stock_upsert_by_sku(shop):
-    client = _client(stores=[shop])
+    client = _client()  # the catalogue is the brand's: a key not limited to stores
     batch = {
         "products": [
             {
@@ -366,22 +366,33 @@ def test_products_and_stock_upsert_by_sku(shop):
 
 
 @pytest.mark.django_db
-def test_stock_for_a_store_outside_the_keys_scope_is_refused(shop):
-    other = StoreFactory(code="BJ01")
-    client = _client(stores=[shop])
-
-    response = client.post(
+def test_stock_for_an_unknown_store_is_a_row_error(shop):
+    response = _client().post(
         "/api/v1/products/batch",
-        {"products": [{"sku": "X", "name": "X", "price": "1.00", "stock": [{"store": other.code, "quantity": 1}]}]},
+        {"products": [{"sku": "X", "name": "X", "price": "1.00", "stock": [{"store": "BJ99", "quantity": 1}]}]},
         format="json",
     )
 
     assert response.json()["results"][0]["errors"][0] == {
         "field": "stock[0].store",
-        "code": "store_not_allowed",
-        "message": "This API key may not write for store 'BJ01'.",
+        "code": "unknown_store",
+        "message": "No store with code 'BJ99'.",
     }
     assert not Product.objects.filter(sku="X").exists()
+
+
+@pytest.mark.django_db
+def test_a_key_limited_to_stores_cannot_write_products_or_stock_even_for_its_own_store(shop):
+    response = _client(stores=[shop]).post(
+        "/api/v1/products/batch",
+        {"products": [{"sku": "X", "name": "X", "price": "1.00", "stock": [{"store": "SH01", "quantity": 1}]}]},
+        format="json",
+    )
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "scope_missing"
+    assert not Product.objects.filter(sku="X").exists()
+    assert StoreStock.objects.count() == 0
 
 
 # Schema --------------------------------------------------------------------------------------

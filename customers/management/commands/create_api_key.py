@@ -1,7 +1,9 @@
-"""`manage.py create_api_key --channel pos --store CODE`: make an integration API key and print its secret once.
+"""`manage.py create_api_key --channel pos --store CODE [--scope NAME …]`: make an integration API key and print
+its secret once.
 
 The secret is stored only hashed (customers.ingestion.api_key_create): an operator copies it from this output
-into the brand system (POS, mini-program, mall) and cannot read it again later.
+into the brand system (POS, mini-program, mall) and cannot read it again later. Without `--scope` the key may do
+everything its stores allow: members, orders, coupons, and the catalogue when it is not limited to stores.
 """
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -9,7 +11,8 @@ from django.db import transaction
 
 from associates.models import Store
 from customers.ingestion import api_key_create
-from customers.models import Channel
+from customers.models import ApiKey, Channel
+from omni.errors import ApplicationError
 
 CHANNEL_ALIASES = {
     "pos": Channel.STORE_POS,
@@ -35,19 +38,33 @@ class Command(BaseCommand):
             help="store code the key may act for (repeatable); none: any store",
         )
         parser.add_argument(
+            "--scope",
+            action="append",
+            choices=ApiKey.Scope.values,
+            metavar="SCOPE",
+            help=f"what the key may do (repeatable): {', '.join(ApiKey.Scope.values)}; "
+            "default: all its stores allow (catalogue only for a key not limited to stores)",
+        )
+        parser.add_argument(
             "--name", default="", help="what the key is for, shown in admin (default: channel and stores)"
         )
 
-    def handle(self, *args, channel: str, store: list[str], name: str, **options) -> None:
+    def handle(self, *args, channel: str, store: list[str], scope: list[str] | None, name: str, **options) -> None:
         channel = CHANNEL_ALIASES[channel]
         codes = list(dict.fromkeys(code.strip() for code in store if code.strip()))
         stores = {s.code: s for s in Store.objects.filter(code__in=codes)}
         if missing := [code for code in codes if code not in stores]:
             raise CommandError(f"没有这些门店编码：{', '.join(missing)}。未创建密钥。")
         name = name.strip() or " ".join([channel.label, *codes])
-        with transaction.atomic():
-            api_key, secret = api_key_create(name=name, channel=channel, stores=[stores[code] for code in codes])
-        scope = "、".join(codes) if codes else "不限门店"
-        self.stderr.write(f"已创建接口密钥「{api_key.name}」（渠道：{channel.label}，门店：{scope}）。")
+        try:
+            with transaction.atomic():
+                api_key, secret = api_key_create(
+                    name=name, channel=channel, stores=[stores[code] for code in codes], scopes=scope
+                )
+        except ApplicationError as error:
+            raise CommandError(f"{error.message}未创建密钥。") from error
+        where = "、".join(codes) if codes else "不限门店"
+        scopes = "、".join(api_key.scopes) or "无"
+        self.stderr.write(f"已创建接口密钥「{api_key.name}」（渠道：{channel.label}，门店：{where}，权限：{scopes}）。")
         self.stderr.write("密钥只显示这一次，请妥善保存；请求头：Authorization: Api-Key <密钥>")
         self.stdout.write(secret)
