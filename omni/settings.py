@@ -231,6 +231,12 @@ WECHAT_API_BASE = env.str("WECHAT_API_BASE", default="https://api.weixin.qq.com"
 # A customer waits on this call in WeChat's webview.
 WECHAT_TIMEOUT = env.float("WECHAT_TIMEOUT", default=5.0)
 
+# The UCI Online Retail data set (Chen 2015, doi 10.24432/C5BW33, CC BY 4.0) as parquet: optional large data for the
+# suggestion evaluation, the importer's real-file test and the ingest benchmark; outside the repository.
+OMNI_ONLINE_RETAIL_FILE = Path(
+    env.str("OMNI_ONLINE_RETAIL_FILE", default=str(BASE_DIR.parent / "shared" / "data" / "online_retail.parquet"))
+)
+
 # Ingestion limits.
 OMNI_INGEST_MAX_BATCH = env.int("OMNI_INGEST_MAX_BATCH", default=1000)
 # Campaigns: Omni's own cap on marketing mass messages per customer, across associates and campaigns, and
