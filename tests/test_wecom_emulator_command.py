@@ -1,4 +1,5 @@
-"""`manage.py wecom_emulator` as a person starts it: every URL its banner prints answers."""
+"""`manage.py wecom_emulator` as a person starts it: every URL its banner prints answers, and Ctrl-C (then the
+launcher's SIGTERM) stops it quietly with its state saved."""
 
 import os
 import queue
@@ -26,10 +27,10 @@ WECOM_ENV = {
 class Started:
     """The emulator command in its own process group, with its banner and the rest of its output."""
 
-    def __init__(self, omni_url: str):
+    def __init__(self, omni_url: str, *storage: str):
         env = {**os.environ, **WECOM_ENV, "OMNI_PUBLIC_URL": omni_url, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "wecom_emulator", "--port", "0", "--memory"],
+            [sys.executable, "manage.py", "wecom_emulator", "--port", "0", *(storage or ["--memory"])],
             cwd=django_settings.BASE_DIR,
             env=env,
             stdout=subprocess.PIPE,
@@ -89,3 +90,21 @@ def test_every_url_the_banner_prints_answers_a_get(started, live_server):
     assert f"{emulator_url}/control/" in answers and f"{live_server.url}/" in answers
     assert len(urls) == 7
     assert answers == dict.fromkeys(urls, 200)
+
+
+def test_ctrl_c_then_sigterm_stop_the_emulator_quietly_with_its_state_saved(tmp_path):
+    state = tmp_path / "emulator.json"
+    emulator = Started("http://127.0.0.1:9", "--state", str(state))
+    try:
+        os.killpg(emulator.process.pid, signal.SIGINT)  # the terminal's Ctrl-C
+        time.sleep(0.3)
+        os.killpg(emulator.process.pid, signal.SIGTERM)  # the launcher stopping its children, while it saves
+        returncode = emulator.process.wait(timeout=30)
+        output = emulator.rest()
+    finally:
+        emulator.stop()
+
+    assert returncode == 0
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output
+    assert output.strip() == "正在停止…"
+    assert state.is_file()

@@ -99,10 +99,15 @@ class Command(BaseCommand):
             f"\n  企业 {config.corp_id} · 应用 {config.agent_id} · 公众号 {config.oa_appid}"
         )
         self.stdout.flush()  # a banner piped to a log is there before the first request
+        signal.signal(signal.SIGINT, _interrupt)
         signal.signal(signal.SIGTERM, _interrupt)
         try:
             server.serve_forever(poll_interval=0.2)
         except KeyboardInterrupt:
+            # One signal stops it; a second (Ctrl-C, then the launcher's SIGTERM) must not cut the state's saving
+            # short with a traceback.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             self.stdout.write("正在停止…")
         finally:
             server.server_close()
@@ -115,5 +120,6 @@ def _below(url: str, base: str) -> str:
 
 
 def _interrupt(signum, frame) -> None:
-    # SIGTERM (from the demo launcher) stops like Ctrl-C, so the state file is written before exit.
+    # SIGTERM (from the demo launcher) stops like Ctrl-C, so the state file is written before exit; SIGINT is set
+    # too because a shell starts background jobs with it ignored.
     raise KeyboardInterrupt
