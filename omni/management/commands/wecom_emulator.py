@@ -84,24 +84,26 @@ class Command(BaseCommand):
         config.public_url = config.public_url or f"http://{options['host']}:{server.server_address[1]}"
         emulator = Emulator(config)
         server.set_app(emulator)
-        # Every URL printed answers a GET (the API bases list what the emulator implements); Omni's two are shown
-        # under Omni's own address, since its callback endpoint answers only WeCom's signed requests.
-        self.stdout.write(
-            self.style.SUCCESS("企业微信模拟器已启动（Ctrl-C 停止）：") + f"\n  模拟客户端界面  {config.public_url}/"
-            f"\n  API 地址        {config.public_url}/cgi-bin/   （WECOM_API_BASE）"
-            f"\n  OAuth 授权页    {config.public_url}/connect/oauth2/authorize   （企业微信与公众号网页授权）"
-            f"\n  公众号 API      {config.public_url}/sns/   （WECHAT_API_BASE 为模拟器地址）"
-            f"\n  JS-SDK 替身     {config.public_url}/jssdk/jwxwork.js   （WECOM_JSSDK_URL）"
-            f"\n  控制 API        {config.public_url}/control/   （接口列表）"
-            f"\n  Omni            {public}/   （回调发往 {_below(config.callback_url, public)}，"
-            f"侧边栏 {_below(config.sidebar_url, public)}）"
-            f"\n  状态文件        {config.state_path or '（不保存）'}"
-            f"\n  企业 {config.corp_id} · 应用 {config.agent_id} · 公众号 {config.oa_appid}"
-        )
-        self.stdout.flush()  # a banner piped to a log is there before the first request
-        signal.signal(signal.SIGINT, _interrupt)
-        signal.signal(signal.SIGTERM, _interrupt)
         try:
+            # Before the banner: whoever reads it may stop the emulator at once.
+            signal.signal(signal.SIGINT, _interrupt)
+            signal.signal(signal.SIGTERM, _interrupt)
+            # Every URL printed answers a GET (the API bases list what the emulator implements); Omni's two are shown
+            # under Omni's own address, since its callback endpoint answers only WeCom's signed requests.
+            self.stdout.write(
+                self.style.SUCCESS("企业微信模拟器已启动（Ctrl-C 停止）：")
+                + f"\n  模拟客户端界面  {config.public_url}/"
+                f"\n  API 地址        {config.public_url}/cgi-bin/   （WECOM_API_BASE）"
+                f"\n  OAuth 授权页    {config.public_url}/connect/oauth2/authorize   （企业微信与公众号网页授权）"
+                f"\n  公众号 API      {config.public_url}/sns/   （WECHAT_API_BASE 为模拟器地址）"
+                f"\n  JS-SDK 替身     {config.public_url}/jssdk/jwxwork.js   （WECOM_JSSDK_URL）"
+                f"\n  控制 API        {config.public_url}/control/   （接口列表）"
+                f"\n  Omni            {public}/   （回调发往 {_below(config.callback_url, public)}，"
+                f"侧边栏 {_below(config.sidebar_url, public)}）"
+                f"\n  状态文件        {config.state_path or '（不保存）'}"
+                f"\n  企业 {config.corp_id} · 应用 {config.agent_id} · 公众号 {config.oa_appid}"
+            )
+            self.stdout.flush()  # a banner piped to a log is there before the first request
             server.serve_forever(poll_interval=0.2)
         except KeyboardInterrupt:
             # One signal stops it; a second (Ctrl-C, then the launcher's SIGTERM) must not cut the state's saving
