@@ -23,7 +23,7 @@ from customers.importing import orders_import_file
 from customers.ingestion import api_key_create
 from customers.models import Channel, Order, OrderLine, Product
 
-UCI_FILE = settings.BASE_DIR.parent / "shared" / "data" / "online_retail.parquet"
+UCI_FILE = settings.OMNI_ONLINE_RETAIL_FILE
 API_BATCH_ORDERS = 250
 API_LINES_PER_ORDER = 4
 TARGET_IMPORT, TARGET_API = 20_000, 2_000

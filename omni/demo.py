@@ -413,6 +413,18 @@ class DemoLogin:
     role: str
 
 
+def demo_logins() -> list[DemoLogin]:
+    """The demo's published admin logins: the superuser, HQ, and each store's manager."""
+    return [
+        DemoLogin(ADMIN_USERNAME, ADMIN_PASSWORD, "超级管理员"),
+        DemoLogin(HQ_USERNAME, DEMO_PASSWORD, "总部（全部门店）"),
+        *(
+            DemoLogin(store.manager_username, DEMO_PASSWORD, f"店长 {store.staff[0][0]}（{store.code}）")
+            for store in DEMO_STORES
+        ),
+    ]
+
+
 @dataclass
 class DemoSummary:
     counts: dict[str, int] = field(default_factory=dict)
@@ -763,11 +775,12 @@ def _logins_create(*, summary: DemoSummary) -> dict[str, AbstractBaseUser]:
     """The admin, HQ and per-store manager accounts; returns the manager's user per store code."""
     User = get_user_model()
     joined = REFERENCE_DATE - timedelta(days=HISTORY_DAYS + 30)
+    logins = {login.username: login for login in demo_logins()}
     if User.objects.filter(username=ADMIN_USERNAME).exists():
-        summary.logins.append(DemoLogin(ADMIN_USERNAME, "（已存在，密码未改动）", "超级管理员"))
+        summary.logins.append(DemoLogin(ADMIN_USERNAME, "（已存在，密码未改动）", logins[ADMIN_USERNAME].role))
     else:
         User.objects.create_superuser(ADMIN_USERNAME, "admin@qimu.example", ADMIN_PASSWORD, date_joined=joined)
-        summary.logins.append(DemoLogin(ADMIN_USERNAME, ADMIN_PASSWORD, "超级管理员"))
+        summary.logins.append(logins[ADMIN_USERNAME])
         summary.add("后台账号", 1)
 
     group, _ = Group.objects.get_or_create(name=MANAGER_GROUP)
@@ -791,12 +804,12 @@ def _logins_create(*, summary: DemoSummary) -> dict[str, AbstractBaseUser]:
 
     hq = staff_user(HQ_USERNAME, "总部运营", "hq@qimu.example")
     hq.user_permissions.add(*_permissions((HQ_PERMISSION, *HQ_EXTRA_PERMISSIONS)))
-    summary.logins.append(DemoLogin(HQ_USERNAME, DEMO_PASSWORD, "总部（全部门店）"))
+    summary.logins.append(logins[HQ_USERNAME])
     managers = {}
     for store in DEMO_STORES:
         name, userid = store.staff[0]
         managers[store.code] = staff_user(store.manager_username, name, f"{userid}@qimu.example")
-        summary.logins.append(DemoLogin(store.manager_username, DEMO_PASSWORD, f"店长 {name}（{store.code}）"))
+        summary.logins.append(logins[store.manager_username])
     return managers
 
 

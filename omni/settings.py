@@ -201,6 +201,10 @@ WECOM_SECRET = env.str("WECOM_SECRET", default="")
 WECOM_TOKEN = env.str("WECOM_TOKEN", default="")
 WECOM_ENCODING_AES_KEY = env.str("WECOM_ENCODING_AES_KEY", default="")
 OMNI_PUBLIC_URL = env.str("OMNI_PUBLIC_URL", default="http://127.0.0.1:8000")
+# `./run demo` sets these: `/` then shows the demo's index page (its URLs and published logins) instead of going to
+# the admin, and names the local WeCom emulator it runs.
+OMNI_DEMO = env.bool("OMNI_DEMO", default=False)
+WECOM_EMULATOR_URL = env.str("WECOM_EMULATOR_URL", default="")
 # Where a product sent from the chat links to ({sku} is filled in): the brand's mall, or Omni's own page.
 OMNI_PRODUCT_URL = env.str("OMNI_PRODUCT_URL", default=OMNI_PUBLIC_URL.rstrip("/") + "/p/{sku}/")
 # A mini-program card instead of a news card, when the brand has a mini-program bound to WeCom.
@@ -230,6 +234,12 @@ WECHAT_OAUTH_AUTHORIZE_URL = env.str(
 WECHAT_API_BASE = env.str("WECHAT_API_BASE", default="https://api.weixin.qq.com")
 # A customer waits on this call in WeChat's webview.
 WECHAT_TIMEOUT = env.float("WECHAT_TIMEOUT", default=5.0)
+
+# The UCI Online Retail data set (Chen 2015, doi 10.24432/C5BW33, CC BY 4.0) as parquet: optional large data for the
+# suggestion evaluation, the importer's real-file test and the ingest benchmark; outside the repository.
+OMNI_ONLINE_RETAIL_FILE = Path(
+    env.str("OMNI_ONLINE_RETAIL_FILE", default=str(BASE_DIR.parent / "shared" / "data" / "online_retail.parquet"))
+)
 
 # Ingestion limits.
 OMNI_INGEST_MAX_BATCH = env.int("OMNI_INGEST_MAX_BATCH", default=1000)

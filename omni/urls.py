@@ -1,4 +1,4 @@
-"""Omni's URLs: admin, ingestion API, OpenAPI schema and docs."""
+"""Omni's URLs: the home page, admin, ingestion API, OpenAPI schema and docs."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -6,12 +6,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from associates.views import workbench
 from customers.views import product_page
+from omni.views import home
 
 admin.site.site_header = "Omni 导购助手 · 管理后台"
 admin.site.site_title = "Omni 管理后台"
 admin.site.index_title = "门店运营"
 
 urlpatterns = [
+    path("", home, name="home"),
     path("admin/", admin.site.urls),
     path("api/v1/sidebar/", include("associates.api_urls")),
     path("api/v1/sidebar/", include("suggestions.api_urls")),

@@ -1,18 +1,50 @@
-"""Test configuration: the database is SQLite by default and PostgreSQL when DATABASE_URL is set."""
+"""Test configuration: the database is SQLite by default and PostgreSQL when DATABASE_URL is set; tests that need
+something the machine may not have (PostgreSQL, a browser) are skipped with a reason, and the run ends with one line
+per reason."""
+
+from collections import Counter
+from pathlib import Path
 
 import pytest
 from django.db import connection
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Debian's fonts-noto-cjk: without it Chromium draws Chinese as empty boxes and the screenshots show nothing.
+NOTO_CJK = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+# The marker that makes a skip, and the noun that counts such skips in the closing lines.
+SKIP_KINDS = {"browser": "browser", "postgres": "PostgreSQL"}
 
 
 def pytest_collection_modifyitems(config, items):
     from django.conf import settings
 
-    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
-        return
-    skip = pytest.mark.skip(reason="needs PostgreSQL (run with DATABASE_URL=postgres://…)")
+    skips = {}
+    if not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        skips["postgres"] = pytest.mark.skip(
+            reason="set DATABASE_URL=postgres://… (./run test then runs the suite on PostgreSQL too)"
+        )
+    if not (CHROMIUM.exists() and NOTO_CJK.exists()):
+        skips["browser"] = pytest.mark.skip(reason="install Debian's chromium and fonts-noto-cjk")
     for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
+        for marker, skip in skips.items():
+            if marker in item.keywords:
+                item.add_marker(skip)
+                break
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """One line per reason a test was skipped, e.g. "10 browser tests skipped: install Debian's chromium …"."""
+    reasons = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        kind = next((noun for marker, noun in SKIP_KINDS.items() if marker in report.keywords), "")
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reasons[kind, reason.removeprefix("Skipped: ")] += 1
+    if not reasons:
+        return
+    terminalreporter.write_sep("-", "skipped, by reason")
+    for (kind, reason), count in sorted(reasons.items(), key=lambda entry: (-entry[1], entry[0])):
+        noun = " ".join(filter(None, [kind, "test" if count == 1 else "tests"]))
+        terminalreporter.write_line(f"{count} {noun} skipped: {reason}")
 
 
 @pytest.fixture

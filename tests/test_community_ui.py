@@ -17,9 +17,9 @@ from associates.models import GroupChat
 from communities.models import Community, CommunityInviteCode, GroupMember, GroupMemberEvent, Invite
 from communities.services import group_chat_refresh
 from tests import test_sidebar_ui as sidebar_ui
-from tests.test_sidebar_ui import ARTIFACTS, CHROMIUM, _customer_with_three_channels
+from tests.test_sidebar_ui import ARTIFACTS, _customer_with_three_channels
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+pytestmark = pytest.mark.browser
 
 EXTERNAL_USERID = "wmSidebarChenJing000000000000001"
 emulator = sidebar_ui.emulator

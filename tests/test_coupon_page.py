@@ -362,7 +362,8 @@ def test_the_card_font_is_noto_sans_cjk_sc_from_the_pinned_wheel():
 
 
 @pytest.mark.skipif(
-    not (images.DEBIAN_NOTO_CJK.exists() and DEJAVU.exists()), reason="needs Debian's fonts-noto-cjk and DejaVu"
+    not (images.DEBIAN_NOTO_CJK.exists() and DEJAVU.exists()),
+    reason="install Debian's fonts-noto-cjk and fonts-dejavu-core",
 )
 def test_without_the_wheel_the_card_font_is_debians_noto_then_a_chinese_font_from_fontconfig(monkeypatch):
     monkeypatch.setitem(sys.modules, "noto_cjk_sans_otc", None)  # as if the wheel were not installed
@@ -410,7 +411,7 @@ def browser(monkeypatch):
     playwright.stop()
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+@pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_on_a_phone_the_page_shows_the_coupons_and_its_symbols_scan(live_server, browser, settings):
     settings.OMNI_PUBLIC_URL = live_server.url

@@ -18,9 +18,9 @@ from customers.ingestion import api_key_create
 from customers.models import Channel
 from tests import test_sidebar_ui as sidebar_ui
 from tests.factories import CouponPackFactory, CouponPackItemFactory, CouponTemplateFactory
-from tests.test_sidebar_ui import ARTIFACTS, CHROMIUM, _customer_with_three_channels
+from tests.test_sidebar_ui import ARTIFACTS, _customer_with_three_channels
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+pytestmark = pytest.mark.browser
 
 EXTERNAL_USERID = "wmSidebarChenJing000000000000001"
 # The sidebar tests' emulator (one host with Omni) and Chromium.

@@ -42,7 +42,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(django_settings.BASE_DIR) / "artifacts"
 DAYS = 30
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture

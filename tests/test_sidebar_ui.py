@@ -40,7 +40,7 @@ ARTIFACTS = Path(django_settings.BASE_DIR) / "artifacts"
 CORP_ID, AGENT_ID, SECRET = "wwsidebartest00001", "1000002", "sidebar-secret"
 TOKEN, AES_KEY = "SidebarToken", "b21uaS1kZW1vLWxvY2FsLXdlY29tLWVtdWxhdG9yISE"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture

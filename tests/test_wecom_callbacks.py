@@ -2,11 +2,11 @@
 
 import json
 import time
+from pathlib import Path
 from urllib.parse import urlencode
 
 import kombu.exceptions
 import pytest
-from django.conf import settings as django_settings
 from django.utils import timezone
 
 from omni.celery import app
@@ -15,7 +15,9 @@ from omni.wecom.models import CallbackEvent
 from omni.wecom.services import REQUEUE_AFTER
 from omni.wecom.tasks import callback_event_process_task, callback_events_requeue_task
 
-VECTORS = json.loads((django_settings.BASE_DIR.parent / "shared" / "wecom_vectors.json").read_text())
+# The official vectors of WeCom doc 90968 (加解密方案说明, 举例说明) and doc 96909 (JS-SDK 签名算法), as wechatpy's
+# tests use them too; each set in the file names its source.
+VECTORS = json.loads((Path(__file__).parent / "data" / "wecom_vectors.json").read_text())
 SET_A = VECTORS["set_a"]
 
 

@@ -25,7 +25,7 @@ CHROMIUM_ARGS = [
 CORP_ID, AGENT_ID, SECRET = "wwe1a2b3c4d5e6f708", "1000002", "emulator-test-secret"
 RECOMMENDATION = "李四您好！您上次买的保湿精华快用完了吧？本周到店可领 50 元专属券。"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium")
+pytestmark = pytest.mark.browser
 
 SIDEBAR_PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>Omni 侧边栏（测试页）</title>

@@ -21,7 +21,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="监听地址（默认 127.0.0.1）")
-        parser.add_argument("--port", type=int, default=8001, help="端口（默认 8001）")
+        parser.add_argument("--port", type=int, default=8001, help="端口（默认 8001；0 为任一空闲端口）")
         parser.add_argument(
             "--state",
             type=Path,
@@ -60,7 +60,7 @@ class Command(BaseCommand):
             encoding_aes_key=options["encoding_aes_key"],
             callback_url=options["callback_url"] or f"{public}/wecom/callback/",
             sidebar_url=options["sidebar_url"] or f"{public}/sidebar/",
-            public_url=(options["public_url"] or f"http://{options['host']}:{options['port']}").rstrip("/"),
+            public_url=(options["public_url"] or "").rstrip("/"),
             state_path=None if options["memory"] else options["state"],
             trusted_hosts=options["trusted_host"],
             oa_appid=options["oa_appid"],
@@ -80,30 +80,48 @@ class Command(BaseCommand):
             server = bind(options["host"], options["port"])
         except OSError as exc:
             raise CommandError(f"无法监听 {options['host']}:{options['port']}：{exc}") from exc
+        # The port actually bound: --port 0 takes any free one.
+        config.public_url = config.public_url or f"http://{options['host']}:{server.server_address[1]}"
         emulator = Emulator(config)
         server.set_app(emulator)
-        self.stdout.write(
-            self.style.SUCCESS("企业微信模拟器已启动（Ctrl-C 停止）：") + f"\n  模拟客户端界面  {config.public_url}/"
-            f"\n  API 地址        {config.public_url}/cgi-bin/   （WECOM_API_BASE）"
-            f"\n  OAuth 授权页    {config.public_url}/connect/oauth2/authorize   （企业微信与公众号网页授权）"
-            f"\n  公众号 API      {config.public_url}/sns/   （WECHAT_API_BASE={config.public_url}）"
-            f"\n  JS-SDK 替身     {config.public_url}/jssdk/jwxwork.js   （WECOM_JSSDK_URL）"
-            f"\n  控制 API        {config.public_url}/control/"
-            f"\n  回调发往        {config.callback_url}"
-            f"\n  侧边栏页面      {config.sidebar_url}"
-            f"\n  状态文件        {config.state_path or '（不保存）'}"
-            f"\n  企业 {config.corp_id} · 应用 {config.agent_id} · 公众号 {config.oa_appid}"
-        )
-        signal.signal(signal.SIGTERM, _interrupt)
         try:
+            # Before the banner: whoever reads it may stop the emulator at once.
+            signal.signal(signal.SIGINT, _interrupt)
+            signal.signal(signal.SIGTERM, _interrupt)
+            # Every URL printed answers a GET (the API bases list what the emulator implements); Omni's two are shown
+            # under Omni's own address, since its callback endpoint answers only WeCom's signed requests.
+            self.stdout.write(
+                self.style.SUCCESS("企业微信模拟器已启动（Ctrl-C 停止）：")
+                + f"\n  模拟客户端界面  {config.public_url}/"
+                f"\n  API 地址        {config.public_url}/cgi-bin/   （WECOM_API_BASE）"
+                f"\n  OAuth 授权页    {config.public_url}/connect/oauth2/authorize   （企业微信与公众号网页授权）"
+                f"\n  公众号 API      {config.public_url}/sns/   （WECHAT_API_BASE 为模拟器地址）"
+                f"\n  JS-SDK 替身     {config.public_url}/jssdk/jwxwork.js   （WECOM_JSSDK_URL）"
+                f"\n  控制 API        {config.public_url}/control/   （接口列表）"
+                f"\n  Omni            {public}/   （回调发往 {_below(config.callback_url, public)}，"
+                f"侧边栏 {_below(config.sidebar_url, public)}）"
+                f"\n  状态文件        {config.state_path or '（不保存）'}"
+                f"\n  企业 {config.corp_id} · 应用 {config.agent_id} · 公众号 {config.oa_appid}"
+            )
+            self.stdout.flush()  # a banner piped to a log is there before the first request
             server.serve_forever(poll_interval=0.2)
         except KeyboardInterrupt:
+            # One signal stops it; a second (Ctrl-C, then the launcher's SIGTERM) must not cut the state's saving
+            # short with a traceback.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             self.stdout.write("正在停止…")
         finally:
             server.server_close()
             emulator.close()
 
 
+def _below(url: str, base: str) -> str:
+    """`url` as a path when it is on `base`; in full when it was set elsewhere."""
+    return url.removeprefix(base) if url.startswith(f"{base}/") else url
+
+
 def _interrupt(signum, frame) -> None:
-    # SIGTERM (from the demo launcher) stops like Ctrl-C, so the state file is written before exit.
+    # SIGTERM (from the demo launcher) stops like Ctrl-C, so the state file is written before exit; SIGINT is set
+    # too because a shell starts background jobs with it ignored.
     raise KeyboardInterrupt

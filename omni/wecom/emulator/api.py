@@ -139,6 +139,8 @@ class WeComApi:
     # The gate --------------------------------------------------------------------------------------
 
     def handle(self, request: Request, api: str) -> Response:
+        if not api and request.method == "GET":  # the base URL opened in a browser: what the emulator implements
+            return json_response({"errcode": 0, "errmsg": "ok", "apis": [f"cgi-bin/{name}" for name in self.routes]})
         route = self.routes.get(api)
         if route is None:
             return json_response({"errcode": 404, "errmsg": f"the emulator has no API cgi-bin/{api}"}, 404)

@@ -38,6 +38,7 @@ class ControlApi:
         self.callbacks = callbacks
         get, post = "GET", "POST"
         self.routes: dict[tuple[str, str], Callable[[Request, dict], Any]] = {
+            (get, ""): self.routes_list,
             (get, "state"): self.summary,
             (post, "reset"): self.reset,
             (post, "clock"): self.clock,
@@ -107,6 +108,9 @@ class ControlApi:
         return json_response(result, cors=True)
 
     # The emulator itself ------------------------------------------------------------------------------
+
+    def routes_list(self, request: Request, body: dict) -> dict:
+        return {"routes": [f"{method} /control/{path}" for method, path in self.routes]}
 
     def summary(self, request: Request, body: dict) -> dict:
         with self.state.lock:

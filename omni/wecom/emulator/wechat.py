@@ -148,6 +148,8 @@ class WeChatOa:
     # api.weixin.qq.com/sns/ ---------------------------------------------------------------------------
 
     def handle_api(self, request: Request, api: str) -> Response:
+        if not api and request.method == "GET":  # the base URL opened in a browser: what the emulator implements
+            return json_response({"errcode": 0, "errmsg": "ok", "apis": [f"sns/{name}" for name in self.api_routes]})
         handler = self.api_routes.get(api)
         if handler is None:
             return json_response({"errcode": 404, "errmsg": f"the emulator has no API sns/{api}"}, 404)

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from suggestions.evaluation import online_retail_baskets
 
-DEFAULT_SOURCE = settings.BASE_DIR.parent / "shared" / "data" / "online_retail.parquet"
+DEFAULT_SOURCE = settings.OMNI_ONLINE_RETAIL_FILE
 
 
 class Command(BaseCommand):
