@@ -7,8 +7,10 @@ routine every 60-90 days.
 
 Every random draw comes from numpy generators with fixed seeds ((DEMO_SEED, 0) for stores and catalog,
 (DEMO_SEED, 0, 1) for online stock, (DEMO_SEED, k + 1) for customer chunk k), every time is an offset from
-REFERENCE_DATE, and rows are written in array order: the same customer count and chunk size on an empty
-database give the same rows, on SQLite and PostgreSQL alike. Customers are generated and written a chunk at a time with
+the reference day's midnight in Asia/Shanghai (`today`, the seeding day unless given), and rows are written in
+array order: the same day, customer count and chunk size on an empty database give the same rows, on SQLite and
+PostgreSQL alike. History ends at the reference: the demo shows live figures whenever it is seeded, and nothing
+lies in the future. Customers are generated and written a chunk at a time with
 `omni.bulk`, so memory stays flat however many are asked for.
 
 A return is the whole order with status "returned" and its lines as sold, so spend and basket figures
@@ -18,7 +20,7 @@ exclude returned and cancelled orders by status; no line is ever negative here.
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import partial
 from itertools import pairwise
@@ -32,6 +34,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
 from django.db.models import Model
+from django.utils import timezone
 
 from associates.models import Associate, Store
 from campaigns.demo import campaigns_demo_seed
@@ -55,8 +58,7 @@ from suggestions.models import ComplementRule
 
 BRAND_NAME = "栖木 QIMU"
 DEMO_SEED = 20261101
-# Fixed, not now(): the data must not depend on when it is generated.
-REFERENCE_DATE = datetime(2026, 11, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+DEMO_TZ = ZoneInfo("Asia/Shanghai")
 HISTORY_DAYS = 548
 CUSTOMERS_PER_SCALE = 2_000
 CHUNK_SIZE = 50_000
@@ -448,8 +450,12 @@ def demo_seed(
     activity: float = 1.0,
     chunk_size: int = CHUNK_SIZE,
     progress: Callable[[int, int], None] | None = None,
+    today: date | None = None,
 ) -> DemoSummary:
     """Write the demo brand with `customers` customers in one transaction; refuse if any of it exists.
+
+    The history ends where `today` (by default the current day in Asia/Shanghai) begins, so the dashboard's last
+    30 days, journeys and coupon expiries are live on the day of seeding; the same day gives the same data.
 
     `activity` scales how often customers buy: 1 gives the brand's usual mix (about 4 orders each),
     2.5 about 10 (the sidebar benchmark's data set). `progress(done, total)` is called after each chunk
@@ -468,7 +474,7 @@ def demo_seed(
                 f"数据库中已有演示数据（{'；'.join(present)}），未写入任何数据。"
                 "如需重建，请先清空数据库（python manage.py flush）再运行。",
             )
-        world = _world_create(summary=summary)
+        world = _world_create(summary=summary, reference=demo_reference(today or timezone.localdate(timezone=DEMO_TZ)))
         orders_written = 0
         with _foreign_keys_suspended(Customer, Identity, Order, OrderLine, CustomerTag, CustomerNote):
             for chunk_no, first in enumerate(range(0, customers, chunk_size)):
@@ -554,6 +560,10 @@ class _World:
     store_staff: np.ndarray  # (store, k) → associate index, -1 padded
     staff_cum: np.ndarray  # (store, k) cumulative chance a member is assigned to staff k
     tag_ids: dict[tuple[str, str], int]
+    reference: datetime  # where the history ends: midnight starting the reference day, Asia/Shanghai
+    reference_epoch: int
+    window_start_epoch: int  # HISTORY_DAYS before the reference: day 0 of the orders
+    day_strings: np.ndarray  # history day → "YYYYMMDD", for order numbers
 
 
 CATEGORIES = tuple(CATEGORY_LABELS)
@@ -567,8 +577,11 @@ def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-_REFERENCE_EPOCH = _epoch(REFERENCE_DATE)
-_WINDOW_START_EPOCH = _epoch(REFERENCE_DATE - timedelta(days=HISTORY_DAYS))
+def demo_reference(today: date) -> datetime:
+    """Where the demo's history ends when seeded on `today`: that day's first instant in Asia/Shanghai."""
+    return datetime.combine(today, time.min, tzinfo=DEMO_TZ)
+
+
 _DAY = 86_400
 
 
@@ -627,14 +640,14 @@ def _nullable(ids: np.ndarray, index: np.ndarray) -> list:
     return lookup[index + 1].tolist()
 
 
-def _world_create(*, summary: DemoSummary) -> _World:
+def _world_create(*, summary: DemoSummary, reference: datetime) -> _World:
     rng = np.random.default_rng([DEMO_SEED, 0])
-    managers = _logins_create(summary=summary)
+    managers = _logins_create(summary=summary, reference=reference)
+    reference_epoch = _epoch(reference)
+    window_start_epoch = _epoch(reference - timedelta(days=HISTORY_DAYS))
 
     store_ids = np.asarray(next_ids(Store, len(DEMO_STORES)), dtype=np.int64)
-    opened = np.array(
-        [_epoch(datetime.fromisoformat(s.opened).replace(hour=10, tzinfo=REFERENCE_DATE.tzinfo)) for s in DEMO_STORES]
-    )
+    opened = np.array([_epoch(datetime.fromisoformat(s.opened).replace(hour=10, tzinfo=DEMO_TZ)) for s in DEMO_STORES])
     summary.add(
         "门店",
         bulk_copy(
@@ -662,7 +675,7 @@ def _world_create(*, summary: DemoSummary) -> _World:
     associate_ids = np.asarray(next_ids(Associate, len(staff)), dtype=np.int64)
     associate_store = np.array([i for i, _, _, _ in staff])
     hired = opened[associate_store] + (
-        rng.random(len(staff)) * (_REFERENCE_EPOCH - 30 * _DAY - opened[associate_store])
+        rng.random(len(staff)) * (reference_epoch - 30 * _DAY - opened[associate_store])
     ).astype(np.int64)
     summary.add(
         "导购",
@@ -694,7 +707,7 @@ def _world_create(*, summary: DemoSummary) -> _World:
     catalog = _catalog_build()
     product_ids = np.asarray(next_ids(Product, len(catalog.items)), dtype=np.int64)
     style_of = {style.code: s for s, style in enumerate(STYLES)}
-    launched = _WINDOW_START_EPOCH - rng.integers(30, 400, len(STYLES)) * _DAY
+    launched = window_start_epoch - rng.integers(30, 400, len(STYLES)) * _DAY
     product_created = launched[[style_of[item.style] for item in catalog.items]]
     summary.add(
         "商品",
@@ -729,7 +742,12 @@ def _world_create(*, summary: DemoSummary) -> _World:
             ),
         ),
     )
-    summary.add("门店库存", _stock_write(rng=rng, catalog=catalog, store_ids=store_ids, product_ids=product_ids))
+    summary.add(
+        "门店库存",
+        _stock_write(
+            rng=rng, catalog=catalog, store_ids=store_ids, product_ids=product_ids, reference_epoch=reference_epoch
+        ),
+    )
     summary.add("搭配规则", _complement_rules_write())
     summary.add("券包", _coupon_packs_write())
     summary.add("社群", communities_demo_seed())
@@ -756,13 +774,19 @@ def _world_create(*, summary: DemoSummary) -> _World:
         store_staff=store_staff,
         staff_cum=staff_cum,
         tag_ids=tag_ids,
+        reference=reference,
+        reference_epoch=reference_epoch,
+        window_start_epoch=window_start_epoch,
+        day_strings=np.array(
+            [(reference.date() - timedelta(days=HISTORY_DAYS - day)).strftime("%Y%m%d") for day in range(HISTORY_DAYS)]
+        ),
     )
 
 
-def _logins_create(*, summary: DemoSummary) -> dict[str, AbstractBaseUser]:
+def _logins_create(*, summary: DemoSummary, reference: datetime) -> dict[str, AbstractBaseUser]:
     """The admin, HQ and per-store manager accounts; returns the manager's user per store code."""
     User = get_user_model()
-    joined = REFERENCE_DATE - timedelta(days=HISTORY_DAYS + 30)
+    joined = reference - timedelta(days=HISTORY_DAYS + 30)
     if User.objects.filter(username=ADMIN_USERNAME).exists():
         summary.logins.append(DemoLogin(ADMIN_USERNAME, "（已存在，密码未改动）", "超级管理员"))
     else:
@@ -812,14 +836,21 @@ def _permissions(names: tuple[str, ...]) -> list[Permission]:
     return [found[name] for name in names]
 
 
-def _stock_write(*, rng: np.random.Generator, catalog: _Catalog, store_ids: np.ndarray, product_ids: np.ndarray) -> int:
+def _stock_write(
+    *,
+    rng: np.random.Generator,
+    catalog: _Catalog,
+    store_ids: np.ndarray,
+    product_ids: np.ndarray,
+    reference_epoch: int,
+) -> int:
     stores, products = np.meshgrid(np.arange(len(store_ids)), np.arange(len(product_ids)), indexing="ij")
     stores, products = stores.ravel(), products.ravel()
     skincare = np.array([item.category in SKINCARE_CATEGORIES for item in catalog.items])
     # Clothing is stocked a few per size, skincare by the carton; about one line in ten is sold out.
     quantity = np.where(skincare[products], rng.integers(6, 61, len(products)), rng.integers(1, 13, len(products)))
     quantity[rng.random(len(products)) < 0.09] = 0
-    updated = _REFERENCE_EPOCH - rng.integers(600, 3 * _DAY, len(products))
+    updated = reference_epoch - rng.integers(600, 3 * _DAY, len(products))
     return bulk_copy(
         StoreStock,
         ("id", "store_id", "product_id", "quantity", "updated_at"),
@@ -1057,14 +1088,14 @@ def _people_draw(*, rng: np.random.Generator, world: _World, first_index: int, c
     before_window = rng.random(n) < 0.55
     joined_day = np.where(before_window, -rng.integers(1, 3 * 365, n), rng.integers(0, HISTORY_DAYS - 7, n))
     # Members sign up in the morning, before the first order of that day can be placed.
-    joined_at = _WINDOW_START_EPOCH + joined_day * _DAY + rng.integers(6 * 3600, 10 * 3600, n)
+    joined_at = world.window_start_epoch + joined_day * _DAY + rng.integers(6 * 3600, 10 * 3600, n)
     start_day = np.maximum(joined_day, 0)
     lapsed = rng.random(n) < 0.2
     lapse_day = start_day + 1 + ((HISTORY_DAYS - start_day) * rng.uniform(0.3, 0.9, n)).astype(np.int64)
     routine_steps = 1 + _pick(rng, _cumulative(0.15, 0.20, 0.25, 0.20, 0.20), n)
     uses_mask = (routine_steps >= 3) & (rng.random(n) < 0.35)
     age_days = (np.clip(rng.normal(33, 8, n), 19, 62) * 365.25).astype(np.int64)
-    born = np.datetime64(REFERENCE_DATE.date()) - age_days
+    born = np.datetime64(world.reference.date()) - age_days
     opted_out = rng.random(n) < 0.02
     return _People(
         index=np.arange(first_index, first_index + n, dtype=np.int64),
@@ -1151,7 +1182,7 @@ def _orders_draw(*, rng: np.random.Generator, world: _World, people: _People, ac
     return _Orders(
         customer=customer,
         day=day,
-        placed_at=_WINDOW_START_EPOCH + day * _DAY + time_of_day,
+        placed_at=world.window_start_epoch + day * _DAY + time_of_day,
         skincare=skincare,
         opening=opening,
         channel=channel,
@@ -1230,9 +1261,6 @@ def _lines_draw(*, rng: np.random.Generator, world: _World, people: _People, ord
 
 _BASE62 = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
 _BASE36 = np.frombuffer(b"0123456789abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
-_DAY_STRINGS = np.array(
-    [(REFERENCE_DATE.date() - timedelta(days=HISTORY_DAYS - day)).strftime("%Y%m%d") for day in range(HISTORY_DAYS)]
-)
 _ONLINE_ORDER_PREFIXES = np.array(["", "MP", "QM", "TM"])
 
 
@@ -1347,7 +1375,10 @@ def _chunk_write(
     external_ids = [
         f"{prefix}{day}{number:09d}"
         for prefix, day, number in zip(
-            prefixes.tolist(), _DAY_STRINGS[orders.day].tolist(), range(first_order_no, first_order_no + m), strict=True
+            prefixes.tolist(),
+            world.day_strings[orders.day].tolist(),
+            range(first_order_no, first_order_no + m),
+            strict=True,
         )
     ]
     placed = _db_datetimes(orders.placed_at)
@@ -1355,7 +1386,7 @@ def _chunk_write(
     returned = np.flatnonzero(orders.status == _RETURNED)
     # A return is recorded a few days after the sale.
     returned_at = np.minimum(
-        orders.placed_at[returned] + orders_rng.integers(2, 15, len(returned)) * _DAY, _REFERENCE_EPOCH - 1
+        orders.placed_at[returned] + orders_rng.integers(2, 15, len(returned)) * _DAY, world.reference_epoch - 1
     )
     for position, moment in zip(returned.tolist(), _db_datetimes(returned_at), strict=True):
         updated[position] = moment
@@ -1523,7 +1554,7 @@ def _tags_write(
     rules = (
         (vip, "客户价值", np.full(n, "VIP")),
         (~vip & (recent_orders >= 3), "客户价值", np.full(n, "高潜客户")),
-        (people.joined_at >= _REFERENCE_EPOCH - 90 * _DAY, "客户价值", np.full(n, "新客")),
+        (people.joined_at >= world.reference_epoch - 90 * _DAY, "客户价值", np.full(n, "新客")),
         (skin_tagged, "肤质", np.array(_SKIN_TAGS)[people.skin]),
         (workwear, "风格偏好", np.full(n, "职场通勤")),
         (other_style, "风格偏好", np.array(_OTHER_STYLE_TAGS)[rng.integers(0, len(_OTHER_STYLE_TAGS), n)]),
@@ -1537,7 +1568,7 @@ def _tags_write(
         tag_ids += [world.tag_ids[group, name] for name in names[holders].tolist()]
     holders = np.concatenate(tagged)
     tagged_at = people.joined_at[holders] + (
-        rng.random(len(holders)) * (_REFERENCE_EPOCH - people.joined_at[holders])
+        rng.random(len(holders)) * (world.reference_epoch - people.joined_at[holders])
     ).astype(np.int64)
     summary.add(
         "客户标签",
@@ -1584,7 +1615,7 @@ def _notes_write(
             )
         )
     written_at = people.joined_at[holders] + (
-        rng.random(len(holders)) * (_REFERENCE_EPOCH - people.joined_at[holders])
+        rng.random(len(holders)) * (world.reference_epoch - people.joined_at[holders])
     ).astype(np.int64)
     summary.add(
         "客户备注",

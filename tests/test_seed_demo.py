@@ -3,7 +3,7 @@ deterministic and never writes twice."""
 
 import hashlib
 from collections import Counter, defaultdict
-from datetime import timedelta
+from datetime import date, timedelta
 from io import StringIO
 from itertools import combinations
 
@@ -32,13 +32,22 @@ from omni.demo import (
     CATEGORY_LABELS,
     COMPLEMENTS,
     HISTORY_DAYS,
-    REFERENCE_DATE,
     SKINCARE_CATEGORIES,
     demo_catalog,
+    demo_reference,
     demo_seed,
 )
 
 pytestmark = pytest.mark.django_db
+
+# The demo's history ends on the day it is seeded; these tests seed on this day (the digest below is this day's).
+SEEDED_ON = date(2026, 11, 1)
+REFERENCE = demo_reference(SEEDED_ON)
+
+
+@pytest.fixture(autouse=True)
+def seeding_day(time_machine):
+    time_machine.move_to(REFERENCE + timedelta(hours=9, minutes=30), tick=False)
 
 
 @pytest.fixture(autouse=True)
@@ -321,8 +330,8 @@ def test_orders_span_the_channels_with_consistent_store_associate_and_fulfilment
     assert all(o.store_id and o.associate and o.associate.store_id == o.store_id for o in in_store)
     assert Order.objects.filter(fulfilment="store_pickup", store__isnull=True).count() == 0
     assert Order.objects.filter(channel__in=["online_mall", "marketplace"], store__isnull=False).count() == 0
-    window_start = REFERENCE_DATE - timedelta(days=HISTORY_DAYS)
-    assert Order.objects.exclude(placed_at__gte=window_start, placed_at__lt=REFERENCE_DATE).count() == 0
+    window_start = REFERENCE - timedelta(days=HISTORY_DAYS)
+    assert Order.objects.exclude(placed_at__gte=window_start, placed_at__lt=REFERENCE).count() == 0
     assert Order.objects.filter(external_id__startswith="SH01", channel="store_pos").exists()
     assert Order.objects.filter(currency="CNY").count() == Order.objects.count()
 
