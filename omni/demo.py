@@ -3,7 +3,8 @@
 `demo_seed` writes six stores with their associates, the logins a demo needs, a fashion and skincare catalog
 with stock, and customers with identities in every channel, tags, notes and about 18 months of orders whose
 baskets follow `COMPLEMENTS` (a dress sells with a belt or a scarf) and whose skincare buyers replenish their
-routine every 60-90 days.
+routine every 60-90 days; customers with a WeCom id are their associate's contacts, and the last COUPON_DAYS days
+of coupon sends and redemptions go through the coupon service (coupon codes stay random: they are secrets).
 
 Every random draw comes from numpy generators with fixed seeds ((DEMO_SEED, 0) for stores and catalog,
 (DEMO_SEED, 0, 1) for online stock, (DEMO_SEED, k + 1) for customer chunk k), every time is an offset from
@@ -36,7 +37,7 @@ from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from associates.models import Associate, Store
+from associates.models import Associate, FollowRelation, Store
 from campaigns.demo import campaigns_demo_seed
 from communities.demo import COMMUNITY_MANAGER_PERMISSIONS, communities_demo_seed
 from customers.categories import CATEGORY_LABELS
@@ -60,6 +61,9 @@ BRAND_NAME = "栖木 QIMU"
 DEMO_SEED = 20261101
 DEMO_TZ = ZoneInfo("Asia/Shanghai")
 HISTORY_DAYS = 548
+# The coupon packs came in this many days before the reference: since then every new WeCom contact got the welcome
+# pack, and every contact the birthday pack on their birthday.
+COUPON_DAYS = 60
 CUSTOMERS_PER_SCALE = 2_000
 CHUNK_SIZE = 50_000
 # The identity and phone bijections below stay unique up to this many customers.
@@ -476,7 +480,7 @@ def demo_seed(
             )
         world = _world_create(summary=summary, reference=demo_reference(today or timezone.localdate(timezone=DEMO_TZ)))
         orders_written = 0
-        with _foreign_keys_suspended(Customer, Identity, Order, OrderLine, CustomerTag, CustomerNote):
+        with _foreign_keys_suspended(Customer, Identity, Order, OrderLine, CustomerTag, CustomerNote, FollowRelation):
             for chunk_no, first in enumerate(range(0, customers, chunk_size)):
                 count = min(chunk_size, customers - first)
                 orders_written += _chunk_write(
@@ -490,11 +494,21 @@ def demo_seed(
                 )
                 if progress:
                     progress(first + count, customers)
+        _coupons_write(world=world, summary=summary)
         if is_postgres():
             # Freshly loaded tables have no statistics until autovacuum gets to them, and the first pages
             # would be planned as if they were empty.
             with connection.cursor() as cursor:
-                for model in (Customer, Identity, Order, OrderLine, CustomerTag, CustomerNote, StoreStock):
+                for model in (
+                    Customer,
+                    Identity,
+                    Order,
+                    OrderLine,
+                    CustomerTag,
+                    CustomerNote,
+                    StoreStock,
+                    FollowRelation,
+                ):
                     cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
     return summary
 
@@ -560,6 +574,7 @@ class _World:
     store_staff: np.ndarray  # (store, k) → associate index, -1 padded
     staff_cum: np.ndarray  # (store, k) cumulative chance a member is assigned to staff k
     tag_ids: dict[tuple[str, str], int]
+    pack_ids: dict[str, int]  # the demo's coupon packs by name
     reference: datetime  # where the history ends: midnight starting the reference day, Asia/Shanghai
     reference_epoch: int
     window_start_epoch: int  # HISTORY_DAYS before the reference: day 0 of the orders
@@ -749,7 +764,8 @@ def _world_create(*, summary: DemoSummary, reference: datetime) -> _World:
         ),
     )
     summary.add("搭配规则", _complement_rules_write())
-    summary.add("券包", _coupon_packs_write())
+    pack_ids = _coupon_packs_write()
+    summary.add("券包", len(pack_ids))
     summary.add("社群", communities_demo_seed())
     summary.add("群发活动（草稿）", campaigns_demo_seed(creator=managers[DEMO_STORES[0].code])["campaigns"])
 
@@ -774,6 +790,7 @@ def _world_create(*, summary: DemoSummary, reference: datetime) -> _World:
         store_staff=store_staff,
         staff_cum=staff_cum,
         tag_ids=tag_ids,
+        pack_ids=pack_ids,
         reference=reference,
         reference_epoch=reference_epoch,
         window_start_epoch=window_start_epoch,
@@ -891,8 +908,9 @@ def _complement_rules_write() -> int:
     return len(ComplementRule.objects.bulk_create(rules))
 
 
-def _coupon_packs_write() -> int:
-    """The demo's coupon templates and the packs associates send from the sidebar (one goes with the welcome)."""
+def _coupon_packs_write() -> dict[str, int]:
+    """The demo's coupon templates and the packs associates send from the sidebar (one goes with the welcome);
+    returns the packs' ids by name."""
     from coupons.models import CouponPack, CouponPackItem, CouponTemplate
 
     gift = Product.objects.filter(category="serum").order_by("price", "sku").first()
@@ -913,6 +931,7 @@ def _coupon_packs_write() -> int:
         ("老客回购礼", "好久不见，85折 + 2张20元无门槛券", False): [("85", 1), ("20", 2)],
         ("生日礼", "生日快乐！到店消费满500元赠精华小样", False): [("gift", 1), ("20", 1)],
     }
+    pack_ids = {}
     for (name, description, welcome), items in packs.items():
         pack = CouponPack.objects.create(
             name=name, description=description, budget=1_000_000, daily_quota=30, welcome=welcome
@@ -920,7 +939,8 @@ def _coupon_packs_write() -> int:
         CouponPackItem.objects.bulk_create(
             CouponPackItem(pack=pack, template=templates[key], quantity=quantity) for key, quantity in items
         )
-    return len(packs)
+        pack_ids[name] = pack.pk
+    return pack_ids
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1329,7 +1349,7 @@ def _chunk_write(
 ) -> int:
     """Draw and write `count` customers with everything that hangs off them; returns how many orders."""
     # Each part draws from its own stream, so changing how one is drawn leaves the others as they were.
-    people_rng, orders_rng, lines_rng, identities_rng, tags_rng, notes_rng = rng.spawn(6)
+    people_rng, orders_rng, lines_rng, identities_rng, tags_rng, notes_rng, follows_rng = rng.spawn(7)
     people = _people_draw(rng=people_rng, world=world, first_index=first_index, count=count)
     orders = _orders_draw(rng=orders_rng, world=world, people=people, activity=activity)
     lines = _lines_draw(rng=lines_rng, world=world, people=people, orders=orders)
@@ -1361,8 +1381,17 @@ def _chunk_write(
             ),
         ),
     )  # fmt: skip
-    _identities_write(
+    wecom_holders, external_userids = _identities_write(
         rng=identities_rng, people=people, orders=orders, customer_ids=customer_ids, joined=joined, summary=summary
+    )
+    _follows_write(
+        rng=follows_rng,
+        world=world,
+        people=people,
+        customer_ids=customer_ids,
+        holders=wecom_holders,
+        external_userids=external_userids,
+        summary=summary,
     )
 
     m = len(orders.customer)
@@ -1451,7 +1480,8 @@ def _identities_write(
     customer_ids: np.ndarray,
     joined: list,
     summary: DemoSummary,
-) -> None:
+) -> tuple[np.ndarray, list[str]]:
+    """Every customer's identities; returns the customers with a WeCom external_userid (positions) and those ids."""
     n = len(people.index)
     bought_in = np.zeros((n, len(_CHANNELS)), dtype=bool)
     bought_in[orders.customer, orders.channel] = True
@@ -1506,8 +1536,11 @@ def _identities_write(
         holders = np.flatnonzero(has)
         customer.append(holders)
         kind += [identity_kind.value] * len(holders)
-        value += make(people.index[holders])
+        made = make(people.index[holders])
+        value += made
         source += [identity_source] * len(holders)
+        if identity_kind == Identity.Kind.WECOM_EXTERNAL_USERID:
+            wecom = (holders, made)
     holders = np.concatenate(customer)
     joined_at = np.array(joined, dtype=object)[holders].tolist()
     summary.add(
@@ -1526,6 +1559,47 @@ def _identities_write(
             ),
         ),
     )
+    return wecom
+
+
+def _follows_write(
+    *,
+    rng: np.random.Generator,
+    world: _World,
+    people: _People,
+    customer_ids: np.ndarray,
+    holders: np.ndarray,
+    external_userids: list[str],
+    summary: DemoSummary,
+) -> None:
+    """Each customer with a WeCom id is their associate's WeCom contact, added at the till when they joined; those
+    added since the welcome pack came in got the welcome message with it (see _coupons_write)."""
+    followed_at = people.joined_at[holders] + rng.integers(60, 20 * 60, len(holders))
+    welcomed = followed_at >= world.reference_epoch - COUPON_DAYS * _DAY
+    summary.add(
+        "企业微信好友",
+        bulk_copy(
+            FollowRelation,
+            (
+                "id", "associate_id", "customer_id", "external_userid", "add_way", "contact_type", "state", "remark",
+                "followed_at", "ended_reason", "welcome",
+            ),
+            zip(
+                next_ids(FollowRelation, len(holders)),
+                world.associate_ids[people.associate[holders]].tolist(),
+                customer_ids[holders].tolist(),
+                external_userids,
+                np.where(rng.random(len(holders)) < 0.8, 1, 2).tolist(),  # scanned the QR code, or searched the phone
+                [FollowRelation.ContactType.WECHAT.value] * len(holders),
+                [""] * len(holders),
+                [""] * len(holders),
+                _db_datetimes(followed_at),
+                [""] * len(holders),
+                np.where(welcomed, FollowRelation.Welcome.SENT.value, FollowRelation.Welcome.NONE.value).tolist(),
+                strict=True,
+            ),
+        ),
+    )  # fmt: skip
 
 
 def _tags_write(
@@ -1632,3 +1706,84 @@ def _notes_write(
             ),
         ),
     )
+
+
+def _coupons_write(*, world: _World, summary: DemoSummary) -> None:
+    """The last COUPON_DAYS days of coupon sends, through the coupon service (counters, budgets and limits as in
+    production): each day's new WeCom contacts got the welcome pack, and each contact whose birthday it was got the
+    birthday pack from HQ in the associate's name. Customers used them on their next store visit: the first
+    in-store purchase in a coupon's window that meets its threshold, one coupon per order (the templates do not
+    stack). Coupons whose window has closed by the reference are expired."""
+    from coupons.models import Channels, Coupon, IssueRequest
+    from coupons.services import OrderIn, coupon_pack_send_many, coupon_redeem, coupons_expire
+
+    follows = FollowRelation.objects.filter(ended_at__isnull=True, customer__merged_into__isnull=True)
+    for days_before in range(COUPON_DAYS, 0, -1):
+        day = world.reference - timedelta(days=days_before)
+        welcomed = follows.filter(
+            welcome=FollowRelation.Welcome.SENT, followed_at__gte=day, followed_at__lt=day + timedelta(days=1)
+        ).order_by("pk")
+        sent = coupon_pack_send_many(
+            pack_id=world.pack_ids["新客礼包"],
+            recipients=list(welcomed.values_list("customer_id", "associate_id")),
+            request_prefix=f"demo-welcome:{day:%Y%m%d}",
+            source=IssueRequest.Source.WELCOME,
+            # After the day's last contact was added (members join in the morning).
+            now=day + timedelta(hours=11),
+        )
+        summary.add("发券（欢迎礼包）", sent.issued)
+        # One follow per customer in the demo: their own associate.
+        birthdays = follows.filter(
+            followed_at__lt=day,
+            customer__birthday__month=day.month,
+            customer__birthday__day=day.day,
+            customer__marketing_consent=True,
+            customer__opted_out=False,
+        ).order_by("customer_id")
+        sent = coupon_pack_send_many(
+            pack_id=world.pack_ids["生日礼"],
+            recipients=list(birthdays.values_list("customer_id", "associate_id")),
+            request_prefix=f"demo-birthday:{day:%Y%m%d}",
+            source=IssueRequest.Source.ADMIN,
+            now=day + timedelta(hours=9),
+        )
+        summary.add("发券（生日礼包）", sent.issued)
+
+    held: dict[int, list[Coupon]] = {}
+    for coupon in Coupon.objects.select_related("template").order_by("customer_id", "valid_until", "issued_at", "pk"):
+        held.setdefault(coupon.customer_id, []).append(coupon)
+    visits = Order.objects.filter(
+        channel=Channel.STORE_POS,
+        status=Order.Status.COMPLETED,
+        placed_at__gte=world.reference - timedelta(days=COUPON_DAYS),
+        customer_id__in=Coupon.objects.values("customer_id"),
+    ).order_by("placed_at", "external_id")
+    stores = {store.pk: store for store in Store.objects.filter(pk__in=world.store_ids.tolist())}
+    redeemed = 0
+    for order in visits:
+        usable = (
+            coupon
+            for coupon in held[order.customer_id]
+            if coupon.redeemed_at is None
+            and coupon.valid_from <= order.placed_at < coupon.valid_until
+            and coupon.template.threshold <= order.total_amount
+            and coupon.template.channels != Channels.ONLINE
+        )
+        coupon = next(usable, None)
+        if coupon is None:
+            continue
+        coupon_redeem(
+            code=coupon.code,
+            order=OrderIn(
+                channel=Channels.STORE,
+                store=stores[order.store_id],
+                order_ref=order.external_id,
+                amount=order.total_amount,
+            ),
+            request_no=f"demo:{order.external_id}",
+            now=order.placed_at,
+        )
+        coupon.redeemed_at = order.placed_at
+        redeemed += 1
+    summary.add("核销优惠券", redeemed)
+    summary.add("过期优惠券", coupons_expire(now=world.reference))

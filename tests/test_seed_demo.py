@@ -14,7 +14,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
 
-from associates.models import Associate, Store
+from associates.models import Associate, FollowRelation, Store
+from coupons.models import Coupon, IssueRequest
 from customers.models import (
     Customer,
     CustomerNote,
@@ -64,7 +65,28 @@ def seed(**options) -> str:
 
 def row_counts() -> dict[str, int]:
     models = (Store, Associate, Product, StoreStock, Tag, Customer, Identity, Order, OrderLine, CustomerTag)
-    return {model.__name__: model.objects.count() for model in (*models, CustomerNote, get_user_model())}
+    more = (CustomerNote, FollowRelation, IssueRequest, Coupon, get_user_model())
+    return {model.__name__: model.objects.count() for model in (*models, *more)}
+
+
+def wecom_and_coupons_digest() -> str:
+    """A digest of the demo's WeCom contacts and coupon sends by natural keys: request numbers end in a customer's
+    primary key, so they count by their day's prefix and the customer's phone (coupon codes are random by design)."""
+    follows = FollowRelation.objects.values_list(
+        "external_userid", "associate__wecom_userid", "customer__phone", "add_way", "followed_at", "welcome"
+    )
+    requests = IssueRequest.objects.values_list(
+        "request_no", "pack__name", "customer__phone", "associate__wecom_userid", "source", "cost", "created_at"
+    )
+    coupons = Coupon.objects.values_list(
+        "issue_request__request_no", "customer__phone", "template__name", "valid_from", "valid_until", "status"
+    )
+    rows = [
+        sorted(follows),
+        sorted((no.rsplit(":", 1)[0], *rest) for no, *rest in requests),
+        sorted((no.rsplit(":", 1)[0], *rest) for no, *rest in coupons),
+    ]
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
 def demo_digest() -> str:
@@ -125,9 +147,22 @@ def demo_digest() -> str:
 def delete_demo() -> None:
     from campaigns.models import Campaign, JourneyConfig
     from communities.models import Community
-    from coupons.models import CouponPack, CouponPackItem, CouponTemplate
+    from coupons.models import (
+        AssociatePackDay,
+        CouponPack,
+        CouponPackItem,
+        CouponTemplate,
+        CustomerHolding,
+        TemplateDay,
+    )
 
     for model in (
+        Coupon,
+        IssueRequest,
+        CustomerHolding,
+        TemplateDay,
+        AssociatePackDay,
+        FollowRelation,
         Campaign,
         JourneyConfig,
         Community,
@@ -251,6 +286,9 @@ def test_seed_demo_writes_customers_with_identities_tags_and_notes():
         "OrderLine": 1698,
         "CustomerTag": 241,
         "CustomerNote": 27,
+        "FollowRelation": 138,
+        "IssueRequest": 25,
+        "Coupon": 50,
         "User": 8,
     }
     assert "客户：200" in output
@@ -396,6 +434,7 @@ def test_seed_demo_is_deterministic():
     # given a seeded database, digested by natural keys
     seed(customers=150)
     first = demo_digest()
+    first_coupons = wecom_and_coupons_digest()
 
     # when everything is deleted and the same size is seeded again
     delete_demo()
@@ -403,6 +442,8 @@ def test_seed_demo_is_deterministic():
 
     # then every row is the same again, on either database
     assert demo_digest() == first
+    assert wecom_and_coupons_digest() == first_coupons
+    assert first_coupons == "67c7c1069ed3cebcf95a470b2c3c444978a1ddcaca907f7845126b3795b36956"
     assert first == "07cc07db60bfa1347651f24512c0c9e9ea04018f3ddf77a948a7473369548614"
 
 

@@ -6,6 +6,8 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from campaigns.services import journeys_run
+from coupons.services import coupons_expiry_remind
 from insights.attribution import attribution_refresh
 from insights.stats import daily_stats_refresh
 from omni.demo import BRAND_NAME, CUSTOMERS_PER_SCALE, DEMO_TZ, HISTORY_DAYS, demo_data_present, demo_seed
@@ -60,6 +62,10 @@ class Command(BaseCommand):
         # The results dashboard reads figures Celery keeps; build them now so it is not empty until beat runs.
         attribution_refresh()
         daily_stats_refresh(start=today - timedelta(days=HISTORY_DAYS), end=today)
+        # And this morning's jobs, so the workbench has today's follow-up tasks (birthdays, post-purchase calls,
+        # lapsing customers, coupons about to expire) before beat's next morning run.
+        journeys_run()
+        coupons_expiry_remind()
         elapsed = time.perf_counter() - started
 
         self.stdout.write(self.style.SUCCESS(f"演示品牌「{BRAND_NAME}」已写入，用时 {elapsed:.1f} 秒："))
