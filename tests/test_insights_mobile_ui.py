@@ -41,7 +41,7 @@ OVERFLOW = """(width) => {
 
 
 @pytest.fixture
-def demo(django_db_setup, django_db_blocker, settings):
+def demo(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     call_command("seed_demo", customers=300, stdout=StringIO())
 
