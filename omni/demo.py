@@ -1731,7 +1731,7 @@ def _coupons_write(*, world: _World, summary: DemoSummary) -> None:
             # After the day's last contact was added (members join in the morning).
             now=day + timedelta(hours=11),
         )
-        summary.add("发券（欢迎礼包）", sent.issued)
+        summary.add("欢迎礼包（份）", sent.issued)
         # One follow per customer in the demo: their own associate.
         birthdays = follows.filter(
             followed_at__lt=day,
@@ -1747,7 +1747,7 @@ def _coupons_write(*, world: _World, summary: DemoSummary) -> None:
             source=IssueRequest.Source.ADMIN,
             now=day + timedelta(hours=9),
         )
-        summary.add("发券（生日礼包）", sent.issued)
+        summary.add("生日礼包（份）", sent.issued)
 
     held: dict[int, list[Coupon]] = {}
     for coupon in Coupon.objects.select_related("template").order_by("customer_id", "valid_until", "issued_at", "pk"):
@@ -1785,5 +1785,5 @@ def _coupons_write(*, world: _World, summary: DemoSummary) -> None:
         )
         coupon.redeemed_at = order.placed_at
         redeemed += 1
-    summary.add("核销优惠券", redeemed)
-    summary.add("过期优惠券", coupons_expire(now=world.reference))
+    summary.add("优惠券核销（张）", redeemed)
+    summary.add("优惠券过期（张）", coupons_expire(now=world.reference))
