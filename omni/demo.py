@@ -767,7 +767,9 @@ def _world_create(*, summary: DemoSummary, reference: datetime) -> _World:
     pack_ids = _coupon_packs_write()
     summary.add("券包", len(pack_ids))
     summary.add("社群", communities_demo_seed())
-    summary.add("群发活动（草稿）", campaigns_demo_seed(creator=managers[DEMO_STORES[0].code])["campaigns"])
+    # Drafts to go out at 10:00 the day after the reference.
+    drafts = campaigns_demo_seed(creator=managers[DEMO_STORES[0].code], send_at=reference + timedelta(days=1, hours=10))
+    summary.add("群发活动（草稿）", drafts["campaigns"])
 
     tag_ids = {(group, name): Tag.objects.get_or_create(group=group, name=name)[0].pk for group, name in TAGS}
     summary.add("标签", len(tag_ids))

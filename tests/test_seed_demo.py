@@ -15,6 +15,7 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
 
 from associates.models import Associate, FollowRelation, Store
+from campaigns.models import Campaign
 from coupons.models import Coupon, IssueRequest
 from customers.models import (
     Customer,
@@ -70,8 +71,9 @@ def row_counts() -> dict[str, int]:
 
 
 def wecom_and_coupons_digest() -> str:
-    """A digest of the demo's WeCom contacts and coupon sends by natural keys: request numbers end in a customer's
-    primary key, so they count by their day's prefix and the customer's phone (coupon codes are random by design)."""
+    """A digest of the demo's draft campaigns, WeCom contacts and coupon sends by natural keys: request numbers end
+    in a customer's primary key, so they count by their day's prefix and the customer's phone (coupon codes are
+    random by design)."""
     follows = FollowRelation.objects.values_list(
         "external_userid", "associate__wecom_userid", "customer__phone", "add_way", "followed_at", "welcome"
     )
@@ -81,7 +83,9 @@ def wecom_and_coupons_digest() -> str:
     coupons = Coupon.objects.values_list(
         "issue_request__request_no", "customer__phone", "template__name", "valid_from", "valid_until", "status"
     )
+    campaigns = Campaign.objects.values_list("name", "status", "send_at", "coupon_pack__name")
     rows = [
+        sorted(campaigns),
         sorted(follows),
         sorted((no.rsplit(":", 1)[0], *rest) for no, *rest in requests),
         sorted((no.rsplit(":", 1)[0], *rest) for no, *rest in coupons),
@@ -145,7 +149,7 @@ def demo_digest() -> str:
 
 
 def delete_demo() -> None:
-    from campaigns.models import Campaign, JourneyConfig
+    from campaigns.models import JourneyConfig
     from communities.models import Community
     from coupons.models import (
         AssociatePackDay,
@@ -443,7 +447,7 @@ def test_seed_demo_is_deterministic():
     # then every row is the same again, on either database
     assert demo_digest() == first
     assert wecom_and_coupons_digest() == first_coupons
-    assert first_coupons == "67c7c1069ed3cebcf95a470b2c3c444978a1ddcaca907f7845126b3795b36956"
+    assert first_coupons == "cde8a4e3d4af10997f1c8656bf5f9e03c5ec2098a730f177c72aca653a547761"
     assert first == "07cc07db60bfa1347651f24512c0c9e9ea04018f3ddf77a948a7473369548614"
 
 
