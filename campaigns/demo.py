@@ -9,9 +9,10 @@ from campaigns.models import Campaign, JourneyConfig
 from coupons.models import CouponPack
 
 
-def campaigns_demo_seed(*, creator) -> dict[str, int]:
-    """One JourneyConfig (the defaults) and one draft campaign per active store, created by `creator`; a store's
-    running coupon pack is attached when there is one. Running it again adds nothing."""
+def campaigns_demo_seed(*, creator, send_at: dt.datetime | None = None) -> dict[str, int]:
+    """One JourneyConfig (the defaults) and one draft campaign per active store, created by `creator` and set to go
+    out at `send_at` (by default a day from now); a store's running coupon pack is attached when there is one.
+    Running it again adds nothing."""
     made = {"journey_configs": 0, "campaigns": 0}
     for store in Store.objects.filter(is_active=True).order_by("pk"):
         _, created = JourneyConfig.objects.get_or_create(store=store)
@@ -27,7 +28,7 @@ def campaigns_demo_seed(*, creator) -> dict[str, int]:
             name=name,
             text="本周六会员日，到店全场 9 折，专属券已放入您的账户，期待您的光临！",
             coupon_pack=pack,
-            send_at=timezone.now() + dt.timedelta(days=1),
+            send_at=send_at or timezone.now() + dt.timedelta(days=1),
             created_by=creator,
         )
         campaign.stores.add(store)

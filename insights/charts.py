@@ -1,6 +1,7 @@
 """Server-rendered inline SVG charts for the dashboard: no CDN, no JavaScript, crisp at any zoom."""
 
 import datetime as dt
+import math
 from decimal import Decimal
 
 from django.utils.html import format_html, format_html_join
@@ -32,6 +33,9 @@ def line_chart(
     left, right, top, bottom = 56, 16, 28, 32
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = _nice_max(max((float(v) for _, values in series for v in values), default=0))
+    if all(isinstance(v, int) for _, values in series for v in values):
+        # Counts: five gridlines at whole numbers, never "0.4 customers".
+        peak = max(5, math.ceil(peak / 5) * 5)
     step = plot_w / max(len(days) - 1, 1)
 
     def point(i: int, v) -> str:
@@ -70,7 +74,8 @@ def line_chart(
         ),
     )
     return format_html(
-        '<svg class="chart" viewBox="0 0 {} {}" role="img" xmlns="http://www.w3.org/2000/svg">{}{}{}</svg>',
+        '<svg class="chart" viewBox="0 0 {} {}" role="img" xmlns="http://www.w3.org/2000/svg">'
+        '{}<g class="days">{}</g>{}</svg>',
         width,
         height,
         grid,

@@ -3,12 +3,15 @@
 `demo_seed` writes six stores with their associates, the logins a demo needs, a fashion and skincare catalog
 with stock, and customers with identities in every channel, tags, notes and about 18 months of orders whose
 baskets follow `COMPLEMENTS` (a dress sells with a belt or a scarf) and whose skincare buyers replenish their
-routine every 60-90 days.
+routine every 60-90 days; customers with a WeCom id are their associate's contacts, and the last COUPON_DAYS days
+of coupon sends and redemptions go through the coupon service (coupon codes stay random: they are secrets).
 
 Every random draw comes from numpy generators with fixed seeds ((DEMO_SEED, 0) for stores and catalog,
 (DEMO_SEED, 0, 1) for online stock, (DEMO_SEED, k + 1) for customer chunk k), every time is an offset from
-REFERENCE_DATE, and rows are written in array order: the same customer count and chunk size on an empty
-database give the same rows, on SQLite and PostgreSQL alike. Customers are generated and written a chunk at a time with
+the reference day's midnight in Asia/Shanghai (`today`, the seeding day unless given), and rows are written in
+array order: the same day, customer count and chunk size on an empty database give the same rows, on SQLite and
+PostgreSQL alike. History ends at the reference: the demo shows live figures whenever it is seeded, and nothing
+lies in the future. Customers are generated and written a chunk at a time with
 `omni.bulk`, so memory stays flat however many are asked for.
 
 A return is the whole order with status "returned" and its lines as sold, so spend and basket figures
@@ -18,7 +21,7 @@ exclude returned and cancelled orders by status; no line is ever negative here.
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import partial
 from itertools import pairwise
@@ -32,8 +35,9 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
 from django.db.models import Model
+from django.utils import timezone
 
-from associates.models import Associate, Store
+from associates.models import Associate, FollowRelation, Store
 from campaigns.demo import campaigns_demo_seed
 from communities.demo import COMMUNITY_MANAGER_PERMISSIONS, communities_demo_seed
 from customers.categories import CATEGORY_LABELS
@@ -55,9 +59,11 @@ from suggestions.models import ComplementRule
 
 BRAND_NAME = "栖木 QIMU"
 DEMO_SEED = 20261101
-# Fixed, not now(): the data must not depend on when it is generated.
-REFERENCE_DATE = datetime(2026, 11, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+DEMO_TZ = ZoneInfo("Asia/Shanghai")
 HISTORY_DAYS = 548
+# The coupon packs came in this many days before the reference: since then every new WeCom contact got the welcome
+# pack, and every contact the birthday pack on their birthday.
+COUPON_DAYS = 60
 CUSTOMERS_PER_SCALE = 2_000
 CHUNK_SIZE = 50_000
 # The identity and phone bijections below stay unique up to this many customers.
@@ -460,8 +466,12 @@ def demo_seed(
     activity: float = 1.0,
     chunk_size: int = CHUNK_SIZE,
     progress: Callable[[int, int], None] | None = None,
+    today: date | None = None,
 ) -> DemoSummary:
     """Write the demo brand with `customers` customers in one transaction; refuse if any of it exists.
+
+    The history ends where `today` (by default the current day in Asia/Shanghai) begins, so the dashboard's last
+    30 days, journeys and coupon expiries are live on the day of seeding; the same day gives the same data.
 
     `activity` scales how often customers buy: 1 gives the brand's usual mix (about 4 orders each),
     2.5 about 10 (the sidebar benchmark's data set). `progress(done, total)` is called after each chunk
@@ -480,9 +490,9 @@ def demo_seed(
                 f"数据库中已有演示数据（{'；'.join(present)}），未写入任何数据。"
                 "如需重建，请先清空数据库（python manage.py flush）再运行。",
             )
-        world = _world_create(summary=summary)
+        world = _world_create(summary=summary, reference=demo_reference(today or timezone.localdate(timezone=DEMO_TZ)))
         orders_written = 0
-        with _foreign_keys_suspended(Customer, Identity, Order, OrderLine, CustomerTag, CustomerNote):
+        with _foreign_keys_suspended(Customer, Identity, Order, OrderLine, CustomerTag, CustomerNote, FollowRelation):
             for chunk_no, first in enumerate(range(0, customers, chunk_size)):
                 count = min(chunk_size, customers - first)
                 orders_written += _chunk_write(
@@ -496,11 +506,21 @@ def demo_seed(
                 )
                 if progress:
                     progress(first + count, customers)
+        _coupons_write(world=world, summary=summary)
         if is_postgres():
             # Freshly loaded tables have no statistics until autovacuum gets to them, and the first pages
             # would be planned as if they were empty.
             with connection.cursor() as cursor:
-                for model in (Customer, Identity, Order, OrderLine, CustomerTag, CustomerNote, StoreStock):
+                for model in (
+                    Customer,
+                    Identity,
+                    Order,
+                    OrderLine,
+                    CustomerTag,
+                    CustomerNote,
+                    StoreStock,
+                    FollowRelation,
+                ):
                     cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
     return summary
 
@@ -566,6 +586,11 @@ class _World:
     store_staff: np.ndarray  # (store, k) → associate index, -1 padded
     staff_cum: np.ndarray  # (store, k) cumulative chance a member is assigned to staff k
     tag_ids: dict[tuple[str, str], int]
+    pack_ids: dict[str, int]  # the demo's coupon packs by name
+    reference: datetime  # where the history ends: midnight starting the reference day, Asia/Shanghai
+    reference_epoch: int
+    window_start_epoch: int  # HISTORY_DAYS before the reference: day 0 of the orders
+    day_strings: np.ndarray  # history day → "YYYYMMDD", for order numbers
 
 
 CATEGORIES = tuple(CATEGORY_LABELS)
@@ -579,8 +604,11 @@ def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-_REFERENCE_EPOCH = _epoch(REFERENCE_DATE)
-_WINDOW_START_EPOCH = _epoch(REFERENCE_DATE - timedelta(days=HISTORY_DAYS))
+def demo_reference(today: date) -> datetime:
+    """Where the demo's history ends when seeded on `today`: that day's first instant in Asia/Shanghai."""
+    return datetime.combine(today, time.min, tzinfo=DEMO_TZ)
+
+
 _DAY = 86_400
 
 
@@ -639,14 +667,14 @@ def _nullable(ids: np.ndarray, index: np.ndarray) -> list:
     return lookup[index + 1].tolist()
 
 
-def _world_create(*, summary: DemoSummary) -> _World:
+def _world_create(*, summary: DemoSummary, reference: datetime) -> _World:
     rng = np.random.default_rng([DEMO_SEED, 0])
-    managers = _logins_create(summary=summary)
+    managers = _logins_create(summary=summary, reference=reference)
+    reference_epoch = _epoch(reference)
+    window_start_epoch = _epoch(reference - timedelta(days=HISTORY_DAYS))
 
     store_ids = np.asarray(next_ids(Store, len(DEMO_STORES)), dtype=np.int64)
-    opened = np.array(
-        [_epoch(datetime.fromisoformat(s.opened).replace(hour=10, tzinfo=REFERENCE_DATE.tzinfo)) for s in DEMO_STORES]
-    )
+    opened = np.array([_epoch(datetime.fromisoformat(s.opened).replace(hour=10, tzinfo=DEMO_TZ)) for s in DEMO_STORES])
     summary.add(
         "门店",
         bulk_copy(
@@ -674,7 +702,7 @@ def _world_create(*, summary: DemoSummary) -> _World:
     associate_ids = np.asarray(next_ids(Associate, len(staff)), dtype=np.int64)
     associate_store = np.array([i for i, _, _, _ in staff])
     hired = opened[associate_store] + (
-        rng.random(len(staff)) * (_REFERENCE_EPOCH - 30 * _DAY - opened[associate_store])
+        rng.random(len(staff)) * (reference_epoch - 30 * _DAY - opened[associate_store])
     ).astype(np.int64)
     summary.add(
         "导购",
@@ -706,7 +734,7 @@ def _world_create(*, summary: DemoSummary) -> _World:
     catalog = _catalog_build()
     product_ids = np.asarray(next_ids(Product, len(catalog.items)), dtype=np.int64)
     style_of = {style.code: s for s, style in enumerate(STYLES)}
-    launched = _WINDOW_START_EPOCH - rng.integers(30, 400, len(STYLES)) * _DAY
+    launched = window_start_epoch - rng.integers(30, 400, len(STYLES)) * _DAY
     product_created = launched[[style_of[item.style] for item in catalog.items]]
     summary.add(
         "商品",
@@ -741,11 +769,19 @@ def _world_create(*, summary: DemoSummary) -> _World:
             ),
         ),
     )
-    summary.add("门店库存", _stock_write(rng=rng, catalog=catalog, store_ids=store_ids, product_ids=product_ids))
+    summary.add(
+        "门店库存",
+        _stock_write(
+            rng=rng, catalog=catalog, store_ids=store_ids, product_ids=product_ids, reference_epoch=reference_epoch
+        ),
+    )
     summary.add("搭配规则", _complement_rules_write())
-    summary.add("券包", _coupon_packs_write())
+    pack_ids = _coupon_packs_write()
+    summary.add("券包", len(pack_ids))
     summary.add("社群", communities_demo_seed())
-    summary.add("群发活动（草稿）", campaigns_demo_seed(creator=managers[DEMO_STORES[0].code])["campaigns"])
+    # Drafts to go out at 10:00 the day after the reference.
+    drafts = campaigns_demo_seed(creator=managers[DEMO_STORES[0].code], send_at=reference + timedelta(days=1, hours=10))
+    summary.add("群发活动（草稿）", drafts["campaigns"])
 
     tag_ids = {(group, name): Tag.objects.get_or_create(group=group, name=name)[0].pk for group, name in TAGS}
     summary.add("标签", len(tag_ids))
@@ -768,13 +804,20 @@ def _world_create(*, summary: DemoSummary) -> _World:
         store_staff=store_staff,
         staff_cum=staff_cum,
         tag_ids=tag_ids,
+        pack_ids=pack_ids,
+        reference=reference,
+        reference_epoch=reference_epoch,
+        window_start_epoch=window_start_epoch,
+        day_strings=np.array(
+            [(reference.date() - timedelta(days=HISTORY_DAYS - day)).strftime("%Y%m%d") for day in range(HISTORY_DAYS)]
+        ),
     )
 
 
-def _logins_create(*, summary: DemoSummary) -> dict[str, AbstractBaseUser]:
+def _logins_create(*, summary: DemoSummary, reference: datetime) -> dict[str, AbstractBaseUser]:
     """The admin, HQ and per-store manager accounts; returns the manager's user per store code."""
     User = get_user_model()
-    joined = REFERENCE_DATE - timedelta(days=HISTORY_DAYS + 30)
+    joined = reference - timedelta(days=HISTORY_DAYS + 30)
     logins = {login.username: login for login in demo_logins()}
     if User.objects.filter(username=ADMIN_USERNAME).exists():
         summary.logins.append(DemoLogin(ADMIN_USERNAME, "（已存在，密码未改动）", logins[ADMIN_USERNAME].role))
@@ -825,14 +868,21 @@ def _permissions(names: tuple[str, ...]) -> list[Permission]:
     return [found[name] for name in names]
 
 
-def _stock_write(*, rng: np.random.Generator, catalog: _Catalog, store_ids: np.ndarray, product_ids: np.ndarray) -> int:
+def _stock_write(
+    *,
+    rng: np.random.Generator,
+    catalog: _Catalog,
+    store_ids: np.ndarray,
+    product_ids: np.ndarray,
+    reference_epoch: int,
+) -> int:
     stores, products = np.meshgrid(np.arange(len(store_ids)), np.arange(len(product_ids)), indexing="ij")
     stores, products = stores.ravel(), products.ravel()
     skincare = np.array([item.category in SKINCARE_CATEGORIES for item in catalog.items])
     # Clothing is stocked a few per size, skincare by the carton; about one line in ten is sold out.
     quantity = np.where(skincare[products], rng.integers(6, 61, len(products)), rng.integers(1, 13, len(products)))
     quantity[rng.random(len(products)) < 0.09] = 0
-    updated = _REFERENCE_EPOCH - rng.integers(600, 3 * _DAY, len(products))
+    updated = reference_epoch - rng.integers(600, 3 * _DAY, len(products))
     return bulk_copy(
         StoreStock,
         ("id", "store_id", "product_id", "quantity", "updated_at"),
@@ -873,8 +923,9 @@ def _complement_rules_write() -> int:
     return len(ComplementRule.objects.bulk_create(rules))
 
 
-def _coupon_packs_write() -> int:
-    """The demo's coupon templates and the packs associates send from the sidebar (one goes with the welcome)."""
+def _coupon_packs_write() -> dict[str, int]:
+    """The demo's coupon templates and the packs associates send from the sidebar (one goes with the welcome);
+    returns the packs' ids by name."""
     from coupons.models import CouponPack, CouponPackItem, CouponTemplate
 
     gift = Product.objects.filter(category="serum").order_by("price", "sku").first()
@@ -895,6 +946,7 @@ def _coupon_packs_write() -> int:
         ("老客回购礼", "好久不见，85折 + 2张20元无门槛券", False): [("85", 1), ("20", 2)],
         ("生日礼", "生日快乐！到店消费满500元赠精华小样", False): [("gift", 1), ("20", 1)],
     }
+    pack_ids = {}
     for (name, description, welcome), items in packs.items():
         pack = CouponPack.objects.create(
             name=name, description=description, budget=1_000_000, daily_quota=30, welcome=welcome
@@ -902,7 +954,8 @@ def _coupon_packs_write() -> int:
         CouponPackItem.objects.bulk_create(
             CouponPackItem(pack=pack, template=templates[key], quantity=quantity) for key, quantity in items
         )
-    return len(packs)
+        pack_ids[name] = pack.pk
+    return pack_ids
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1070,14 +1123,14 @@ def _people_draw(*, rng: np.random.Generator, world: _World, first_index: int, c
     before_window = rng.random(n) < 0.55
     joined_day = np.where(before_window, -rng.integers(1, 3 * 365, n), rng.integers(0, HISTORY_DAYS - 7, n))
     # Members sign up in the morning, before the first order of that day can be placed.
-    joined_at = _WINDOW_START_EPOCH + joined_day * _DAY + rng.integers(6 * 3600, 10 * 3600, n)
+    joined_at = world.window_start_epoch + joined_day * _DAY + rng.integers(6 * 3600, 10 * 3600, n)
     start_day = np.maximum(joined_day, 0)
     lapsed = rng.random(n) < 0.2
     lapse_day = start_day + 1 + ((HISTORY_DAYS - start_day) * rng.uniform(0.3, 0.9, n)).astype(np.int64)
     routine_steps = 1 + _pick(rng, _cumulative(0.15, 0.20, 0.25, 0.20, 0.20), n)
     uses_mask = (routine_steps >= 3) & (rng.random(n) < 0.35)
     age_days = (np.clip(rng.normal(33, 8, n), 19, 62) * 365.25).astype(np.int64)
-    born = np.datetime64(REFERENCE_DATE.date()) - age_days
+    born = np.datetime64(world.reference.date()) - age_days
     opted_out = rng.random(n) < 0.02
     return _People(
         index=np.arange(first_index, first_index + n, dtype=np.int64),
@@ -1164,7 +1217,7 @@ def _orders_draw(*, rng: np.random.Generator, world: _World, people: _People, ac
     return _Orders(
         customer=customer,
         day=day,
-        placed_at=_WINDOW_START_EPOCH + day * _DAY + time_of_day,
+        placed_at=world.window_start_epoch + day * _DAY + time_of_day,
         skincare=skincare,
         opening=opening,
         channel=channel,
@@ -1243,9 +1296,6 @@ def _lines_draw(*, rng: np.random.Generator, world: _World, people: _People, ord
 
 _BASE62 = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
 _BASE36 = np.frombuffer(b"0123456789abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
-_DAY_STRINGS = np.array(
-    [(REFERENCE_DATE.date() - timedelta(days=HISTORY_DAYS - day)).strftime("%Y%m%d") for day in range(HISTORY_DAYS)]
-)
 _ONLINE_ORDER_PREFIXES = np.array(["", "MP", "QM", "TM"])
 
 
@@ -1314,7 +1364,7 @@ def _chunk_write(
 ) -> int:
     """Draw and write `count` customers with everything that hangs off them; returns how many orders."""
     # Each part draws from its own stream, so changing how one is drawn leaves the others as they were.
-    people_rng, orders_rng, lines_rng, identities_rng, tags_rng, notes_rng = rng.spawn(6)
+    people_rng, orders_rng, lines_rng, identities_rng, tags_rng, notes_rng, follows_rng = rng.spawn(7)
     people = _people_draw(rng=people_rng, world=world, first_index=first_index, count=count)
     orders = _orders_draw(rng=orders_rng, world=world, people=people, activity=activity)
     lines = _lines_draw(rng=lines_rng, world=world, people=people, orders=orders)
@@ -1346,8 +1396,17 @@ def _chunk_write(
             ),
         ),
     )  # fmt: skip
-    _identities_write(
+    wecom_holders, external_userids = _identities_write(
         rng=identities_rng, people=people, orders=orders, customer_ids=customer_ids, joined=joined, summary=summary
+    )
+    _follows_write(
+        rng=follows_rng,
+        world=world,
+        people=people,
+        customer_ids=customer_ids,
+        holders=wecom_holders,
+        external_userids=external_userids,
+        summary=summary,
     )
 
     m = len(orders.customer)
@@ -1360,7 +1419,10 @@ def _chunk_write(
     external_ids = [
         f"{prefix}{day}{number:09d}"
         for prefix, day, number in zip(
-            prefixes.tolist(), _DAY_STRINGS[orders.day].tolist(), range(first_order_no, first_order_no + m), strict=True
+            prefixes.tolist(),
+            world.day_strings[orders.day].tolist(),
+            range(first_order_no, first_order_no + m),
+            strict=True,
         )
     ]
     placed = _db_datetimes(orders.placed_at)
@@ -1368,7 +1430,7 @@ def _chunk_write(
     returned = np.flatnonzero(orders.status == _RETURNED)
     # A return is recorded a few days after the sale.
     returned_at = np.minimum(
-        orders.placed_at[returned] + orders_rng.integers(2, 15, len(returned)) * _DAY, _REFERENCE_EPOCH - 1
+        orders.placed_at[returned] + orders_rng.integers(2, 15, len(returned)) * _DAY, world.reference_epoch - 1
     )
     for position, moment in zip(returned.tolist(), _db_datetimes(returned_at), strict=True):
         updated[position] = moment
@@ -1433,7 +1495,8 @@ def _identities_write(
     customer_ids: np.ndarray,
     joined: list,
     summary: DemoSummary,
-) -> None:
+) -> tuple[np.ndarray, list[str]]:
+    """Every customer's identities; returns the customers with a WeCom external_userid (positions) and those ids."""
     n = len(people.index)
     bought_in = np.zeros((n, len(_CHANNELS)), dtype=bool)
     bought_in[orders.customer, orders.channel] = True
@@ -1488,8 +1551,11 @@ def _identities_write(
         holders = np.flatnonzero(has)
         customer.append(holders)
         kind += [identity_kind.value] * len(holders)
-        value += make(people.index[holders])
+        made = make(people.index[holders])
+        value += made
         source += [identity_source] * len(holders)
+        if identity_kind == Identity.Kind.WECOM_EXTERNAL_USERID:
+            wecom = (holders, made)
     holders = np.concatenate(customer)
     joined_at = np.array(joined, dtype=object)[holders].tolist()
     summary.add(
@@ -1508,6 +1574,47 @@ def _identities_write(
             ),
         ),
     )
+    return wecom
+
+
+def _follows_write(
+    *,
+    rng: np.random.Generator,
+    world: _World,
+    people: _People,
+    customer_ids: np.ndarray,
+    holders: np.ndarray,
+    external_userids: list[str],
+    summary: DemoSummary,
+) -> None:
+    """Each customer with a WeCom id is their associate's WeCom contact, added at the till when they joined; those
+    added since the welcome pack came in got the welcome message with it (see _coupons_write)."""
+    followed_at = people.joined_at[holders] + rng.integers(60, 20 * 60, len(holders))
+    welcomed = followed_at >= world.reference_epoch - COUPON_DAYS * _DAY
+    summary.add(
+        "企业微信好友",
+        bulk_copy(
+            FollowRelation,
+            (
+                "id", "associate_id", "customer_id", "external_userid", "add_way", "contact_type", "state", "remark",
+                "followed_at", "ended_reason", "welcome",
+            ),
+            zip(
+                next_ids(FollowRelation, len(holders)),
+                world.associate_ids[people.associate[holders]].tolist(),
+                customer_ids[holders].tolist(),
+                external_userids,
+                np.where(rng.random(len(holders)) < 0.8, 1, 2).tolist(),  # scanned the QR code, or searched the phone
+                [FollowRelation.ContactType.WECHAT.value] * len(holders),
+                [""] * len(holders),
+                [""] * len(holders),
+                _db_datetimes(followed_at),
+                [""] * len(holders),
+                np.where(welcomed, FollowRelation.Welcome.SENT.value, FollowRelation.Welcome.NONE.value).tolist(),
+                strict=True,
+            ),
+        ),
+    )  # fmt: skip
 
 
 def _tags_write(
@@ -1536,7 +1643,7 @@ def _tags_write(
     rules = (
         (vip, "客户价值", np.full(n, "VIP")),
         (~vip & (recent_orders >= 3), "客户价值", np.full(n, "高潜客户")),
-        (people.joined_at >= _REFERENCE_EPOCH - 90 * _DAY, "客户价值", np.full(n, "新客")),
+        (people.joined_at >= world.reference_epoch - 90 * _DAY, "客户价值", np.full(n, "新客")),
         (skin_tagged, "肤质", np.array(_SKIN_TAGS)[people.skin]),
         (workwear, "风格偏好", np.full(n, "职场通勤")),
         (other_style, "风格偏好", np.array(_OTHER_STYLE_TAGS)[rng.integers(0, len(_OTHER_STYLE_TAGS), n)]),
@@ -1550,7 +1657,7 @@ def _tags_write(
         tag_ids += [world.tag_ids[group, name] for name in names[holders].tolist()]
     holders = np.concatenate(tagged)
     tagged_at = people.joined_at[holders] + (
-        rng.random(len(holders)) * (_REFERENCE_EPOCH - people.joined_at[holders])
+        rng.random(len(holders)) * (world.reference_epoch - people.joined_at[holders])
     ).astype(np.int64)
     summary.add(
         "客户标签",
@@ -1597,7 +1704,7 @@ def _notes_write(
             )
         )
     written_at = people.joined_at[holders] + (
-        rng.random(len(holders)) * (_REFERENCE_EPOCH - people.joined_at[holders])
+        rng.random(len(holders)) * (world.reference_epoch - people.joined_at[holders])
     ).astype(np.int64)
     summary.add(
         "客户备注",
@@ -1614,3 +1721,84 @@ def _notes_write(
             ),
         ),
     )
+
+
+def _coupons_write(*, world: _World, summary: DemoSummary) -> None:
+    """The last COUPON_DAYS days of coupon sends, through the coupon service (counters, budgets and limits as in
+    production): each day's new WeCom contacts got the welcome pack, and each contact whose birthday it was got the
+    birthday pack from HQ in the associate's name. Customers used them on their next store visit: the first
+    in-store purchase in a coupon's window that meets its threshold, one coupon per order (the templates do not
+    stack). Coupons whose window has closed by the reference are expired."""
+    from coupons.models import Channels, Coupon, IssueRequest
+    from coupons.services import OrderIn, coupon_pack_send_many, coupon_redeem, coupons_expire
+
+    follows = FollowRelation.objects.filter(ended_at__isnull=True, customer__merged_into__isnull=True)
+    for days_before in range(COUPON_DAYS, 0, -1):
+        day = world.reference - timedelta(days=days_before)
+        welcomed = follows.filter(
+            welcome=FollowRelation.Welcome.SENT, followed_at__gte=day, followed_at__lt=day + timedelta(days=1)
+        ).order_by("pk")
+        sent = coupon_pack_send_many(
+            pack_id=world.pack_ids["新客礼包"],
+            recipients=list(welcomed.values_list("customer_id", "associate_id")),
+            request_prefix=f"demo-welcome:{day:%Y%m%d}",
+            source=IssueRequest.Source.WELCOME,
+            # After the day's last contact was added (members join in the morning).
+            now=day + timedelta(hours=11),
+        )
+        summary.add("欢迎礼包（份）", sent.issued)
+        # One follow per customer in the demo: their own associate.
+        birthdays = follows.filter(
+            followed_at__lt=day,
+            customer__birthday__month=day.month,
+            customer__birthday__day=day.day,
+            customer__marketing_consent=True,
+            customer__opted_out=False,
+        ).order_by("customer_id")
+        sent = coupon_pack_send_many(
+            pack_id=world.pack_ids["生日礼"],
+            recipients=list(birthdays.values_list("customer_id", "associate_id")),
+            request_prefix=f"demo-birthday:{day:%Y%m%d}",
+            source=IssueRequest.Source.ADMIN,
+            now=day + timedelta(hours=9),
+        )
+        summary.add("生日礼包（份）", sent.issued)
+
+    held: dict[int, list[Coupon]] = {}
+    for coupon in Coupon.objects.select_related("template").order_by("customer_id", "valid_until", "issued_at", "pk"):
+        held.setdefault(coupon.customer_id, []).append(coupon)
+    visits = Order.objects.filter(
+        channel=Channel.STORE_POS,
+        status=Order.Status.COMPLETED,
+        placed_at__gte=world.reference - timedelta(days=COUPON_DAYS),
+        customer_id__in=Coupon.objects.values("customer_id"),
+    ).order_by("placed_at", "external_id")
+    stores = {store.pk: store for store in Store.objects.filter(pk__in=world.store_ids.tolist())}
+    redeemed = 0
+    for order in visits:
+        usable = (
+            coupon
+            for coupon in held[order.customer_id]
+            if coupon.redeemed_at is None
+            and coupon.valid_from <= order.placed_at < coupon.valid_until
+            and coupon.template.threshold <= order.total_amount
+            and coupon.template.channels != Channels.ONLINE
+        )
+        coupon = next(usable, None)
+        if coupon is None:
+            continue
+        coupon_redeem(
+            code=coupon.code,
+            order=OrderIn(
+                channel=Channels.STORE,
+                store=stores[order.store_id],
+                order_ref=order.external_id,
+                amount=order.total_amount,
+            ),
+            request_no=f"demo:{order.external_id}",
+            now=order.placed_at,
+        )
+        coupon.redeemed_at = order.placed_at
+        redeemed += 1
+    summary.add("优惠券核销（张）", redeemed)
+    summary.add("优惠券过期（张）", coupons_expire(now=world.reference))

@@ -1,6 +1,9 @@
 """Django admin: store managers see and edit only their stores' rows; brand data is read-only."""
 
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -201,3 +204,45 @@ def test_the_admin_speaks_chinese(client, two_stores):
 
     assert "门店运营" in html
     assert "客户" in html
+
+
+@pytest.mark.django_db
+def test_the_admin_speaks_chinese_throughout_to_a_browser_set_to_english(client, two_stores):
+    # given a browser that asks for English
+    english = {"HTTP_ACCEPT_LANGUAGE": "en-US,en;q=0.9"}
+
+    # when it opens the login page, and a superuser a changelist and a change form
+    login = client.get("/admin/login/", **english).content.decode()
+    client.force_login(UserFactory(username="root", is_superuser=True))
+    changelist = client.get("/admin/customers/customer/", **english).content.decode()
+    change = client.get(f"/admin/customers/customer/{two_stores['customer_a'].pk}/change/", **english)
+
+    # then Django's own labels are in Chinese, like Omni's, and nothing is in English
+    assert '<html lang="zh-hans"' in login
+    assert 'value="登录"' in login
+    assert "Log in" not in login
+    assert "增加 客户" in changelist
+    assert "搜索" in changelist
+    assert "Add " not in changelist
+    assert 'value="保存"' in change.content.decode()
+    assert 'value="Save"' not in change.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_admin_language_is_the_configured_one_whatever_the_browser_asks(client, settings):
+    # given a deployment configured for English (OMNI_LANGUAGE_CODE=en sets LANGUAGE_CODE)
+    settings.LANGUAGE_CODE = "en"
+
+    # when a browser asking for Chinese opens the login page
+    login = client.get("/admin/login/", HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9").content.decode()
+
+    # then the page is in English
+    assert '<html lang="en"' in login
+    assert 'value="Log in"' in login
+
+
+def test_omni_language_code_sets_the_language_code():
+    code = "from django.conf import settings; print(settings.LANGUAGE_CODE)"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "omni.settings", "OMNI_LANGUAGE_CODE": "en"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "en"

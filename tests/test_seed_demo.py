@@ -3,7 +3,7 @@ deterministic and never writes twice."""
 
 import hashlib
 from collections import Counter, defaultdict
-from datetime import timedelta
+from datetime import date, timedelta
 from io import StringIO
 from itertools import combinations
 
@@ -14,7 +14,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
 
-from associates.models import Associate, Store
+from associates.models import Associate, FollowRelation, Store
+from campaigns.models import Campaign
+from coupons.models import Coupon, IssueRequest
 from customers.models import (
     Customer,
     CustomerNote,
@@ -32,13 +34,22 @@ from omni.demo import (
     CATEGORY_LABELS,
     COMPLEMENTS,
     HISTORY_DAYS,
-    REFERENCE_DATE,
     SKINCARE_CATEGORIES,
     demo_catalog,
+    demo_reference,
     demo_seed,
 )
 
 pytestmark = pytest.mark.django_db
+
+# The demo's history ends on the day it is seeded; these tests seed on this day (the digest below is this day's).
+SEEDED_ON = date(2026, 11, 1)
+REFERENCE = demo_reference(SEEDED_ON)
+
+
+@pytest.fixture(autouse=True)
+def seeding_day(time_machine):
+    time_machine.move_to(REFERENCE + timedelta(hours=9, minutes=30), tick=False)
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +66,31 @@ def seed(**options) -> str:
 
 def row_counts() -> dict[str, int]:
     models = (Store, Associate, Product, StoreStock, Tag, Customer, Identity, Order, OrderLine, CustomerTag)
-    return {model.__name__: model.objects.count() for model in (*models, CustomerNote, get_user_model())}
+    more = (CustomerNote, FollowRelation, IssueRequest, Coupon, get_user_model())
+    return {model.__name__: model.objects.count() for model in (*models, *more)}
+
+
+def wecom_and_coupons_digest() -> str:
+    """A digest of the demo's draft campaigns, WeCom contacts and coupon sends by natural keys: request numbers end
+    in a customer's primary key, so they count by their day's prefix and the customer's phone (coupon codes are
+    random by design)."""
+    follows = FollowRelation.objects.values_list(
+        "external_userid", "associate__wecom_userid", "customer__phone", "add_way", "followed_at", "welcome"
+    )
+    requests = IssueRequest.objects.values_list(
+        "request_no", "pack__name", "customer__phone", "associate__wecom_userid", "source", "cost", "created_at"
+    )
+    coupons = Coupon.objects.values_list(
+        "issue_request__request_no", "customer__phone", "template__name", "valid_from", "valid_until", "status"
+    )
+    campaigns = Campaign.objects.values_list("name", "status", "send_at", "coupon_pack__name")
+    rows = [
+        sorted(campaigns),
+        sorted(follows),
+        sorted((no.rsplit(":", 1)[0], *rest) for no, *rest in requests),
+        sorted((no.rsplit(":", 1)[0], *rest) for no, *rest in coupons),
+    ]
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
 def demo_digest() -> str:
@@ -114,11 +149,24 @@ def demo_digest() -> str:
 
 
 def delete_demo() -> None:
-    from campaigns.models import Campaign, JourneyConfig
+    from campaigns.models import JourneyConfig
     from communities.models import Community
-    from coupons.models import CouponPack, CouponPackItem, CouponTemplate
+    from coupons.models import (
+        AssociatePackDay,
+        CouponPack,
+        CouponPackItem,
+        CouponTemplate,
+        CustomerHolding,
+        TemplateDay,
+    )
 
     for model in (
+        Coupon,
+        IssueRequest,
+        CustomerHolding,
+        TemplateDay,
+        AssociatePackDay,
+        FollowRelation,
         Campaign,
         JourneyConfig,
         Community,
@@ -242,6 +290,9 @@ def test_seed_demo_writes_customers_with_identities_tags_and_notes():
         "OrderLine": 1698,
         "CustomerTag": 241,
         "CustomerNote": 27,
+        "FollowRelation": 138,
+        "IssueRequest": 25,
+        "Coupon": 50,
         "User": 8,
     }
     assert "客户：200" in output
@@ -321,8 +372,8 @@ def test_orders_span_the_channels_with_consistent_store_associate_and_fulfilment
     assert all(o.store_id and o.associate and o.associate.store_id == o.store_id for o in in_store)
     assert Order.objects.filter(fulfilment="store_pickup", store__isnull=True).count() == 0
     assert Order.objects.filter(channel__in=["online_mall", "marketplace"], store__isnull=False).count() == 0
-    window_start = REFERENCE_DATE - timedelta(days=HISTORY_DAYS)
-    assert Order.objects.exclude(placed_at__gte=window_start, placed_at__lt=REFERENCE_DATE).count() == 0
+    window_start = REFERENCE - timedelta(days=HISTORY_DAYS)
+    assert Order.objects.exclude(placed_at__gte=window_start, placed_at__lt=REFERENCE).count() == 0
     assert Order.objects.filter(external_id__startswith="SH01", channel="store_pos").exists()
     assert Order.objects.filter(currency="CNY").count() == Order.objects.count()
 
@@ -387,6 +438,7 @@ def test_seed_demo_is_deterministic():
     # given a seeded database, digested by natural keys
     seed(customers=150)
     first = demo_digest()
+    first_coupons = wecom_and_coupons_digest()
 
     # when everything is deleted and the same size is seeded again
     delete_demo()
@@ -394,6 +446,8 @@ def test_seed_demo_is_deterministic():
 
     # then every row is the same again, on either database
     assert demo_digest() == first
+    assert wecom_and_coupons_digest() == first_coupons
+    assert first_coupons == "cde8a4e3d4af10997f1c8656bf5f9e03c5ec2098a730f177c72aca653a547761"
     assert first == "07cc07db60bfa1347651f24512c0c9e9ea04018f3ddf77a948a7473369548614"
 
 

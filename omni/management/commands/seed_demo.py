@@ -6,17 +6,19 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from campaigns.services import journeys_run
+from coupons.services import coupons_expiry_remind
 from insights.attribution import attribution_refresh
 from insights.stats import daily_stats_refresh
-from omni.demo import BRAND_NAME, CUSTOMERS_PER_SCALE, HISTORY_DAYS, REFERENCE_DATE, demo_data_present, demo_seed
+from omni.demo import BRAND_NAME, CUSTOMERS_PER_SCALE, DEMO_TZ, HISTORY_DAYS, demo_data_present, demo_seed
 from omni.errors import ApplicationError
 
 
 class Command(BaseCommand):
     help = (
         f"写入演示品牌「{BRAND_NAME}」：6 家门店与导购、登录账号、商品与库存、客户（各渠道身份、标签、备注）"
-        f"及约 18 个月的全渠道订单。--scale 1 为 {CUSTOMERS_PER_SCALE:,} 位客户，--scale 500 为 100 万位。"
-        "同样的规模在空数据库上生成完全相同的数据。数据库中已有演示数据时不写入任何内容并报错退出；"
+        f"及截至今天的约 18 个月全渠道订单。--scale 1 为 {CUSTOMERS_PER_SCALE:,} 位客户，--scale 500 为 100 万位。"
+        "同一天、同样的规模在空数据库上生成完全相同的数据。数据库中已有演示数据时不写入任何内容并报错退出；"
         "如需重建，请先 python manage.py flush 清空数据库。全部数据在一个事务中写入，中途失败不留任何数据；"
         "在 PostgreSQL 上写入期间客户、订单等表对其他连接加锁。"
     )
@@ -52,13 +54,18 @@ class Command(BaseCommand):
             if options["verbosity"] >= 1 and total > done:
                 self.stdout.write(f"  已写入客户 {done:,} / {total:,}（{time.perf_counter() - started:.0f} 秒）")
 
+        today = timezone.localdate(timezone=DEMO_TZ)
         try:
-            summary = demo_seed(customers=customers, activity=activity, progress=progress)
+            summary = demo_seed(customers=customers, activity=activity, progress=progress, today=today)
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         # The results dashboard reads figures Celery keeps; build them now so it is not empty until beat runs.
         attribution_refresh()
-        daily_stats_refresh(start=(REFERENCE_DATE - timedelta(days=HISTORY_DAYS)).date(), end=timezone.localdate())
+        daily_stats_refresh(start=today - timedelta(days=HISTORY_DAYS), end=today)
+        # And this morning's jobs, so the workbench has today's follow-up tasks (birthdays, post-purchase calls,
+        # lapsing customers, coupons about to expire) before beat's next morning run.
+        journeys_run()
+        coupons_expiry_remind()
         elapsed = time.perf_counter() - started
 
         self.stdout.write(self.style.SUCCESS(f"演示品牌「{BRAND_NAME}」已写入，用时 {elapsed:.1f} 秒："))
