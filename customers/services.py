@@ -12,6 +12,7 @@ Policy (the same for every channel):
 """
 
 import dataclasses
+import logging
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -40,6 +41,8 @@ from customers.models import (
 from customers.phones import InvalidPhone, phone_normalize
 from omni.errors import ApplicationError
 from omni.wecom.client import wecom_client
+
+logger = logging.getLogger(__name__)
 
 # Strongest first: used to pick which customer incoming data belongs to when identities disagree.
 IDENTITY_STRENGTH = [
@@ -381,6 +384,10 @@ def customer_merge_undo(*, merge: CustomerMerge, actor: Any = None) -> CustomerM
     IdentityConflict.objects.filter(merge=merge).update(
         status=IdentityConflict.Status.OPEN, resolved_at=None, resolved_by=None, merge=None
     )
+    # A claim that merged waits again, like its conflict: a manager dismisses it or approves it once more.
+    IdentityClaim.objects.filter(merge=merge).update(
+        status=IdentityClaim.Status.PENDING, confirmed_via="", resolved_at=None, resolved_by=None, merge=None
+    )
     detail = {"merge": merge.pk, "source": source.pk, "target": target.pk}
     AuditLog.objects.bulk_create(
         [
@@ -700,7 +707,12 @@ def _claims_settle_by_brand(pairs: list[IdentityPair]) -> Customer | None:
         vouched = Identity.objects.filter(_identity_filter(incoming - claimed), customer_id=claim.customer_id)
         if not vouched.exists():
             continue
-        settled = identity_claim_confirm(claim=claim, via=IdentityClaim.Via.BRAND_SYSTEM)
+        try:
+            settled = identity_claim_confirm(claim=claim, via=IdentityClaim.Via.BRAND_SYSTEM)
+        except (ApplicationError, IntegrityError) as error:
+            # Settled by someone else meanwhile, or an identity taken in between: the claim stays for a manager.
+            logger.warning("identity claim %s not settled by %s: %s", claim.pk, "brand system", error)
+            continue
         if settled.merge_id:
             kept = settled.merge.target
     return kept

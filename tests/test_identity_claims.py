@@ -17,7 +17,12 @@ from rest_framework.test import APIClient
 from associates.models import FollowRelation
 from customers.ingestion import api_key_create
 from customers.models import AuditLog, Channel, Customer, CustomerMerge, Identity, IdentityClaim, IdentityConflict
-from customers.services import identity_claim_confirm, identity_claim_create, identity_conflict_dismiss
+from customers.services import (
+    customer_merge_undo,
+    identity_claim_confirm,
+    identity_claim_create,
+    identity_conflict_dismiss,
+)
 from omni.errors import ApplicationError
 from omni.wecom.auth import SESSION_KEY
 from tests.factories import (
@@ -292,6 +297,21 @@ def test_a_confirmed_claim_is_not_confirmed_again(stores):
 
     assert error.value.code == "claim_not_pending"
     assert CustomerMerge.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_undoing_a_claims_merge_puts_the_claim_and_its_conflict_back_in_the_queue(stores):
+    claim = identity_claim_create(customer=stores["stub"], associate=stores["associate"], member_no="M0042")
+    identity_claim_confirm(claim=claim, via=IdentityClaim.Via.CUSTOMER, confirmer=stores["stub"])
+
+    customer_merge_undo(merge=CustomerMerge.objects.get())
+
+    assert _unmerged(stores["stub"])
+    claim.refresh_from_db()
+    assert (claim.status, claim.merge_id, claim.confirmed_via) == ("pending", None, "")
+    assert IdentityConflict.objects.get().status == IdentityConflict.Status.OPEN
+    identity_conflict_dismiss(conflict=IdentityConflict.objects.get())
+    assert IdentityClaim.objects.get().status == IdentityClaim.Status.DISMISSED
 
 
 @pytest.mark.django_db
