@@ -570,14 +570,20 @@ def _claim_record(*, customer: Customer, associate: Any, pairs: list[IdentityPai
     return claim
 
 
-def _golden(customer_id: int) -> Customer:
-    """The record a (possibly merged-away) customer is today, locked."""
-    customer = Customer.objects.select_for_update().get(pk=customer_id)
+def _golden(customer_id: int, *, lock: bool = True) -> Customer:
+    """The record a (possibly merged-away) customer is today, locked unless `lock` is False."""
+    customers = Customer.objects.select_for_update() if lock else Customer.objects.all()
+    customer = customers.get(pk=customer_id)
     seen = {customer.pk}
     while customer.merged_into_id and customer.merged_into_id not in seen:
         seen.add(customer.merged_into_id)
-        customer = Customer.objects.select_for_update().get(pk=customer.merged_into_id)
+        customer = customers.get(pk=customer.merged_into_id)
     return customer
+
+
+def identity_claim_is_contact(*, claim: IdentityClaim, customer: Customer) -> bool:
+    """Whether `customer` (as WeChat named them) is the chat contact the claim is about, merges followed."""
+    return _golden(customer.pk, lock=False).pk == _golden(claim.customer_id, lock=False).pk
 
 
 def identities_clash(*, customer_ids: Iterable[int]) -> bool:

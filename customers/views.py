@@ -17,6 +17,7 @@ from customers.services import (
     customer_by_wechat_oa,
     identity_claim_confirm,
     identity_claim_dismiss,
+    identity_claim_is_contact,
     identity_claim_page_url,
 )
 from omni.errors import ApplicationError
@@ -138,7 +139,7 @@ def _claim_callback(request: HttpRequest, claim: IdentityClaim) -> HttpResponse:
             logger.warning("identity claim %s: WeChat OAuth code exchange failed: %s", claim.pk, exc)
         else:
             person = customer_by_wechat_oa(openid=user.openid, unionid=user.unionid)
-    if person is None or not _is_contact(person, claim):
+    if person is None or not identity_claim_is_contact(claim=claim, customer=person):
         response = _claim_render(request, claim, "not_you", status=403)
     else:
         request.session.cycle_key()
@@ -147,13 +148,6 @@ def _claim_callback(request: HttpRequest, claim: IdentityClaim) -> HttpResponse:
     response.delete_cookie(CLAIM_NONCE_COOKIE, path=_claim_path(claim), samesite="Lax")
     response["Referrer-Policy"] = "no-referrer"
     return response
-
-
-def _is_contact(person: Customer, claim: IdentityClaim) -> bool:
-    contact = Customer.objects.get(pk=claim.customer_id)
-    while contact.merged_into_id:
-        contact = Customer.objects.get(pk=contact.merged_into_id)
-    return person.pk == contact.pk
 
 
 def _claim_answer(request: HttpRequest, claim: IdentityClaim) -> HttpResponse:

@@ -205,6 +205,9 @@ def test_a_manager_of_the_owners_store_approves_the_claim_and_the_contact_is_mer
 
     client.force_login(bj01_manager)
     assert f"冲突 #{conflict.pk}" in client.get("/admin/customers/identityconflict/").content.decode()
+    change = client.get(f"/admin/customers/identityconflict/{conflict.pk}/change/")
+    assert change.status_code == 200
+    assert f"为客户 #{contact.pk} 声明 POS 会员号 M0****42" in change.content.decode()
     _approve(client, bj01_manager, conflict)
 
     assert Customer.objects.get(pk=contact.pk).merged_into_id == member.pk
