@@ -31,11 +31,13 @@ from customers.profile import (
 from customers.selectors import customers_visible
 from customers.services import (
     customer_is_linked,
-    customer_link,
     customer_note_add,
     customer_profile_view_record,
     customer_tag_add,
+    identity_claim_create,
+    identity_claim_page_url,
 )
+from omni.wechat.oauth import oa_configured
 from omni.wecom.auth import session_associate
 
 ORDERS_PAGE = 10
@@ -339,17 +341,53 @@ class SidebarTaskDoneApi(SidebarApi):
 class LinkIn(serializers.Serializer):
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
     member_no = serializers.CharField(max_length=128, required=False, allow_blank=True)
+    request_id = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, help_text="A replay returns the first answer"
+    )
+
+
+class ClaimCardOut(serializers.Serializer):
+    title = serializers.CharField()
+    desc = serializers.CharField()
+    link = serializers.URLField()
 
 
 class LinkOut(serializers.Serializer):
-    customer_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["pending_confirmation"])
+    message = serializers.CharField()
+    card = ClaimCardOut(
+        allow_null=True,
+        help_text="The news card to send into the chat (sendChatMessage), through which the customer confirms in "
+        "WeChat; null when the brand's Official Account is not configured (a manager reviews the claim).",
+    )
+
+
+LINK_PENDING_MESSAGE = "已发送给客户确认"
+LINK_REVIEW_MESSAGE = "已提交，等待店长审核"
 
 
 class SidebarLinkApi(SidebarApi):
-    @extend_schema(operation_id="sidebar_customer_link", request=LinkIn, responses=LinkOut, tags=["sidebar"])
+    @extend_schema(
+        operation_id="sidebar_customer_link",
+        request=LinkIn,
+        responses={202: LinkOut},
+        tags=["sidebar"],
+        description="Claim who this chat contact is, by phone or member number. A typed number is no proof: the "
+        "answer is the same whether anybody owns it, nothing is added or merged, and the claim completes only when "
+        "the customer confirms from the card in their WeChat, the brand's system sends the identity, or a manager "
+        "approves it in admin.",
+    )
     def post(self, request, customer_id: int):
         customer = self.customer(request, customer_id)
         data = LinkIn(data=request.data)
         data.is_valid(raise_exception=True)
-        linked = customer_link(customer=customer, associate=request.user, **data.validated_data)
-        return Response(LinkOut({"customer_id": linked.pk}).data)
+        claim = identity_claim_create(customer=customer, associate=request.user, **data.validated_data)
+        card = None
+        if oa_configured():
+            card = {
+                "title": "请确认您的会员身份",
+                "desc": "点开确认后，您在门店、小程序和商城的会员权益将合并到一起。",
+                "link": identity_claim_page_url(claim=claim),
+            }
+        message = LINK_PENDING_MESSAGE if card else LINK_REVIEW_MESSAGE
+        return Response({"status": "pending_confirmation", "message": message, "card": card}, status=202)

@@ -20,6 +20,7 @@ from customers.models import (
     CustomerNote,
     CustomerTag,
     Identity,
+    IdentityClaim,
     IdentityConflict,
     ImportJob,
     Order,
@@ -32,6 +33,7 @@ from customers.services import (
     customer_merge,
     customer_merge_undo,
     customer_profile_view_record,
+    identity_claim_confirm,
     identity_conflict_dismiss,
 )
 from omni.errors import ApplicationError
@@ -246,15 +248,33 @@ class IdentityConflictAdmin(StoreScopedAdmin):
         "resolved_at",
         "resolved_by",
         "merge",
+        "claim_summary",
     ]
     actions = ["merge_into_linked", "dismiss"]
 
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="合并：把其他涉及客户合并到本次关联客户")
+    @admin.display(description="导购提交的身份声明")
+    def claim_summary(self, obj):
+        claim = IdentityClaim.objects.filter(conflict=obj).select_related("associate").first()
+        if claim is None:
+            return "—"
+        confirmed = "；客户已在微信中确认" if claim.customer_confirmed_at else ""
+        claimed = "、".join(claim.identities_masked)
+        return f"{claim.associate or '—'} 为客户 #{claim.customer_id} 声明 {claimed}{confirmed}"
+
+    @admin.action(description="合并：把其他涉及客户合并到本次关联客户（导购声明：确认关联）")
     def merge_into_linked(self, request, queryset):
         for conflict in queryset.filter(status=IdentityConflict.Status.OPEN):
+            claim = IdentityClaim.objects.filter(conflict=conflict).first()
+            if claim is not None:
+                # An associate's claim completes through One ID's rule, which reads the identities again now.
+                try:
+                    identity_claim_confirm(claim=claim, via=IdentityClaim.Via.MANAGER, actor=request.user)
+                except ApplicationError as error:
+                    self.message_user(request, f"{conflict}: {error.message}", messages.ERROR)
+                continue
             for other in conflict.customers.exclude(pk=conflict.linked_to_id):
                 try:
                     customer_merge(

@@ -131,6 +131,7 @@ class IdentityConflict(models.Model):
     class Status(models.TextChoices):
         OPEN = "open", "待处理"
         MERGED = "merged", "已合并"
+        CONFIRMED = "confirmed", "已确认关联"
         DISMISSED = "dismissed", "已驳回"
 
     status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.OPEN)
@@ -156,6 +157,70 @@ class IdentityConflict(models.Model):
 
     def __str__(self) -> str:
         return f"冲突 #{self.pk}（{self.get_status_display()}）"
+
+
+class IdentityClaim(models.Model):
+    """What an associate typed to say who a chat contact is: a claim waiting for proof, never proof itself.
+
+    It becomes the contact's identity (or merges the contact into the member who owns it) only when the customer
+    confirms from the chat card in their WeChat, the brand's system sends the identity with the contact's, or a
+    manager approves its `conflict` in admin (`customers.services.identity_claim_confirm`).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "待确认"
+        CONFIRMED = "confirmed", "已确认"
+        DISMISSED = "dismissed", "已驳回"
+
+    class Via(models.TextChoices):
+        CUSTOMER = "customer", "客户在微信中确认"
+        BRAND_SYSTEM = "brand_system", "品牌系统同步"
+        MANAGER = "manager", "店长审核"
+
+    customer = models.ForeignKey(
+        Customer, verbose_name="聊天中的客户", on_delete=models.PROTECT, related_name="identity_claims"
+    )
+    associate = models.ForeignKey(
+        "associates.Associate", verbose_name="提交导购", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    identities = models.JSONField("声明的身份", help_text='[{"kind": …, "value": …}]，已规范化')
+    request_id = models.CharField("请求号", max_length=64)
+    token = models.CharField("确认链接令牌", max_length=64, unique=True, editable=False)
+    status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.PENDING)
+    conflict = models.OneToOneField(
+        IdentityConflict, verbose_name="待审核", null=True, on_delete=models.SET_NULL, related_name="claim"
+    )
+    customer_confirmed_at = models.DateTimeField(
+        "客户确认时间", null=True, blank=True, help_text="客户已在微信中确认，但只能由店长审核完成时记录"
+    )
+    confirmed_via = models.CharField("确认方式", max_length=16, choices=Via.choices, blank=True)
+    merge = models.ForeignKey(
+        "CustomerMerge", verbose_name="对应合并", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField("提交时间", auto_now_add=True)
+    resolved_at = models.DateTimeField("处理时间", null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="处理人", null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        verbose_name = "身份声明"
+        verbose_name_plural = "身份声明"
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["associate", "request_id"], name="identity_claim_request_unique")
+        ]
+        indexes = [models.Index(fields=["customer", "status"])]
+
+    def __str__(self) -> str:
+        return f"声明 #{self.pk}（{self.get_status_display()}）"
+
+    @property
+    def identities_masked(self) -> list[str]:
+        return [
+            f"{Identity.Kind(item['kind']).label} {Identity(kind=item['kind'], value=item['value']).masked_value}"
+            for item in self.identities
+        ]
 
 
 class CustomerMerge(models.Model):
@@ -198,6 +263,7 @@ class AuditLog(models.Model):
         IDENTITY_CONFLICT = "identity_conflict", "身份冲突"
         IDENTITY_CONFLICT_DISMISS = "identity_conflict_dismiss", "驳回身份冲突"
         IDENTITY_LINK = "identity_link", "导购关联会员身份"
+        IDENTITY_CLAIM = "identity_claim", "导购提交会员身份待确认"
 
     at = models.DateTimeField("时间", auto_now_add=True, db_index=True)
     action = models.CharField("操作", max_length=40, choices=Action.choices)

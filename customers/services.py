@@ -11,12 +11,18 @@ Policy (the same for every channel):
 - A merge records exactly what moved, so `customer_merge_undo` moves back exactly that.
 """
 
+import dataclasses
+import logging
+import secrets
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from associates.models import Associate, FollowRelation, Store
@@ -27,6 +33,7 @@ from customers.models import (
     CustomerNote,
     CustomerTag,
     Identity,
+    IdentityClaim,
     IdentityConflict,
     Order,
     Tag,
@@ -34,6 +41,8 @@ from customers.models import (
 from customers.phones import InvalidPhone, phone_normalize
 from omni.errors import ApplicationError
 from omni.wecom.client import wecom_client
+
+logger = logging.getLogger(__name__)
 
 # Strongest first: used to pick which customer incoming data belongs to when identities disagree.
 IDENTITY_STRENGTH = [
@@ -167,11 +176,13 @@ def customer_resolve(
     for attempt in range(2):
         try:
             with transaction.atomic():
-                return _resolve(pairs, source, profile)
+                resolution = _resolve(pairs, source, profile)
+            break
         except IntegrityError:
             if attempt:
                 raise
-    raise AssertionError("unreachable")
+    kept = _claims_settle_by_brand(pairs)
+    return dataclasses.replace(resolution, customer=kept) if kept is not None else resolution
 
 
 def customer_by_wechat_oa(*, openid: str, unionid: str = "") -> Customer | None:
@@ -373,6 +384,10 @@ def customer_merge_undo(*, merge: CustomerMerge, actor: Any = None) -> CustomerM
     IdentityConflict.objects.filter(merge=merge).update(
         status=IdentityConflict.Status.OPEN, resolved_at=None, resolved_by=None, merge=None
     )
+    # A claim that merged waits again, like its conflict: a manager dismisses it or approves it once more.
+    IdentityClaim.objects.filter(merge=merge).update(
+        status=IdentityClaim.Status.PENDING, confirmed_via="", resolved_at=None, resolved_by=None, merge=None
+    )
     detail = {"merge": merge.pk, "source": source.pk, "target": target.pk}
     AuditLog.objects.bulk_create(
         [
@@ -393,6 +408,9 @@ def identity_conflict_dismiss(*, conflict: IdentityConflict, actor: Any = None) 
     conflict.resolved_at = timezone.now()
     conflict.resolved_by = actor
     conflict.save(update_fields=["status", "resolved_at", "resolved_by"])
+    IdentityClaim.objects.filter(conflict=conflict, status=IdentityClaim.Status.PENDING).update(
+        status=IdentityClaim.Status.DISMISSED, resolved_at=conflict.resolved_at, resolved_by=actor
+    )
     AuditLog.objects.create(
         action=AuditLog.Action.IDENTITY_CONFLICT_DISMISS,
         customer=conflict.linked_to,
@@ -451,14 +469,12 @@ def customer_is_linked(*, identity_kinds: Iterable[str]) -> bool:
     return any(kind not in WECHAT_ONLY_KINDS for kind in identity_kinds)
 
 
-@transaction.atomic
-def customer_link(*, customer: Customer, associate: Any, phone: str = "", member_no: str = "") -> Customer:
-    """The associate says who this WeCom contact is, by phone or member number.
+# The identities an associate may type for a chat contact; only ever a claim (`identity_claim_create`).
+CLAIMABLE_KINDS = (Identity.Kind.PHONE, Identity.Kind.POS_MEMBER_NO)
+CLAIM_SOURCE = "sidebar_claim"
 
-    If that names another customer, this record is merged into it (audited, undoable in admin): the
-    associate's word is the human confirmation One ID waits for. Otherwise the identity is added here.
-    Returns the customer the contact now belongs to.
-    """
+
+def _claim_pairs(*, phone: str, member_no: str) -> list[IdentityPair]:
     pairs = []
     if phone:
         pairs.append((Identity.Kind.PHONE, identity_normalize(kind=Identity.Kind.PHONE, value=phone)))
@@ -468,29 +484,241 @@ def customer_link(*, customer: Customer, associate: Any, phone: str = "", member
         )
     if not pairs:
         raise ApplicationError("no_identity", "请填写手机号或会员号。")
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)
-    owners = set(Identity.objects.filter(_identity_filter(pairs)).values_list("customer_id", flat=True))
-    owners.discard(customer.pk)
-    if len(owners) > 1:
-        raise ApplicationError("identity_ambiguous", "手机号和会员号属于不同的会员，请核对后只填一项。")
-    linked_to = customer
-    if owners:
-        linked_to = Customer.objects.get(pk=owners.pop())
-        customer_merge(source=customer, target=linked_to, reason=f"导购 {associate} 在侧边栏关联会员")
-    else:
-        Identity.objects.bulk_create(
-            [
-                Identity(customer=customer, kind=kind, value=value, source=f"sidebar:{associate.pk}")
-                for kind, value in pairs
-            ]
+    return pairs
+
+
+def _pairs_of(claim: IdentityClaim) -> list[IdentityPair]:
+    return [(item["kind"], item["value"]) for item in claim.identities]
+
+
+def _owners(pairs: Iterable[IdentityPair]) -> dict[IdentityPair, int]:
+    return {
+        (identity.kind, identity.value): identity.customer_id
+        for identity in Identity.objects.filter(_identity_filter(pairs))
+    }
+
+
+def identity_claim_create(
+    *, customer: Customer, associate: Any, phone: str = "", member_no: str = "", request_id: str = ""
+) -> IdentityClaim:
+    """The associate says who this chat contact is, by phone or member number: recorded as a claim, nothing more.
+
+    A typed number is no proof, and what happens next must not tell the associate whether anybody owns it: every
+    claim is answered alike, adds nothing and merges nothing, and is queued as an `IdentityConflict` for review
+    (in the admin of the owner's stores when another customer owns it, else of the contact's). It completes only
+    by proof, in `identity_claim_confirm`. A replay of `request_id` returns the first claim.
+    """
+    pairs = _claim_pairs(phone=phone, member_no=member_no)
+    request_id = request_id or uuid.uuid4().hex
+    for attempt in range(2):
+        replay = IdentityClaim.objects.filter(associate=associate, request_id=request_id).first()
+        if replay is not None:
+            if replay.customer_id != customer.pk or _pairs_of(replay) != pairs:
+                raise ApplicationError("request_id_reused", "这个请求号已用于另一次关联，请重新提交。", status_code=409)
+            return replay
+        try:
+            with transaction.atomic():
+                return _claim_record(customer=customer, associate=associate, pairs=pairs, request_id=request_id)
+        except IntegrityError:
+            # The same request number, racing: the loser reads the winner's claim.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _claim_record(*, customer: Customer, associate: Any, pairs: list[IdentityPair], request_id: str) -> IdentityClaim:
+    # The contact's row lock queues claims for one contact, so the same claim typed twice is recorded once.
+    contact = Customer.objects.select_for_update().filter(pk=customer.pk, merged_into__isnull=True).first()
+    if contact is None:
+        raise ApplicationError("customer_not_found", "没有找到这位客户。", status_code=404)
+    identities = [{"kind": kind, "value": value} for kind, value in pairs]
+    pending = IdentityClaim.objects.filter(
+        customer=contact, status=IdentityClaim.Status.PENDING, identities=identities
+    ).first()
+    if pending is not None:
+        return pending
+    claim = IdentityClaim.objects.create(
+        customer=contact,
+        associate=associate,
+        identities=identities,
+        request_id=request_id,
+        token=secrets.token_urlsafe(32),
+    )
+    owners = _owners(pairs)
+    others = {owner for owner in owners.values() if owner != contact.pk}
+    if others:
+        anchor_pair = min(
+            (pair for pair, owner in owners.items() if owner != contact.pk), key=lambda pair: _strength(pair[0])
         )
-        if phone and not customer.phone:
-            customer.phone = pairs[0][1]
-            customer.save(update_fields=["phone", "updated_at"])
+        linked_to = Customer.objects.get(pk=owners[anchor_pair])
+    else:
+        linked_to = contact
+    conflict = IdentityConflict.objects.create(
+        source=CLAIM_SOURCE,
+        incoming={"identities": identities, "claim": claim.pk, "associate": getattr(associate, "pk", None)},
+        linked_to=linked_to,
+    )
+    conflict.customers.set(sorted({contact.pk, *others}))
+    claim.conflict = conflict
+    claim.save(update_fields=["conflict"])
+    AuditLog.objects.create(
+        action=AuditLog.Action.IDENTITY_CLAIM,
+        customer=contact,
+        associate=associate,
+        detail={"claim": claim.pk, "conflict": conflict.pk, "identities": [kind for kind, _ in pairs]},
+    )
+    return claim
+
+
+def _golden(customer_id: int, *, lock: bool = True) -> Customer:
+    """The record a (possibly merged-away) customer is today, locked unless `lock` is False."""
+    customers = Customer.objects.select_for_update() if lock else Customer.objects.all()
+    customer = customers.get(pk=customer_id)
+    seen = {customer.pk}
+    while customer.merged_into_id and customer.merged_into_id not in seen:
+        seen.add(customer.merged_into_id)
+        customer = customers.get(pk=customer.merged_into_id)
+    return customer
+
+
+def identity_claim_is_contact(*, claim: IdentityClaim, customer: Customer) -> bool:
+    """Whether `customer` (as WeChat named them) is the chat contact the claim is about, merges followed."""
+    return _golden(customer.pk, lock=False).pk == _golden(claim.customer_id, lock=False).pk
+
+
+def identities_clash(*, customer_ids: Iterable[int]) -> bool:
+    """True when two of these customers each hold an identity of the same kind: two members, two WeChat users,
+    two phones. No associate and no customer's own word merges such records; only a manager can."""
+    seen: dict[str, int] = {}
+    for customer_id, kind in Identity.objects.filter(customer_id__in=list(customer_ids)).values_list(
+        "customer_id", "kind"
+    ):
+        if seen.setdefault(kind, customer_id) != customer_id:
+            return True
+    return False
+
+
+@transaction.atomic
+def identity_claim_confirm(
+    *, claim: IdentityClaim, via: str, actor: Any = None, confirmer: Customer | None = None
+) -> IdentityClaim:
+    """Complete a claim on proof: `via` the customer (`confirmer`: the customer WeChat's web authorization named,
+    who must be the chat contact), the brand's system, or a manager (`actor`).
+
+    The claimed identities are read again now. None owned by another customer → they are added to the contact.
+    One other customer owns them → the contact is merged into that customer (audited, undoable), unless the two
+    each hold an identity of the same kind (`identities_clash`): then only a manager may merge, and a customer's
+    or brand's confirmation is noted on the claim, which stays queued. Several other owners → a manager decides.
+    """
+    claim = IdentityClaim.objects.select_for_update().get(pk=claim.pk)
+    if claim.status != IdentityClaim.Status.PENDING:
+        raise ApplicationError("claim_not_pending", "这条关联已经处理过了。", status_code=409)
+    contact = _golden(claim.customer_id)
+    if via == IdentityClaim.Via.CUSTOMER and (confirmer is None or _golden(confirmer.pk).pk != contact.pk):
+        raise ApplicationError("not_the_contact", "只有这位客户本人可以确认。", status_code=403)
+    pairs = _pairs_of(claim)
+    owners = _owners(pairs)
+    others = {owner for owner in owners.values() if owner != contact.pk}
+    by_manager = via == IdentityClaim.Via.MANAGER
+    if len(others) > 1 or (others and not by_manager and identities_clash(customer_ids=[contact.pk, *others])):
+        if by_manager:
+            raise ApplicationError("identity_ambiguous", "手机号和会员号属于不同的会员，请驳回后核对。")
+        if via == IdentityClaim.Via.CUSTOMER and claim.customer_confirmed_at is None:
+            claim.customer_confirmed_at = timezone.now()
+            claim.save(update_fields=["customer_confirmed_at"])
+        return claim
+    merge = None
+    kept = contact
+    if others:
+        kept = Customer.objects.get(pk=others.pop())
+        merge = customer_merge(
+            source=contact, target=kept, actor=actor, reason=f"会员身份声明 #{claim.pk}（{claim_via_label(via)}）"
+        )
+    free = [pair for pair in pairs if pair not in owners]
+    Identity.objects.bulk_create(
+        [Identity(customer=kept, kind=kind, value=value, source=f"claim:{claim.pk}") for kind, value in free]
+    )
+    phones = [value for kind, value in pairs if kind == Identity.Kind.PHONE]
+    if phones and not kept.phone:
+        Customer.objects.filter(pk=kept.pk).update(phone=phones[0], updated_at=timezone.now())
+    now = timezone.now()
+    claim.status = IdentityClaim.Status.CONFIRMED
+    claim.confirmed_via = via
+    claim.resolved_at = now
+    claim.resolved_by = actor
+    claim.merge = merge
+    if via == IdentityClaim.Via.CUSTOMER:
+        claim.customer_confirmed_at = claim.customer_confirmed_at or now
+    claim.save()
+    if claim.conflict_id:
+        IdentityConflict.objects.filter(pk=claim.conflict_id, status=IdentityConflict.Status.OPEN).update(
+            status=IdentityConflict.Status.MERGED if merge else IdentityConflict.Status.CONFIRMED,
+            resolved_at=now,
+            resolved_by=actor,
+            merge=merge,
+        )
     AuditLog.objects.create(
         action=AuditLog.Action.IDENTITY_LINK,
-        customer=linked_to,
-        associate=associate,
-        detail={"from": customer.pk, "to": linked_to.pk, "identities": [kind for kind, _ in pairs]},
+        customer=kept,
+        user=actor,
+        associate=claim.associate,
+        detail={
+            "claim": claim.pk,
+            "via": via,
+            "from": contact.pk,
+            "to": kept.pk,
+            "identities": [kind for kind, _ in pairs],
+        },
     )
-    return linked_to
+    return claim
+
+
+def identity_claim_page_url(*, claim: IdentityClaim) -> str:
+    """The page the chat card opens in the customer's WeChat (`customers.views.identity_claim_page`)."""
+    return settings.OMNI_PUBLIC_URL.rstrip("/") + reverse("identity-claim", kwargs={"token": claim.token})
+
+
+def claim_via_label(via: str) -> str:
+    return IdentityClaim.Via(via).label
+
+
+@transaction.atomic
+def identity_claim_dismiss(*, claim: IdentityClaim, actor: Any = None) -> IdentityClaim:
+    """A manager says the claim is wrong: nothing is added or merged, and the card's page confirms nothing."""
+    claim = IdentityClaim.objects.select_for_update().get(pk=claim.pk)
+    if claim.status != IdentityClaim.Status.PENDING:
+        raise ApplicationError("claim_not_pending", "这条关联已经处理过了。", status_code=409)
+    claim.status = IdentityClaim.Status.DISMISSED
+    claim.resolved_at = timezone.now()
+    claim.resolved_by = actor
+    claim.save(update_fields=["status", "resolved_at", "resolved_by"])
+    IdentityConflict.objects.filter(pk=claim.conflict_id, status=IdentityConflict.Status.OPEN).update(
+        status=IdentityConflict.Status.DISMISSED, resolved_at=claim.resolved_at, resolved_by=actor
+    )
+    return claim
+
+
+def _claims_settle_by_brand(pairs: list[IdentityPair]) -> Customer | None:
+    """The brand's system sent a claimed identity together with an identity of the contact who claimed it: proof.
+    Returns the customer a claim's contact was merged into, if one was."""
+    if len(pairs) < 2 or not any(kind in CLAIMABLE_KINDS for kind, _ in pairs):
+        return None
+    holders = Identity.objects.filter(_identity_filter(pairs)).values("customer_id")
+    incoming = set(pairs)
+    kept = None
+    for claim in IdentityClaim.objects.filter(status=IdentityClaim.Status.PENDING, customer_id__in=holders):
+        claimed = set(_pairs_of(claim))
+        if not claimed <= incoming:
+            continue
+        vouched = Identity.objects.filter(_identity_filter(incoming - claimed), customer_id=claim.customer_id)
+        if not vouched.exists():
+            continue
+        try:
+            settled = identity_claim_confirm(claim=claim, via=IdentityClaim.Via.BRAND_SYSTEM)
+        except (ApplicationError, IntegrityError) as error:
+            # Settled by someone else meanwhile, or an identity taken in between: the claim stays for a manager.
+            logger.warning("identity claim %s not settled by %s: %s", claim.pk, "brand system", error)
+            continue
+        if settled.merge_id:
+            kept = settled.merge.target
+    return kept

@@ -1,11 +1,37 @@
-"""Pages customers see: the product page a news card sent from the chat links to."""
+"""Pages customers see: the product page a news card sent from the chat links to, and the page where a customer
+confirms, in their own WeChat, the member number or phone an associate claimed for them."""
+
+import logging
+import time
 
 from django.db.models import Q
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
 
 from customers.categories import category_label
-from customers.models import Product, StoreStock
+from customers.models import Customer, IdentityClaim, Product, StoreStock
+from customers.services import (
+    customer_by_wechat_oa,
+    identity_claim_confirm,
+    identity_claim_dismiss,
+    identity_claim_is_contact,
+    identity_claim_page_url,
+)
+from omni.errors import ApplicationError
+from omni.wechat.oauth import (
+    STATE_MAX_AGE,
+    WeChatError,
+    oa_authorize_url,
+    oa_code_exchange,
+    oa_configured,
+    oa_state_issue,
+    oa_state_verify,
+)
+
+logger = logging.getLogger(__name__)
 
 
 def product_page(request: HttpRequest, sku: str):
@@ -28,3 +54,115 @@ def product_page(request: HttpRequest, sku: str):
             "online": bool(getattr(product, "online_stock", None)),
         },
     )
+
+
+# The claim page: the card an associate sends after typing a phone or member number opens it in the customer's
+# WeChat. The Official Account's web authorization (snsapi_base, silent) says which WeChat user opened it; only the
+# chat contact the claim is about may confirm, and the proof is kept in this browser's session for a few minutes.
+# The page shows the claimed identities masked, the same whether or not anybody owns them.
+CLAIM_MAX_AGE_SECONDS = 7 * 24 * 3600
+CLAIM_PROOF_SECONDS = 600
+CLAIM_NONCE_COOKIE = "omni_wx_claim_nonce"
+
+
+def _claim_path(claim: IdentityClaim) -> str:
+    return reverse("identity-claim", kwargs={"token": claim.token})
+
+
+def _proof_key(claim: IdentityClaim) -> str:
+    return f"identity-claim:{claim.pk}"
+
+
+def _claim_render(request: HttpRequest, claim: IdentityClaim, state: str, status: int = 200) -> HttpResponse:
+    response = render(request, "customers/claim.html", {"claim": claim, "state": state}, status=status)
+    # Not no-referrer: a POST from a no-referrer page carries `Origin: null`, which CSRF protection refuses.
+    response["Referrer-Policy"] = "same-origin"
+    return response
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def identity_claim_page(request: HttpRequest, token: str) -> HttpResponse:
+    claim = IdentityClaim.objects.filter(token=token).first()
+    if claim is None:
+        raise Http404
+    if claim.status != IdentityClaim.Status.PENDING:
+        return _claim_render(request, claim, "closed")
+    if time.time() - claim.created_at.timestamp() > CLAIM_MAX_AGE_SECONDS or not oa_configured():
+        return _claim_render(request, claim, "expired")
+    if request.method == "POST":
+        return _claim_answer(request, claim)
+    if _proven(request, claim) is not None:
+        return _claim_render(request, claim, "ask")
+    if "code" not in request.GET and "state" not in request.GET:
+        return _claim_authorize(request, claim)
+    return _claim_callback(request, claim)
+
+
+def _proven(request: HttpRequest, claim: IdentityClaim) -> int | None:
+    """The customer this browser proved to be through WeChat for this claim, within CLAIM_PROOF_SECONDS."""
+    proof = request.session.get(_proof_key(claim))
+    if not isinstance(proof, dict) or time.time() - proof.get("at", 0) > CLAIM_PROOF_SECONDS:
+        return None
+    return proof.get("customer")
+
+
+def _claim_purpose(claim: IdentityClaim) -> str:
+    return f"identity-claim:{claim.pk}"
+
+
+def _claim_authorize(request: HttpRequest, claim: IdentityClaim) -> HttpResponse:
+    state, nonce = oa_state_issue(purpose=_claim_purpose(claim))
+    redirect_uri = identity_claim_page_url(claim=claim)
+    response = HttpResponseRedirect(oa_authorize_url(redirect_uri=redirect_uri, state=state))
+    response.set_cookie(
+        CLAIM_NONCE_COOKIE,
+        nonce,
+        max_age=STATE_MAX_AGE,
+        path=_claim_path(claim),
+        secure=request.is_secure(),
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
+def _claim_callback(request: HttpRequest, claim: IdentityClaim) -> HttpResponse:
+    """WeChat came back: remember who this is when it is the claim's contact, then drop code and state from the URL."""
+    code, state = request.GET.get("code", ""), request.GET.get("state", "")
+    nonce = request.COOKIES.get(CLAIM_NONCE_COOKIE, "")
+    person = None
+    if code and oa_state_verify(state=state, nonce=nonce, purpose=_claim_purpose(claim)):
+        try:
+            user = oa_code_exchange(code=code)
+        except WeChatError as exc:
+            logger.warning("identity claim %s: WeChat OAuth code exchange failed: %s", claim.pk, exc)
+        else:
+            person = customer_by_wechat_oa(openid=user.openid, unionid=user.unionid)
+    if person is None or not identity_claim_is_contact(claim=claim, customer=person):
+        response = _claim_render(request, claim, "not_you", status=403)
+    else:
+        request.session.cycle_key()
+        request.session[_proof_key(claim)] = {"customer": person.pk, "at": time.time()}
+        response = HttpResponseRedirect(_claim_path(claim))
+    response.delete_cookie(CLAIM_NONCE_COOKIE, path=_claim_path(claim), samesite="Lax")
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _claim_answer(request: HttpRequest, claim: IdentityClaim) -> HttpResponse:
+    customer_id = _proven(request, claim)
+    if customer_id is None:
+        return _claim_render(request, claim, "not_you", status=403)
+    request.session.pop(_proof_key(claim), None)
+    try:
+        if request.POST.get("answer") == "no":
+            identity_claim_dismiss(claim=claim)
+            return _claim_render(request, claim, "declined")
+        identity_claim_confirm(
+            claim=claim, via=IdentityClaim.Via.CUSTOMER, confirmer=Customer.objects.get(pk=customer_id)
+        )
+    except ApplicationError:
+        return _claim_render(request, claim, "closed")
+    # The same words whether the link completed now or waits for the store: what the customer sees reveals nothing.
+    return _claim_render(request, claim, "confirmed")

@@ -5,7 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from associates.views import workbench
-from customers.views import product_page
+from customers.views import identity_claim_page, product_page
 from omni.views import home
 
 admin.site.site_header = "Omni 导购助手 · 管理后台"
@@ -24,6 +24,7 @@ urlpatterns = [
     path("sidebar/", include("associates.urls")),
     path("workbench/", workbench, name="workbench"),
     path("p/<str:sku>/", product_page, name="product-page"),
+    path("l/<str:token>/", identity_claim_page, name="identity-claim"),
     path("c/", include("coupons.urls")),
     path("", include("communities.urls")),
     path("", include("campaigns.urls")),

@@ -1,4 +1,5 @@
-"""Linking a WeCom-only contact to the brand's member from the sidebar: merged (audited, undoable) or extended."""
+"""Linking a WeCom-only contact to the brand's member from the sidebar: a claim answered 202 alike for every number,
+merged (audited, undoable) or extended only once proven (here: a manager approves; see test_identity_claims.py)."""
 
 from decimal import Decimal
 
@@ -6,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from associates.models import FollowRelation
-from customers.models import AuditLog, Customer, CustomerMerge, Identity
-from customers.services import customer_merge_undo
+from customers.models import AuditLog, Customer, CustomerMerge, Identity, IdentityClaim
+from customers.services import customer_merge_undo, identity_claim_confirm
 from omni.wecom.auth import SESSION_KEY
 from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, OrderFactory, StoreFactory
 
@@ -42,11 +43,21 @@ def test_an_unlinked_contact_says_so(client, world):
     assert profile["linked"] is False
 
 
+def _approve_claim():
+    identity_claim_confirm(claim=IdentityClaim.objects.get(), via=IdentityClaim.Via.MANAGER)
+
+
 @pytest.mark.django_db
-def test_linking_by_phone_merges_the_contact_into_the_member_and_can_be_undone(client, world):
+def test_linking_by_phone_merges_the_contact_into_the_member_once_approved_and_can_be_undone(client, world):
     response = _link(client, world["stub"], phone="138 1234 5678")
 
-    assert response.json() == {"customer_id": world["member"].pk}
+    assert response.status_code == 202
+    assert response.json()["status"] == "pending_confirmation"
+    assert Customer.objects.get(pk=world["stub"].pk).merged_into_id is None
+    assert client.get(f"/api/v1/sidebar/customers/{world['stub'].pk}/").json()["linked"] is False
+
+    _approve_claim()
+
     stub = Customer.objects.get(pk=world["stub"].pk)
     assert stub.merged_into_id == world["member"].pk
     assert FollowRelation.objects.get().customer_id == world["member"].pk
@@ -66,10 +77,14 @@ def test_linking_by_phone_merges_the_contact_into_the_member_and_can_be_undone(c
 
 
 @pytest.mark.django_db
-def test_linking_an_unknown_member_number_adds_it_to_the_contact(client, world):
+def test_linking_an_unknown_member_number_adds_it_to_the_contact_once_approved(client, world):
     response = _link(client, world["stub"], member_no="M9999")
 
-    assert response.json() == {"customer_id": world["stub"].pk}
+    assert response.status_code == 202
+    assert not Identity.objects.filter(value="M9999").exists()
+
+    _approve_claim()
+
     assert Identity.objects.get(value="M9999").customer_id == world["stub"].pk
     assert CustomerMerge.objects.count() == 0
 
@@ -92,14 +107,14 @@ def test_bad_link_input_is_a_clear_400_and_changes_nothing(client, world, body, 
 
 
 @pytest.mark.django_db
-def test_a_phone_and_member_number_of_different_members_are_refused(client, world):
+def test_a_phone_and_member_number_of_different_members_reveal_nothing_and_merge_nothing(client, world):
     other = CustomerFactory(primary_store=world["associate"].store)
     IdentityFactory(customer=other, kind=Identity.Kind.POS_MEMBER_NO, value="M7")
 
     response = _link(client, world["stub"], phone="13812345678", member_no="M7")
 
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "identity_ambiguous"
+    assert response.status_code == 202
+    assert response.json() == _link(client, world["stub"], phone="13900000000", member_no="M8").json()
     assert CustomerMerge.objects.count() == 0
 
 

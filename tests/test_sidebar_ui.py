@@ -7,6 +7,7 @@ Debian's Chromium driven by Playwright; screenshots go to artifacts/.
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings as django_settings
@@ -50,9 +51,13 @@ def emulator(live_server, settings):
     omni = live_server.url.replace("localhost", "127.0.0.1")
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "127.0.0.1"]
     config = {"corp_id": CORP_ID, "agent_id": AGENT_ID, "secret": SECRET, "token": TOKEN, "encoding_aes_key": AES_KEY}
-    with live_emulator(settings, omni, **config, callbacks=False) as running:
+    oa = {"oa_appid": "wx5a1e5c0de0000003", "oa_secret": "5ec7e7000000000000000000000000cc"}
+    with live_emulator(settings, omni, **config, **oa, callbacks=False) as running:
         settings.WECOM_JSSDK_URL = f"{running.url}/jssdk/jwxwork.js"
         settings.OMNI_FRAME_ANCESTORS = [running.url]
+        settings.WECHAT_OA_APPID, settings.WECHAT_OA_SECRET = oa["oa_appid"], oa["oa_secret"]
+        settings.WECHAT_OAUTH_AUTHORIZE_URL = running.authorize_url
+        settings.WECHAT_API_BASE = running.url
         yield running
 
 
@@ -159,7 +164,9 @@ def test_a_contact_not_yet_known_shows_what_wecom_knows_and_links_to_the_member(
     IdentityFactory(customer=member, kind=Identity.Kind.POS_MEMBER_NO, value="M0042")
     OrderFactory(customer=member, channel=Channel.STORE_POS, store=store, total_amount=Decimal("899.00"))
     emulator.control("POST", "associates", {"userid": "linyu", "name": "林雨", "store": "上海静安店"})
-    external_userid = emulator.control("POST", "customers", {"name": "周晓", "gender": 2})["external_userid"]
+    external_userid = emulator.control("POST", "customers", {"name": "周晓", "gender": 2, "unionid": "ou-zhouxiao"})[
+        "external_userid"
+    ]
     # Added in WeCom, but the callback never reached Omni (callbacks are off): Omni has no record of them.
     emulator.control("POST", "contacts/add", {"external_userid": external_userid, "userid": "linyu", "add_way": 1})
     emulator.control(
@@ -191,15 +198,30 @@ def test_a_contact_not_yet_known_shows_what_wecom_knows_and_links_to_the_member(
     assert sidebar.locator("#wecom-followed").inner_text() == timezone.localdate().isoformat()
     assert sidebar.locator("#wecom-only").is_visible()
 
+    # The typed number is only a claim: the card goes into the chat, and nothing is linked yet.
     sidebar.locator("#link-form input[name=member_no]").fill("M0042")
     sidebar.locator("#link-form button").click()
-    sidebar.locator("#link-card").wait_for(state="hidden", timeout=10000)
+    sidebar.locator("#link-status").get_by_text("已发送给客户确认").wait_for(timeout=10000)
+    assert Customer.objects.get(identities__value=external_userid).pk != member.pk
+    transcript = emulator.control("GET", "transcript", userid="linyu", external_userid=external_userid)["messages"]
+    card = [m for m in transcript if m["msgtype"] == "news"][-1]["body"]
+    assert card["title"] == "请确认您的会员身份"
+
+    # The customer opens the card in their WeChat and confirms; the associate opens the chat again.
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    phone.goto(f"{emulator.url}/wechat/open?{urlencode({'external_userid': external_userid, 'url': card['link']})}")
+    assert "M0****42" in phone.locator(".claim").inner_text()
+    phone.get_by_text("是我，确认关联").click()
+    phone.get_by_text("已确认，谢谢！").wait_for(timeout=10000)
+    page.click(f'#customer-list li[data-external-userid="{external_userid}"]')
+    sidebar = page.frame_locator("#sidebar-frame")
+    sidebar.locator("#link-card").wait_for(state="hidden", timeout=20000)
     sidebar.locator("#orders .order").first.wait_for(timeout=10000)
 
     page.locator("#sidebar-frame").screenshot(path=str(ARTIFACTS / "sidebar_linked_contact.png"))
     assert sidebar.locator("#name").inner_text() == "周晓（会员）"
     assert "仅企业微信信息" not in sidebar.locator("#chips").inner_text()
-    assert sidebar.locator("#avatar img").count() == 1
+    assert sidebar.locator("#avatar").inner_text().startswith("周")
     assert not sidebar.locator("#wecom-only").is_visible()
     stub = Customer.objects.get(identities__value=external_userid, merged_into__isnull=True)
     assert stub.pk == member.pk

@@ -282,11 +282,18 @@
       input.value = ""; return get(api + customerId + "/");
     }).then(function (p) { renderTags(p.tags); }).catch(function (e) { $("error").textContent = e.message; });
   });
+  // A typed number is only a claim: the answer is the same whoever owns it, and the customer confirms it from the
+  // card in their WeChat (or a manager approves it). A retry reuses the request id, so one claim is recorded.
   $("link-form").addEventListener("submit", function (event) {
     event.preventDefault();
-    var form = event.target.elements;
-    post(api + customerId + "/link/", { phone: form.phone.value, member_no: form.member_no.value }).then(function (body) {
-      customerId = body.customer_id; $("error").textContent = ""; return loadAll();
+    var form = event.target, fields = form.elements;
+    var id = form.dataset.requestId || (form.dataset.requestId = requestId());
+    post(api + customerId + "/link/", { phone: fields.phone.value, member_no: fields.member_no.value, request_id: id }).then(function (body) {
+      if (!body.card) { return body; }
+      return OmniWeCom.sendChatMessage({ msgtype: "news", enterChat: true, news: body.card }).then(function () { return body; });
+    }).then(function (body) {
+      delete form.dataset.requestId; form.reset();
+      $("link-status").textContent = body.message; $("error").textContent = "";
     }).catch(function (e) { $("error").textContent = e.message; });
   });
   $("task-form").addEventListener("submit", function (event) {
