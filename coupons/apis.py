@@ -40,6 +40,7 @@ from coupons.services import (
 from customers.apis import ApiKeyAuthentication, HasApiKey, api_key_authenticate
 from customers.models import ApiKey, Channel, Product
 from omni import rawsql
+from omni.api import MalformedJson, json_body_parse
 from omni.errors import ApplicationError, api_error_body
 
 ORDER_LINES_MAX = 500
@@ -404,8 +405,8 @@ class CouponRedeemApi(CouponApi):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if request.method == "POST" and request.content_type == "application/json" and header.startswith("Api-Key "):
             try:
-                fields = _redeem_fields_plain(json.loads(request.body))
-            except ValueError:
+                fields = _redeem_fields_plain(json_body_parse(request.body))
+            except MalformedJson:  # not JSON, or nested too deep: DRF's parser answers it
                 fields = None
             if fields is not None:
                 try:

@@ -1,0 +1,191 @@
+"""Bad input on any /api/ path is a clear 4xx in the JSON error envelope, never a 500 or an HTML page (issue 19)."""
+
+import json
+
+import pytest
+from django.test import Client, override_settings
+from rest_framework.test import APIClient
+
+from customers.ingestion import api_key_create
+from customers.models import Channel, Customer, CustomerNote, Order
+from omni.wecom.auth import SESSION_KEY
+from tests.factories import AssociateFactory, CustomerFactory, ProductFactory, StoreFactory
+
+pytestmark = pytest.mark.django_db
+
+NESTED_1000 = "[" * 1000 + "]" * 1000
+
+
+@pytest.fixture
+def world():
+    store = StoreFactory(code="SH01")
+    associate = AssociateFactory(store=store, wecom_userid="linyu")
+    customer = CustomerFactory(primary_store=store, primary_associate=associate)
+    _, secret = api_key_create(name="POS", channel=Channel.STORE_POS)
+    return {"associate": associate, "customer": customer, "secret": secret}
+
+
+def _key_client(world) -> Client:
+    return Client(HTTP_AUTHORIZATION=f"Api-Key {world['secret']}", raise_request_exception=False)
+
+
+def _session_client(world) -> Client:
+    client = Client(raise_request_exception=False)
+    session = client.session
+    session[SESSION_KEY] = world["associate"].pk
+    session.save()
+    return client
+
+
+def _envelope(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.content[:300]
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["error"]["code"] == code, body
+    assert body["error"]["message"]
+    return body
+
+
+def _deep(depth: int, leaf: str = "1") -> str:
+    return "[" * depth + leaf + "]" * depth
+
+
+# Finding 6: deeply nested JSON -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/orders/batch", "/api/v1/coupons/redeem/", "/api/v1/coupons/validate/", "/api/v1/members/batch"]
+)
+@pytest.mark.parametrize("depth", [1000, 900, 65])
+def test_finding6_deeply_nested_json_is_400_malformed_request_on_the_pos_apis(world, path, depth):
+    body = _envelope(
+        _key_client(world).post(path, _deep(depth), content_type="application/json"), 400, "malformed_request"
+    )
+
+    assert "64" in body["error"]["message"]
+    assert Order.objects.count() == 0
+
+
+def test_finding6_deeply_nested_json_is_400_on_the_tills_fast_path_inside_a_plain_body(world):
+    body = {"code": "ABCD2345EF", "store": "SH01", "order_ref": "P", "amount": "1.00", "request_no": "R"}
+    raw = json.dumps(body)[:-1] + ', "extra": ' + NESTED_1000 + "}"
+
+    _envelope(
+        _key_client(world).post("/api/v1/coupons/redeem/", raw, content_type="application/json"),
+        400,
+        "malformed_request",
+    )
+
+
+def test_finding6_deeply_nested_json_is_400_on_the_sidebar_and_adds_no_note(world):
+    path = f"/api/v1/sidebar/customers/{world['customer'].pk}/notes/"
+
+    _envelope(_session_client(world).post(path, NESTED_1000, content_type="application/json"), 400, "malformed_request")
+
+    assert CustomerNote.objects.count() == 0
+
+
+def test_finding6_nesting_up_to_the_limit_and_brackets_inside_strings_are_read_as_usual(world):
+    path = f"/api/v1/sidebar/customers/{world['customer'].pk}/notes/"
+    client = _session_client(world)
+
+    deep_but_allowed = client.post(
+        path, json.dumps({"text": "[" * 500, "x": json.loads(_deep(62))}), content_type="application/json"
+    )
+    invalid = client.post(path, '{"text": ', content_type="application/json")
+
+    assert deep_but_allowed.status_code == 201
+    assert CustomerNote.objects.get().text == "[" * 500
+    _envelope(invalid, 400, "malformed_request")
+
+
+# Finding 7: errors outside the envelope ---------------------------------------------------------------------------
+
+
+def test_finding7_a_body_over_the_size_limit_is_413_body_too_large_in_the_envelope(world):
+    members = [{"external_id": f"M{n:07d}", "name": "x" * 100} for n in range(25_000)]
+    raw = json.dumps({"members": members})
+    assert len(raw) > 3_000_000
+
+    _envelope(
+        _key_client(world).post("/api/v1/members/batch", raw, content_type="application/json"), 413, "body_too_large"
+    )
+
+    assert Customer.objects.count() == 1
+
+
+def test_finding7_a_body_over_the_size_limit_is_413_on_the_tills_fast_path(world):
+    raw = json.dumps({"code": "C", "order_ref": "P" * 3_000_000, "amount": "1.00", "request_no": "R"})
+
+    _envelope(
+        _key_client(world).post("/api/v1/coupons/redeem/", raw, content_type="application/json"), 413, "body_too_large"
+    )
+
+
+def test_finding7_an_invalid_phone_in_a_member_row_names_the_phone_field(world):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {world['secret']}")
+
+    response = client.post("/api/v1/members/batch", {"members": [{"external_id": "M1", "phone": "12"}]}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["results"][0]["errors"] == [
+        {"field": "phone", "code": "invalid_phone", "message": "'12' is not a valid phone number."}
+    ]
+
+
+def test_finding7_an_invalid_phone_in_an_orders_customer_names_its_field(world):
+    ProductFactory(sku="DRESS-1")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {world['secret']}")
+    order = {
+        "external_id": "P1",
+        "placed_at": "2026-10-01T14:30:00+08:00",
+        "store": "SH01",
+        "customer": {"phone": "12"},
+        "lines": [{"sku": "DRESS-1", "quantity": 1, "unit_price": "1.00"}],
+    }
+
+    response = client.post("/api/v1/orders/batch", {"orders": [order]}, format="json")
+
+    assert response.status_code == 400
+    assert [(e["field"], e["code"]) for e in response.json()["results"][0]["errors"]] == [
+        ("customer.phone", "invalid_phone")
+    ]
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_finding7_an_unknown_api_path_is_a_json_404_with_debug_on_or_off(world, debug):
+    with override_settings(DEBUG=debug):
+        for path in ("/api/v1/nothing-here/", "/api/v2/", "/api/v1/sidebar/customers/abc/"):
+            _envelope(Client().get(path), 404, "not_found")
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_finding7_a_method_not_allowed_is_a_json_405(world, debug):
+    with override_settings(DEBUG=debug):
+        _envelope(_key_client(world).get("/api/v1/orders/batch"), 405, "method_not_allowed")
+        _envelope(_key_client(world).get("/api/v1/coupons/redeem/"), 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_finding7_an_unexpected_failure_under_api_is_a_json_500_server_error(world, debug, monkeypatch, caplog):
+    def broken(self, scope, rows):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("customers.apis.MembersBatchApi.upsert", broken)
+    raw = json.dumps({"members": [{"external_id": "M1"}]})
+
+    with override_settings(DEBUG=debug):
+        response = _key_client(world).post("/api/v1/members/batch", raw, content_type="application/json")
+
+    body = _envelope(response, 500, "server_error")
+    assert "disk on fire" not in json.dumps(body)
+    assert any("disk on fire" in str(record.exc_info) for record in caplog.records if record.exc_info)
+
+
+def test_finding7_pages_outside_api_keep_their_html_errors(world):
+    response = Client().get("/no-such-page/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
