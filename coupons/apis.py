@@ -18,7 +18,6 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_field,
     extend_schema_serializer,
-    inline_serializer,
 )
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -42,6 +41,7 @@ from customers.models import ApiKey, Channel, Product
 from omni import rawsql
 from omni.api import MalformedJson, json_body_parse
 from omni.errors import ApplicationError, api_error_body
+from omni.openapi import error_responses
 
 ORDER_LINES_MAX = 500
 
@@ -295,21 +295,6 @@ def _redemption(redeemed: Redeemed) -> dict:
     )
 
 
-ErrorOut = inline_serializer(
-    "CouponError",
-    {
-        "error": inline_serializer(
-            "CouponErrorBody",
-            {
-                "code": serializers.CharField(help_text="Stable error code"),
-                "message": serializers.CharField(help_text="What went wrong, in Chinese, for the cashier"),
-                "details": serializers.JSONField(required=False, help_text="Field errors of an invalid body"),
-            },
-        )
-    },
-)
-
-
 def _error_example(code: str, status: int, message: str) -> OpenApiExample:
     return OpenApiExample(
         code, value={"error": {"code": code, "message": message}}, response_only=True, status_codes=[str(status)]
@@ -327,7 +312,7 @@ _RULE_ERRORS = [
     _error_example("expired", 422, "这张券已于 2026-12-20 00:00 过期。"),
     _error_example("below_threshold", 422, "适用商品满 300 元才能使用，当前 299 元。"),
 ]
-_ERROR_RESPONSES = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+_ERROR_RESPONSES = error_responses(404, 409, 422)
 
 
 # APIs ------------------------------------------------------------------------------------------------------------

@@ -488,10 +488,12 @@ def customer_link(*, customer: Customer, associate: Any, phone: str = "", member
         linked_to = Customer.objects.get(pk=owners.pop())
         customer_merge(source=customer, target=linked_to, reason=f"导购 {associate} 在侧边栏关联会员")
     else:
+        held = set(Identity.objects.filter(_identity_filter(pairs), customer=customer).values_list("kind", "value"))
         Identity.objects.bulk_create(
             [
                 Identity(customer=customer, kind=kind, value=value, source=f"sidebar:{associate.pk}")
                 for kind, value in pairs
+                if (kind, value) not in held
             ]
         )
         if phone and not customer.phone:
