@@ -2,8 +2,9 @@
 
 `AutoSchema` (DRF's DEFAULT_SCHEMA_CLASS) adds to every operation the errors any such operation can answer:
 400, 413 and 415 when it reads a body (400 when it reads a query), 401 and 403 when it needs a caller, 404 when
-its path names an object, and 500. An operation lists the others it answers with `error_responses(409, 422)` in
-its `responses`; every error response is the `Error` envelope that omni.errors and omni.api write.
+its path names an object, 406 and 500. An operation lists the others it answers with
+`error_responses(409, 422)` in its `responses`; every error response is the `Error` envelope that omni.errors
+and omni.api write.
 """
 
 from drf_spectacular import openapi
@@ -40,7 +41,7 @@ class AutoSchema(openapi.AutoSchema):
         return dict(sorted(responses.items()))
 
     def _default_error_statuses(self) -> list[int]:
-        statuses = [500]
+        statuses = [406, 500]  # 406: an Accept header that JSON does not satisfy
         if self.method in _BODY_METHODS:
             statuses += [400, 413, 415]
         elif any(parameter["in"] == "query" for parameter in self._get_parameters()):

@@ -168,6 +168,15 @@ def test_finding7_a_method_not_allowed_is_a_json_405(world, debug):
         _envelope(_key_client(world).get("/api/v1/coupons/redeem/"), 405, "method_not_allowed")
 
 
+def test_finding7_an_accept_header_json_cannot_satisfy_is_a_json_406(world):
+    response = _key_client(world).post(
+        "/api/v1/orders/batch", "{}", content_type="application/json", HTTP_ACCEPT="text/html"
+    )
+
+    assert response.status_code == 406
+    assert response.json()["error"]["code"] == "not_acceptable"
+
+
 @pytest.mark.parametrize("debug", [True, False])
 def test_finding7_an_unexpected_failure_under_api_is_a_json_500_server_error(world, debug, monkeypatch, caplog):
     def broken(self, scope, rows):

@@ -48,7 +48,7 @@ def test_finding8_every_api_operation_documents_its_errors_as_the_one_envelope()
     assert len(operations) == 21
     for path, method, operation in operations:
         statuses = set(operation["responses"])
-        expected = {"401", "403", "500"} | ({"400", "413", "415"} if method == "POST" else set())
+        expected = {"401", "403", "406", "500"} | ({"400", "413", "415"} if method == "POST" else set())
         expected |= {"404"} if "{" in path else set()
         assert expected <= statuses, (method, path, sorted(statuses))
         for status, response in operation["responses"].items():
