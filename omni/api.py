@@ -2,10 +2,10 @@
 
 `json_body_parse` is the only way an /api/ request body becomes data: DRF's views read it through `JSONParser`
 (the default parser), and the till's fast path (coupons.apis) calls it directly. A body nested deeper than
-JSON_DEPTH_MAX is refused as malformed (400 `malformed_request`) — Python's json module would otherwise recurse until a
-RecursionError, a 500. `ApiErrorMiddleware` makes every other error under /api/ (an unknown path, a body over
-Django's DATA_UPLOAD_MAX_MEMORY_SIZE, an unexpected exception) answer the same envelope as the DRF exception
-handler (omni.errors), with DEBUG on or off.
+JSON_DEPTH_MAX is refused as malformed (400 `malformed_request`); Python's json module would otherwise recurse
+until a RecursionError, a 500. `ApiErrorMiddleware` makes every other error under /api/ (an unknown path, a write
+to a path without its trailing slash, a body over Django's DATA_UPLOAD_MAX_MEMORY_SIZE, an unexpected exception)
+answer the same envelope as the DRF exception handler (omni.errors), with DEBUG on or off.
 """
 
 import json
@@ -16,6 +16,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.common import CommonMiddleware
+from django.urls import is_valid_path
 from rest_framework import exceptions, parsers
 
 API_PREFIX = "/api/"
@@ -93,6 +95,11 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path_info.startswith(API_PREFIX)
 
 
+def _exists_with_slash(request: HttpRequest) -> bool:
+    path = request.path_info
+    return not path.endswith("/") and bool(is_valid_path(path + "/", getattr(request, "urlconf", None)))
+
+
 def _is_json(response: HttpResponse) -> bool:
     return response.get("Content-Type", "").split(";")[0].strip() == "application/json"
 
@@ -110,9 +117,13 @@ class ApiErrorMiddleware:
         if response.status_code < 400 or not _is_api(request) or _is_json(response):
             return response
         status = response.status_code
+        if status == 404 and _exists_with_slash(request):
+            path = request.path + "/"
+            return api_error_response("not_found", f"Nothing at {request.path}; the API's path is {path}", 404)
         if status >= 500:
             return api_error_response("server_error", "Omni could not answer this request; it has been logged.", status)
-        return api_error_response(_CODES_BY_STATUS.get(status, "error"), HTTPStatus(status).phrase + ".", status)
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+        return api_error_response(_CODES_BY_STATUS.get(status, "error"), f"{phrase}.", status)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not _is_api(request) or not isinstance(exception, RequestDataTooBig):
@@ -121,3 +132,13 @@ class ApiErrorMiddleware:
         return api_error_response(
             "body_too_large", f"The request body is larger than {limit:,} bytes; send fewer rows per call.", 413
         )
+
+
+class ApiCommonMiddleware(CommonMiddleware):
+    """Django's CommonMiddleware, without APPEND_SLASH's redirect for a write under /api/: the redirect would lose
+    its body (and with DEBUG on Django refuses it with a 500); ApiErrorMiddleware answers 404 naming the path."""
+
+    def should_redirect_with_slash(self, request: HttpRequest) -> bool:
+        if _is_api(request) and request.method not in ("GET", "HEAD"):
+            return False
+        return super().should_redirect_with_slash(request)

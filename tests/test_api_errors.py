@@ -211,3 +211,14 @@ def test_finding8_linking_a_member_number_the_contact_already_holds_is_not_a_500
     assert (first.status_code, again.status_code) == (200, 200)
     assert again.json() == {"customer_id": customer.pk}
     assert list(customer.identities.values_list("kind", "value")) == [("pos_member_no", "M-0001")]
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_finding7_a_write_to_a_path_without_its_trailing_slash_is_a_json_404_naming_the_path(world, debug):
+    path = f"/api/v1/sidebar/customers/{world['customer'].pk}"
+    with override_settings(DEBUG=debug):
+        posted = _key_client(world).post("/api/v1/coupons/redeem", "{}", content_type="application/json")
+        got = _session_client(world).get(path)
+
+    assert "/api/v1/coupons/redeem/" in _envelope(posted, 404, "not_found")["error"]["message"]
+    assert (got.status_code, got["Location"]) == (301, path + "/")
