@@ -26,12 +26,25 @@ API_PREFIX = "/api/"
 # interpreter's recursion limit.
 JSON_DEPTH_MAX = 64
 
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_INNERMOST_PAIR = re.compile(rb"\[\]|\{\}")
+_NOT_A_BRACKET = bytes(sorted(set(range(256)) - set(b"[]{}")))
 # A JSON string (its brackets do not count) or one bracket.
 _JSON_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|([\[{])|[\]}]')
 
 
 def _nested_too_deep(raw: bytes) -> bool:
-    if raw.count(b"[") + raw.count(b"{") <= JSON_DEPTH_MAX:  # every till's body: no scan
+    """Whether the body's arrays and objects nest deeper than JSON_DEPTH_MAX, read without recursion: its brackets
+    outside strings lose their innermost pairs once per level (each pass in C); only a body still holding brackets
+    after that — too deep, or not JSON — is scanned bracket by bracket."""
+    if raw.count(b"[") + raw.count(b"{") <= JSON_DEPTH_MAX:  # every till's body
+        return False
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_A_BRACKET)
+    for _ in range(JSON_DEPTH_MAX):
+        if not brackets:
+            return False
+        brackets = _INNERMOST_PAIR.sub(b"", brackets)
+    if not brackets:
         return False
     depth = 0
     for token in _JSON_TOKEN.finditer(raw):
