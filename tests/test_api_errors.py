@@ -222,3 +222,26 @@ def test_finding7_a_write_to_a_path_without_its_trailing_slash_is_a_json_404_nam
 
     assert "/api/v1/coupons/redeem/" in _envelope(posted, 404, "not_found")["error"]["message"]
     assert (got.status_code, got["Location"]) == (301, path + "/")
+
+
+@pytest.mark.parametrize(
+    ("raw", "too_deep"),
+    [
+        (b"[" * 64 + b"]" * 64, False),
+        (b"[" * 65 + b"]" * 65, True),
+        (b'{"a": [' * 32 + b"1" + b"]}" * 32, False),
+        (b'{"a": [' * 33 + b"1" + b"]}" * 33, True),
+        (b'["' + b"[" * 100 + b'"]', False),
+        (b'["\\"[[[", ' + b"[" * 64 + b"]" * 64 + b"]", True),
+        (b"[" + b"[]," * 500 + b"[]]", False),
+        (b'{"a": [' * 40, True),
+    ],
+)
+def test_finding6_the_depth_limit_counts_brackets_outside_strings(raw, too_deep):
+    from omni.api import MalformedJson, json_body_parse
+
+    if too_deep:
+        with pytest.raises(MalformedJson, match="nested deeper than 64 levels"):
+            json_body_parse(raw)
+    else:
+        json_body_parse(raw)
