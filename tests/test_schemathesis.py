@@ -40,7 +40,7 @@ def _signed_in(associate) -> str:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_finding8_schemathesis_finds_no_failure_on_any_operation(live_server):
+def test_finding8_schemathesis_finds_no_failure_on_any_operation(live_server, capsys):
     store = StoreFactory(code="SH01")
     associate = AssociateFactory(store=store, wecom_userid="linyu")
     customer = CustomerFactory(primary_store=store, primary_associate=associate)
@@ -96,8 +96,9 @@ def test_finding8_schemathesis_finds_no_failure_on_any_operation(live_server):
         for failure in group.failures
     ]
     operations = len(statistic.tested_operations)
-    print(f"schemathesis: {operations} operations, {statistic.total_cases} cases, {len(failures)} failures")
-    print("\n".join(failures))
+    with capsys.disabled():  # the figures belong in every run's log
+        print(f"\nschemathesis: {operations} operations, {statistic.total_cases} cases, {len(failures)} failures")
+        print("\n".join(failures))
     assert errors == []
     assert failures == []
-    assert operations == 21
+    assert operations == len(list(schema.get_all_operations())) >= 21
