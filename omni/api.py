@@ -8,6 +8,7 @@ to a path without its trailing slash, a body over Django's DATA_UPLOAD_MAX_MEMOR
 answer the same envelope as the DRF exception handler (omni.errors), with DEBUG on or off.
 """
 
+import codecs
 import json
 import re
 from http import HTTPStatus
@@ -80,12 +81,17 @@ def json_body_parse(raw: bytes) -> Any:
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser through `json_body_parse` (DRF hands JSON parsers the whole body as a BytesIO)."""
+    """DRF's JSON parser through `json_body_parse` (DRF hands JSON parsers the whole body as a BytesIO); a body in
+    another charset than UTF-8 (`application/json; charset=gbk`) is read in it, as DRF's parser reads it."""
 
     def parse(self, stream, media_type=None, parser_context=None):
+        raw = stream.read()
         try:
-            return json_body_parse(stream.read())
-        except MalformedJson as error:
+            encoding = codecs.lookup(parsers.get_encoding(parser_context or {})).name
+            if encoding != "utf-8":
+                raw = raw.decode(encoding).encode()
+            return json_body_parse(raw)
+        except (MalformedJson, UnicodeError, LookupError) as error:
             raise exceptions.ParseError(str(error)) from error
 
 

@@ -245,3 +245,12 @@ def test_finding6_the_depth_limit_counts_brackets_outside_strings(raw, too_deep)
             json_body_parse(raw)
     else:
         json_body_parse(raw)
+
+
+def test_a_json_body_in_another_charset_is_read_in_it(world):
+    raw = json.dumps({"members": [{"external_id": "M1", "name": "陈静"}]}, ensure_ascii=False)  # sent as GBK
+
+    response = _key_client(world).post("/api/v1/members/batch", raw, content_type="application/json; charset=gbk")
+
+    assert response.status_code == 200, response.content
+    assert Customer.objects.get(pk=response.json()["results"][0]["id"]).name == "陈静"
