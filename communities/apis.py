@@ -11,6 +11,7 @@ from associates.apis import SidebarApi, moment_json
 from communities.models import Invite
 from communities.selectors import customer_community_get
 from communities.services import community_invite_send
+from omni.openapi import error_responses
 
 
 class MembershipOut(serializers.Serializer):
@@ -87,7 +88,7 @@ class SidebarCommunityInviteApi(SidebarApi):
     @extend_schema(
         operation_id="sidebar_customer_community_invite",
         request=InviteIn,
-        responses={201: InviteSentOut, 200: InviteSentOut},
+        responses={201: InviteSentOut, 200: InviteSentOut, **error_responses(409)},
         tags=["sidebar"],
         description="Record the invite (201; a retry with the same request_id: 200) and answer the poster to send.",
     )

@@ -21,7 +21,6 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_field,
     extend_schema_serializer,
-    inline_serializer,
 )
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -44,7 +43,9 @@ from customers.apis import ApiKeyAuthentication, HasApiKeyScope, api_key_authent
 from customers.ingestion import api_key_scope_require
 from customers.models import ApiKey, Channel, Product
 from omni import rawsql
+from omni.api import MalformedJson, json_body_parse
 from omni.errors import ApplicationError, api_error_body
+from omni.openapi import error_responses
 
 ORDER_LINES_MAX = 500
 
@@ -298,21 +299,6 @@ def _redemption(redeemed: Redeemed) -> dict:
     )
 
 
-ErrorOut = inline_serializer(
-    "CouponError",
-    {
-        "error": inline_serializer(
-            "CouponErrorBody",
-            {
-                "code": serializers.CharField(help_text="Stable error code"),
-                "message": serializers.CharField(help_text="What went wrong, in Chinese, for the cashier"),
-                "details": serializers.JSONField(required=False, help_text="Field errors of an invalid body"),
-            },
-        )
-    },
-)
-
-
 def _error_example(code: str, status: int, message: str) -> OpenApiExample:
     return OpenApiExample(
         code, value={"error": {"code": code, "message": message}}, response_only=True, status_codes=[str(status)]
@@ -331,7 +317,7 @@ _RULE_ERRORS = [
     _error_example("expired", 422, "这张券已于 2026-12-20 00:00 过期。"),
     _error_example("below_threshold", 422, "适用商品满 300 元才能使用，当前 299 元。"),
 ]
-_ERROR_RESPONSES = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+_ERROR_RESPONSES = error_responses(404, 409, 422)
 
 
 # APIs ------------------------------------------------------------------------------------------------------------
@@ -410,8 +396,8 @@ class CouponRedeemApi(CouponApi):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if request.method == "POST" and request.content_type == "application/json" and header.startswith("Api-Key "):
             try:
-                fields = _redeem_fields_plain(json.loads(request.body))
-            except ValueError:
+                fields = _redeem_fields_plain(json_body_parse(request.body))
+            except MalformedJson:  # not JSON, or nested too deep: DRF's parser answers it
                 fields = None
             if fields is not None:
                 try:

@@ -13,6 +13,7 @@ from coupons.links import coupon_card_image_url, coupon_page_url
 from coupons.models import Coupon, IssueRequest
 from coupons.services import coupon_pack_send
 from coupons.sidebar import sidebar_customer_coupons, sidebar_pack_offers
+from omni.openapi import error_responses
 
 _STATUS_LABELS = dict(Coupon.Status.choices)
 
@@ -123,7 +124,7 @@ class SidebarPackSendApi(SidebarApi):
     @extend_schema(
         operation_id="sidebar_customer_coupon_pack_send",
         request=PackSendIn,
-        responses={201: PackSentOut, 200: PackSentOut},
+        responses={201: PackSentOut, 200: PackSentOut, **error_responses(409)},
         tags=["sidebar"],
         description="Issue the pack's coupons to the customer (201; a retry with the same request_no: 200) and "
         "answer with the news card to send into the chat.",

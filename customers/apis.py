@@ -12,7 +12,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import authentication, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,6 +28,7 @@ from customers.ingestion import (
 from customers.models import ApiKey, Customer, Identity, Order
 from omni import rawsql
 from omni.errors import ApplicationError
+from omni.openapi import ErrorOut
 
 
 class ApiKeyPrincipal:
@@ -250,6 +251,14 @@ BatchOut = inline_serializer(
 )
 
 
+@extend_schema_serializer(component_name="BatchError")
+class BatchErrorOut(ErrorOut):
+    """A refused batch: the error, and when the rows were read (`all_rows_invalid`), each row's errors."""
+
+    results = RowResultOut.__class__(many=True, required=False)
+    summary = serializers.DictField(child=serializers.IntegerField(), required=False)
+
+
 def _flatten_errors(detail, path: str = "") -> list[dict[str, str]]:
     """DRF's nested errors as a flat list of {field: "lines[2].quantity", code, message}."""
     if isinstance(detail, dict):
@@ -323,7 +332,7 @@ def _batch_schema(name: str, serializer: type[serializers.Serializer], summary: 
         operation_id=f"{name}_batch_upsert",
         summary=summary,
         request=inline_serializer(f"{name.title()}BatchIn", {name: serializer(many=True)}),
-        responses={200: BatchOut, 207: BatchOut, 400: BatchOut},
+        responses={200: BatchOut, 207: BatchOut, 400: BatchErrorOut},
         tags=["ingestion"],
     )
 

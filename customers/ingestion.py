@@ -210,7 +210,8 @@ def members_upsert(*, scope: Scope, members: Sequence[dict | None]) -> list[RowR
         try:
             resolution = customer_resolve(identities=identities, source=scope.source, profile=profile)
         except ApplicationError as error:
-            result.fail(error.code, error.message)
+            field_name = error.details.get("field", "") if isinstance(error.details, dict) else ""
+            result.fail(error.code, error.message, field_name)
             continue
         result.id = resolution.customer.pk
         result.status = "created" if resolution.created else "updated" if resolution.changed else "unchanged"
@@ -456,17 +457,18 @@ class _CustomerLookup:
 
     def _pairs(self, row: dict, *, strict: bool) -> list[tuple[str, str]]:
         ref = row.get("customer") or {}
-        raw = [(item["kind"], item["value"]) for item in ref.get("identities", [])]
+        raw = [(f"identities[{n}]", item["kind"], item["value"]) for n, item in enumerate(ref.get("identities", []))]
         if ref.get("member_id"):
-            raw.append((self.member_kind, ref["member_id"]))
+            raw.append(("member_id", self.member_kind, ref["member_id"]))
         if ref.get("phone"):
-            raw.append((Identity.Kind.PHONE, ref["phone"]))
+            raw.append(("phone", Identity.Kind.PHONE, ref["phone"]))
         pairs = []
-        for kind, value in raw:
+        for field_name, kind, value in raw:
             try:
                 pairs.append((kind, identity_normalize(kind=kind, value=value)))
-            except ApplicationError:
+            except ApplicationError as error:
                 if strict:
+                    error.details = {"field": f"customer.{field_name}"}
                     raise
         return pairs
 
@@ -474,7 +476,7 @@ class _CustomerLookup:
         try:
             pairs = self._pairs(row, strict=True)
         except ApplicationError as error:
-            result.fail(error.code, error.message, "customer")
+            result.fail(error.code, error.message, error.details["field"])
             return None
         if not pairs:
             return None

@@ -108,9 +108,19 @@ def identity_normalize(*, kind: str, value: Any) -> str:
 
 
 def _normalized_pairs(identities: Iterable[IdentityPair], phone: str | None) -> list[IdentityPair]:
-    pairs = [(kind, identity_normalize(kind=kind, value=value)) for kind, value in identities]
+    """The identities and the profile's phone as stored; an invalid value's error names its input in
+    `details["field"]` ("identities" or "phone"), for answers that point at the field at fault."""
+    try:
+        pairs = [(kind, identity_normalize(kind=kind, value=value)) for kind, value in identities]
+    except ApplicationError as error:
+        error.details = {"field": "identities"}
+        raise
     if phone:
-        pairs.append((Identity.Kind.PHONE, identity_normalize(kind=Identity.Kind.PHONE, value=phone)))
+        try:
+            pairs.append((Identity.Kind.PHONE, identity_normalize(kind=Identity.Kind.PHONE, value=phone)))
+        except ApplicationError as error:
+            error.details = {"field": "phone"}
+            raise
     return list(dict.fromkeys(pairs))
 
 

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from associates.apis import SidebarApi, moment_json, money_json
+from omni.openapi import error_responses
 from suggestions import engine
 from suggestions.models import Outreach
 from suggestions.selectors import Suggestions, addons_for, customer_suggestions
@@ -110,7 +111,7 @@ class SidebarOutreachApi(SidebarApi):
     @extend_schema(
         operation_id="sidebar_customer_outreach_record",
         request=OutreachIn,
-        responses={201: OutreachOut, 200: OutreachOut},
+        responses={201: OutreachOut, 200: OutreachOut, **error_responses(409)},
         tags=["sidebar"],
         description="Record that the associate sent the product to the customer in chat (201; a retry: 200).",
     )
