@@ -37,6 +37,7 @@ from customers.services import (
     identity_claim_create,
     identity_claim_page_url,
 )
+from omni.openapi import error_responses
 from omni.wechat.oauth import oa_configured
 from omni.wecom.auth import session_associate
 
@@ -370,7 +371,7 @@ class SidebarLinkApi(SidebarApi):
     @extend_schema(
         operation_id="sidebar_customer_link",
         request=LinkIn,
-        responses={202: LinkOut},
+        responses={202: LinkOut, **error_responses(409)},
         tags=["sidebar"],
         description="Claim who this chat contact is, by phone or member number. A typed number is no proof: the "
         "answer is the same whether anybody owns it, nothing is added or merged, and the claim completes only when "
