@@ -185,7 +185,7 @@ class ApiKeyForm(forms.ModelForm):
         choices=ApiKey.Scope.choices,
         widget=forms.CheckboxSelectMultiple,
         required=False,
-        help_text="密钥能调用的接口；商品目录会改写全品牌的商品，只能授予不限门店的密钥。",
+        help_text="密钥能调用的接口；商品目录会改写全品牌的商品，只能授予不限门店的密钥；门店库存只写密钥可写的门店。",
     )
 
     class Meta:

@@ -1,7 +1,8 @@
-"""Ingestion API for brand systems (POS, mini-program, mall): members, products and orders in batches.
+"""Ingestion API for brand systems (POS, mini-program, mall): members, products, store stock and orders in batches.
 
 Authentication: `Authorization: Api-Key <prefix>.<secret>`; the key fixes the channel and the stores, and each
-endpoint needs its scope (members, catalogue — only for a key not limited to stores —, orders): 403 `scope_missing`.
+endpoint needs its scope (members, catalogue — only for a key not limited to stores —, stock — for the key's
+stores —, orders): 403 `scope_missing`.
 Every batch answers per row: 200 when all rows succeeded, 207 when some failed, 400 when none did.
 """
 
@@ -24,6 +25,8 @@ from customers.ingestion import (
     members_upsert,
     orders_upsert,
     products_upsert,
+    stock_row_key,
+    stock_upsert,
 )
 from customers.models import ApiKey, Customer, Identity, Order
 from omni import rawsql
@@ -166,8 +169,12 @@ class MemberIn(serializers.Serializer):
 
 
 class StockIn(serializers.Serializer):
-    store = serializers.CharField(max_length=32)
-    quantity = serializers.IntegerField(min_value=0)
+    store = serializers.CharField(max_length=32, help_text="Store code")
+    quantity = serializers.IntegerField(min_value=0, max_value=2_147_483_647)
+
+
+class StockRowIn(StockIn):
+    sku = serializers.CharField(max_length=64)
 
 
 class ProductIn(serializers.Serializer):
@@ -293,6 +300,10 @@ class _BatchApi(APIView):
     item_key = ""
     item_serializer: type[serializers.Serializer]
 
+    def row_key(self, item) -> str:
+        """The key an invalid row's result names, read from the raw item."""
+        return _row_key(item)
+
     def upsert(self, scope: Scope, rows: list[dict | None]) -> list[RowResult]:
         raise NotImplementedError
 
@@ -316,7 +327,7 @@ class _BatchApi(APIView):
         results = self.upsert(Scope.of(request.auth), rows)
         for index, errors in invalid.items():
             result = results[index]
-            result.key, result.status, result.errors = _row_key(items[index]), "error", errors
+            result.key, result.status, result.errors = self.row_key(items[index]), "error", errors
         summary = {name: 0 for name in ("created", "updated", "unchanged", "error")}
         for result in results:
             summary[result.status] += 1
@@ -374,3 +385,23 @@ class OrdersBatchApi(_BatchApi):
 
     def upsert(self, scope, rows):
         return orders_upsert(scope=scope, orders=rows)
+
+
+class StockBatchApi(_BatchApi):
+    required_scope = ApiKey.Scope.STOCK  # any key may hold it; a store-limited key writes only its stores' rows
+    item_key = "stock"
+    item_serializer = StockRowIn
+
+    @_batch_schema(
+        "stock",
+        StockRowIn,
+        "Set store stock by (sku, store); a key limited to stores sends only theirs (`store_not_allowed`)",
+    )
+    def post(self, request):
+        return super().post(request)
+
+    def row_key(self, item) -> str:
+        return stock_row_key(item)
+
+    def upsert(self, scope, rows):
+        return stock_upsert(scope=scope, stock=rows)

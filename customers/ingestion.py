@@ -1,9 +1,9 @@
-"""Batch upserts from brand systems: members, products (with store stock) and orders.
+"""Batch upserts from brand systems: members, products (with store stock), store stock and orders.
 
 Each batch answers row by row. Rows are validated by the API first; here each valid row is written or
 reported with its own error, and a good row is never lost because a neighbour was bad. Everything is
-idempotent by its natural key — members by (channel member identity), products by sku, orders by
-(channel, external_id) — so replaying a batch reports "unchanged" and writes nothing.
+idempotent by its natural key — members by (channel member identity), products by sku, stock by (sku, store),
+orders by (channel, external_id) — so replaying a batch reports "unchanged" and writes nothing.
 
 Order lines are immutable once recorded: a replay whose lines differ is refused (`order_lines_changed`);
 a return arrives as a status change or as a separate order with negative lines.
@@ -121,7 +121,7 @@ def api_key_scopes_check(*, scopes: Iterable[str], store_limited: bool) -> list[
         raise ApplicationError(
             "scope_needs_all_stores",
             f"权限范围 {', '.join(brand_wide)} 会改写全品牌的数据，只能授予不限门店的密钥"
-            "（限定门店的密钥不能改写商品目录）。",
+            "（限定门店的密钥不能改写商品目录；本店库存用 stock 权限）。",
         )
     return [scope for scope in ApiKey.Scope.values if scope in given]
 
@@ -274,6 +274,54 @@ def products_upsert(*, scope: Scope, products: Sequence[dict | None]) -> list[Ro
     for result in results:
         if result.status != "error" and result.key:
             result.id = saved[result.key].pk
+    return results
+
+
+# Stock ------------------------------------------------------------------------------------------
+
+
+def stock_row_key(row: Any) -> str:
+    """A stock row's natural key as its result names it: "<sku>@<store>"."""
+    if not isinstance(row, dict):
+        return ""
+    return f"{row.get('sku') or ''}@{row.get('store') or ''}"[:128]
+
+
+@transaction.atomic
+def stock_upsert(*, scope: Scope, stock: Sequence[dict | None]) -> list[RowResult]:
+    """Set the quantity of each (sku, store): a store's POS sends its own stock, and only its own — a store the key
+    may not write is a row error (`store_not_allowed`) and nothing of that row is written. `None` rows failed
+    validation and are skipped. A quantity given for the first time or changed answers `updated`."""
+    rows = [row for row in stock if row]
+    # The products' rows serialize writers of the same stock (two first reports would both insert it), in a fixed
+    # lock order; FOR NO KEY UPDATE leaves order lines free to reference the products meanwhile.
+    products = {
+        product.sku: product
+        for product in Product.objects.select_for_update(no_key=True)
+        .filter(sku__in={row["sku"] for row in rows})
+        .order_by("pk")
+    }
+    stores = _stores_by_code(row["store"] for row in rows)
+    results: list[RowResult] = []
+    seen: set[str] = set()
+    stock_rows = []
+    for index, row in enumerate(stock):
+        result = RowResult(index=index)
+        results.append(result)
+        if row is None:
+            continue
+        result.key = stock_row_key(row)
+        if result.key in seen:
+            result.fail("duplicate_in_batch", "The same sku and store appear earlier in this batch.", "store")
+            continue
+        seen.add(result.key)
+        store = _store_for(row, result, stores, scope)
+        product = products.get(row["sku"])
+        if product is None:
+            result.fail("unknown_sku", f"No product with sku {row['sku']!r}.", "sku")
+        if not result.errors:
+            stock_rows.append((product, store, row["quantity"], result))
+    _stock_apply(stock_rows)
     return results
 
 

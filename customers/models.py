@@ -475,13 +475,15 @@ class ApiKey(models.Model):
     """A brand system's key for the ingestion and coupon APIs: one channel, its stores, and what it may do (scopes).
 
     A scope names a family of operations; `catalogue` rewrites what every store sells, so only a key not limited
-    to stores may hold it (customers.ingestion.api_key_scopes_check)."""
+    to stores may hold it (customers.ingestion.api_key_scopes_check); `stock` writes store stock, only for the
+    key's stores, so a store's POS sends its own."""
 
     class Scope(models.TextChoices):
         CATALOGUE = "catalogue", "商品目录（全品牌，仅限不限门店的密钥）"
         MEMBERS = "members", "会员"
         ORDERS = "orders", "订单"
         COUPONS = "coupons", "优惠券核销与退回"
+        STOCK = "stock", "门店库存（仅限密钥可写的门店）"
 
     name = models.CharField("名称", max_length=100)
     channel = models.CharField("渠道", max_length=20, choices=Channel.choices)

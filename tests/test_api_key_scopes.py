@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from coupons.models import Coupon, CouponOrder, Redemption
 from coupons.services import coupon_pack_send
 from customers.ingestion import api_key_create
-from customers.models import ApiKey, Channel, Customer, Order, Product
+from customers.models import ApiKey, Channel, Customer, Order, Product, StoreStock
 from omni.errors import ApplicationError
 from tests.factories import (
     AssociateFactory,
@@ -136,7 +136,7 @@ def test_finding4_store_key_cannot_rewrite_the_catalogue(brand):
 
 # Scopes, endpoint by endpoint ----------------------------------------------------------------------------------------
 
-ALL_SCOPES = ["catalogue", "members", "orders", "coupons"]
+ALL_SCOPES = ["catalogue", "members", "orders", "coupons", "stock"]
 
 
 def _state(coupon) -> tuple:
@@ -144,6 +144,7 @@ def _state(coupon) -> tuple:
     return (
         Customer.objects.count(),
         Product.objects.count(),
+        StoreStock.objects.count(),
         Order.objects.count(),
         Redemption.objects.count(),
         Coupon.objects.get(pk=coupon.pk).status,
@@ -156,6 +157,11 @@ def _members(coupon):
 
 def _products(coupon):
     return "/api/v1/products/batch", {"products": [{"sku": "NEW-1", "name": "围巾", "price": "99.00"}]}, 200
+
+
+def _stock(coupon):
+    ProductFactory(sku="DRESS-1")
+    return "/api/v1/stock/batch", {"stock": [{"sku": "DRESS-1", "store": "SH01", "quantity": 3}]}, 200
 
 
 def _orders(coupon):
@@ -185,6 +191,7 @@ def _return(coupon):
 ENDPOINTS = [
     ("members", _members),
     ("catalogue", _products),
+    ("stock", _stock),
     ("orders", _orders),
     ("coupons", _validate),
     ("coupons", _redeem_fast),
@@ -246,8 +253,8 @@ def test_a_new_key_may_do_what_its_stores_allow_by_default(brand):
     store_key, _ = api_key_create(name="POS", channel=Channel.STORE_POS, stores=[sh01])
     brand_key, _ = api_key_create(name="Mall", channel=Channel.ONLINE_MALL)
 
-    assert store_key.scopes == ["members", "orders", "coupons"]
-    assert brand_key.scopes == ["catalogue", "members", "orders", "coupons"]
+    assert store_key.scopes == ["members", "orders", "coupons", "stock"]
+    assert brand_key.scopes == ["catalogue", "members", "orders", "coupons", "stock"]
 
 
 def test_catalogue_cannot_be_granted_to_a_key_limited_to_stores_nor_an_unknown_scope(brand):
@@ -372,7 +379,10 @@ def test_admin_sets_scopes_and_refuses_catalogue_for_a_key_limited_to_stores(bra
 
     assert refused.status_code == 200
     assert refused.context["adminform"].form.errors == {
-        "scopes": ["权限范围 catalogue 会改写全品牌的数据，只能授予不限门店的密钥（限定门店的密钥不能改写商品目录）。"]
+        "scopes": [
+            "权限范围 catalogue 会改写全品牌的数据，只能授予不限门店的密钥"
+            "（限定门店的密钥不能改写商品目录；本店库存用 stock 权限）。"
+        ]
     }
     assert made.status_code == 200
     assert "接口密钥只显示这一次" in made.content.decode()
@@ -386,6 +396,6 @@ def test_admin_add_form_offers_the_scopes_a_store_key_may_hold(client, db):
 
     html = client.get("/admin/customers/apikey/add/").content.decode()
 
-    for scope in ("members", "orders", "coupons"):
+    for scope in ("members", "orders", "coupons", "stock"):
         assert re.search(rf'value="{scope}"[^>]*checked', html)
     assert not re.search(r'value="catalogue"[^>]*checked', html)

@@ -3,7 +3,8 @@ its secret once.
 
 The secret is stored only hashed (customers.ingestion.api_key_create): an operator copies it from this output
 into the brand system (POS, mini-program, mall) and cannot read it again later. Without `--scope` the key may do
-everything its stores allow: members, orders, coupons, and the catalogue when it is not limited to stores.
+everything its stores allow: members, orders, coupons, stock (for its stores only), and the catalogue when it is
+not limited to stores.
 """
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -43,7 +44,8 @@ class Command(BaseCommand):
             choices=ApiKey.Scope.values,
             metavar="SCOPE",
             help=f"what the key may do (repeatable): {', '.join(ApiKey.Scope.values)}; "
-            "default: all its stores allow (catalogue only for a key not limited to stores)",
+            "default: all its stores allow (catalogue only for a key not limited to stores; "
+            "stock writes only the stock of the key's stores)",
         )
         parser.add_argument(
             "--name", default="", help="what the key is for, shown in admin (default: channel and stores)"
