@@ -1,12 +1,16 @@
 """Django admin: store managers see and edit only their stores' rows; brand data is read-only."""
 
+import datetime as dt
 import re
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
 
 from customers.models import ApiKey, AuditLog, Order
+from insights.models import DailyStats
 from tests.factories import (
+    AssociateFactory,
     CustomerFactory,
     IdentityFactory,
     OrderFactory,
@@ -194,3 +198,23 @@ def test_the_admin_speaks_chinese(client, two_stores):
 
     assert "门店运营" in html
     assert "客户" in html
+
+
+@pytest.mark.django_db
+def test_finding5_manager_cannot_open_another_stores_daily_figures(client, two_stores):
+    manager = two_stores["manager"]
+    manager.user_permissions.add(Permission.objects.get(codename="view_dailystats"))
+    associate_b = AssociateFactory(store=two_stores["b"], name="北京导购")
+    figures_b = DailyStats.objects.create(
+        day=dt.date(2026, 5, 1), store=two_stores["b"], associate=associate_b, gmv=Decimal("8888.00")
+    )
+    client.force_login(manager)
+
+    change = client.get(f"/admin/insights/dailystats/{figures_b.pk}/change/")
+    history = client.get(f"/admin/insights/dailystats/{figures_b.pk}/history/")
+    delete = client.get(f"/admin/insights/dailystats/{figures_b.pk}/delete/")
+
+    assert (change.status_code, history.status_code, delete.status_code) == (404, 404, 404)
+    for response in (change, history, delete):
+        assert "北京导购" not in response.content.decode()
+        assert "8888" not in response.content.decode()
