@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Permission
 
-from customers.models import ApiKey, AuditLog, Order
+from customers.models import ApiKey, AuditLog, Customer, CustomerMerge, IdentityConflict, Order
 from insights.models import DailyStats
 from tests.factories import (
     AssociateFactory,
@@ -218,3 +218,30 @@ def test_finding5_manager_cannot_open_another_stores_daily_figures(client, two_s
     for response in (change, history, delete):
         assert "北京导购" not in response.content.decode()
         assert "8888" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_conflict_that_involves_another_stores_customer_is_left_to_hq(client, two_stores):
+    manager = two_stores["manager"]
+    manager.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_identityconflict", "change_identityconflict"])
+    )
+    conflict = IdentityConflict.objects.create(
+        source="pos", incoming={"phone": "+8613800000000"}, linked_to=two_stores["customer_a"]
+    )
+    conflict.customers.add(two_stores["customer_a"], two_stores["customer_b"])
+    client.force_login(manager)
+
+    listing = client.get("/admin/customers/identityconflict/").content.decode()
+    page = client.get(f"/admin/customers/identityconflict/{conflict.pk}/change/")
+    client.post(
+        "/admin/customers/identityconflict/",
+        {"action": "merge_into_linked", "index": "0", "_selected_action": [conflict.pk]},
+    )
+
+    assert "北京客户" not in listing
+    assert page.status_code == 404
+    conflict.refresh_from_db()
+    assert conflict.status == IdentityConflict.Status.OPEN
+    assert CustomerMerge.objects.count() == 0
+    assert Customer.objects.get(pk=two_stores["customer_b"].pk).merged_into_id is None
