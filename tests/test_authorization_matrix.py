@@ -15,6 +15,7 @@ The world is built once per module; every request runs in a savepoint that is ro
 """
 
 import datetime as dt
+import json
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -442,6 +443,7 @@ class Case:
     reach_b: frozenset[str] = frozenset(REACH_B)  # roles allowed to read store B's data through it
     scope: str | None = None  # the API key scope the route needs
     model: str | None = None  # for admin views: the model whose changelist must not list B's row
+    hq_sees: str | None = None  # what HQ's answer shows of B (so that the others not showing it means something)
 
 
 def _expect(value) -> Expect:
@@ -516,6 +518,7 @@ def cases() -> list[Case]:
                     {"app_label": app, "model_name": model, "field_name": field_name, "term": term},
                 ),
                 expect=_admin_roles(manager, hq),
+                hq_sees=term if term in (MARK, "北京") else None,
             )
         )
     for key, (label, build, manager, hq, *others) in ADMIN_SITE.items():
@@ -1117,8 +1120,10 @@ def run(world: World, role: str, case: Case) -> tuple[Expect, list[str]]:
         else:
             response = send(request.path, request.data or {}, **headers)
         body = b"".join(response.streaming_content) if response.streaming else response.content
+        text = body.decode(errors="replace")
+        if "json" in response.get("Content-Type", ""):
+            text = json.dumps(json.loads(body), ensure_ascii=False)  # Django's JsonResponse escapes Chinese
         if guard:
-            text = body.decode(errors="replace")
             problems += [f"shows {marker!r}" for marker in world.markers if marker in text]
             changelist = response.context and response.context.get("cl")
             scoped = case.model is not None and case.model not in BRAND_WIDE
@@ -1129,6 +1134,8 @@ def run(world: World, role: str, case: Case) -> tuple[Expect, list[str]]:
                 problems.append("reached the admin without a staff login")
             if before is not None and _fingerprint(world) != before:
                 problems.append("changed store B's rows")
+        if role == "hq" and case.hq_sees and case.hq_sees not in text:
+            problems.append(f"does not show {case.hq_sees!r}")
         answer = Expect(response.status_code, _code(response))
         transaction.set_rollback(True)
     return answer, problems
@@ -1143,6 +1150,20 @@ def test_every_route_and_admin_action_has_an_entry():
 
     assert [key for key in exists if key not in covered] == []
     assert sorted(covered - set(exists)) == []
+
+
+def test_every_admin_is_store_scoped_or_holds_no_stores_rows():
+    from associates.scoping import StoreScopedAdmin
+
+    # API keys are credentials: only HQ holds their permissions.
+    unscoped = BRAND_WIDE | {"customers.apikey"}
+    found = [
+        model._meta.label_lower
+        for model, model_admin in admin.site._registry.items()
+        if not isinstance(model_admin, StoreScopedAdmin) and model._meta.label_lower not in unscoped
+    ]
+
+    assert found == []
 
 
 def test_every_case_expects_an_answer_for_every_role():
