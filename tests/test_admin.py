@@ -245,3 +245,27 @@ def test_a_conflict_that_involves_another_stores_customer_is_left_to_hq(client, 
     assert conflict.status == IdentityConflict.Status.OPEN
     assert CustomerMerge.objects.count() == 0
     assert Customer.objects.get(pk=two_stores["customer_b"].pk).merged_into_id is None
+
+
+@pytest.mark.django_db
+def test_a_manager_cannot_tie_an_admin_account_to_their_associate(client, two_stores):
+    manager = two_stores["manager"]
+    manager.user_permissions.add(Permission.objects.get(codename="change_associate"))
+    associate = AssociateFactory(store=two_stores["a"], name="上海导购")
+    hq = UserFactory(username="hq_user")
+    client.force_login(manager)
+
+    client.post(
+        f"/admin/associates/associate/{associate.pk}/change/",
+        {
+            "wecom_userid": associate.wecom_userid,
+            "name": associate.name,
+            "store": two_stores["a"].pk,
+            "role": "associate",
+            "is_active": "on",
+            "user": hq.pk,
+        },
+    )
+
+    associate.refresh_from_db()
+    assert associate.user_id is None
