@@ -691,7 +691,8 @@ def _ct(label: str) -> int:
 
 
 # route → (what, request, manager of A, HQ[, everyone else: 302 to the login page]); a second case of a route adds
-# " <variant>" to its key.
+# " <variant>" to its key. The add forms posted with store B's store or associates: 200 for the manager is the form
+# shown again with the choice refused (and nothing written, as checked for every case); 302 for HQ, saved.
 ADMIN_SITE = {
     "admin:index": ("admin index", _get("/admin/"), 200, 200),
     "admin:login": ("admin login page", _get("/admin/login/"), 302, 302, 200),
@@ -710,6 +711,49 @@ ADMIN_SITE = {
         lambda w: Request("GET", f"/admin/auth/user/{w.objects['auth.user'].pk}/password/"),
         403,
         403,
+    ),
+    "admin:coupons_couponpack_add store-b": (
+        "add a pack for store B",
+        lambda w: Request(
+            "POST",
+            "/admin/coupons/couponpack/add/",
+            {
+                "name": "矩阵券包",
+                "status": "running",
+                "budget": "100.00",
+                "stores": [w.b.pk],
+                "sender_role": "any",
+                "daily_quota": "5",
+                "items-TOTAL_FORMS": "0",
+                "items-INITIAL_FORMS": "0",
+            },
+        ),
+        200,
+        302,
+    ),
+    "admin:communities_community_add store-b": (
+        "add a community for store B",
+        lambda w: Request(
+            "POST",
+            "/admin/communities/community/add/",
+            {"store": w.b.pk, "name": "矩阵社群", "brand_color": "#07C160", "copy_line": "扫码进群", "is_active": "on"},
+        ),
+        200,
+        302,
+    ),
+    "admin:insights_handover_add store-b": (
+        "hand over store B's associate's customers",
+        lambda w: Request(
+            "POST",
+            "/admin/insights/handover/add/",
+            {
+                "from_associate": w.objects["insights.handover"].from_associate_id,
+                "to_associate": w.objects["insights.handover"].to_associate_id,
+                "scope": "all",
+            },
+        ),
+        200,
+        302,
     ),
     "admin:app_list": ("app index", _get("/admin/insights/"), 200, 200),
     "admin/(?P<url>.*)$": ("admin catch-all", _get("/admin/no-such-page/"), 404, 404),
