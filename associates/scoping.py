@@ -58,8 +58,8 @@ def related_choices(admin_site: admin.AdminSite, db_field, request) -> QuerySet 
     if store_ids is None:
         return None
     related = db_field.related_model
-    related_admin = admin_site._registry.get(related)
-    if related_admin is not None:
+    if admin_site.is_registered(related):
+        related_admin = admin_site.get_model_admin(related)
         visible = related_admin.get_queryset(request).order_by().values("pk")
         choices = related._default_manager.filter(pk__in=visible)
         ordering = related_admin.get_ordering(request)
