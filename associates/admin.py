@@ -32,3 +32,9 @@ class AssociateAdmin(StoreScopedAdmin):
     search_fields = ["name", "wecom_userid"]
     list_select_related = ["store"]
     raw_id_fields = ["user"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The admin account an associate acts as (notes' author) is HQ's to give: any user id typed here would do.
+        if user_store_ids(user=request.user) is None:
+            return []
+        return ["user"]

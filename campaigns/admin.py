@@ -14,6 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from associates.models import Store
+from associates.scoping import StoreScopedAdmin
 from associates.selectors import user_store_ids
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, JourneyConfig
 from campaigns.selectors import (
@@ -76,7 +77,7 @@ class ChunkInline(admin.TabularInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(StoreScopedAdmin):
     list_display = ["name", "status", "send_at", "audience_size", "progress_bar", "created_by", "approved_by"]
     list_filter = ["status"]
     search_fields = ["name"]
@@ -92,7 +93,9 @@ class CampaignAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        return campaigns_visible(store_ids=user_store_ids(user=request.user), queryset=super().get_queryset(request))
+        return campaigns_visible(
+            store_ids=user_store_ids(user=request.user), queryset=admin.ModelAdmin.get_queryset(self, request)
+        )
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.status != Campaign.Status.DRAFT:
@@ -177,7 +180,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def export(self, request, pk: int):
         campaign = self.get_object(request, str(pk))
-        if campaign is None:
+        if not self.has_view_permission(request, campaign):
             raise PermissionDenied
 
         class Echo:
@@ -234,7 +237,7 @@ def _bom(rows):
 
 
 @admin.register(CampaignRecipient)
-class CampaignRecipientAdmin(admin.ModelAdmin):
+class CampaignRecipientAdmin(StoreScopedAdmin):
     list_display = ["campaign", "customer", "associate", "status", "skip_reason", "sent_at"]
     list_filter = ["status", "skip_reason"]
     list_select_related = ["campaign", "customer", "associate"]
@@ -243,7 +246,7 @@ class CampaignRecipientAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         visible = campaigns_visible(store_ids=user_store_ids(user=request.user))
-        return super().get_queryset(request).filter(campaign__in=visible)
+        return admin.ModelAdmin.get_queryset(self, request).filter(campaign__in=visible)
 
     def has_add_permission(self, request):
         return False
@@ -256,16 +259,5 @@ class CampaignRecipientAdmin(admin.ModelAdmin):
 
 
 @admin.register(JourneyConfig)
-class JourneyConfigAdmin(admin.ModelAdmin):
+class JourneyConfigAdmin(StoreScopedAdmin):
     list_display = ["store", "birthday", "birthday_days_before", "post_purchase_days", "lapsing_days"]
-
-    def get_queryset(self, request):
-        store_ids = user_store_ids(user=request.user)
-        queryset = super().get_queryset(request)
-        return queryset if store_ids is None else queryset.filter(store_id__in=store_ids)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        store_ids = user_store_ids(user=request.user)
-        if db_field.name == "store" and store_ids is not None:
-            kwargs["queryset"] = Store.objects.filter(pk__in=store_ids)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)

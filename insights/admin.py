@@ -59,8 +59,9 @@ class DashboardFilter(forms.Form):
 
 
 @admin.register(DailyStats)
-class DashboardAdmin(admin.ModelAdmin):
-    """业绩看板: the changelist is the dashboard, read from the daily figures Celery keeps."""
+class DashboardAdmin(StoreScopedAdmin):
+    """业绩看板: the changelist is the dashboard, read from the daily figures Celery keeps. A row's own page (change,
+    history) is scoped like every admin row, so a manager cannot open another store's figures by id."""
 
     def has_add_permission(self, request):
         return False

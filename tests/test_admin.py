@@ -1,15 +1,19 @@
 """Django admin: store managers see and edit only their stores' rows; brand data is read-only."""
 
+import datetime as dt
 import os
 import re
 import subprocess
 import sys
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
 
-from customers.models import ApiKey, AuditLog, Order
+from customers.models import ApiKey, AuditLog, Customer, CustomerMerge, IdentityConflict, Order
+from insights.models import DailyStats
 from tests.factories import (
+    AssociateFactory,
     CustomerFactory,
     IdentityFactory,
     OrderFactory,
@@ -246,3 +250,74 @@ def test_omni_language_code_sets_the_language_code():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "omni.settings", "OMNI_LANGUAGE_CODE": "en"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "en"
+
+
+@pytest.mark.django_db
+def test_finding5_manager_cannot_open_another_stores_daily_figures(client, two_stores):
+    manager = two_stores["manager"]
+    manager.user_permissions.add(Permission.objects.get(codename="view_dailystats"))
+    associate_b = AssociateFactory(store=two_stores["b"], name="北京导购")
+    figures_b = DailyStats.objects.create(
+        day=dt.date(2026, 5, 1), store=two_stores["b"], associate=associate_b, gmv=Decimal("8888.00")
+    )
+    client.force_login(manager)
+
+    change = client.get(f"/admin/insights/dailystats/{figures_b.pk}/change/")
+    history = client.get(f"/admin/insights/dailystats/{figures_b.pk}/history/")
+    delete = client.get(f"/admin/insights/dailystats/{figures_b.pk}/delete/")
+
+    assert (change.status_code, history.status_code, delete.status_code) == (404, 404, 404)
+    for response in (change, history, delete):
+        assert "北京导购" not in response.content.decode()
+        assert "8888" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_conflict_that_involves_another_stores_customer_is_left_to_hq(client, two_stores):
+    manager = two_stores["manager"]
+    manager.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_identityconflict", "change_identityconflict"])
+    )
+    conflict = IdentityConflict.objects.create(
+        source="pos", incoming={"phone": "+8613800000000"}, linked_to=two_stores["customer_a"]
+    )
+    conflict.customers.add(two_stores["customer_a"], two_stores["customer_b"])
+    client.force_login(manager)
+
+    listing = client.get("/admin/customers/identityconflict/").content.decode()
+    page = client.get(f"/admin/customers/identityconflict/{conflict.pk}/change/")
+    client.post(
+        "/admin/customers/identityconflict/",
+        {"action": "merge_into_linked", "index": "0", "_selected_action": [conflict.pk]},
+    )
+
+    assert "北京客户" not in listing
+    assert page.status_code == 404
+    conflict.refresh_from_db()
+    assert conflict.status == IdentityConflict.Status.OPEN
+    assert CustomerMerge.objects.count() == 0
+    assert Customer.objects.get(pk=two_stores["customer_b"].pk).merged_into_id is None
+
+
+@pytest.mark.django_db
+def test_a_manager_cannot_tie_an_admin_account_to_their_associate(client, two_stores):
+    manager = two_stores["manager"]
+    manager.user_permissions.add(Permission.objects.get(codename="change_associate"))
+    associate = AssociateFactory(store=two_stores["a"], name="上海导购")
+    hq = UserFactory(username="hq_user")
+    client.force_login(manager)
+
+    client.post(
+        f"/admin/associates/associate/{associate.pk}/change/",
+        {
+            "wecom_userid": associate.wecom_userid,
+            "name": associate.name,
+            "store": two_stores["a"].pk,
+            "role": "associate",
+            "is_active": "on",
+            "user": hq.pk,
+        },
+    )
+
+    associate.refresh_from_db()
+    assert associate.user_id is None

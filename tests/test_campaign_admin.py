@@ -44,7 +44,7 @@ def test_a_manager_sees_their_stores_campaigns_with_the_audience_preview(client,
     assert "3 人" in page.content.decode()
     client.force_login(stranger)
     assert client.get("/admin/campaigns/campaign/").content.decode().count("会员日") == 0
-    assert client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").status_code == 302
+    assert client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").status_code == 404
 
 
 def test_the_approve_action_refuses_the_creator_and_accepts_another_manager(client, shop):
