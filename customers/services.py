@@ -515,7 +515,8 @@ def identity_claim_create(
 
     A typed number is no proof, and what happens next must not tell the associate whether anybody owns it: every
     claim is answered alike, adds nothing and merges nothing, and is queued as an `IdentityConflict` for review
-    (in the admin of the owner's stores when another customer owns it, else of the contact's). It completes only
+    (HQ's when another store's customer owns it — admin leaves a conflict naming two stores' customers to HQ —,
+    else the contact's store's). It completes only
     by proof, in `identity_claim_confirm`. A replay of `request_id` returns the first claim.
     """
     pairs = _claim_pairs(phone=phone, member_no=member_no)

@@ -190,29 +190,32 @@ def test_the_same_claim_typed_twice_is_one_claim(client, stores):
 
 
 @pytest.mark.django_db
-def test_a_manager_of_the_owners_store_approves_the_claim_and_the_contact_is_merged(client, stores):
+def test_a_claim_across_two_stores_is_left_to_hq_who_approves_it_and_the_contact_is_merged(client, stores):
     contact, member = stores["stub"], stores["member"]
     _link(client, contact, member_no="M0042")
     conflict = IdentityConflict.objects.get()
     sh01_manager, bj01_manager = _manager(stores["sh01"], "manager_sh01"), _manager(stores["bj01"], "manager_bj01")
+    hq = UserFactory(username="hq", is_superuser=True, is_staff=True)
 
-    client.force_login(sh01_manager)
-    assert f"冲突 #{conflict.pk}" not in client.get("/admin/customers/identityconflict/").content.decode()
-    assert client.get(f"/admin/customers/identityconflict/{conflict.pk}/change/").status_code in (302, 404)
-    _approve(client, sh01_manager, conflict)
-    assert _unmerged(contact)
-    assert IdentityClaim.objects.get().status == IdentityClaim.Status.PENDING
+    # The conflict names customers of two stores: neither store's manager sees or settles it (admin scoping).
+    for manager in (sh01_manager, bj01_manager):
+        client.force_login(manager)
+        assert f"冲突 #{conflict.pk}" not in client.get("/admin/customers/identityconflict/").content.decode()
+        assert client.get(f"/admin/customers/identityconflict/{conflict.pk}/change/").status_code in (302, 404)
+        _approve(client, manager, conflict)
+        assert _unmerged(contact)
+        assert IdentityClaim.objects.get().status == IdentityClaim.Status.PENDING
 
-    client.force_login(bj01_manager)
+    client.force_login(hq)
     assert f"冲突 #{conflict.pk}" in client.get("/admin/customers/identityconflict/").content.decode()
     change = client.get(f"/admin/customers/identityconflict/{conflict.pk}/change/")
     assert change.status_code == 200
     assert f"为客户 #{contact.pk} 声明 POS 会员号 M0****42" in change.content.decode()
-    _approve(client, bj01_manager, conflict)
+    _approve(client, hq, conflict)
 
     assert Customer.objects.get(pk=contact.pk).merged_into_id == member.pk
     claim = IdentityClaim.objects.get()
-    assert (claim.status, claim.confirmed_via, claim.resolved_by_id) == ("confirmed", "manager", bj01_manager.pk)
+    assert (claim.status, claim.confirmed_via, claim.resolved_by_id) == ("confirmed", "manager", hq.pk)
     assert IdentityConflict.objects.get().status == IdentityConflict.Status.MERGED
     assert FollowRelation.objects.get(external_userid="wm_stub").customer_id == member.pk
     link = AuditLog.objects.get(action=AuditLog.Action.IDENTITY_LINK)
