@@ -46,10 +46,14 @@ def communities_demo_emulator_load(*, control_url: str, members: int = 3) -> int
         owner = Associate.objects.filter(store=community.store, is_active=True).order_by("role", "pk").first()
         if owner is None:
             continue
+        # Members among the owner's contacts in the emulator's WeCom: Omni's seeded relations go beyond them.
+        in_wecom = requests.get(f"{control}/customers", params={"userid": owner.wecom_userid}, timeout=10)
+        in_wecom.raise_for_status()
+        known = [customer["external_userid"] for customer in in_wecom.json()["customers"]]
         contacts = list(
-            FollowRelation.objects.filter(associate=owner, ended_at__isnull=True).values_list(
-                "external_userid", flat=True
-            )[:members]
+            FollowRelation.objects.filter(associate=owner, ended_at__isnull=True, external_userid__in=known)
+            .order_by("pk")
+            .values_list("external_userid", flat=True)[:members]
         )
         response = requests.post(
             f"{control}/groups",

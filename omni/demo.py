@@ -193,6 +193,9 @@ MANAGER_PERMISSIONS = (
     "customers.view_customer",
     "customers.change_customer",
     "customers.view_identity",
+    # Associates' identity claims for their stores' contacts come to the manager to review (One ID).
+    "customers.view_identityconflict",
+    "customers.change_identityconflict",
     "customers.view_auditlog",
     "customers.view_order",
     "customers.change_order",
@@ -251,6 +254,9 @@ HQ_EXTRA_PERMISSIONS = (
     "coupons.add_coupontemplate",
     "coupons.change_coupontemplate",
     "insights.change_attributionconfig",
+    # Claims and conflicts that name two stores' customers are HQ's to settle, and merges HQ's to undo.
+    "customers.view_customermerge",
+    "customers.change_customermerge",
 )
 
 COLOUR_CODES = {
