@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's, never a downloaded browser
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 # Debian's fonts-noto-cjk: without it Chromium draws Chinese as empty boxes and the screenshots show nothing.
 NOTO_CJK = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 # The marker that makes a skip, and the noun that counts such skips in the closing lines.
@@ -71,3 +78,17 @@ def _suggestion_caches_fresh():
     suggestion_caches_clear()
     yield
     suggestion_caches_clear()
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """Debian's Chromium driven by Playwright, for the tests marked `browser`."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still sync.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+    playwright.stop()

@@ -13,14 +13,12 @@ from PIL import Image
 
 from coupons.models import Coupon
 from tests import test_campaign_landing as landing
-from tests import test_sidebar_ui as sidebar_ui
 from tests.test_campaign_landing import CHEN, STRANGER, WANG, send_campaign_with_a_pack
 from tests.test_sidebar_ui import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
 emulator = landing.emulator
-browser = sidebar_ui.browser
 WAIT_MS = 15000
 
 

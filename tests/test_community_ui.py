@@ -23,7 +23,6 @@ pytestmark = pytest.mark.browser
 
 EXTERNAL_USERID = "wmSidebarChenJing000000000000001"
 emulator = sidebar_ui.emulator
-browser = sidebar_ui.browser
 
 
 def _open_chat(emulator, browser):

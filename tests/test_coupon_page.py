@@ -37,14 +37,6 @@ from tests.factories import (
     StoreFactory,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 ARTIFACTS = Path(django_settings.BASE_DIR) / "artifacts"
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # Latin only
 GONE = "链接已失效，请联系您的导购重新发送"
@@ -397,18 +389,6 @@ def test_the_coupon_image_is_a_png_card_whose_qr_decodes_to_the_code(client):
 
 # ---------------------------------------------------------------------------------------------------------------
 # On a phone
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-    playwright.stop()
 
 
 @pytest.mark.browser

@@ -25,7 +25,6 @@ pytestmark = pytest.mark.browser
 EXTERNAL_USERID = "wmSidebarChenJing000000000000001"
 # The sidebar tests' emulator (one host with Omni) and Chromium.
 emulator = sidebar_ui.emulator
-browser = sidebar_ui.browser
 
 
 def _open_chat(emulator, browser):

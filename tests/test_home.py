@@ -9,8 +9,6 @@ from django.conf import settings as django_settings
 from omni.demo import ADMIN_PASSWORD, ADMIN_USERNAME, DEMO_PASSWORD, DEMO_STORES, HQ_USERNAME
 from tests.factories import UserFactory
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(django_settings.BASE_DIR) / "artifacts"
 EMULATOR = "http://127.0.0.1:8101"
 
@@ -75,18 +73,6 @@ def test_in_the_demo_without_an_emulator_url_the_index_leaves_the_emulator_out(c
     page = client.get("/").content.decode()
 
     assert "企业微信模拟器" not in page
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-    playwright.stop()
 
 
 @pytest.mark.browser

@@ -8,9 +8,9 @@ import pytest
 from django.core.management import call_command
 
 from omni.demo import DEMO_PASSWORD, HQ_USERNAME
-from tests.test_insights_ui import ARTIFACTS, CHROMIUM, browser  # noqa: F401 - the fixture
+from tests.test_insights_ui import ARTIFACTS
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+pytestmark = pytest.mark.browser
 
 WIDTH, HEIGHT = 390, 844
 
@@ -48,7 +48,7 @@ def demo(settings):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("username", ["manager_sh01", HQ_USERNAME])
-def test_the_dashboard_fits_a_phone_for_a_store_manager_and_for_hq(username, demo, live_server, browser):  # noqa: F811
+def test_the_dashboard_fits_a_phone_for_a_store_manager_and_for_hq(username, demo, live_server, browser):
     page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT}, device_scale_factor=2, is_mobile=True)
     page.goto(f"{live_server.url}/admin/login/?next=/admin/insights/dailystats/")
     page.fill("#id_username", username)

@@ -29,14 +29,6 @@ from tests.factories import (
 )
 from tests.live_emulator import live_emulator
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 ARTIFACTS = Path(django_settings.BASE_DIR) / "artifacts"
 CORP_ID, AGENT_ID, SECRET = "wwsidebartest00001", "1000002", "sidebar-secret"
 TOKEN, AES_KEY = "SidebarToken", "b21uaS1kZW1vLWxvY2FsLXdlY29tLWVtdWxhdG9yISE"
@@ -59,19 +51,6 @@ def emulator(live_server, settings):
         settings.WECHAT_OAUTH_AUTHORIZE_URL = running.authorize_url
         settings.WECHAT_API_BASE = running.url
         yield running
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still sync.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-    playwright.stop()
 
 
 def _customer_with_three_channels():

@@ -14,14 +14,6 @@ from omni.wecom.emulator.config import EmulatorConfig
 from omni.wecom.emulator.server import start_emulator
 from omni.wecom.jssdk import jssdk_signature
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 CORP_ID, AGENT_ID, SECRET = "wwe1a2b3c4d5e6f708", "1000002", "emulator-test-secret"
 RECOMMENDATION = "李四您好！您上次买的保湿精华快用完了吧？本周到店可领 50 元专属券。"
 
@@ -125,17 +117,6 @@ def emulator(page_server):
     running.control("POST", "faults", {"callbacks": "off"})
     yield running
     running.stop()
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-    playwright.stop()
 
 
 def test_the_sidebar_in_the_chat_signs_in_reads_the_customer_and_sends_into_the_transcript(
