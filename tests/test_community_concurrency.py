@@ -1,43 +1,20 @@
 """Real threads on PostgreSQL: a double (or eight-fold) tap on 邀请进群 sends one invite and uploads one poster, and
 the same join callback handled by several workers at once records one join and converts one invite."""
 
-import threading
 import time
 
 import pytest
-from django.db import connection
 
 from associates.models import GroupChat
 from communities.models import Community, GroupMemberEvent, Invite
 from communities.services import community_invite_send, group_chat_created, group_chat_updated
 from tests import test_community_groups as groups
 from tests.test_community_groups import CHEN, _update, people
+from tests.threads import race
 
 emulator = groups.emulator  # the fixture
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _race(contenders: int, attempt) -> list:
-    barrier, outcomes, lock = threading.Barrier(contenders), [], threading.Lock()
-
-    def run() -> None:
-        try:
-            barrier.wait()
-            result = attempt()
-        except Exception as exc:  # every outcome, failures too, is reported to the test
-            result = exc
-        finally:
-            connection.close()
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=run) for _ in range(contenders)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
 
 
 def _shop(emulator):
@@ -52,7 +29,7 @@ def _shop(emulator):
 def test_eight_taps_with_one_request_id_send_one_invite_and_upload_one_poster(emulator):
     associate, chen, _ = _shop(emulator)
 
-    outcomes = _race(8, lambda: community_invite_send(associate=associate, customer_id=chen.pk, request_id="tap"))
+    outcomes = race(8, lambda: community_invite_send(associate=associate, customer_id=chen.pk, request_id="tap"))
 
     assert [o for o in outcomes if isinstance(o, Exception)] == []
     assert sorted(o.created for o in outcomes) == [False] * 7 + [True]
@@ -68,7 +45,7 @@ def test_one_join_handled_by_six_workers_at_once_is_one_join_and_one_conversion(
     version = emulator.control("GET", "groups")["groups"][0]["member_version"]
     payload = _update(chat_id, "add_member", [CHEN], version, int(time.time()), JoinScene=3)
 
-    outcomes = _race(6, lambda: group_chat_updated(payload))
+    outcomes = race(6, lambda: group_chat_updated(payload))
 
     assert [o for o in outcomes if isinstance(o, Exception)] == []
     assert GroupMemberEvent.objects.filter(kind="join", member__userid=CHEN).count() == 1

@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -33,6 +32,7 @@ from tests.factories import (
     StoreFactory,
     UserFactory,
 )
+from tests.threads import race
 
 MEMBER_PHONE = "+8613812345678"
 
@@ -384,32 +384,10 @@ def test_the_brand_system_sending_the_number_alone_proves_nothing(stores):
     assert _unmerged(stores["stub"])
 
 
-def _race(contenders: int, attempt) -> list:
-    barrier, outcomes, lock = threading.Barrier(contenders), [], threading.Lock()
-
-    def run() -> None:
-        try:
-            barrier.wait()
-            result = attempt()
-        except Exception as exc:  # every outcome, failures too, is reported to the test
-            result = exc
-        finally:
-            connection.close()
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=run) for _ in range(contenders)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_eight_concurrent_submissions_of_one_request_record_one_claim(stores):
-    outcomes = _race(
+    outcomes = race(
         8,
         lambda: (
             identity_claim_create(
@@ -434,7 +412,7 @@ def test_concurrent_confirmations_complete_a_claim_once(stores):
             via = next(vias)
         return identity_claim_confirm(claim=claim, via=via, confirmer=stores["stub"]).status
 
-    outcomes = _race(6, confirm)
+    outcomes = race(6, confirm)
 
     assert outcomes.count("confirmed") == 1
     assert all(isinstance(o, ApplicationError) and o.code == "claim_not_pending" for o in outcomes if o != "confirmed")
