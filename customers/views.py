@@ -1,7 +1,6 @@
 """Pages customers see: the product page a news card sent from the chat links to, and the page where a customer
 confirms, in their own WeChat, the member number or phone an associate claimed for them."""
 
-import logging
 import time
 
 from django.db.models import Q
@@ -21,17 +20,7 @@ from customers.services import (
     identity_claim_page_url,
 )
 from omni.errors import ApplicationError
-from omni.wechat.oauth import (
-    STATE_MAX_AGE,
-    WeChatError,
-    oa_authorize_url,
-    oa_code_exchange,
-    oa_configured,
-    oa_state_issue,
-    oa_state_verify,
-)
-
-logger = logging.getLogger(__name__)
+from omni.wechat.oauth import OaSignIn, oa_configured
 
 
 def product_page(request: HttpRequest, sku: str):
@@ -95,7 +84,7 @@ def identity_claim_page(request: HttpRequest, token: str) -> HttpResponse:
     if _proven(request, claim) is not None:
         return _claim_render(request, claim, "ask")
     if "code" not in request.GET and "state" not in request.GET:
-        return _claim_authorize(request, claim)
+        return _sign_in(claim).redirect(request, redirect_uri=identity_claim_page_url(claim=claim))
     return _claim_callback(request, claim)
 
 
@@ -107,47 +96,22 @@ def _proven(request: HttpRequest, claim: IdentityClaim) -> int | None:
     return proof.get("customer")
 
 
-def _claim_purpose(claim: IdentityClaim) -> str:
-    return f"identity-claim:{claim.pk}"
-
-
-def _claim_authorize(request: HttpRequest, claim: IdentityClaim) -> HttpResponse:
-    state, nonce = oa_state_issue(purpose=_claim_purpose(claim))
-    redirect_uri = identity_claim_page_url(claim=claim)
-    response = HttpResponseRedirect(oa_authorize_url(redirect_uri=redirect_uri, state=state))
-    response.set_cookie(
-        CLAIM_NONCE_COOKIE,
-        nonce,
-        max_age=STATE_MAX_AGE,
-        path=_claim_path(claim),
-        secure=request.is_secure(),
-        httponly=True,
-        samesite="Lax",
-    )
-    return response
+def _sign_in(claim: IdentityClaim) -> OaSignIn:
+    return OaSignIn(purpose=f"identity-claim:{claim.pk}", cookie=CLAIM_NONCE_COOKIE, path=_claim_path(claim))
 
 
 def _claim_callback(request: HttpRequest, claim: IdentityClaim) -> HttpResponse:
     """WeChat came back: remember who this is when it is the claim's contact, then drop code and state from the URL."""
-    code, state = request.GET.get("code", ""), request.GET.get("state", "")
-    nonce = request.COOKIES.get(CLAIM_NONCE_COOKIE, "")
-    person = None
-    if code and oa_state_verify(state=state, nonce=nonce, purpose=_claim_purpose(claim)):
-        try:
-            user = oa_code_exchange(code=code)
-        except WeChatError as exc:
-            logger.warning("identity claim %s: WeChat OAuth code exchange failed: %s", claim.pk, exc)
-        else:
-            person = customer_by_wechat_oa(openid=user.openid, unionid=user.unionid)
+    sign_in = _sign_in(claim)
+    user = sign_in.user(request)
+    person = customer_by_wechat_oa(openid=user.openid, unionid=user.unionid) if user is not None else None
     if person is None or not identity_claim_is_contact(claim=claim, customer=person):
         response = _claim_render(request, claim, "not_you", status=403)
     else:
         request.session.cycle_key()
         request.session[_proof_key(claim)] = {"customer": person.pk, "at": time.time()}
         response = HttpResponseRedirect(_claim_path(claim))
-    response.delete_cookie(CLAIM_NONCE_COOKIE, path=_claim_path(claim), samesite="Lax")
-    response["Referrer-Policy"] = "no-referrer"
-    return response
+    return sign_in.done(request, response)
 
 
 def _claim_answer(request: HttpRequest, claim: IdentityClaim) -> HttpResponse:

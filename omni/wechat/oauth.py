@@ -9,8 +9,11 @@
   its purpose, its time, a random id and a nonce that only the browser holds (in a cookie the caller sets), so a
   callback URL that leaks — shared, forwarded, replayed — verifies in no other browser; it expires after
   `STATE_MAX_AGE` and is taken once (`cache.add` on its random id). WeChat allows only [a-zA-Z0-9] in a state.
+- `OaSignIn`: the browser's side of it for one page (redirect with the nonce cookie, the verified callback, the
+  spent nonce), used by the campaign landing page and the identity-claim page.
 """
 
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -19,7 +22,10 @@ from urllib.parse import urlencode
 import requests
 from django.conf import settings
 from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.crypto import salted_hmac
+
+logger = logging.getLogger(__name__)
 
 STATE_MAX_AGE = 600
 _STATE_SALT = "omni.wechat.oauth-state"
@@ -107,3 +113,46 @@ def oa_state_verify(*, state: str, nonce: str, purpose: str) -> bool:
     if not secrets.compare_digest(mac, _state_mac(purpose=purpose, issued=issued, ref=ref, nonce=nonce)):
         return False
     return cache.add(f"wechat:oauth-state:{ref}", 1, timeout=STATE_MAX_AGE + 60)
+
+
+@dataclass(frozen=True)
+class OaSignIn:
+    """One page's web authorization in the browser: the `purpose` its state is bound to, the cookie that holds the
+    nonce and the path that cookie is scoped to. `redirect` sends the browser to WeChat, `user` reads who came back
+    (None for a code or state that does not verify, or a code WeChat refuses), `done` spends the nonce."""
+
+    purpose: str
+    cookie: str
+    path: str
+
+    def redirect(self, request: HttpRequest, *, redirect_uri: str) -> HttpResponse:
+        state, nonce = oa_state_issue(purpose=self.purpose)
+        response = HttpResponseRedirect(oa_authorize_url(redirect_uri=redirect_uri, state=state))
+        response.set_cookie(
+            self.cookie,
+            nonce,
+            max_age=STATE_MAX_AGE,
+            path=self.path,
+            secure=request.is_secure(),
+            httponly=True,
+            samesite="Lax",
+        )
+        return response
+
+    def user(self, request: HttpRequest) -> "OaUser | None":
+        code, state = request.GET.get("code", ""), request.GET.get("state", "")
+        nonce = request.COOKIES.get(self.cookie, "")
+        if not code or not oa_state_verify(state=state, nonce=nonce, purpose=self.purpose):
+            return None
+        try:
+            return oa_code_exchange(code=code)
+        except WeChatError as exc:
+            logger.warning("%s: WeChat OAuth code exchange failed: %s", self.purpose, exc)
+            return None
+
+    def done(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        """The nonce is spent, and the URL (which may carry a code and state) is not sent on as a Referer."""
+        if self.cookie in request.COOKIES:
+            response.delete_cookie(self.cookie, path=self.path, samesite="Lax")
+        response["Referrer-Policy"] = "no-referrer"
+        return response
