@@ -23,7 +23,8 @@ def live_emulator(
     **config,
 ) -> Iterator[RunningEmulator]:
     """An emulator whose callbacks and sidebar go to the Omni at `omni_url` (callbacks off: events are logged as
-    skipped), with Omni's WeCom settings and public URL set for it; `config`: other EmulatorConfig fields."""
+    skipped), with Omni's WeCom settings and public URL set for it — and its WeChat Official Account settings when
+    `config` names the OA (oa_appid, oa_secret); `config`: other EmulatorConfig fields."""
     running = start_emulator(
         EmulatorConfig(
             corp_id=corp_id,
@@ -45,6 +46,10 @@ def live_emulator(
         settings.WECOM_OAUTH_AUTHORIZE_URL = running.authorize_url
         settings.WECOM_RETRY_BACKOFF = 0.01
         settings.OMNI_PUBLIC_URL = omni_url
+        if config.get("oa_appid"):
+            settings.WECHAT_OA_APPID, settings.WECHAT_OA_SECRET = config["oa_appid"], config["oa_secret"]
+            settings.WECHAT_OAUTH_AUTHORIZE_URL = running.authorize_url
+            settings.WECHAT_API_BASE = running.url
         cache.clear()
         yield running
     finally:

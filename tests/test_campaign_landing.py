@@ -55,9 +55,6 @@ def emulator(live_server, settings):
         oa_appid=OA_APPID,
         oa_secret=OA_SECRET,
     ) as running:
-        settings.WECHAT_OA_APPID, settings.WECHAT_OA_SECRET = OA_APPID, OA_SECRET
-        settings.WECHAT_OAUTH_AUTHORIZE_URL = running.authorize_url
-        settings.WECHAT_API_BASE = running.url
         yield running
 
 

@@ -47,9 +47,6 @@ def emulator(live_server, settings):
     with live_emulator(settings, omni, **config, **oa, callbacks=False) as running:
         settings.WECOM_JSSDK_URL = f"{running.url}/jssdk/jwxwork.js"
         settings.OMNI_FRAME_ANCESTORS = [running.url]
-        settings.WECHAT_OA_APPID, settings.WECHAT_OA_SECRET = oa["oa_appid"], oa["oa_secret"]
-        settings.WECHAT_OAUTH_AUTHORIZE_URL = running.authorize_url
-        settings.WECHAT_API_BASE = running.url
         yield running
 
 
