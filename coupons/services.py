@@ -39,6 +39,7 @@ from coupons.models import (
     code_normalize,
     yuan,
 )
+from customers.ingestion import Scope
 from customers.models import ApiKey, Customer, Product
 from omni import rawsql
 from omni.bulk import bulk_copy, next_ids
@@ -928,10 +929,9 @@ def _key_owns(api_key: ApiKey | None, redemption: Redemption) -> bool:
     through the key's own channel (a mall key never reverses the mini-program's). No key: Omni itself, trusted."""
     if api_key is None:
         return True
-    if redemption.store_id is not None:
-        store_ids = set(ApiKey.stores.through.objects.filter(apikey_id=api_key.pk).values_list("store_id", flat=True))
-        if store_ids and redemption.store_id not in store_ids:
-            return False
+    store_ids = Scope.of(api_key).store_ids
+    if redemption.store_id is not None and store_ids is not None and redemption.store_id not in store_ids:
+        return False
     return redemption.api_key is None or redemption.api_key.channel == api_key.channel
 
 
