@@ -1,6 +1,6 @@
 """Associates and their customers in WeCom: friendships, contact-me QR codes, welcome messages.
 
-The WeCom callback handlers live here (registered with omni.wecom.events); each is idempotent, so a
+The WeCom callback handlers live here (registered with wecom.events); each is idempotent, so a
 re-delivered or re-processed event leaves the same state.
 """
 
@@ -15,9 +15,9 @@ from associates.models import Associate, ContactWay, FollowRelation, FollowUpTas
 from customers.models import Customer, Identity
 from customers.services import Profile, customer_resolve
 from omni.errors import ApplicationError
-from omni.wecom import constants as C
-from omni.wecom.client import WeComClient, WeComError, wecom_client
-from omni.wecom.events import EventNotApplicable, handles
+from wecom import constants as C
+from wecom.client import WeComClient, WeComError, wecom_client
+from wecom.events import EventNotApplicable, handles
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from associates.services import follow_record
 from communities.services import groups_sync_page
 from customers.models import Tag
 from omni.errors import ApplicationError
-from omni.wecom import constants as C
-from omni.wecom.client import WeComClient, wecom_client
-from omni.wecom.models import SyncRun
+from wecom import constants as C
+from wecom.client import WeComClient, wecom_client
+from wecom.models import SyncRun
 
 logger = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from celery import shared_task
 
 from associates.services import welcome_message_send
 from associates.sync import sync_page, sync_start
-from omni.wecom.client import WeComError
-from omni.wecom.models import SyncRun
-from omni.wecom.tasks import TransientWeComError
+from wecom.client import WeComError
+from wecom.models import SyncRun
+from wecom.tasks import TransientWeComError
 
 
 # Real-time queue: WeCom accepts the welcome message only within 20 s of the add event. Retries are

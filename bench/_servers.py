@@ -13,8 +13,8 @@ from pathlib import Path
 import requests
 from django.conf import settings
 
-from omni.wecom.emulator.config import EmulatorConfig
-from omni.wecom.emulator.server import RunningEmulator, start_emulator
+from wecom.emulator.config import EmulatorConfig
+from wecom.emulator.server import RunningEmulator, start_emulator
 
 # The benchmarks' WeCom corp, in the local emulator.
 CORP_ID, AGENT_ID, SECRET = "wwbenchcorp0000001", "1000002", "bench-secret"

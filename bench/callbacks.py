@@ -42,8 +42,8 @@ from bench._servers import (
     web_cmd,
     worker_cmd,
 )
-from omni.wecom.crypto import CallbackCrypto
-from omni.wecom.models import CallbackEvent
+from wecom.crypto import CallbackCrypto
+from wecom.models import CallbackEvent
 
 TARGET_ACCEPTED, TARGET_P99_MS = 500, 50
 WEB_WORKERS, CLIENTS = 4, 4

@@ -25,7 +25,7 @@ from campaigns.services import campaign_approve, campaign_submit, campaigns_due
 from campaigns.tasks import campaign_send_task
 from customers.models import Customer
 from omni.bulk import bulk_copy
-from omni.wecom.emulator.state import relation_key
+from wecom.emulator.state import relation_key
 
 CUSTOMERS, STORES, ASSOCIATES_PER_STORE = 100_000, 10, 10
 WORKER_CONCURRENCY = 2

@@ -39,7 +39,7 @@ from coupons.services import coupon_pack_send_many
 from customers.models import Customer, Order
 from omni.bulk import bulk_copy
 from omni.errors import ApplicationError
-from omni.wecom.client import WeComError, wecom_client
+from wecom.client import WeComError, wecom_client
 
 logger = logging.getLogger(__name__)
 S = Campaign.Status

@@ -17,7 +17,7 @@ from campaigns.services import (
     campaigns_to_resume,
     journeys_run,
 )
-from omni.wecom.client import WeComError
+from wecom.client import WeComError
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

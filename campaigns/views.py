@@ -20,7 +20,7 @@ from campaigns.services import campaign_landing_url
 from coupons.links import coupon_page_url
 from coupons.models import CouponPackItem
 from customers.services import customer_by_wechat_oa
-from omni.wechat.oauth import OaSignIn, oa_configured
+from wecom.wechat_oauth import OaSignIn, oa_configured
 
 # Holds the nonce the OAuth state is bound to; scoped to the campaign's landing path.
 NONCE_COOKIE = "omni_wx_nonce"

@@ -12,7 +12,7 @@ from associates.scoping import ReadOnlyAdmin, StoreScopedAdmin
 from associates.selectors import user_store_ids
 from communities.models import Community, CommunityInviteCode, GroupMember, GroupMemberEvent, Invite
 from communities.selectors import invite_funnel_rows
-from omni.wecom import constants as C
+from wecom import constants as C
 
 
 def _chats_of_stores(store_ids) -> Q:

@@ -26,9 +26,9 @@ from communities.models import Community, CommunityInviteCode, GroupMember, Grou
 from communities.posters import community_poster_png
 from customers.models import Customer, Identity
 from omni.errors import ApplicationError
-from omni.wecom import constants as C
-from omni.wecom.client import WeComClient, WeComError, wecom_client
-from omni.wecom.events import EventNotApplicable, handles
+from wecom import constants as C
+from wecom.client import WeComClient, WeComError, wecom_client
+from wecom.events import EventNotApplicable, handles
 
 logger = logging.getLogger(__name__)
 

@@ -3,8 +3,8 @@
 from celery import shared_task
 
 from communities.services import group_chat_recheck
-from omni.wecom.client import WeComError
-from omni.wecom.tasks import TransientWeComError
+from wecom.client import WeComError
+from wecom.tasks import TransientWeComError
 
 
 # acks_late: a re-fetch that runs twice converges to the same state and records no event twice.

@@ -40,7 +40,7 @@ from customers.models import (
 )
 from customers.phones import InvalidPhone, phone_normalize
 from omni.errors import ApplicationError
-from omni.wecom.client import wecom_client
+from wecom.client import wecom_client
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from customers.services import (
     identity_claim_page_url,
 )
 from omni.errors import ApplicationError
-from omni.wechat.oauth import OaSignIn, oa_configured
+from wecom.wechat_oauth import OaSignIn, oa_configured
 
 
 def product_page(request: HttpRequest, sku: str):

@@ -19,8 +19,8 @@ from associates.models import Associate, FollowRelation, FollowUpTask
 from customers.models import Customer
 from insights.models import Handover, HandoverItem
 from omni.errors import ApplicationError
-from omni.wecom.client import WeComError, wecom_client
-from omni.wecom.events import handles
+from wecom.client import WeComError, wecom_client
+from wecom.events import handles
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from insights.attribution import attribution_config_get, attribution_recompute, attribution_refresh
 from insights.services import handovers_sync_open
 from insights.stats import daily_stats_refresh
-from omni.wecom.client import WeComError
+from wecom.client import WeComError
 
 
 @shared_task(acks_late=True)

@@ -26,7 +26,7 @@ app.conf.beat_schedule = {
     # WeCom callback events still pending a quarter of an hour after they came (the broker was down when they were
     # stored, or their task gave up retrying) are queued again.
     "wecom-callbacks-requeue": {
-        "task": "omni.wecom.tasks.callback_events_requeue_task",
+        "task": "wecom.tasks.callback_events_requeue_task",
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
     },

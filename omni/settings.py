@@ -45,7 +45,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "omni",
-    "omni.wecom",
+    "wecom",
     "associates",
     "customers",
     "coupons",
@@ -53,6 +53,9 @@ INSTALLED_APPS = [
     "communities",
     "campaigns",
     "insights",
+    "sidebar",
+    "demo",
+    "bench",
 ]
 
 MIDDLEWARE = [
@@ -196,7 +199,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_QUEUE = "bulk"
 # Real-time work (callbacks, welcome messages within WeCom's 20 s) never waits behind bulk jobs.
 CELERY_TASK_ROUTES = {
-    "omni.wecom.tasks.callback_event_process_task": {"queue": "realtime"},
+    "wecom.tasks.callback_event_process_task": {"queue": "realtime"},
     "associates.tasks.welcome_message_send_task": {"queue": "realtime"},
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -5,8 +5,8 @@ from contextlib import contextmanager
 
 from django.core.cache import cache
 
-from omni.wecom.emulator.config import EmulatorConfig
-from omni.wecom.emulator.server import RunningEmulator, start_emulator
+from wecom.emulator.config import EmulatorConfig
+from wecom.emulator.server import RunningEmulator, start_emulator
 
 
 @contextmanager

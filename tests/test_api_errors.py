@@ -6,9 +6,9 @@ import pytest
 from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
+from associates.auth import SESSION_KEY
 from customers.ingestion import api_key_create
 from customers.models import Channel, Customer, CustomerNote, Order
-from omni.wecom.auth import SESSION_KEY
 from tests.factories import AssociateFactory, CustomerFactory, ProductFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db

@@ -31,6 +31,7 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from associates.auth import SESSION_KEY
 from associates.models import Associate, FollowRelation, FollowUpTask, GroupChat, Store
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, JourneyConfig
 from communities.models import Community, CommunityInviteCode, GroupMember, GroupMemberEvent, Invite
@@ -55,13 +56,12 @@ from customers.models import (
     Tag,
 )
 from customers.services import customer_merge
+from demo.brand import HQ_USERNAME, demo_seed
 from insights.models import Attribution, AttributionConfig, DailyStats, Handover, HandoverItem
-from omni.demo import HQ_USERNAME, demo_seed
-from omni.wecom.auth import SESSION_KEY
-from omni.wecom.emulator.config import EmulatorConfig
-from omni.wecom.emulator.server import start_emulator
 from suggestions.models import ComplementRule, Outreach, SuggestionModel
 from tests.factories import CouponPackFactory, CouponPackItemFactory, CouponTemplateFactory, OrderLineFactory
+from wecom.emulator.config import EmulatorConfig
+from wecom.emulator.server import start_emulator
 
 # ---------------------------------------------------------------------------------------------------------------
 # Roles

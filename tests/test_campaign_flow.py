@@ -29,9 +29,6 @@ from customers.models import Customer, CustomerTag, Order, OrderLine, Tag
 from omni.bulk import bulk_copy
 from omni.celery import app
 from omni.errors import ApplicationError
-from omni.wecom.emulator.config import EmulatorConfig
-from omni.wecom.emulator.server import start_emulator
-from omni.wecom.emulator.state import relation_key
 from tests.factories import (
     AssociateFactory,
     CouponPackFactory,
@@ -42,6 +39,9 @@ from tests.factories import (
     StoreFactory,
     UserFactory,
 )
+from wecom.emulator.config import EmulatorConfig
+from wecom.emulator.server import start_emulator
+from wecom.emulator.state import relation_key
 
 CORP_ID, AGENT_ID, SECRET = "wwomnitest00000001", "1000002", "omni-test-secret"
 TOKEN, AES_KEY = "OmniTestToken", "b21uaS1kZW1vLWxvY2FsLXdlY29tLWVtdWxhdG9yISE"

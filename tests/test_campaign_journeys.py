@@ -67,8 +67,8 @@ def test_a_store_can_turn_journeys_off():
 
 
 def test_the_demo_seed_makes_one_draft_campaign_per_store_once():
-    from campaigns.demo import campaigns_demo_seed
     from campaigns.models import Campaign
+    from demo.campaigns import campaigns_demo_seed
     from tests.factories import UserFactory
 
     StoreFactory(), StoreFactory()

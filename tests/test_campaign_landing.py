@@ -11,6 +11,7 @@ import pytest
 import requests
 from django.core.cache import cache
 from django.utils import timezone
+from wecom import wechat_oauth as oauth
 
 from associates.models import FollowRelation
 from campaigns.models import Campaign, CampaignRecipient
@@ -18,8 +19,6 @@ from campaigns.tasks import campaigns_tick_task
 from coupons.models import Coupon
 from customers.models import Customer, Identity
 from customers.services import customer_merge
-from omni.wechat import oauth
-from omni.wecom.emulator.wechat import oa_openid
 from tests.factories import (
     AssociateFactory,
     CouponPackFactory,
@@ -31,6 +30,7 @@ from tests.factories import (
 )
 from tests.live_emulator import live_emulator
 from tests.test_campaign_flow import approved, campaign_for, confirm_all
+from wecom.emulator.wechat import oa_openid
 
 CORP_ID, AGENT_ID, SECRET = "wwlandingtest00001", "1000002", "landing-secret"
 AES_KEY = "b21uaS1kZW1vLWxvY2FsLXdlY29tLWVtdWxhdG9yISE"

@@ -8,8 +8,8 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from associates.models import GroupChat
-from communities.demo import COMMUNITY_MANAGER_PERMISSIONS
 from communities.models import Community, CommunityInviteCode, GroupMember, Invite
+from demo.communities import COMMUNITY_MANAGER_PERMISSIONS
 from tests.factories import AssociateFactory, CustomerFactory, StoreFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

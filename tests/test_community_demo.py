@@ -4,9 +4,9 @@ import pytest
 from django.utils import timezone
 
 from associates.models import FollowRelation
-from communities.demo import communities_demo_emulator_load, communities_demo_seed
 from communities.models import Community, GroupMember
 from communities.services import community_invite_send
+from demo.communities import communities_demo_emulator_load, communities_demo_seed
 from tests import test_community_groups as groups
 from tests.test_community_groups import CHEN, WANG, people
 

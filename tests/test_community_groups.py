@@ -19,12 +19,12 @@ from communities.services import (
     group_chat_updated,
 )
 from customers.models import Identity
-from omni.wecom.client import WeComError
-from omni.wecom.emulator.config import EmulatorConfig
-from omni.wecom.emulator.server import start_emulator
-from omni.wecom.events import EventNotApplicable
-from omni.wecom.models import SyncRun
 from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, StoreFactory
+from wecom.client import WeComError
+from wecom.emulator.config import EmulatorConfig
+from wecom.emulator.server import start_emulator
+from wecom.events import EventNotApplicable
+from wecom.models import SyncRun
 
 CORP_ID, AGENT_ID, SECRET = "wwcommunitytest001", "1000002", "community-secret"
 TOKEN, AES_KEY = "CommunityToken", "b21uaS1kZW1vLWxvY2FsLXdlY29tLWVtdWxhdG9yISE"

@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from associates.auth import SESSION_KEY
 from associates.models import FollowRelation, GroupChat
-from communities.apis import CommunityOut, InviteSentOut
 from communities.models import Community, CommunityInviteCode, GroupMemberEvent, Invite
 from communities.services import (
     community_invite_send,
@@ -18,11 +18,11 @@ from communities.services import (
     group_chat_updated,
 )
 from omni.errors import ApplicationError
-from omni.wecom.auth import SESSION_KEY
-from omni.wecom.client import wecom_client
+from sidebar.community_apis import CommunityOut, InviteSentOut
 from tests import test_community_groups as groups
 from tests.factories import AssociateFactory
 from tests.test_community_groups import CHEN, WANG, _update, people
+from wecom.client import wecom_client
 
 emulator = groups.emulator  # the fixture
 

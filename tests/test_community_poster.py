@@ -10,9 +10,9 @@ from PIL import Image, ImageChops
 
 from communities.posters import POSTER_SIZE, _font, brand_rgb, community_poster_png
 from coupons.images import draws_glyph
-from omni.wecom import constants as C
-from omni.wecom.client import wecom_client
 from tests import test_community_groups as groups
+from wecom import constants as C
+from wecom.client import wecom_client
 
 emulator = groups.emulator  # the fixture
 JOIN_URL = "http://127.0.0.1:8765/scan/join_way/0123456789abcdef0123456789abcdef"

@@ -6,10 +6,10 @@ import re
 import pytest
 from django.utils import timezone
 
+from associates.auth import SESSION_KEY
 from associates.models import FollowRelation, GroupChat
 from communities.models import Community, Invite
 from communities.services import community_invite_send, group_chat_created
-from omni.wecom.auth import SESSION_KEY
 from tests import test_community_groups as groups
 from tests.factories import AssociateFactory, CustomerFactory
 from tests.test_community_groups import CHEN, WANG, people

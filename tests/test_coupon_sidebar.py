@@ -7,11 +7,11 @@ import pytest
 from rest_framework import serializers
 from rest_framework.test import APIClient
 
+from associates.auth import SESSION_KEY
 from coupons.links import coupon_page_customer_id
 from coupons.models import Coupon, CouponPack, IssueRequest
 from coupons.services import OrderIn, coupon_redeem
-from coupons.sidebar_apis import PackSentOut, SidebarCouponsOut
-from omni.wecom.auth import SESSION_KEY
+from sidebar.coupon_apis import PackSentOut, SidebarCouponsOut
 from tests.factories import (
     AssociateFactory,
     CouponPackFactory,

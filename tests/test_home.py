@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from omni.demo import ADMIN_PASSWORD, ADMIN_USERNAME, DEMO_PASSWORD, DEMO_STORES, HQ_USERNAME
+from demo.brand import ADMIN_PASSWORD, ADMIN_USERNAME, DEMO_PASSWORD, DEMO_STORES, HQ_USERNAME
 from tests.factories import UserFactory
 
 ARTIFACTS = Path(django_settings.BASE_DIR) / "artifacts"

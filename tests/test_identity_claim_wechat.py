@@ -12,9 +12,9 @@ import pytest
 import requests
 from django.utils import timezone
 
+from associates.auth import SESSION_KEY
 from associates.models import FollowRelation
 from customers.models import Customer, CustomerMerge, Identity, IdentityClaim, IdentityConflict
-from omni.wecom.auth import SESSION_KEY
 from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, StoreFactory
 from tests.live_emulator import live_emulator
 

@@ -13,6 +13,7 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from associates.auth import SESSION_KEY
 from associates.models import FollowRelation
 from customers.ingestion import api_key_create
 from customers.models import AuditLog, Channel, Customer, CustomerMerge, Identity, IdentityClaim, IdentityConflict
@@ -23,7 +24,6 @@ from customers.services import (
     identity_conflict_dismiss,
 )
 from omni.errors import ApplicationError
-from omni.wecom.auth import SESSION_KEY
 from tests.factories import (
     AssociateFactory,
     CustomerFactory,

@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from omni.demo import DEMO_PASSWORD, HQ_USERNAME
+from demo.brand import DEMO_PASSWORD, HQ_USERNAME
 from tests.test_insights_ui import ARTIFACTS
 
 pytestmark = pytest.mark.browser

@@ -11,9 +11,9 @@ from drf_spectacular.generators import SchemaGenerator
 from jsonschema import Draft202012Validator
 from rest_framework.test import APIClient
 
+from associates.auth import SESSION_KEY
 from customers.ingestion import api_key_create
 from customers.models import Channel
-from omni.wecom.auth import SESSION_KEY
 from tests.factories import AssociateFactory, CustomerFactory, StoreFactory
 
 

@@ -13,10 +13,10 @@ from django.contrib.sessions.backends.cached_db import SessionStore
 from schemathesis.engine import events
 from schemathesis.engine.statistic import Statistic
 
+from associates.auth import SESSION_KEY
 from associates.models import FollowUpTask
 from customers.ingestion import api_key_create
 from customers.models import Channel
-from omni.wecom.auth import SESSION_KEY
 from tests.factories import (
     AssociateFactory,
     CouponPackFactory,

@@ -29,8 +29,7 @@ from customers.models import (
     Tag,
 )
 from customers.phones import phone_normalize
-from omni import demo
-from omni.demo import (
+from demo.brand import (
     CATEGORY_LABELS,
     COMPLEMENTS,
     HISTORY_DAYS,
@@ -39,6 +38,7 @@ from omni.demo import (
     demo_reference,
     demo_seed,
 )
+from demo import brand as demo
 
 pytestmark = pytest.mark.django_db
 
@@ -573,7 +573,7 @@ def test_seed_demo_writes_complete_running_coupon_packs_one_of_them_for_the_welc
 
 
 def test_a_demo_store_manager_can_run_the_coupon_admin_and_hq_can_write_templates(client):
-    from omni.demo import DEMO_STORES
+    from demo.brand import DEMO_STORES
 
     seed(customers=20)
     manager = get_user_model().objects.get(username=DEMO_STORES[0].manager_username)

@@ -10,10 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework import serializers
 
-from associates.apis import OrdersPageOut, SidebarProfileOut
+from associates.auth import SESSION_KEY
 from associates.models import FollowRelation
 from customers.models import AuditLog, Channel, CustomerNote, Identity, Order
-from omni.wecom.auth import SESSION_KEY
+from sidebar.customer_apis import OrdersPageOut, SidebarProfileOut
 from tests.factories import (
     AssociateFactory,
     CustomerFactory,

@@ -10,13 +10,13 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
 
+from associates.auth import SESSION_KEY
 from associates.models import FollowRelation
 from associates.services import follow_fetch
 from customers.models import Customer, Identity
-from omni.wecom.auth import SESSION_KEY
-from omni.wecom.emulator.config import EmulatorConfig
-from omni.wecom.emulator.server import start_emulator
 from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, StoreFactory
+from wecom.emulator.config import EmulatorConfig
+from wecom.emulator.server import start_emulator
 
 CORP_ID, AGENT_ID, SECRET = "wwcontactfetch0001", "1000002", "contact-fetch-secret"
 TOKEN, AES_KEY = "ContactFetchToken", "b21uaS1kZW1vLWxvY2FsLXdlY29tLWVtdWxhdG9yISE"

@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from associates.auth import SESSION_KEY
 from associates.models import FollowRelation
 from customers.models import AuditLog, Customer, CustomerMerge, Identity, IdentityClaim
 from customers.services import customer_merge_undo, identity_claim_confirm
-from omni.wecom.auth import SESSION_KEY
 from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, OrderFactory, StoreFactory
 
 

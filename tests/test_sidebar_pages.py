@@ -4,7 +4,7 @@ A lookup Omni cannot answer locally asks WeCom: see test_sidebar_contact_fetch.p
 
 import pytest
 
-from omni.wecom.auth import SESSION_KEY
+from associates.auth import SESSION_KEY
 from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, StoreFactory
 
 

@@ -12,11 +12,11 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.test import APIClient
 
+from associates.auth import SESSION_KEY
 from customers.ingestion import api_key_create
 from customers.models import Channel, Product
-from omni.wecom.auth import SESSION_KEY
+from sidebar.suggestion_apis import OutreachOut, SuggestionsOut
 from suggestions import selectors
-from suggestions.apis import OutreachOut, SuggestionsOut
 from suggestions.models import ComplementRule, Outreach, SuggestionModel
 from suggestions.services import suggestion_model_build
 from tests.factories import (

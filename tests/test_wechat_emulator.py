@@ -7,10 +7,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from omni.wecom.emulator import limits as L
-from omni.wecom.emulator.config import EmulatorConfig
-from omni.wecom.emulator.server import start_emulator
-from omni.wecom.emulator.wechat import WECHAT_USER_COOKIE
+from wecom.emulator import limits as L
+from wecom.emulator.config import EmulatorConfig
+from wecom.emulator.server import start_emulator
+from wecom.emulator.wechat import WECHAT_USER_COOKIE
 
 OA_APPID, OA_SECRET = "wx1234567890abcdef", "0123456789abcdef0123456789abcdef"
 BRAND = "http://shop.example.com"

@@ -10,10 +10,10 @@ import pytest
 from django.utils import timezone
 
 from omni.celery import app
-from omni.wecom.crypto import CallbackCrypto
-from omni.wecom.models import CallbackEvent
-from omni.wecom.services import REQUEUE_AFTER
-from omni.wecom.tasks import callback_event_process_task, callback_events_requeue_task
+from wecom.crypto import CallbackCrypto
+from wecom.models import CallbackEvent
+from wecom.services import REQUEUE_AFTER
+from wecom.tasks import callback_event_process_task, callback_events_requeue_task
 
 # The official vectors of WeCom doc 90968 (加解密方案说明, 举例说明) and doc 96909 (JS-SDK 签名算法), as wechatpy's
 # tests use them too; each set in the file names its source.

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from omni.wecom.crypto import CallbackCrypto, CallbackError, xml_parse
-from omni.wecom.jssdk import jssdk_signature
+from wecom.crypto import CallbackCrypto, CallbackError, xml_parse
+from wecom.jssdk import jssdk_signature
 
 # The official vectors of WeCom doc 90968 (加解密方案说明, 举例说明) and doc 96909 (JS-SDK 签名算法), as wechatpy's
 # tests use them too; each set in the file names its source.

@@ -14,11 +14,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from PIL import Image
 
-from omni.wecom.crypto import CallbackCrypto
-from omni.wecom.emulator import limits as L
-from omni.wecom.emulator.config import EmulatorConfig
-from omni.wecom.emulator.server import RunningEmulator, start_emulator
-from omni.wecom.jssdk import jssdk_signature
+from wecom.crypto import CallbackCrypto
+from wecom.emulator import limits as L
+from wecom.emulator.config import EmulatorConfig
+from wecom.emulator.server import RunningEmulator, start_emulator
+from wecom.jssdk import jssdk_signature
 
 CORP_ID, AGENT_ID, SECRET = "wwe1a2b3c4d5e6f708", "1000002", "emulator-test-secret"
 TOKEN, AES_KEY = "QDG6eK", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"

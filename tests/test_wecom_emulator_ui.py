@@ -10,9 +10,9 @@ import pytest
 import requests
 from django.conf import settings
 
-from omni.wecom.emulator.config import EmulatorConfig
-from omni.wecom.emulator.server import start_emulator
-from omni.wecom.jssdk import jssdk_signature
+from wecom.emulator.config import EmulatorConfig
+from wecom.emulator.server import start_emulator
+from wecom.jssdk import jssdk_signature
 
 CORP_ID, AGENT_ID, SECRET = "wwe1a2b3c4d5e6f708", "1000002", "emulator-test-secret"
 RECOMMENDATION = "李四您好！您上次买的保湿精华快用完了吧？本周到店可领 50 元专属券。"

@@ -12,11 +12,11 @@ from django.db import connection
 
 from associates.models import FollowRelation
 from customers.models import Customer, Identity
-from omni.wecom.client import WeComError, wecom_client
-from omni.wecom.jssdk import jssdk_signature
-from omni.wecom.models import CallbackEvent, SyncRun
 from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, StoreFactory
 from tests.live_emulator import live_emulator
+from wecom.client import WeComError, wecom_client
+from wecom.jssdk import jssdk_signature
+from wecom.models import CallbackEvent, SyncRun
 
 CORP_ID, AGENT_ID, SECRET = "wwomnitest00000001", "1000002", "omni-test-secret"
 TOKEN, AES_KEY = "OmniTestToken", "b21uaS1kZW1vLWxvY2FsLXdlY29tLWVtdWxhdG9yISE"

@@ -6,9 +6,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from associates.auth import SESSION_KEY
 from associates.models import FollowUpTask
 from customers.models import CustomerTag, Identity, Tag
-from omni.wecom.auth import SESSION_KEY
 from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, OrderFactory, StoreFactory
 
 

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand
 
 from associates.sync import sync_page, sync_start
 from associates.tasks import wecom_sync_task
-from omni.wecom.models import SyncRun
+from wecom.models import SyncRun
 
 
 class Command(BaseCommand):

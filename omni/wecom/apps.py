@@ -1,7 +1,0 @@
-from django.apps import AppConfig
-
-
-class WeComConfig(AppConfig):
-    name = "omni.wecom"
-    label = "wecom"
-    verbose_name = "企业微信"

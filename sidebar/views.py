@@ -1,0 +1,131 @@
+"""Pages inside WeCom for associates. The sidebar here is the minimal WeCom round trip (OAuth, JS-SDK,
+current contact, sendChatMessage); the customer 360 grows on it."""
+
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from associates.auth import associate_required, embeddable
+from associates.selectors import associate_open_tasks
+from associates.services import follow_fetch
+from communities.models import Invite
+from communities.selectors import associate_invite_funnel, workbench_uninvited_customers
+from communities.services import community_for_store, community_invite_send
+from customers.selectors import customer_by_external_userid, customers_visible, workbench_customers_list
+from omni.errors import ApplicationError
+from wecom.client import WeComError
+
+
+@embeddable
+@associate_required
+def workbench(request: HttpRequest):
+    """The WeCom app's home, outside a chat: my open tasks and my customers."""
+    try:
+        page_no = int(request.GET.get("page", 1))
+    except ValueError:
+        page_no = 1
+    query, tag = request.GET.get("q", ""), request.GET.get("tag", "")
+    context = {
+        "associate": request.associate,
+        "tasks": associate_open_tasks(associate=request.associate),
+        "page": workbench_customers_list(associate=request.associate, query=query, tag=tag, page=page_no),
+        "query": query,
+        "tag": tag,
+        "today": timezone.localdate(),
+        "community": community_for_store(store_id=request.associate.store_id),
+        # Each row's form carries its own request id, so a double tap or a resubmitted form invites once.
+        "uninvited": [
+            (customer, uuid.uuid4().hex) for customer in workbench_uninvited_customers(associate=request.associate)
+        ],
+        "funnel": associate_invite_funnel(associate=request.associate),
+    }
+    return render(request, "sidebar/workbench.html", context)
+
+
+@embeddable
+@associate_required
+def sidebar(request: HttpRequest):
+    return render(
+        request,
+        "sidebar/sidebar.html",
+        {
+            "associate": request.associate,
+            "jssdk_url": settings.WECOM_JSSDK_URL,
+            "product_url": settings.OMNI_PRODUCT_URL,
+            "miniprogram_appid": settings.WECOM_MINIPROGRAM_APPID,
+            "miniprogram_page": settings.WECOM_MINIPROGRAM_PAGE,
+        },
+    )
+
+
+@associate_required
+def sidebar_contact(request: HttpRequest) -> JsonResponse:
+    """The customer behind a WeCom external_userid, if this associate may see them (else 404).
+
+    A contact we have no record of yet is looked up in WeCom and recorded when they are this associate's.
+    """
+    external_userid = request.GET.get("external_userid", "")
+    customer = customer_by_external_userid(viewer=request.associate, external_userid=external_userid)
+    if customer is None:
+        try:
+            follow = follow_fetch(associate=request.associate, external_userid=external_userid)
+        except ApplicationError as error:
+            return JsonResponse({"error": {"code": error.code, "message": error.message}}, status=error.status_code)
+        if follow is not None:
+            customer = customer_by_external_userid(viewer=request.associate, external_userid=external_userid)
+    if customer is None:
+        return JsonResponse({"error": {"code": "not_found", "message": "没有找到这位客户"}}, status=404)
+    return JsonResponse(
+        {
+            "id": customer.pk,
+            "name": customer.name,
+            "phone": customer.phone_masked,
+            "store": customer.primary_store.name if customer.primary_store else "",
+            "avatar": customer.avatar_url,
+        }
+    )
+
+
+@embeddable
+@require_POST
+@associate_required
+def workbench_community_invite(request: HttpRequest) -> HttpResponseRedirect:
+    """One tap on 邀请进群 beside a customer: the poster goes to WeCom's group-message assistant for them.
+
+    The form carries a request id made when the page was drawn, so a double tap or a resubmitted form invites once.
+    """
+    back = HttpResponseRedirect(reverse("workbench") + "#community")
+    try:
+        customer_id = int(request.POST.get("customer_id", ""))
+    except ValueError:
+        messages.error(request, "没有这位客户")
+        return back
+    customer = customers_visible(viewer=request.associate).filter(pk=customer_id).first()
+    if customer is None:
+        messages.error(request, "没有这位客户")
+        return back
+    try:
+        sent = community_invite_send(
+            associate=request.associate,
+            customer_id=customer.pk,
+            request_id=request.POST.get("request_id", ""),
+            channel=Invite.Channel.WORKBENCH,
+        )
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return back
+    except WeComError as error:
+        messages.error(request, f"企业微信暂时无法发送（{error.errcode}），请稍后再试")
+        return back
+    name = customer.name or "客户"
+    if sent.created:
+        messages.success(request, f"已把社群海报放进群发助手，请在企业微信中确认发送给{name}")
+    else:
+        messages.info(request, f"已邀请过{name}")
+    return back

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class WeComConfig(AppConfig):
+    name = "wecom"
+    label = "wecom"
+    verbose_name = "企业微信"

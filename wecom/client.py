@@ -1,0 +1,296 @@
+"""The WeCom API client: wechatpy's work client, with the token, retry and rate-limit policy Omni needs.
+
+- One place builds it from settings: `wecom_client()`. The API base URL is a setting, so the same client
+  talks to WeCom or to the local emulator.
+- The access token and the JS-SDK tickets live in Django's cache (Redis in production) under keys that
+  include the corp, the app and a digest of the secret, and are refreshed before expiry under a cache
+  lock, so many workers make one gettoken call, not many.
+- 40014 / 42001 / 41001: refetch the token and retry once. 45009 / 45033 / -1, timeouts, connection
+  errors and HTTP 5xx: bounded retries with exponential backoff and jitter. Anything else: WeComError
+  with errcode and errmsg, never retried. wechatpy's own (unbounded) auto-retry is off.
+"""
+
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.core.cache import cache
+from wechatpy.exceptions import WeChatClientException
+from wechatpy.work import WeChatClient
+
+from wecom import constants as C
+
+logger = logging.getLogger(__name__)
+
+
+class WeComError(Exception):
+    """WeCom answered with an error (or could not be reached after the allowed retries)."""
+
+    def __init__(self, errcode: int | None, errmsg: str):
+        super().__init__(f"WeCom error {errcode}: {errmsg}")
+        self.errcode = errcode
+        self.errmsg = errmsg
+
+    @property
+    def transient(self) -> bool:
+        """True when a later attempt may succeed (rate limits, busy, network)."""
+        return self.errcode is None or self.errcode in C.TRANSIENT_ERRORS
+
+
+class WeComClient(WeChatClient):
+    def __init__(
+        self,
+        *,
+        corp_id: str,
+        agent_id: str,
+        secret: str,
+        api_base: str,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        rate_limit_per_minute: int = C.RATE_LIMIT_PER_MINUTE,
+    ):
+        super().__init__(corp_id, secret, timeout=timeout, auto_retry=False)
+        self.API_BASE_URL = api_base if api_base.endswith("/") else f"{api_base}/"
+        self.agent_id = str(agent_id)
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.rate_limit_per_minute = rate_limit_per_minute
+        secret_digest = hashlib.sha256(secret.encode()).hexdigest()[:12]
+        self.cache_prefix = f"wecom:{corp_id}:{self.agent_id}:{secret_digest}"
+
+    # Tokens and tickets ------------------------------------------------------------------------
+
+    @property
+    def access_token(self) -> str:
+        return self._cached(
+            "access_token", lambda: self._plain_get("gettoken", corpid=self.corp_id, corpsecret=self.secret)
+        )
+
+    def fetch_access_token(self) -> dict:
+        """Fetch a new token now (wechatpy's version would call the real WeCom host, not API_BASE_URL)."""
+        cache.delete(self._key("access_token"))
+        return {"access_token": self.access_token}
+
+    def jsapi_ticket(self) -> str:
+        """The corp's jsapi_ticket for wx.config."""
+        return self._cached("jsapi_ticket", lambda: self.get("get_jsapi_ticket"), field="ticket")
+
+    def agent_ticket(self) -> str:
+        """The app's ticket for wx.agentConfig."""
+        return self._cached(
+            "agent_ticket", lambda: self.get("ticket/get", params={"type": "agent_config"}), field="ticket"
+        )
+
+    def _key(self, name: str) -> str:
+        return f"{self.cache_prefix}:{name}"
+
+    def _cached(self, name: str, fetch: Callable[[], dict], field: str = "access_token") -> str:
+        key = self._key(name)
+        value = cache.get(key)
+        if value:
+            return value
+        lock = f"{key}:lock"
+        deadline = time.monotonic() + 15
+        while True:
+            if cache.add(lock, "1", timeout=30):
+                try:
+                    value = cache.get(key)
+                    if value:
+                        return value
+                    result = fetch()
+                    value = result[field]
+                    expires_in = int(result.get("expires_in", C.TOKEN_TTL_SECONDS))
+                    cache.set(key, value, timeout=max(expires_in - C.TOKEN_REFRESH_MARGIN_SECONDS, 30))
+                    return value
+                finally:
+                    cache.delete(lock)
+            time.sleep(0.05)
+            value = cache.get(key)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise WeComError(None, f"timed out waiting for another worker to refresh {name}")
+
+    def _forget(self, name: str, value: str) -> None:
+        # Only drop the value that failed: another worker may already have cached a fresh one.
+        if cache.get(self._key(name)) == value:
+            cache.delete(self._key(name))
+
+    # Requests ----------------------------------------------------------------------------------
+
+    def _plain_get(self, endpoint: str, **params: Any) -> dict:
+        """A call without access_token (gettoken), with the same transient-error policy."""
+        return self._with_retries(
+            endpoint,
+            lambda: self._decode(self._http.get(f"{self.API_BASE_URL}{endpoint}", params=params, timeout=self.timeout)),
+        )
+
+    @staticmethod
+    def _decode(response: requests.Response) -> dict:
+        if response.status_code >= 500:
+            raise WeComError(None, f"HTTP {response.status_code}")
+        try:
+            result = response.json()
+        except ValueError as exc:
+            raise WeComError(None, f"not JSON (HTTP {response.status_code})") from exc
+        errcode = int(result.get("errcode", 0) or 0)
+        if errcode:
+            raise WeComError(errcode, result.get("errmsg", ""))
+        return result
+
+    def _request(self, method: str, url_or_endpoint: str, **kwargs: Any) -> Any:
+        refreshed = False
+
+        def attempt() -> Any:
+            nonlocal refreshed
+            call = dict(kwargs)
+            params = dict(call.get("params") or {})
+            token = self.access_token
+            params["access_token"] = token
+            call["params"] = params
+            try:
+                return super(WeComClient, self)._request(method, url_or_endpoint, **call)
+            except WeChatClientException as exc:
+                status = getattr(exc.response, "status_code", None)
+                if exc.errcode is None and status is not None and status < 500:
+                    raise WeComError(None, f"HTTP {status}") from exc
+                if exc.errcode in C.TOKEN_ERRORS and not refreshed:
+                    refreshed = True
+                    self._forget("access_token", token)
+                    logger.info("WeCom token rejected (%s); refetching once", exc.errcode)
+                    return attempt()
+                raise WeComError(exc.errcode, str(exc.errmsg or f"HTTP {status}")) from exc
+
+        return self._with_retries(url_or_endpoint, attempt)
+
+    def _with_retries(self, endpoint: str, call: Callable[[], Any]) -> Any:
+        for retry in range(self.max_retries + 1):
+            self._throttle(endpoint)
+            try:
+                return call()
+            except requests.RequestException as exc:
+                error = WeComError(None, f"{exc.__class__.__name__}: {exc}")
+            except WeComError as exc:
+                if not exc.transient:
+                    raise
+                error = exc
+            if retry == self.max_retries:
+                raise error
+            pause = min(self.backoff * 2**retry, 30) * (0.5 + random.random())
+            logger.warning("WeCom %s failed (%s); retry %d in %.2fs", endpoint, error.errcode, retry + 1, pause)
+            time.sleep(pause)
+        raise AssertionError("unreachable")
+
+    def _throttle(self, endpoint: str) -> None:
+        """Stay under WeCom's per-API per-minute limit across all workers (a cache counter per minute)."""
+        name = endpoint.split("?", 1)[0].removeprefix(self.API_BASE_URL)
+        while True:
+            minute = int(time.time() // 60)
+            key = f"{self.cache_prefix}:rate:{name}:{minute}"
+            cache.add(key, 0, timeout=120)
+            try:
+                used = cache.incr(key)
+            except ValueError:
+                used = 1
+            if used <= self.rate_limit_per_minute:
+                return
+            time.sleep(max(0.05, (minute + 1) * 60 - time.time()))
+
+    # What wechatpy does not wrap (or wraps wrongly) ---------------------------------------------
+
+    def batch_get_by_user(self, *, userid_list: list[str], cursor: str = "", limit: int = 100) -> dict:
+        if not 0 < len(userid_list) <= C.BATCH_GET_BY_USER_MAX_USERIDS:
+            raise ValueError(f"userid_list takes 1 to {C.BATCH_GET_BY_USER_MAX_USERIDS} userids")
+        data = {"userid_list": userid_list, "cursor": cursor, "limit": min(limit, C.BATCH_GET_BY_USER_MAX_LIMIT)}
+        return self.post("externalcontact/batch/get_by_user", data=data)
+
+    def groupmsg_list_v2(self, **data: Any) -> dict:
+        return self.post("externalcontact/get_groupmsg_list_v2", data=data)
+
+    def groupmsg_task(self, *, msgid: str, limit: int = 1000, cursor: str = "") -> dict:
+        return self.post("externalcontact/get_groupmsg_task", data={"msgid": msgid, "limit": limit, "cursor": cursor})
+
+    def groupmsg_send_result(self, *, msgid: str, userid: str, limit: int = 1000, cursor: str = "") -> dict:
+        data = {"msgid": msgid, "userid": userid, "limit": limit, "cursor": cursor}
+        return self.post("externalcontact/get_groupmsg_send_result", data=data)
+
+    def groupmsg_remind(self, *, msgid: str) -> dict:
+        return self.post("externalcontact/remind_groupmsg_send", data={"msgid": msgid})
+
+    def groupmsg_cancel(self, *, msgid: str, userid_list: list[str] | None = None) -> dict:
+        data: dict[str, Any] = {"msgid": msgid}
+        if userid_list:
+            data["userid_list"] = userid_list
+        return self.post("externalcontact/cancel_groupmsg_send", data=data)
+
+    def join_way_add(self, **data: Any) -> dict:
+        return self.post("externalcontact/groupchat/add_join_way", data=data)
+
+    def join_way_get(self, *, config_id: str) -> dict:
+        return self.post("externalcontact/groupchat/get_join_way", data={"config_id": config_id})
+
+    def join_way_update(self, **data: Any) -> dict:
+        return self.post("externalcontact/groupchat/update_join_way", data=data)
+
+    def join_way_del(self, *, config_id: str) -> dict:
+        return self.post("externalcontact/groupchat/del_join_way", data={"config_id": config_id})
+
+    def auth_getuserinfo(self, *, code: str) -> dict:
+        """OAuth code → {userid} for members (or openid for non-members)."""
+        return self.get("auth/getuserinfo", params={"code": code})
+
+    def send_welcome_msg(self, **data: Any) -> dict:
+        return self.post("externalcontact/send_welcome_msg", data=data)
+
+    def groupchat_list(
+        self, *, cursor: str = "", limit: int = C.GROUPCHAT_LIST_MAX_LIMIT, status_filter: int = 0
+    ) -> dict:
+        data = {"status_filter": status_filter, "cursor": cursor, "limit": min(limit, C.GROUPCHAT_LIST_MAX_LIMIT)}
+        return self.post("externalcontact/groupchat/list", data=data)
+
+    def groupchat_get(self, *, chat_id: str) -> dict:
+        return self.post("externalcontact/groupchat/get", data={"chat_id": chat_id, "need_name": 1})
+
+    def media_upload_image(self, *, content: bytes, filename: str) -> dict:
+        """media/upload?type=image → {media_id, created_at}; the media_id is valid for three days."""
+        content_type = "image/png" if content.startswith(b"\x89PNG") else "image/jpeg"
+        return self.post("media/upload", params={"type": "image"}, files={"media": (filename, content, content_type)})
+
+    def transfer_customer(
+        self, *, resigned: bool, handover_userid: str, takeover_userid: str, external_userid: list[str], msg: str = ""
+    ) -> dict:
+        """在职继承 (Doc 92125) or 离职继承 (Doc 94081): ≤100 customers a call; answers per-customer errcodes."""
+        data: dict[str, Any] = {
+            "handover_userid": handover_userid,
+            "takeover_userid": takeover_userid,
+            "external_userid": external_userid,
+        }
+        if msg and not resigned:
+            data["transfer_success_msg"] = msg
+        prefix = "externalcontact/resigned/" if resigned else "externalcontact/"
+        return self.post(prefix + "transfer_customer", data=data)
+
+    def transfer_result(self, *, resigned: bool, handover_userid: str, takeover_userid: str, cursor: str = "") -> dict:
+        data = {"handover_userid": handover_userid, "takeover_userid": takeover_userid, "cursor": cursor}
+        prefix = "externalcontact/resigned/" if resigned else "externalcontact/"
+        return self.post(prefix + "transfer_result", data=data)
+
+
+def wecom_client() -> WeComClient:
+    """The WeCom client for Omni's app, from settings."""
+    return WeComClient(
+        corp_id=settings.WECOM_CORP_ID,
+        agent_id=settings.WECOM_AGENT_ID,
+        secret=settings.WECOM_SECRET,
+        api_base=settings.WECOM_API_BASE,
+        timeout=settings.WECOM_TIMEOUT,
+        max_retries=settings.WECOM_MAX_RETRIES,
+        backoff=settings.WECOM_RETRY_BACKOFF,
+        rate_limit_per_minute=settings.WECOM_RATE_LIMIT_PER_MINUTE,
+    )

@@ -1,0 +1,126 @@
+"""Callback events: verify-and-store (fast, in the request) and process (once, in Celery)."""
+
+import datetime as dt
+import hashlib
+import json
+import logging
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from kombu.exceptions import KombuError
+
+from omni import rawsql
+from wecom.client import WeComError
+from wecom.crypto import CallbackCrypto
+from wecom.events import EventNotApplicable, event_kind, handler_for, is_known
+from wecom.models import CallbackEvent
+
+logger = logging.getLogger(__name__)
+# Longer than a task's own retries take (callback_event_process_task: 8 with backoff up to 5 minutes, ~9 minutes).
+REQUEUE_AFTER = dt.timedelta(minutes=15)
+
+
+def callback_crypto() -> CallbackCrypto:
+    return CallbackCrypto(
+        token=settings.WECOM_TOKEN,
+        encoding_aes_key=settings.WECOM_ENCODING_AES_KEY,
+        corp_id=settings.WECOM_CORP_ID,
+        max_age=settings.WECOM_CALLBACK_MAX_AGE,
+    )
+
+
+def callback_event_store(*, payload: dict) -> int | None:
+    """Keep a verified, decrypted event and queue its processing; a re-delivery is stored once.
+
+    One INSERT … ON CONFLICT DO NOTHING (PostgreSQL and SQLite alike): the request path stays a single
+    round trip (the kept connection is not probed first: the INSERT is safe to run again, rawsql.unprobed), and
+    a duplicate is recognised by the database, not by a check-then-insert race. A broker that cannot take the
+    task loses nothing: the event is stored, WeCom gets its answer, and callback_events_requeue sends it later.
+    Returns the new event's id, or None for a duplicate or an event Omni does not handle.
+    """
+    if not is_known(payload):
+        logger.info("Ignoring WeCom event %s/%s", *event_kind(payload))
+        return None
+    event, change_type = event_kind(payload)
+    raw = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+    key = hashlib.sha256(raw.encode()).hexdigest()
+    table = connection.ops.quote_name(CallbackEvent._meta.db_table)
+    found = rawsql.unprobed(
+        lambda: rawsql.rows(
+            f"INSERT INTO {table} (dedupe_key, event, change_type, payload, status, attempts, error, received_at) "
+            "VALUES (%s, %s, %s, %s, %s, 0, '', %s) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+            [
+                key,
+                event,
+                change_type,
+                raw,
+                CallbackEvent.Status.PENDING,
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+            ],
+            prepare=True,
+        )
+    )
+    if not found:
+        logger.info("WeCom event %s/%s delivered again; already stored", event, change_type)
+        return None
+    event_id = found[0][0]
+    transaction.on_commit(lambda: _process_later(event_id))
+    return event_id
+
+
+def _process_later(event_id: int) -> None:
+    # Imported here: the task module imports this one.
+    from wecom.tasks import callback_event_process_task
+
+    try:
+        callback_event_process_task.delay(event_id)
+    except (KombuError, OSError):
+        logger.exception("WeCom callback event %s stored, but not queued; the requeue job will send it", event_id)
+
+
+def callback_events_requeue(*, older_than: dt.timedelta = REQUEUE_AFTER, limit: int = 500) -> int:
+    """Queue again the oldest events still pending after `older_than`: their task never reached a worker (the
+    broker was down when they were stored) or gave up retrying. Processing is guarded by the row lock and the
+    status, so an event queued twice is handled once. Returns how many were queued."""
+    ids = list(
+        CallbackEvent.objects.filter(status=CallbackEvent.Status.PENDING, received_at__lt=timezone.now() - older_than)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for event_id in ids:
+        _process_later(event_id)
+    if ids:
+        logger.warning("Queued %s pending WeCom callback events again", len(ids))
+    return len(ids)
+
+
+def callback_event_process(*, event_id: int) -> CallbackEvent | None:
+    """Run the event's handler exactly once.
+
+    The row lock and the status guard make a redelivered task a no-op. A transient WeCom error rolls
+    everything back and propagates, so the task retries later; any other WeCom error marks the event
+    failed (visible in admin) without retrying.
+    """
+    with transaction.atomic():
+        event = CallbackEvent.objects.select_for_update().filter(pk=event_id).first()
+        if event is None:
+            logger.warning("WeCom callback event %s no longer exists; nothing to do", event_id)
+            return None
+        if event.status != CallbackEvent.Status.PENDING:
+            return event
+        try:
+            with transaction.atomic():
+                handler_for(event.payload)(event.payload)
+        except WeComError as exc:
+            if exc.transient:
+                raise
+            event.status, event.error = CallbackEvent.Status.FAILED, str(exc)
+        except EventNotApplicable as exc:
+            event.status, event.error = CallbackEvent.Status.FAILED, str(exc)
+        else:
+            event.status = CallbackEvent.Status.DONE
+        event.attempts += 1
+        event.processed_at = timezone.now()
+        event.save(update_fields=["status", "error", "attempts", "processed_at"])
+    return event

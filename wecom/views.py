@@ -1,0 +1,31 @@
+"""The WeCom callback endpoint: verify, decrypt, store, enqueue, answer — in milliseconds."""
+
+import logging
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from wecom.crypto import CallbackError
+from wecom.services import callback_crypto, callback_event_store
+
+logger = logging.getLogger(__name__)
+
+_STATUS = {"invalid_signature": 403, "stale_timestamp": 403, "invalid_timestamp": 400}
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def wecom_callback(request: HttpRequest) -> HttpResponse:
+    params = {name: request.GET.get(name, "") for name in ("msg_signature", "timestamp", "nonce")}
+    crypto = callback_crypto()
+    try:
+        if request.method == "GET":
+            echo = crypto.verify_url(echostr=request.GET.get("echostr", ""), **params)
+            return HttpResponse(echo, content_type="text/plain")
+        payload = crypto.decrypt_message(body=request.body, **params)
+    except CallbackError as error:
+        logger.warning("Refused WeCom callback: %s (%s)", error.code, error.message)
+        return HttpResponse(error.code, status=_STATUS.get(error.code, 400), content_type="text/plain")
+    callback_event_store(payload=payload)
+    return HttpResponse("success", content_type="text/plain")
