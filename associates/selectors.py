@@ -5,7 +5,7 @@ from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 
-from associates.models import Associate, FollowUpTask, Store
+from associates.models import Store
 
 
 def user_store_ids(*, user: AbstractBaseUser) -> frozenset[int] | None:
@@ -46,12 +46,3 @@ def user_id_store_ids(*, user_id: int) -> frozenset[int] | None:
         )
         rows = [store_id for (store_id,) in cursor.fetchall()]
     return None if None in rows else frozenset(rows)
-
-
-def associate_open_tasks(*, associate: Associate) -> list[FollowUpTask]:
-    """What the associate still has to do, soonest first."""
-    return list(
-        FollowUpTask.objects.filter(associate=associate, done_at__isnull=True)
-        .select_related("customer")
-        .order_by("due_on", "pk")[:100]
-    )

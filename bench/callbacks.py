@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 
 from django.db.models import Count
 
-from associates.models import Associate, FollowRelation, Store
+from associates.models import Associate, Store
 from bench._http_client import post_all
 from bench._servers import (
     AES_KEY,
@@ -42,6 +42,7 @@ from bench._servers import (
     web_cmd,
     worker_cmd,
 )
+from clientbook.models import FollowRelation
 from wecom.crypto import CallbackCrypto
 from wecom.models import CallbackEvent
 

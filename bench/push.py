@@ -18,11 +18,12 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
-from associates.models import Associate, FollowRelation, Store
+from associates.models import Associate, Store
 from bench._servers import bench_emulator, database_url, omni_process, worker_cmd
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
 from campaigns.services import campaign_approve, campaign_submit, campaigns_due
 from campaigns.tasks import campaign_send_task
+from clientbook.models import FollowRelation
 from customers.models import Customer
 from omni.bulk import bulk_copy
 from wecom.emulator.state import relation_key

@@ -29,11 +29,12 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from associates.models import FollowRelation, FollowUpTask, Store
+from associates.models import Store
 from associates.selectors import user_store_ids
 from campaigns import constants as K
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, JourneyConfig
 from campaigns.selectors import campaign_audience_count, campaign_audience_ids
+from clientbook.models import FollowRelation, FollowUpTask
 from coupons.links import coupon_card_image_url
 from coupons.services import coupon_pack_send_many
 from customers.models import Customer, Order

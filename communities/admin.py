@@ -7,10 +7,9 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from associates.models import GroupChat
 from associates.scoping import ReadOnlyAdmin, StoreScopedAdmin
 from associates.selectors import user_store_ids
-from communities.models import Community, CommunityInviteCode, GroupMember, GroupMemberEvent, Invite
+from communities.models import Community, CommunityInviteCode, GroupChat, GroupMember, GroupMemberEvent, Invite
 from communities.selectors import invite_funnel_rows
 from wecom import constants as C
 

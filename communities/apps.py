@@ -6,4 +6,4 @@ class CommunitiesConfig(AppConfig):
     verbose_name = "社群"
 
     def ready(self) -> None:
-        from communities import services  # noqa: F401 - registers the change_external_chat handlers
+        from communities import handlers, services  # noqa: F401 - register the WeCom callbacks and the groups sync

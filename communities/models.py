@@ -10,7 +10,37 @@
 
 from django.db import models
 
-from associates.models import Associate, GroupChat, Store
+from associates.models import Associate, Store
+
+
+class GroupChat(models.Model):
+    """A WeCom customer group (客户群), kept in step by sync and callbacks."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "正常"
+        DISMISSED = "dismissed", "已解散"
+
+    chat_id = models.CharField("群ID", max_length=64, unique=True)
+    name = models.CharField("群名", max_length=100, blank=True)
+    owner = models.ForeignKey(
+        Associate, verbose_name="群主", null=True, blank=True, on_delete=models.SET_NULL, related_name="group_chats"
+    )
+    owner_userid = models.CharField("群主 UserID", max_length=64, blank=True)
+    member_count = models.PositiveIntegerField("成员数", default=0)
+    status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    synced_at = models.DateTimeField("同步时间", null=True, blank=True)
+    # groupchat/get's member_version: a digest of the member list, so a re-fetch that changed nothing is cheap.
+    member_version = models.CharField("成员版本", max_length=64, blank=True, default="", db_default="")
+    wecom_created_at = models.DateTimeField("建群时间", null=True, blank=True)
+    dismissed_at = models.DateTimeField("解散时间", null=True, blank=True)
+
+    class Meta:
+        db_table = "associates_groupchat"
+        verbose_name = "客户群"
+        verbose_name_plural = "客户群"
+
+    def __str__(self) -> str:
+        return self.name or self.chat_id
 
 
 class Community(models.Model):

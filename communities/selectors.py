@@ -5,11 +5,11 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from associates.models import Associate, GroupChat
-from communities.models import Community, GroupMember, Invite
+from associates.models import Associate
+from clientbook.selectors import customers_visible
+from communities.models import Community, GroupChat, GroupMember, Invite
 from communities.services import community_for_store
 from customers.models import Customer
-from customers.selectors import customers_visible
 
 WORKBENCH_UNINVITED = 20
 

@@ -13,6 +13,7 @@ design and reused while WeCom keeps the media (3 days); a join way deleted in We
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,14 +22,17 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from associates.models import Associate, FollowRelation, GroupChat
-from communities.models import Community, CommunityInviteCode, GroupMember, GroupMemberEvent, Invite
+from associates.models import Associate
+from clientbook.models import FollowRelation
+from communities.models import Community, CommunityInviteCode, GroupChat, GroupMember, GroupMemberEvent, Invite
 from communities.posters import community_poster_png
 from customers.models import Customer, Identity
 from omni.errors import ApplicationError
 from wecom import constants as C
 from wecom.client import WeComClient, WeComError, wecom_client
-from wecom.events import EventNotApplicable, handles
+from wecom.events import EventNotApplicable
+from wecom.models import SyncRun
+from wecom.sync import sync_pages
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +46,7 @@ RECHECK_ATTEMPTS = 4
 RECHECK_FIRST_PAUSE = 15
 
 
-def _moment(ts: int | str | None) -> datetime | None:
+def moment_of(ts: int | str | None) -> datetime | None:
     try:
         value = int(ts or 0)
     except (TypeError, ValueError):
@@ -86,7 +90,7 @@ def member_change_from(payload: dict) -> MemberChange | None:
         quit_scene=number("QuitScene"),
         version=str(payload.get("CurMemVer", "")),
         last_version=str(payload.get("LastMemVer", "")),
-        at=_moment(payload.get("CreateTime")) or timezone.now(),
+        at=moment_of(payload.get("CreateTime")) or timezone.now(),
     )
 
 
@@ -252,8 +256,8 @@ def _apply(chat: GroupChat, info: dict, change: MemberChange | None, *, pending:
                 _member_touch(row, entry, join_time=join_time)
                 continue
             # A different join time: they left and came back between two looks.
-            _leave(chat, row, at=_moment(join_time) or now)
-        joined_at = _moment(join_time) or (change.at if change is not None else now)
+            _leave(chat, row, at=moment_of(join_time) or now)
+        joined_at = moment_of(join_time) or (change.at if change is not None else now)
         rows[userid] = _join(
             chat,
             row,
@@ -276,7 +280,7 @@ def _apply(chat: GroupChat, info: dict, change: MemberChange | None, *, pending:
     chat.owner = Associate.objects.filter(wecom_userid=owner_userid).first() if owner_userid else None
     chat.member_count = sum(1 for row in rows.values() if row.is_member)
     chat.member_version = str(info.get("member_version", ""))[:64]
-    chat.wecom_created_at = _moment(info.get("create_time")) or chat.wecom_created_at
+    chat.wecom_created_at = moment_of(info.get("create_time")) or chat.wecom_created_at
     chat.status, chat.dismissed_at, chat.synced_at = GroupChat.Status.ACTIVE, None, now
     chat.save()
 
@@ -309,13 +313,15 @@ def group_chat_refresh(
     client: WeComClient | None = None,
     payload: dict | None = None,
     attempt: int = 0,
+    recheck_later: Callable[[dict, int], None] | None = None,
 ) -> GroupChat | None:
     """Re-read one group from WeCom and converge our copy to it (idempotent; safe in any order).
 
     A group we have never seen is created from WeCom's answer. WeCom answering "no such chat" marks a known
     group dismissed; for an unknown one there is nothing to do (EventNotApplicable: recorded, not retried).
     When WeCom's answer does not show the callback's change yet, the callback (`payload`) is looked at again
-    later, a few times with growing pauses, and then WeCom's view is taken as final.
+    later by `recheck_later(payload, attempt)` (`communities.tasks.group_chat_recheck_later`), a few times with
+    growing pauses, and then WeCom's view is taken as final.
     """
     client = client or wecom_client()
     if not chat_id or len(chat_id) > 64:
@@ -345,20 +351,14 @@ def group_chat_refresh(
             and attempt < RECHECK_ATTEMPTS
         )
         _apply(chat, info, change, pending=pending)
-        if pending and payload is not None:
-            _recheck_later(payload=payload, attempt=attempt + 1)
+        if pending and payload is not None and recheck_later is not None:
+            recheck_later(payload, attempt + 1)
         return chat
 
 
-def _recheck_later(*, payload: dict, attempt: int) -> None:
-    # Imported here: the task module imports this one.
-    from communities.tasks import group_chat_recheck_task
-
-    countdown = RECHECK_FIRST_PAUSE * 2 ** (attempt - 1)
-    transaction.on_commit(lambda: group_chat_recheck_task.apply_async((payload, attempt), countdown=countdown))
-
-
-def group_chat_recheck(*, payload: dict, attempt: int) -> GroupChat | None:
+def group_chat_recheck(
+    *, payload: dict, attempt: int, recheck_later: Callable[[dict, int], None] | None = None
+) -> GroupChat | None:
     """Look again at a group whose callback WeCom had not applied yet (from `group_chat_recheck_task`)."""
     try:
         return group_chat_refresh(
@@ -366,6 +366,7 @@ def group_chat_recheck(*, payload: dict, attempt: int) -> GroupChat | None:
             change=member_change_from(payload),
             payload=payload,
             attempt=attempt,
+            recheck_later=recheck_later,
         )
     except EventNotApplicable as exc:
         logger.info("Group recheck skipped: %s", exc)
@@ -403,20 +404,11 @@ def groups_sync_page(*, client: WeComClient, cursor: str) -> tuple[str, int]:
     return page.get("next_cursor", "") or "", len(chats)
 
 
-@handles("change_external_chat", "create")
-def group_chat_created(payload: dict) -> None:
-    group_chat_refresh(chat_id=str(payload.get("ChatId", "")))
-
-
-@handles("change_external_chat", "update")
-def group_chat_updated(payload: dict) -> None:
-    """add_member / del_member / change_owner / change_name / change_notice: re-fetch and converge."""
-    group_chat_refresh(chat_id=str(payload.get("ChatId", "")), change=member_change_from(payload), payload=payload)
-
-
-@handles("change_external_chat", "dismiss")
-def group_chat_dismissed(payload: dict) -> None:
-    group_chat_dismiss(chat_id=str(payload.get("ChatId", "")), at=_moment(payload.get("CreateTime")))
+@sync_pages(SyncRun.Kind.GROUPS)
+def groups_page(client: WeComClient, state: dict) -> tuple[dict, int, bool]:
+    """The groups' page of WeCom's full sync (`wecom.sync`): the same convergence as change_external_chat."""
+    state["cursor"], count = groups_sync_page(client=client, cursor=state.get("cursor", ""))
+    return state, count, not state["cursor"]
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class CouponsConfig(AppConfig):
     name = "coupons"
     verbose_name = "优惠券"
+
+    def ready(self) -> None:
+        from clientbook.services import welcome_attachments
+        from coupons.welcome import welcome_coupons
+
+        welcome_attachments(welcome_coupons)

@@ -21,7 +21,8 @@ from django.db.models import BooleanField, F, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from associates.models import Associate, FollowRelation, FollowUpTask, Store
+from associates.models import Associate, Store
+from clientbook.models import FollowRelation, FollowUpTask
 from coupons.models import (
     CODE_ALPHABET,
     CODE_LENGTH,

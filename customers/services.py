@@ -21,11 +21,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Model, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from associates.models import Associate, FollowRelation, Store
+from associates.models import Associate, Store
 from customers.models import (
     AuditLog,
     Customer,
@@ -36,11 +36,9 @@ from customers.models import (
     IdentityClaim,
     IdentityConflict,
     Order,
-    Tag,
 )
 from customers.phones import InvalidPhone, phone_normalize
 from omni.errors import ApplicationError
-from wecom.client import wecom_client
 
 logger = logging.getLogger(__name__)
 
@@ -272,14 +270,21 @@ def _conflict_record(
     return conflict
 
 
-def _merge_moves() -> dict:
-    """Every table whose rows belong to a customer and move with a merge (tags are handled apart)."""
-    return {
-        "identities": Identity,
-        "orders": Order,
-        "notes": CustomerNote,
-        "follows": FollowRelation,
-    }
+# Every table whose rows belong to a customer (by a `customer` foreign key) and move with a merge, by a name kept in
+# CustomerMerge.moved (tags are handled apart). Apps above this one add theirs from their `AppConfig.ready()` with
+# `merge_moves_register` (the client book: its friendships).
+_MERGE_MOVES: dict[str, type[Model]] = {"identities": Identity, "orders": Order, "notes": CustomerNote}
+
+
+def merge_moves_register(name: str, model: type[Model]) -> None:
+    """Let a merge move `model`'s rows of the source customer to the target, and its undo move them back."""
+    if _MERGE_MOVES.get(name, model) is not model:
+        raise ValueError(f"merge move {name!r} is already {_MERGE_MOVES[name].__name__}")
+    _MERGE_MOVES[name] = model
+
+
+def _merge_moves() -> dict[str, type[Model]]:
+    return dict(_MERGE_MOVES)
 
 
 def _lock_customers(*ids: int) -> dict[int, Customer]:
@@ -449,25 +454,6 @@ def customer_note_add(*, customer: Customer, associate: Any, text: str) -> Custo
     if len(text) > CustomerNote._meta.get_field("text").max_length:
         raise ApplicationError("note_too_long", "备注最多 2000 字。")
     return CustomerNote.objects.create(customer=customer, author=associate, text=text)
-
-
-def customer_tag_add(*, customer: Customer, associate: Any, name: str, group: str = "") -> CustomerTag:
-    """Tag a customer here; the same tag is written to WeCom (mark_tag) when it is a WeCom corp tag and the
-    associate is the customer's friend, because WeCom sends no callback for changes made through its API."""
-    name = name.strip()
-    if not name or len(name) > Tag._meta.get_field("name").max_length:
-        raise ApplicationError("invalid_tag", "标签名需为 1 到 50 个字。")
-    tag, _ = Tag.objects.get_or_create(group=group, name=name)
-    customer_tag, created = CustomerTag.objects.get_or_create(
-        customer=customer, tag=tag, defaults={"added_by": associate}
-    )
-    if created and tag.wecom_tag_id:
-        follow = FollowRelation.objects.filter(associate=associate, customer=customer, ended_at__isnull=True).first()
-        if follow is not None:
-            wecom_client().external_contact.mark_tag(
-                userid=associate.wecom_userid, external_userid=follow.external_userid, add_tag=[tag.wecom_tag_id]
-            )
-    return customer_tag
 
 
 # Identities that only say "this is a WeCom / WeChat user", not which member of the brand.

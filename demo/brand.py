@@ -37,7 +37,8 @@ from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from associates.models import Associate, FollowRelation, Store
+from associates.models import Associate, Store
+from clientbook.models import FollowRelation
 from customers.categories import CATEGORY_LABELS
 from customers.models import (
     Channel,
@@ -240,9 +241,9 @@ MANAGER_PERMISSIONS = (
     "insights.view_dailystats",
     "insights.view_attribution",
     "insights.view_attributionconfig",
-    "insights.view_handover",
-    "insights.add_handover",
-    "insights.view_handoveritem",
+    "clientbook.view_handover",
+    "clientbook.add_handover",
+    "clientbook.view_handoveritem",
 )
 HQ_PERMISSION = "associates.view_all_stores"
 # Complement rules are brand-wide: HQ writes them (and may rebuild the model), store managers only read them.

@@ -9,7 +9,8 @@
 
 import requests
 
-from associates.models import Associate, FollowRelation, Store
+from associates.models import Associate, Store
+from clientbook.models import FollowRelation
 from communities.models import Community
 from communities.services import group_chat_refresh
 
@@ -21,7 +22,7 @@ COMMUNITY_MANAGER_PERMISSIONS = (
     "communities.view_groupmember",
     "communities.view_groupmemberevent",
     "communities.view_invite",
-    "associates.view_groupchat",
+    "communities.view_groupchat",
 )
 
 

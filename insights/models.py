@@ -7,7 +7,6 @@ sent, coupon ledgers keep their sender, and a handover rewrites neither.
 
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import models
 
 
@@ -125,76 +124,3 @@ class DailyStats(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.store_id}/{self.associate_id}"
-
-
-class Handover(models.Model):
-    """A manager moving an associate's customers to another associate through WeCom's transfer APIs."""
-
-    class Kind(models.TextChoices):
-        ONJOB = "onjob", "在职继承"
-        RESIGNED = "resigned", "离职继承"
-
-    from_associate = models.ForeignKey(
-        "associates.Associate", verbose_name="原导购", on_delete=models.PROTECT, related_name="handovers_out"
-    )
-    to_associate = models.ForeignKey(
-        "associates.Associate", verbose_name="接替导购", on_delete=models.PROTECT, related_name="handovers_in"
-    )
-    kind = models.CharField("方式", max_length=16, choices=Kind.choices)
-    message = models.CharField(
-        "转接提示语", max_length=200, blank=True, help_text="在职继承时发给客户的提示；留空使用企业微信默认"
-    )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name="操作人", null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField("发起时间", auto_now_add=True)
-
-    class Meta:
-        verbose_name = "客户交接"
-        verbose_name_plural = "客户交接"
-        ordering = ["-pk"]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} #{self.pk}"
-
-
-class HandoverItem(models.Model):
-    """One customer in a handover and what WeCom did with them."""
-
-    class Status(models.TextChoices):
-        WAITING = "waiting", "等待接替"
-        SUCCEEDED = "succeeded", "已接替"
-        FAILED = "failed", "失败"
-
-    handover = models.ForeignKey(Handover, verbose_name="交接", on_delete=models.CASCADE, related_name="items")
-    customer = models.ForeignKey("customers.Customer", verbose_name="客户", on_delete=models.PROTECT, related_name="+")
-    external_userid = models.CharField("外部联系人ID", max_length=64)
-    status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.WAITING)
-    errcode = models.IntegerField("错误码", default=0)
-    fail_reason = models.CharField("失败原因", max_length=40, blank=True)
-    attempts = models.PositiveSmallIntegerField("尝试次数", default=1)
-    updated_at = models.DateTimeField("更新时间", auto_now=True)
-    finished_at = models.DateTimeField("接替时间", null=True, blank=True)
-
-    class Meta:
-        verbose_name = "交接客户"
-        verbose_name_plural = "交接客户"
-        ordering = ["pk"]
-        constraints = [
-            models.UniqueConstraint(fields=["handover", "external_userid"], name="handover_item_unique"),
-        ]
-        indexes = [models.Index(fields=["external_userid", "status"])]
-
-    def __str__(self) -> str:
-        return self.external_userid
-
-    FAIL_LABELS = {
-        "customer_refused": "客户拒绝",
-        "customer_limit_exceed": "接替导购客户数已达上限",
-    }
-
-    @property
-    def fail_label(self) -> str:
-        if self.fail_reason:
-            return self.FAIL_LABELS.get(self.fail_reason, self.fail_reason)
-        return f"企业微信错误 {self.errcode}" if self.errcode else ""

@@ -13,8 +13,8 @@ from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from associates.models import FollowRelation
 from campaigns.models import CampaignChunk, CampaignRecipient
+from clientbook.models import FollowRelation
 from communities.models import Invite
 from coupons.models import Coupon, IssueRequest, Redemption
 from customers.models import Order, OrderLine

@@ -1,7 +1,6 @@
-"""Celery tasks of insights: attribution and the dashboard's daily figures (beat), recomputes, handover sync.
+"""Celery tasks of insights: attribution and the dashboard's daily figures (beat), recomputes.
 
-All are safe to run twice or concurrently: attribution and figures replace whole orders / days, and a handover
-item moves once (status-guarded UPDATE). WeCom rate limits are retried with backoff; nothing else is.
+All are safe to run twice or concurrently: attribution and figures replace whole orders / days.
 """
 
 import datetime as dt
@@ -10,9 +9,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from insights.attribution import attribution_config_get, attribution_recompute, attribution_refresh
-from insights.services import handovers_sync_open
 from insights.stats import daily_stats_refresh
-from wecom.client import WeComError
 
 
 @shared_task(acks_late=True)
@@ -47,14 +44,3 @@ def insights_recompute_task(*, start: str, end: str) -> int:
         end=dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, tzinfo=tz),
     )
     return daily_stats_refresh(start=first, end=last)
-
-
-@shared_task(bind=True, max_retries=5)
-def handovers_sync_task(self) -> int:
-    """Settle waiting handover customers from WeCom's transfer_result (a busy WeCom is retried, with backoff)."""
-    try:
-        return handovers_sync_open()
-    except WeComError as exc:
-        if not exc.transient:
-            raise
-        raise self.retry(exc=exc, countdown=30 * 2**self.request.retries) from exc

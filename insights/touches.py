@@ -9,8 +9,8 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable
 
-from associates.models import FollowRelation
 from campaigns.models import CampaignRecipient
+from clientbook.models import FollowRelation
 from communities.models import Invite
 from coupons.models import IssueRequest, Redemption
 from insights.models import TouchKind

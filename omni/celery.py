@@ -20,7 +20,7 @@ app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
     "wecom-sync-nightly": {
-        "task": "associates.tasks.wecom_sync_all_task",
+        "task": "wecom.tasks.wecom_sync_all_task",
         "schedule": crontab(hour=3, minute=10),
     },
     # WeCom callback events still pending a quarter of an hour after they came (the broker was down when they were
@@ -76,7 +76,7 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=4, minute=20),
     },
     "insights-handovers-sync": {
-        "task": "insights.tasks.handovers_sync_task",
+        "task": "clientbook.tasks.handovers_sync_task",
         "schedule": crontab(minute="*/30"),
         "options": {"expires": 25 * 60},
     },

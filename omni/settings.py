@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "wecom",
     "associates",
     "customers",
+    "clientbook",
     "coupons",
     "suggestions",
     "communities",
@@ -200,7 +201,7 @@ CELERY_TASK_DEFAULT_QUEUE = "bulk"
 # Real-time work (callbacks, welcome messages within WeCom's 20 s) never waits behind bulk jobs.
 CELERY_TASK_ROUTES = {
     "wecom.tasks.callback_event_process_task": {"queue": "realtime"},
-    "associates.tasks.welcome_message_send_task": {"queue": "realtime"},
+    "clientbook.tasks.welcome_message_send_task": {"queue": "realtime"},
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -14,9 +14,9 @@ from rest_framework.views import APIView
 
 from associates.auth import session_associate
 from associates.models import Associate
+from clientbook.profile import CustomerHead, customer_head
+from clientbook.selectors import customers_visible
 from customers.models import Customer
-from customers.profile import CustomerHead, customer_head
-from customers.selectors import customers_visible
 
 
 class AssociateSessionAuthentication(SessionAuthentication):
@@ -60,7 +60,7 @@ class SidebarApi(APIView):
         return get_object_or_404(customers_visible(viewer=request.user), pk=customer_id)
 
     def head(self, request, customer_id: int, *, with_friendship: bool = False) -> CustomerHead:
-        """The same, read for display in one hand-written query (`customers.profile`)."""
+        """The same, read for display in one hand-written query (`clientbook.profile`)."""
         head = customer_head(viewer=request.user, customer_id=customer_id, with_friendship=with_friendship)
         if head is None:
             raise Http404

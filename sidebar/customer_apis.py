@@ -9,18 +9,17 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from associates.models import FollowUpTask
-from associates.services import follow_up_task_complete, follow_up_task_create
-from customers.profile import (
+from clientbook.models import FollowUpTask
+from clientbook.profile import (
     customer_figures,
     customer_lists,
     customer_orders_page,
 )
+from clientbook.services import customer_tag_add, follow_up_task_complete, follow_up_task_create
 from customers.services import (
     customer_is_linked,
     customer_note_add,
     customer_profile_view_record,
-    customer_tag_add,
     identity_claim_create,
     identity_claim_page_url,
 )

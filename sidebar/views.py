@@ -12,12 +12,16 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from associates.auth import associate_required, embeddable
-from associates.selectors import associate_open_tasks
-from associates.services import follow_fetch
+from clientbook.selectors import (
+    associate_open_tasks,
+    customer_by_external_userid,
+    customers_visible,
+    workbench_customers_list,
+)
+from clientbook.services import follow_fetch
 from communities.models import Invite
 from communities.selectors import associate_invite_funnel, workbench_uninvited_customers
 from communities.services import community_for_store, community_invite_send
-from customers.selectors import customer_by_external_userid, customers_visible, workbench_customers_list
 from omni.errors import ApplicationError
 from wecom.client import WeComError
 

@@ -1,6 +1,6 @@
 """What to offer a customer next, and the add-ons for given products: the engine's answer, read for the sidebar.
 
-Serving is a fixed handful of hand-written statements whatever the customer's history (`customers.profile`
+Serving is a fixed handful of hand-written statements whatever the customer's history (`clientbook.profile`
 explains why the hot reads skip the ORM): the customer's purchases, read at call time so that an order placed a
 minute ago counts at once; the products the associate can sell, cached per store for a minute; the chosen
 products with their stock, read fresh so a product that sold out since is dropped. The model itself is loaded

@@ -28,8 +28,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from associates.models import Associate
+from clientbook.selectors import customers_visible
 from customers.models import Customer, Order, OrderLine, Product
-from customers.selectors import customers_visible
 from omni.bulk import is_postgres
 from omni.errors import ApplicationError
 from suggestions import engine

@@ -32,9 +32,10 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from associates.auth import SESSION_KEY
-from associates.models import Associate, FollowRelation, FollowUpTask, GroupChat, Store
+from associates.models import Associate, Store
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, JourneyConfig
-from communities.models import Community, CommunityInviteCode, GroupMember, GroupMemberEvent, Invite
+from clientbook.models import FollowRelation, FollowUpTask, Handover, HandoverItem
+from communities.models import Community, CommunityInviteCode, GroupChat, GroupMember, GroupMemberEvent, Invite
 from coupons.links import coupon_page_token
 from coupons.models import CouponOrder, Redemption
 from coupons.services import OrderIn, coupon_pack_send, coupon_redeem
@@ -57,7 +58,7 @@ from customers.models import (
 )
 from customers.services import customer_merge
 from demo.brand import HQ_USERNAME, demo_seed
-from insights.models import Attribution, AttributionConfig, DailyStats, Handover, HandoverItem
+from insights.models import Attribution, AttributionConfig, DailyStats
 from suggestions.models import ComplementRule, Outreach, SuggestionModel
 from tests.factories import CouponPackFactory, CouponPackItemFactory, CouponTemplateFactory, OrderLineFactory
 from wecom.emulator.config import EmulatorConfig
@@ -268,7 +269,7 @@ def _world_build() -> World:
         "auth.user": manager_b,
         "associates.store": b,
         "associates.associate": associate_b,
-        "associates.groupchat": chat_b,
+        "communities.groupchat": chat_b,
         "customers.customer": customer_b,
         "customers.order": order_b,
         "customers.product": product,
@@ -298,8 +299,8 @@ def _world_build() -> World:
         "insights.dailystats": stats_b,
         "insights.attribution": attribution_b,
         "insights.attributionconfig": attribution_config,
-        "insights.handover": handover_b,
-        "insights.handoveritem": handover_item_b,
+        "clientbook.handover": handover_b,
+        "clientbook.handoveritem": handover_item_b,
     }
     community_b.name = f"{MARK}社群"
     community_b.save(update_fields=["name"])
@@ -576,7 +577,7 @@ ADMIN_MODELS = {
     "suggestions.suggestionmodel": ((200, 403, 200, 200, 403), (200, 403, 200, 200, 403)),
     "suggestions.outreach": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "communities.community": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 403)),
-    "associates.groupchat": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    "communities.groupchat": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "communities.groupmember": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "communities.groupmemberevent": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "communities.communityinvitecode": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
@@ -587,8 +588,8 @@ ADMIN_MODELS = {
     "insights.dailystats": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "insights.attribution": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "insights.attributionconfig": ((200, 403, 200, 200, 403), (200, 403, 200, 200, 403)),
-    "insights.handover": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 403)),
-    "insights.handoveritem": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    "clientbook.handover": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 403)),
+    "clientbook.handoveritem": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
 }
 # Per admin action, posted on B's row (confirmed), the answers of the manager of A and of HQ. 302: the action ran,
 # for the manager on nothing (Django selects through the scoped queryset; the checks below see B's rows unchanged);
@@ -631,7 +632,7 @@ ADMIN_ACTIONS = {
     "suggestions.suggestionmodel:delete_selected": (200, 200),
     "suggestions.outreach:delete_selected": (200, 200),
     "communities.community:delete_selected": (200, 200),
-    "associates.groupchat:delete_selected": (200, 200),
+    "communities.groupchat:delete_selected": (200, 200),
     "communities.groupmember:delete_selected": (200, 200),
     "communities.groupmemberevent:delete_selected": (200, 200),
     "communities.communityinvitecode:delete_selected": (200, 200),
@@ -647,11 +648,11 @@ ADMIN_ACTIONS = {
     "insights.dailystats:delete_selected": (200, 200),
     "insights.attribution:delete_selected": (200, 200),
     "insights.attributionconfig:delete_selected": (200, 200),
-    "insights.handover:delete_selected": (302, 302),
-    "insights.handover:sync_results": (302, 302),
-    "insights.handover:retry_failed": (302, 302),
-    "insights.handoveritem:delete_selected": (302, 302),
-    "insights.handoveritem:retry": (302, 302),
+    "clientbook.handover:delete_selected": (302, 302),
+    "clientbook.handover:sync_results": (302, 302),
+    "clientbook.handover:retry_failed": (302, 302),
+    "clientbook.handoveritem:delete_selected": (302, 302),
+    "clientbook.handoveritem:retry": (302, 302),
 }  # Rows that belong to no store: every admin user with the model's permission sees the same ones.
 BRAND_WIDE = {
     "auth.group",
@@ -741,14 +742,14 @@ ADMIN_SITE = {
         200,
         302,
     ),
-    "admin:insights_handover_add store-b": (
+    "admin:clientbook_handover_add store-b": (
         "hand over store B's associate's customers",
         lambda w: Request(
             "POST",
-            "/admin/insights/handover/add/",
+            "/admin/clientbook/handover/add/",
             {
-                "from_associate": w.objects["insights.handover"].from_associate_id,
-                "to_associate": w.objects["insights.handover"].to_associate_id,
+                "from_associate": w.objects["clientbook.handover"].from_associate_id,
+                "to_associate": w.objects["clientbook.handover"].to_associate_id,
                 "scope": "all",
             },
         ),

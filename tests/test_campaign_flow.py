@@ -9,7 +9,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from associates.models import Associate, FollowRelation, GroupChat, Store
+from associates.models import Associate, Store
 from campaigns import services
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
 from campaigns.selectors import campaign_audience_count, campaign_progress, campaign_recipients_export_rows
@@ -22,7 +22,8 @@ from campaigns.services import (
     campaign_submit,
 )
 from campaigns.tasks import campaign_chunk_send_task, campaigns_tick_task
-from communities.models import Community, GroupMember
+from clientbook.models import FollowRelation
+from communities.models import Community, GroupChat, GroupMember
 from coupons.models import Coupon
 from coupons.services import coupon_pack_send_many
 from customers.models import Customer, CustomerTag, Order, OrderLine, Tag

@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from associates.models import FollowUpTask
 from campaigns.models import JourneyConfig
 from campaigns.services import journeys_run
+from clientbook.models import FollowUpTask
 from customers.models import Order
 from tests.factories import AssociateFactory, CustomerFactory, StoreFactory
 

@@ -11,11 +11,10 @@ import pytest
 import requests
 from django.core.cache import cache
 from django.utils import timezone
-from wecom import wechat_oauth as oauth
 
-from associates.models import FollowRelation
 from campaigns.models import Campaign, CampaignRecipient
 from campaigns.tasks import campaigns_tick_task
+from clientbook.models import FollowRelation
 from coupons.models import Coupon
 from customers.models import Customer, Identity
 from customers.services import customer_merge
@@ -30,6 +29,7 @@ from tests.factories import (
 )
 from tests.live_emulator import live_emulator
 from tests.test_campaign_flow import approved, campaign_for, confirm_all
+from wecom import wechat_oauth as oauth
 from wecom.emulator.wechat import oa_openid
 
 CORP_ID, AGENT_ID, SECRET = "wwlandingtest00001", "1000002", "landing-secret"

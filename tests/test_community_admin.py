@@ -7,8 +7,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from associates.models import GroupChat
-from communities.models import Community, CommunityInviteCode, GroupMember, Invite
+from communities.models import Community, CommunityInviteCode, GroupChat, GroupMember, Invite
 from demo.communities import COMMUNITY_MANAGER_PERMISSIONS
 from tests.factories import AssociateFactory, CustomerFactory, StoreFactory, UserFactory
 
@@ -92,14 +91,14 @@ def test_communities_groups_and_members_of_other_stores_are_hidden_from_the_mana
     client.force_login(shop["manager"])
 
     communities = client.get("/admin/communities/community/").content.decode()
-    chats = client.get("/admin/associates/groupchat/").content.decode()
+    chats = client.get("/admin/communities/groupchat/").content.decode()
     members = client.get("/admin/communities/groupmember/").content.decode()
 
     assert "静安会员俱乐部" in communities and "三里屯会员群" not in communities
     assert "静安老友群" in chats and "三里屯群" not in chats
     assert "静安客户" in members and "北京客户" not in members
     assert client.get(f"/admin/communities/community/{shop['community_b'].pk}/change/").status_code == 404
-    assert client.get(f"/admin/associates/groupchat/{shop['chat_b'].pk}/change/").status_code == 404
+    assert client.get(f"/admin/communities/groupchat/{shop['chat_b'].pk}/change/").status_code == 404
 
 
 def test_a_manager_creates_a_community_only_with_their_stores_groups(client, shop):

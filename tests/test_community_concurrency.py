@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from associates.models import GroupChat
-from communities.models import Community, GroupMemberEvent, Invite
-from communities.services import community_invite_send, group_chat_created, group_chat_updated
+from communities.handlers import group_chat_created, group_chat_updated
+from communities.models import Community, GroupChat, GroupMemberEvent, Invite
+from communities.services import community_invite_send
 from tests import test_community_groups as groups
 from tests.test_community_groups import CHEN, _update, people
 from tests.threads import race

@@ -3,7 +3,7 @@
 import pytest
 from django.utils import timezone
 
-from associates.models import FollowRelation
+from clientbook.models import FollowRelation
 from communities.models import Community, GroupMember
 from communities.services import community_invite_send
 from demo.communities import communities_demo_emulator_load, communities_demo_seed

@@ -7,17 +7,9 @@ import time
 import pytest
 from django.core.cache import cache
 
-from associates.models import GroupChat
-from associates.sync import sync_page, sync_start
-from communities.models import GroupMember, GroupMemberEvent
-from communities.services import (
-    RECHECK_ATTEMPTS,
-    group_chat_created,
-    group_chat_dismissed,
-    group_chat_recheck,
-    group_chat_refresh,
-    group_chat_updated,
-)
+from communities.handlers import group_chat_created, group_chat_dismissed, group_chat_updated
+from communities.models import GroupChat, GroupMember, GroupMemberEvent
+from communities.services import RECHECK_ATTEMPTS, group_chat_recheck, group_chat_refresh
 from customers.models import Identity
 from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, StoreFactory
 from wecom.client import WeComError
@@ -25,6 +17,7 @@ from wecom.emulator.config import EmulatorConfig
 from wecom.emulator.server import start_emulator
 from wecom.events import EventNotApplicable
 from wecom.models import SyncRun
+from wecom.sync import sync_page, sync_start
 
 CORP_ID, AGENT_ID, SECRET = "wwcommunitytest001", "1000002", "community-secret"
 TOKEN, AES_KEY = "CommunityToken", "b21uaS1kZW1vLWxvY2FsLXdlY29tLWVtdWxhdG9yISE"

@@ -10,13 +10,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from associates.auth import SESSION_KEY
-from associates.models import FollowRelation, GroupChat
-from communities.models import Community, CommunityInviteCode, GroupMemberEvent, Invite
-from communities.services import (
-    community_invite_send,
-    group_chat_created,
-    group_chat_updated,
-)
+from clientbook.models import FollowRelation
+from communities.handlers import group_chat_created, group_chat_updated
+from communities.models import Community, CommunityInviteCode, GroupChat, GroupMemberEvent, Invite
+from communities.services import community_invite_send
 from omni.errors import ApplicationError
 from sidebar.community_apis import CommunityOut, InviteSentOut
 from tests import test_community_groups as groups

@@ -13,8 +13,7 @@ import requests
 import zxingcpp
 from PIL import Image
 
-from associates.models import GroupChat
-from communities.models import Community, CommunityInviteCode, GroupMember, GroupMemberEvent, Invite
+from communities.models import Community, CommunityInviteCode, GroupChat, GroupMember, GroupMemberEvent, Invite
 from communities.services import group_chat_refresh
 from tests import test_sidebar_ui as sidebar_ui
 from tests.test_sidebar_ui import ARTIFACTS, _customer_with_three_channels

@@ -7,9 +7,10 @@ import pytest
 from django.utils import timezone
 
 from associates.auth import SESSION_KEY
-from associates.models import FollowRelation, GroupChat
-from communities.models import Community, Invite
-from communities.services import community_invite_send, group_chat_created
+from clientbook.models import FollowRelation
+from communities.handlers import group_chat_created
+from communities.models import Community, GroupChat, Invite
+from communities.services import community_invite_send
 from tests import test_community_groups as groups
 from tests.factories import AssociateFactory, CustomerFactory
 from tests.test_community_groups import CHEN, WANG, people

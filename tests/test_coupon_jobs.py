@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from associates.models import FollowUpTask
+from clientbook.models import FollowUpTask
 from coupons.models import Coupon
 from coupons.services import OrderIn, coupon_pack_send, coupon_redeem, coupon_revoke
 from coupons.tasks import coupons_expire_task, coupons_expiry_remind_task

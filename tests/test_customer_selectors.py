@@ -7,11 +7,12 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
-from associates.models import FollowRelation
 from associates.selectors import user_id_store_ids
+from clientbook.models import FollowRelation
+from clientbook.profile import customer_figures, customer_head, customer_lists, customer_orders_page
+from clientbook.selectors import customers_visible
 from customers.models import Channel, Order
-from customers.profile import customer_figures, customer_head, customer_lists, customer_orders_page
-from customers.selectors import customer_segment, customer_tier, customers_visible
+from customers.selectors import customer_segment, customer_tier
 from tests.factories import (
     AssociateFactory,
     CustomerFactory,

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.db.models import Max
 from django.utils import timezone
 
-from associates.models import FollowUpTask
+from clientbook.models import FollowUpTask
 from coupons.models import Coupon
 from customers.models import Order
 

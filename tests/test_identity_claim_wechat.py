@@ -13,7 +13,7 @@ import requests
 from django.utils import timezone
 
 from associates.auth import SESSION_KEY
-from associates.models import FollowRelation
+from clientbook.models import FollowRelation
 from customers.models import Customer, CustomerMerge, Identity, IdentityClaim, IdentityConflict
 from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, StoreFactory
 from tests.live_emulator import live_emulator

@@ -14,7 +14,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from associates.auth import SESSION_KEY
-from associates.models import FollowRelation
+from clientbook.models import FollowRelation
 from customers.ingestion import api_key_create
 from customers.models import AuditLog, Channel, Customer, CustomerMerge, Identity, IdentityClaim, IdentityConflict
 from customers.services import (

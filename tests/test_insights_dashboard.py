@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Permission
 
-from associates.models import FollowRelation
+from clientbook.models import FollowRelation
 from coupons.models import Coupon, IssueRequest, Redemption
 from coupons.services import OrderIn, coupon_pack_send, coupon_redeem
 from customers.models import Channel, Order

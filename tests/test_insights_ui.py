@@ -13,7 +13,7 @@ from django.conf import settings as django_settings
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from associates.models import FollowRelation
+from clientbook.models import FollowRelation
 from coupons.models import Coupon, IssueRequest, Redemption
 from coupons.services import OrderIn, coupon_pack_send, coupon_redeem
 from customers.models import Channel

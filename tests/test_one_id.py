@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from associates.models import FollowRelation
+from clientbook.models import FollowRelation
 from customers.models import AuditLog, Customer, CustomerNote, CustomerTag, Identity, IdentityConflict, Order, Tag
 from customers.services import (
     Profile,

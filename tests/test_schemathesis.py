@@ -14,7 +14,7 @@ from schemathesis.engine import events
 from schemathesis.engine.statistic import Statistic
 
 from associates.auth import SESSION_KEY
-from associates.models import FollowUpTask
+from clientbook.models import FollowUpTask
 from customers.ingestion import api_key_create
 from customers.models import Channel
 from tests.factories import (

@@ -14,8 +14,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
 
-from associates.models import Associate, FollowRelation, Store
+from associates.models import Associate, Store
 from campaigns.models import Campaign
+from clientbook.models import FollowRelation
 from coupons.models import Coupon, IssueRequest
 from customers.models import (
     Customer,
@@ -29,6 +30,7 @@ from customers.models import (
     Tag,
 )
 from customers.phones import phone_normalize
+from demo import brand as demo
 from demo.brand import (
     CATEGORY_LABELS,
     COMPLEMENTS,
@@ -38,7 +40,6 @@ from demo.brand import (
     demo_reference,
     demo_seed,
 )
-from demo import brand as demo
 
 pytestmark = pytest.mark.django_db
 

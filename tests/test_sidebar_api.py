@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from associates.auth import SESSION_KEY
-from associates.models import FollowRelation
+from clientbook.models import FollowRelation
 from customers.models import AuditLog, Channel, CustomerNote, Identity, Order
 from sidebar.customer_apis import OrdersPageOut, SidebarProfileOut
 from tests.factories import (
@@ -279,7 +279,7 @@ def test_follow_up_tasks_are_created_listed_and_completed_once(client, world):
 
 @pytest.mark.django_db
 def test_an_associate_cannot_complete_someone_elses_task(client, world):
-    from associates.models import FollowUpTask
+    from clientbook.models import FollowUpTask
 
     colleague = AssociateFactory(store=world["associate"].store)
     task = FollowUpTask.objects.create(

@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.db import connection
 
 from associates.auth import SESSION_KEY
-from associates.models import FollowRelation
-from associates.services import follow_fetch
+from clientbook.models import FollowRelation
+from clientbook.services import follow_fetch
 from customers.models import Customer, Identity
 from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, StoreFactory
 from wecom.emulator.config import EmulatorConfig

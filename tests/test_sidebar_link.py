@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from associates.auth import SESSION_KEY
-from associates.models import FollowRelation
+from clientbook.models import FollowRelation
 from customers.models import AuditLog, Customer, CustomerMerge, Identity, IdentityClaim
 from customers.services import customer_merge_undo, identity_claim_confirm
 from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, OrderFactory, StoreFactory

@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from associates.models import FollowRelation, FollowUpTask
+from clientbook.models import FollowRelation, FollowUpTask
 from customers.models import Channel, Customer, CustomerNote, CustomerTag, Identity, Order, Product
 from suggestions.models import ComplementRule, Outreach, SuggestionModel
 from suggestions.services import suggestion_model_build

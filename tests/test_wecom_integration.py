@@ -10,7 +10,7 @@ import requests
 from django.core.management import call_command
 from django.db import connection
 
-from associates.models import FollowRelation
+from clientbook.models import FollowRelation
 from customers.models import Customer, Identity
 from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, StoreFactory
 from tests.live_emulator import live_emulator

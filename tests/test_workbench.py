@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from associates.auth import SESSION_KEY
-from associates.models import FollowUpTask
+from clientbook.models import FollowUpTask
 from customers.models import CustomerTag, Identity, Tag
 from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, OrderFactory, StoreFactory
 

@@ -4,11 +4,11 @@ import datetime as dt
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from kombu.exceptions import KombuError
 
 from omni import rawsql
 from wecom.client import WeComError
@@ -30,13 +30,14 @@ def callback_crypto() -> CallbackCrypto:
     )
 
 
-def callback_event_store(*, payload: dict) -> int | None:
+def callback_event_store(*, payload: dict, process_later: Callable[[int], None]) -> int | None:
     """Keep a verified, decrypted event and queue its processing; a re-delivery is stored once.
 
     One INSERT … ON CONFLICT DO NOTHING (PostgreSQL and SQLite alike): the request path stays a single
     round trip (the kept connection is not probed first: the INSERT is safe to run again, rawsql.unprobed), and
     a duplicate is recognised by the database, not by a check-then-insert race. A broker that cannot take the
     task loses nothing: the event is stored, WeCom gets its answer, and callback_events_requeue sends it later.
+    `process_later(event_id)` queues the processing (`wecom.tasks.callback_event_queue`), after commit.
     Returns the new event's id, or None for a duplicate or an event Omni does not handle.
     """
     if not is_known(payload):
@@ -65,21 +66,13 @@ def callback_event_store(*, payload: dict) -> int | None:
         logger.info("WeCom event %s/%s delivered again; already stored", event, change_type)
         return None
     event_id = found[0][0]
-    transaction.on_commit(lambda: _process_later(event_id))
+    transaction.on_commit(lambda: process_later(event_id))
     return event_id
 
 
-def _process_later(event_id: int) -> None:
-    # Imported here: the task module imports this one.
-    from wecom.tasks import callback_event_process_task
-
-    try:
-        callback_event_process_task.delay(event_id)
-    except (KombuError, OSError):
-        logger.exception("WeCom callback event %s stored, but not queued; the requeue job will send it", event_id)
-
-
-def callback_events_requeue(*, older_than: dt.timedelta = REQUEUE_AFTER, limit: int = 500) -> int:
+def callback_events_requeue(
+    *, process_later: Callable[[int], None], older_than: dt.timedelta = REQUEUE_AFTER, limit: int = 500
+) -> int:
     """Queue again the oldest events still pending after `older_than`: their task never reached a worker (the
     broker was down when they were stored) or gave up retrying. Processing is guarded by the row lock and the
     status, so an event queued twice is handled once. Returns how many were queued."""
@@ -89,7 +82,7 @@ def callback_events_requeue(*, older_than: dt.timedelta = REQUEUE_AFTER, limit: 
         .values_list("pk", flat=True)[:limit]
     )
     for event_id in ids:
-        _process_later(event_id)
+        process_later(event_id)
     if ids:
         logger.warning("Queued %s pending WeCom callback events again", len(ids))
     return len(ids)

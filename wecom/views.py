@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods
 
 from wecom.crypto import CallbackError
 from wecom.services import callback_crypto, callback_event_store
+from wecom.tasks import callback_event_queue
 
 logger = logging.getLogger(__name__)
 
@@ -27,5 +28,5 @@ def wecom_callback(request: HttpRequest) -> HttpResponse:
     except CallbackError as error:
         logger.warning("Refused WeCom callback: %s (%s)", error.code, error.message)
         return HttpResponse(error.code, status=_STATUS.get(error.code, 400), content_type="text/plain")
-    callback_event_store(payload=payload)
+    callback_event_store(payload=payload, process_later=callback_event_queue)
     return HttpResponse("success", content_type="text/plain")

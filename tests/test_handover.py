@@ -8,13 +8,13 @@ import uuid
 import pytest
 from django.contrib.auth.models import Permission
 
-from associates.models import FollowRelation, FollowUpTask
+from clientbook.handover import handover_retry, handover_start, handover_sync
+from clientbook.models import FollowRelation, FollowUpTask, Handover, HandoverItem
 from coupons.models import Coupon
 from coupons.services import coupon_pack_send
 from customers.models import Channel, Customer, CustomerNote
 from insights.attribution import attribution_recompute
-from insights.models import Attribution, Handover, HandoverItem
-from insights.services import handover_retry, handover_start, handover_sync
+from insights.models import Attribution
 from omni.errors import ApplicationError
 from suggestions.models import Outreach
 from tests.factories import (
@@ -143,9 +143,9 @@ def test_an_onjob_handover_moves_who_accepts_shows_who_refused_or_did_not_fit_an
     # The manager sees why in admin.
     manager = UserFactory()
     book["store"].managers.add(manager)
-    manager.user_permissions.add(*Permission.objects.filter(content_type__app_label="insights"))
+    manager.user_permissions.add(*Permission.objects.filter(content_type__app_label="clientbook"))
     client.force_login(manager)
-    page = client.get(f"/admin/insights/handover/{handover.pk}/change/").content.decode()
+    page = client.get(f"/admin/clientbook/handover/{handover.pk}/change/").content.decode()
     assert "客户拒绝" in page and "接替导购客户数已达上限" in page and "已接替" in page
 
     # Retry the refused customer: asked again, and this time they accept.
@@ -175,11 +175,11 @@ def test_a_resigned_associates_customers_and_pending_tasks_go_to_the_takeover(em
 
     manager = UserFactory()
     book["store"].managers.add(manager)
-    manager.user_permissions.add(*Permission.objects.filter(content_type__app_label="insights"))
+    manager.user_permissions.add(*Permission.objects.filter(content_type__app_label="clientbook"))
     client.force_login(manager)
 
     response = client.post(
-        "/admin/insights/handover/add/",
+        "/admin/clientbook/handover/add/",
         {"from_associate": lin.pk, "to_associate": zhou.pk, "scope": "ids", "customer_ids": str(first.pk)},
     )
     emulator.control("GET", "deliveries", wait=15)  # WeCom's add_external_contact for the takeover
@@ -242,9 +242,9 @@ def test_the_handover_form_offers_only_the_managers_associates(client):
     AssociateFactory(store=theirs, name="别店导购")
     manager = UserFactory()
     mine.managers.add(manager)
-    manager.user_permissions.add(*Permission.objects.filter(content_type__app_label="insights"))
+    manager.user_permissions.add(*Permission.objects.filter(content_type__app_label="clientbook"))
     client.force_login(manager)
 
-    html = client.get("/admin/insights/handover/add/").content.decode()
+    html = client.get("/admin/clientbook/handover/add/").content.decode()
 
     assert own.name in html and "别店导购" not in html

@@ -2,9 +2,9 @@
 
 from django.core.management.base import BaseCommand
 
-from associates.sync import sync_page, sync_start
-from associates.tasks import wecom_sync_task
 from wecom.models import SyncRun
+from wecom.sync import sync_page, sync_start
+from wecom.tasks import wecom_sync_task
 
 
 class Command(BaseCommand):

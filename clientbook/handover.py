@@ -15,9 +15,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from associates.models import Associate, FollowRelation, FollowUpTask
+from associates.models import Associate
+from clientbook.models import FollowRelation, FollowUpTask, Handover, HandoverItem
 from customers.models import Customer
-from insights.models import Handover, HandoverItem
 from omni.errors import ApplicationError
 from wecom.client import WeComError, wecom_client
 from wecom.events import handles

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from associates.models import Associate, FollowRelation, Store, add_way_label
+from associates.models import Associate, Store
+from clientbook.models import FollowRelation, add_way_label
+from clientbook.selectors import customer_scope
 from customers.categories import category_label, size_family
 from customers.models import (
     Channel,
@@ -25,7 +27,7 @@ from customers.models import (
     Tag,
 )
 from customers.phones import phone_mask
-from customers.selectors import customer_scope, customer_segment, customer_tier
+from customers.selectors import customer_segment, customer_tier
 from omni import rawsql
 
 NOTES_SHOWN = 10

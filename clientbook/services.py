@@ -1,23 +1,22 @@
-"""Associates and their customers in WeCom: friendships, contact-me QR codes, welcome messages.
+"""The client book in WeCom: friendships, contact-me QR codes, welcome messages, follow-up tasks, tags on a follow.
 
-The WeCom callback handlers live here (registered with wecom.events); each is idempotent, so a
-re-delivered or re-processed event leaves the same state.
+WeCom's change_external_contact callbacks reach these through `clientbook.handlers`.
 """
 
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-from django.db import transaction
 from django.utils import timezone
 
-from associates.models import Associate, ContactWay, FollowRelation, FollowUpTask, Store
-from customers.models import Customer, Identity
+from associates.models import Associate, Store
+from clientbook.models import ContactWay, FollowRelation, FollowUpTask
+from customers.models import Customer, CustomerTag, Identity, Tag
 from customers.services import Profile, customer_resolve
 from omni.errors import ApplicationError
 from wecom import constants as C
 from wecom.client import WeComClient, WeComError, wecom_client
-from wecom.events import EventNotApplicable, handles
 
 logger = logging.getLogger(__name__)
 
@@ -52,19 +51,20 @@ def contact_way_create(*, store: Store, associate: Associate | None = None, labe
     )
 
 
-def _follow_user(contact: dict, userid: str) -> dict:
+def follow_user_of(contact: dict, userid: str) -> dict:
+    """`userid`'s entry in an externalcontact/get answer's follow_user list ({} if none)."""
     return next((item for item in contact.get("follow_user", []) if item.get("userid") == userid), {})
 
 
-def _contact_get(client: WeComClient, *, external_userid: str, userid: str) -> tuple[dict, dict]:
+def contact_get(client: WeComClient, *, external_userid: str, userid: str) -> tuple[dict, dict]:
     """externalcontact/get, and `userid`'s follow_user entry ({} if none): WeCom pages follow_user by 500."""
     contact = client.external_contact.get(external_userid)
-    follow_user = _follow_user(contact, userid)
+    follow_user = follow_user_of(contact, userid)
     while not follow_user and contact.get("next_cursor"):
         contact = client.get(
             "externalcontact/get", params={"external_userid": external_userid, "cursor": contact["next_cursor"]}
         )
-        follow_user = _follow_user(contact, userid)
+        follow_user = follow_user_of(contact, userid)
     return contact, follow_user
 
 
@@ -124,36 +124,6 @@ def follow_record(*, associate: Associate, person: dict, follow_user: dict, stat
     return follow
 
 
-@handles("change_external_contact", "add_external_contact")
-def follow_added(payload: dict) -> None:
-    """A customer added an associate: link the One ID customer, record the friendship, send the welcome."""
-    associate = Associate.objects.select_related("store").filter(wecom_userid=payload.get("UserID")).first()
-    if associate is None:
-        raise EventNotApplicable(f"add_external_contact for unknown member {payload.get('UserID')!r}")
-    contact, follow_user = _contact_get(
-        wecom_client(), external_userid=payload["ExternalUserID"], userid=associate.wecom_userid
-    )
-    follow_user.setdefault("createtime", payload.get("CreateTime"))
-    follow = follow_record(
-        associate=associate,
-        person=contact.get("external_contact", {"external_userid": payload["ExternalUserID"]}),
-        follow_user=follow_user,
-        state=payload.get("State", ""),
-    )
-    # Every add (a re-add too) comes with a fresh WelcomeCode; a re-delivered event never gets here twice
-    # (callback events are stored and processed once).
-    welcome_code = payload.get("WelcomeCode")
-    if welcome_code:
-        FollowRelation.objects.filter(pk=follow.pk).update(welcome=FollowRelation.Welcome.PENDING)
-        received = int(payload.get("CreateTime") or timezone.now().timestamp())
-        # Imported here: the task module imports this one.
-        from associates.tasks import welcome_message_send_task
-
-        transaction.on_commit(
-            lambda: welcome_message_send_task.delay(follow_id=follow.pk, welcome_code=welcome_code, received=received)
-        )
-
-
 def follow_fetch(*, associate: Associate, external_userid: str) -> FollowRelation | None:
     """Ask WeCom about a contact we have no record of and, if they are `associate`'s, record them.
 
@@ -166,7 +136,7 @@ def follow_fetch(*, associate: Associate, external_userid: str) -> FollowRelatio
     if not external_userid or len(external_userid) > FollowRelation._meta.get_field("external_userid").max_length:
         return None
     try:
-        contact, follow_user = _contact_get(
+        contact, follow_user = contact_get(
             wecom_client(), external_userid=external_userid, userid=associate.wecom_userid
         )
     except WeComError as exc:
@@ -180,64 +150,27 @@ def follow_fetch(*, associate: Associate, external_userid: str) -> FollowRelatio
     return follow_record(associate=associate, person=person, follow_user=follow_user)
 
 
-@handles("change_external_contact", "edit_external_contact")
-def follow_edited(payload: dict) -> None:
-    follow = FollowRelation.objects.filter(
-        associate__wecom_userid=payload.get("UserID"), external_userid=payload.get("ExternalUserID")
-    ).first()
-    if follow is None:
-        # Edited before we saw the add (callbacks can arrive out of order): treat it as the add.
-        follow_added(payload)
-        return
-    contact = wecom_client().external_contact.get(follow.external_userid)
-    remark = _follow_user(contact, payload["UserID"]).get("remark", "")
-    FollowRelation.objects.filter(pk=follow.pk).update(remark=remark[:100])
-
-
-def _follow_end(payload: dict, reason: str) -> None:
-    FollowRelation.objects.filter(
-        associate__wecom_userid=payload.get("UserID"),
-        external_userid=payload.get("ExternalUserID"),
-        ended_at__isnull=True,
-    ).update(ended_at=datetime.fromtimestamp(int(payload.get("CreateTime") or 0), UTC), ended_reason=reason)
-
-
-@handles("change_external_contact", "del_external_contact")
-def follow_deleted_by_associate(payload: dict) -> None:
-    transferred = payload.get("Source") == "DELETE_BY_TRANSFER"
-    _follow_end(payload, FollowRelation.Ended.TRANSFERRED if transferred else FollowRelation.Ended.ASSOCIATE)
-
-
-@handles("change_external_contact", "del_follow_user")
-def follow_deleted_by_customer(payload: dict) -> None:
-    _follow_end(payload, FollowRelation.Ended.CUSTOMER)
-
-
 def welcome_text(*, associate: Associate) -> str:
     template = associate.store.welcome_text or DEFAULT_WELCOME
     return template.replace("{store}", associate.store.name).replace("{associate}", associate.name)
 
 
-def _welcome_coupons(follow: FollowRelation) -> list[dict]:
-    """The store's welcome coupon pack, issued now, as a link attachment to the customer's coupon page."""
-    from coupons.links import coupon_card_image_url, coupon_page_url
-    from coupons.services import coupon_welcome_pack_send
+# What else goes with the welcome message: functions of the new friendship answering WeCom attachments, registered
+# by the apps that offer them (coupons: the store's welcome pack). WeCom takes at most 9 in one welcome message.
+WelcomeAttachments = Callable[[FollowRelation], list[dict]]
+_welcome_attachments: list[WelcomeAttachments] = []
 
-    sent = coupon_welcome_pack_send(follow_id=follow.pk)
-    if sent is None:
-        return []
-    customer_id = sent.request.customer_id
-    return [
-        {
-            "msgtype": "link",
-            "link": {
-                "title": f"送您一份新客礼：{sent.request.pack.name}",
-                "picurl": coupon_card_image_url(),
-                "desc": sent.request.pack.description or f"{len(sent.coupons)} 张优惠券已放入您的券包，点开查看。",
-                "url": coupon_page_url(customer_id=customer_id),
-            },
-        }
-    ]
+
+def welcome_attachments(provider: WelcomeAttachments) -> WelcomeAttachments:
+    """Register `provider` (from an app's `AppConfig.ready()`): its attachments join every welcome message."""
+    if provider not in _welcome_attachments:
+        _welcome_attachments.append(provider)
+    return provider
+
+
+def _welcome_attachments_for(follow: FollowRelation) -> list[dict]:
+    attachments = [item for provider in _welcome_attachments for item in provider(follow)]
+    return attachments[: C.MSG_TEMPLATE_MAX_ATTACHMENTS]
 
 
 def welcome_message_send(*, follow_id: int, welcome_code: str, received: int) -> str:
@@ -256,7 +189,7 @@ def welcome_message_send(*, follow_id: int, welcome_code: str, received: int) ->
             wecom_client().send_welcome_msg(
                 welcome_code=welcome_code,
                 text={"content": welcome_text(associate=follow.associate)},
-                attachments=_welcome_coupons(follow),
+                attachments=_welcome_attachments_for(follow),
             )
             status = FollowRelation.Welcome.SENT
         except WeComError as exc:
@@ -286,3 +219,22 @@ def follow_up_task_complete(*, associate: Associate, task_id: int) -> FollowUpTa
     FollowUpTask.objects.filter(pk=task.pk, done_at__isnull=True).update(done_at=timezone.now())
     task.refresh_from_db()
     return task
+
+
+def customer_tag_add(*, customer: Customer, associate: Associate, name: str, group: str = "") -> CustomerTag:
+    """Tag a customer here; the same tag is written to WeCom (mark_tag) when it is a WeCom corp tag and the
+    associate is the customer's friend, because WeCom sends no callback for changes made through its API."""
+    name = name.strip()
+    if not name or len(name) > Tag._meta.get_field("name").max_length:
+        raise ApplicationError("invalid_tag", "标签名需为 1 到 50 个字。")
+    tag, _ = Tag.objects.get_or_create(group=group, name=name)
+    customer_tag, created = CustomerTag.objects.get_or_create(
+        customer=customer, tag=tag, defaults={"added_by": associate}
+    )
+    if created and tag.wecom_tag_id:
+        follow = FollowRelation.objects.filter(associate=associate, customer=customer, ended_at__isnull=True).first()
+        if follow is not None:
+            wecom_client().external_contact.mark_tag(
+                userid=associate.wecom_userid, external_userid=follow.external_userid, add_tag=[tag.wecom_tag_id]
+            )
+    return customer_tag

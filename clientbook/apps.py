@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class ClientbookConfig(AppConfig):
+    name = "clientbook"
+    verbose_name = "客户关系与交接"
+
+    def ready(self) -> None:
+        # WeCom's callback handlers (change_external_contact, transfer_fail) and full-sync pages (contacts, tags)
+        # register on import; a merge of two customers moves their friendships too.
+        from clientbook import handlers, handover, sync  # noqa: F401
+        from clientbook.models import FollowRelation
+        from customers.services import merge_moves_register
+
+        merge_moves_register("follows", FollowRelation)

@@ -1,0 +1,77 @@
+"""The client book's WeCom callbacks (change_external_contact), registered with `wecom.events` when the app is ready.
+
+Each is idempotent, so a re-delivered or re-processed event leaves the same state; a new friendship queues its welcome
+message (real-time queue) after commit.
+"""
+
+from datetime import UTC, datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from associates.models import Associate
+from clientbook.models import FollowRelation
+from clientbook.services import contact_get, follow_record, follow_user_of
+from clientbook.tasks import welcome_message_send_task
+from wecom.client import wecom_client
+from wecom.events import EventNotApplicable, handles
+
+
+@handles("change_external_contact", "add_external_contact")
+def follow_added(payload: dict) -> None:
+    """A customer added an associate: link the One ID customer, record the friendship, send the welcome."""
+    associate = Associate.objects.select_related("store").filter(wecom_userid=payload.get("UserID")).first()
+    if associate is None:
+        raise EventNotApplicable(f"add_external_contact for unknown member {payload.get('UserID')!r}")
+    contact, follow_user = contact_get(
+        wecom_client(), external_userid=payload["ExternalUserID"], userid=associate.wecom_userid
+    )
+    follow_user.setdefault("createtime", payload.get("CreateTime"))
+    follow = follow_record(
+        associate=associate,
+        person=contact.get("external_contact", {"external_userid": payload["ExternalUserID"]}),
+        follow_user=follow_user,
+        state=payload.get("State", ""),
+    )
+    # Every add (a re-add too) comes with a fresh WelcomeCode; a re-delivered event never gets here twice
+    # (callback events are stored and processed once).
+    welcome_code = payload.get("WelcomeCode")
+    if welcome_code:
+        FollowRelation.objects.filter(pk=follow.pk).update(welcome=FollowRelation.Welcome.PENDING)
+        received = int(payload.get("CreateTime") or timezone.now().timestamp())
+        transaction.on_commit(
+            lambda: welcome_message_send_task.delay(follow_id=follow.pk, welcome_code=welcome_code, received=received)
+        )
+
+
+@handles("change_external_contact", "edit_external_contact")
+def follow_edited(payload: dict) -> None:
+    follow = FollowRelation.objects.filter(
+        associate__wecom_userid=payload.get("UserID"), external_userid=payload.get("ExternalUserID")
+    ).first()
+    if follow is None:
+        # Edited before we saw the add (callbacks can arrive out of order): treat it as the add.
+        follow_added(payload)
+        return
+    contact = wecom_client().external_contact.get(follow.external_userid)
+    remark = follow_user_of(contact, payload["UserID"]).get("remark", "")
+    FollowRelation.objects.filter(pk=follow.pk).update(remark=remark[:100])
+
+
+def _follow_end(payload: dict, reason: str) -> None:
+    FollowRelation.objects.filter(
+        associate__wecom_userid=payload.get("UserID"),
+        external_userid=payload.get("ExternalUserID"),
+        ended_at__isnull=True,
+    ).update(ended_at=datetime.fromtimestamp(int(payload.get("CreateTime") or 0), UTC), ended_reason=reason)
+
+
+@handles("change_external_contact", "del_external_contact")
+def follow_deleted_by_associate(payload: dict) -> None:
+    transferred = payload.get("Source") == "DELETE_BY_TRANSFER"
+    _follow_end(payload, FollowRelation.Ended.TRANSFERRED if transferred else FollowRelation.Ended.ASSOCIATE)
+
+
+@handles("change_external_contact", "del_follow_user")
+def follow_deleted_by_customer(payload: dict) -> None:
+    _follow_end(payload, FollowRelation.Ended.CUSTOMER)

@@ -1,0 +1,230 @@
+"""The client book: who follows whom in WeCom (friendships and the contact-me codes they came through), the
+associate's follow-up tasks, and handovers of customers between associates.
+
+The tables keep the names they had in `associates` and `insights` (db_table), where these models began.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from associates.models import Associate, Store
+
+# follow_user.add_way: how the associate and the customer became friends (WeCom Doc 92114, 来源定义).
+ADD_WAY_LABELS = {
+    0: "未知来源",
+    1: "扫描二维码",
+    2: "搜索手机号",
+    3: "名片分享",
+    4: "群聊",
+    5: "手机通讯录",
+    6: "微信联系人",
+    8: "安装第三方应用时自动添加的管理员或负责人",
+    9: "搜索邮箱",
+    10: "视频号添加",
+    11: "通过日程参与人添加",
+    12: "通过会议参与人添加",
+    13: "添加微信好友对应的企业微信",
+    14: "通过智慧硬件专属客服添加",
+    15: "通过上门服务客服添加",
+    16: "通过获客链接添加",
+    17: "通过定制开发添加",
+    18: "通过需求回复添加",
+    201: "内部成员共享",
+    202: "管理员/负责人分配",
+}
+
+
+def add_way_label(add_way: int | None) -> str:
+    """The label of a WeCom add_way code: "" when WeCom did not say, 其他来源 for a code newer than this list."""
+    if add_way is None:
+        return ""
+    return ADD_WAY_LABELS.get(add_way, "其他来源")
+
+
+class ContactWay(models.Model):
+    """A 联系我 QR code. Its `state` comes back when a customer adds an associate through it."""
+
+    store = models.ForeignKey(Store, verbose_name="门店", on_delete=models.PROTECT, related_name="contact_ways")
+    associate = models.ForeignKey(
+        Associate, verbose_name="导购", null=True, blank=True, on_delete=models.PROTECT, related_name="contact_ways"
+    )
+    label = models.CharField("用途", max_length=100, blank=True, help_text="如：门店收银台、某活动")
+    state = models.CharField("渠道参数 state", max_length=30, unique=True)
+    config_id = models.CharField("企业微信 config_id", max_length=64, unique=True, null=True, blank=True)
+    qr_code = models.URLField("二维码", max_length=500, blank=True)
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+
+    class Meta:
+        db_table = "associates_contactway"
+        verbose_name = "联系我二维码"
+        verbose_name_plural = "联系我二维码"
+
+    def __str__(self) -> str:
+        return self.label or self.state
+
+
+class FollowRelation(models.Model):
+    """An associate ↔ customer friendship in WeCom (one row per associate and external contact)."""
+
+    class Welcome(models.TextChoices):
+        NONE = "none", "无欢迎语"
+        PENDING = "pending", "待发送"
+        SENT = "sent", "已发送"
+        ALREADY_SENT = "already_sent", "已由其他方式发送"
+        EXPIRED = "expired", "已超时"
+        FAILED = "failed", "发送失败"
+
+    class Ended(models.TextChoices):
+        CUSTOMER = "customer_deleted", "客户删除了导购"
+        ASSOCIATE = "associate_deleted", "导购删除了客户"
+        TRANSFERRED = "transferred", "已转接给其他导购"
+
+    class ContactType(models.IntegerChoices):
+        """external_contact.type in WeCom."""
+
+        WECHAT = 1, "微信用户"
+        WECOM = 2, "企业微信用户"
+
+    associate = models.ForeignKey(Associate, verbose_name="导购", on_delete=models.PROTECT, related_name="follows")
+    customer = models.ForeignKey(
+        "customers.Customer", verbose_name="客户", on_delete=models.PROTECT, related_name="follows"
+    )
+    external_userid = models.CharField("外部联系人ID", max_length=64)
+    add_way = models.SmallIntegerField("添加方式", null=True, blank=True)
+    contact_type = models.PositiveSmallIntegerField("客户类型", choices=ContactType.choices, null=True, blank=True)
+    state = models.CharField("渠道参数 state", max_length=30, blank=True)
+    contact_way = models.ForeignKey(
+        ContactWay, verbose_name="来源二维码", null=True, blank=True, on_delete=models.SET_NULL, related_name="follows"
+    )
+    remark = models.CharField("备注名", max_length=100, blank=True)
+    followed_at = models.DateTimeField("添加时间")
+    ended_at = models.DateTimeField("结束时间", null=True, blank=True)
+    ended_reason = models.CharField("结束原因", max_length=20, choices=Ended.choices, blank=True)
+    welcome = models.CharField("欢迎语", max_length=16, choices=Welcome.choices, default=Welcome.NONE)
+
+    class Meta:
+        db_table = "associates_followrelation"
+        verbose_name = "好友关系"
+        verbose_name_plural = "好友关系"
+        constraints = [
+            models.UniqueConstraint(fields=["associate", "external_userid"], name="follow_associate_external_unique")
+        ]
+        indexes = [models.Index(fields=["customer", "associate"])]
+
+    def __str__(self) -> str:
+        return f"{self.associate_id} ↔ {self.external_userid}"
+
+    @property
+    def add_way_label(self) -> str:
+        return add_way_label(self.add_way)
+
+    @property
+    def contact_type_label(self) -> str:
+        return self.ContactType(self.contact_type).label if self.contact_type in self.ContactType.values else ""
+
+
+class FollowUpTask(models.Model):
+    """Something an associate means to do for a customer (call back, invite, remind), with a due date."""
+
+    associate = models.ForeignKey(Associate, verbose_name="导购", on_delete=models.CASCADE, related_name="tasks")
+    customer = models.ForeignKey(
+        "customers.Customer", verbose_name="客户", on_delete=models.CASCADE, related_name="follow_up_tasks"
+    )
+    title = models.CharField("任务", max_length=200)
+    due_on = models.DateField("截止日期")
+    # Set by automatic journeys (e.g. "birthday:2026"), so one occasion never makes two tasks.
+    occasion = models.CharField("场景", max_length=64, blank=True)
+    done_at = models.DateTimeField("完成时间", null=True, blank=True)
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+
+    class Meta:
+        db_table = "associates_followuptask"
+        verbose_name = "跟进任务"
+        verbose_name_plural = "跟进任务"
+        ordering = ["done_at", "due_on", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["associate", "customer", "occasion"],
+                condition=~models.Q(occasion=""),
+                name="follow_up_task_once_per_occasion",
+            )
+        ]
+        indexes = [models.Index(fields=["associate", "done_at", "due_on"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Handover(models.Model):
+    """A manager moving an associate's customers to another associate through WeCom's transfer APIs."""
+
+    class Kind(models.TextChoices):
+        ONJOB = "onjob", "在职继承"
+        RESIGNED = "resigned", "离职继承"
+
+    from_associate = models.ForeignKey(
+        "associates.Associate", verbose_name="原导购", on_delete=models.PROTECT, related_name="handovers_out"
+    )
+    to_associate = models.ForeignKey(
+        "associates.Associate", verbose_name="接替导购", on_delete=models.PROTECT, related_name="handovers_in"
+    )
+    kind = models.CharField("方式", max_length=16, choices=Kind.choices)
+    message = models.CharField(
+        "转接提示语", max_length=200, blank=True, help_text="在职继承时发给客户的提示；留空使用企业微信默认"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="操作人", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField("发起时间", auto_now_add=True)
+
+    class Meta:
+        db_table = "insights_handover"
+        verbose_name = "客户交接"
+        verbose_name_plural = "客户交接"
+        ordering = ["-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+
+class HandoverItem(models.Model):
+    """One customer in a handover and what WeCom did with them."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "等待接替"
+        SUCCEEDED = "succeeded", "已接替"
+        FAILED = "failed", "失败"
+
+    handover = models.ForeignKey(Handover, verbose_name="交接", on_delete=models.CASCADE, related_name="items")
+    customer = models.ForeignKey("customers.Customer", verbose_name="客户", on_delete=models.PROTECT, related_name="+")
+    external_userid = models.CharField("外部联系人ID", max_length=64)
+    status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.WAITING)
+    errcode = models.IntegerField("错误码", default=0)
+    fail_reason = models.CharField("失败原因", max_length=40, blank=True)
+    attempts = models.PositiveSmallIntegerField("尝试次数", default=1)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+    finished_at = models.DateTimeField("接替时间", null=True, blank=True)
+
+    class Meta:
+        db_table = "insights_handoveritem"
+        verbose_name = "交接客户"
+        verbose_name_plural = "交接客户"
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["handover", "external_userid"], name="handover_item_unique"),
+        ]
+        indexes = [models.Index(fields=["external_userid", "status"])]
+
+    def __str__(self) -> str:
+        return self.external_userid
+
+    FAIL_LABELS = {
+        "customer_refused": "客户拒绝",
+        "customer_limit_exceed": "接替导购客户数已达上限",
+    }
+
+    @property
+    def fail_label(self) -> str:
+        if self.fail_reason:
+            return self.FAIL_LABELS.get(self.fail_reason, self.fail_reason)
+        return f"企业微信错误 {self.errcode}" if self.errcode else ""

@@ -1,0 +1,39 @@
+"""Celery tasks of the client book: the welcome message (real-time queue) and the handovers' follow-up (beat).
+
+Both are safe to run twice: the welcome's status is guarded, and a handover item moves once (status-guarded
+UPDATE). WeCom rate limits are retried with backoff.
+"""
+
+from celery import shared_task
+
+from clientbook.handover import handovers_sync_open
+from clientbook.services import welcome_message_send
+from wecom.client import WeComError
+from wecom.tasks import TransientWeComError
+
+
+# Real-time queue: WeCom accepts the welcome message only within 20 s of the add event. Retries are
+# quick and few; the service itself refuses once the window has passed.
+@shared_task(
+    acks_late=True,
+    autoretry_for=(TransientWeComError,),
+    retry_backoff=1,
+    retry_backoff_max=4,
+    max_retries=4,
+)
+def welcome_message_send_task(*, follow_id: int, welcome_code: str, received: int) -> str:
+    try:
+        return welcome_message_send(follow_id=follow_id, welcome_code=welcome_code, received=received)
+    except WeComError as exc:
+        raise TransientWeComError(str(exc)) from exc
+
+
+@shared_task(bind=True, max_retries=5)
+def handovers_sync_task(self) -> int:
+    """Settle waiting handover customers from WeCom's transfer_result (a busy WeCom is retried, with backoff)."""
+    try:
+        return handovers_sync_open()
+    except WeComError as exc:
+        if not exc.transient:
+            raise
+        raise self.retry(exc=exc, countdown=30 * 2**self.request.retries) from exc

@@ -1,0 +1,30 @@
+"""The communities' WeCom callbacks (change_external_chat), registered with `wecom.events` when the app is ready.
+
+Each re-reads the group from WeCom and converges (idempotent, safe in any order); a change WeCom's answer does not show
+yet is looked at again later on the bulk queue (`communities.tasks.group_chat_recheck_later`).
+"""
+
+from communities.services import group_chat_dismiss, group_chat_refresh, member_change_from, moment_of
+from communities.tasks import group_chat_recheck_later
+from wecom.events import handles
+
+
+@handles("change_external_chat", "create")
+def group_chat_created(payload: dict) -> None:
+    group_chat_refresh(chat_id=str(payload.get("ChatId", "")))
+
+
+@handles("change_external_chat", "update")
+def group_chat_updated(payload: dict) -> None:
+    """add_member / del_member / change_owner / change_name / change_notice: re-fetch and converge."""
+    group_chat_refresh(
+        chat_id=str(payload.get("ChatId", "")),
+        change=member_change_from(payload),
+        payload=payload,
+        recheck_later=group_chat_recheck_later,
+    )
+
+
+@handles("change_external_chat", "dismiss")
+def group_chat_dismissed(payload: dict) -> None:
+    group_chat_dismiss(chat_id=str(payload.get("ChatId", "")), at=moment_of(payload.get("CreateTime")))
