@@ -29,7 +29,7 @@ from associates.auth import SESSION_KEY
 from bench._http_client import get_all
 from bench._servers import database_url, free_port, omni_process, wait_until_up, web_cmd
 from customers.models import Customer
-from demo.brand import demo_data_present, demo_seed
+from demo.seed import demo_data_present, demo_seed
 
 SCRATCH_DATABASE = False
 SMALL = 10_000

@@ -1,4 +1,4 @@
-"""Demo data for community invites (wired into the demo by demo/brand.py and the emulator loader).
+"""Demo data for community invites (wired into the demo by demo/seed.py, demo/accounts.py and the emulator loader).
 
 - `communities_demo_seed`: a community per demo store (database only; no WeCom calls).
 - `communities_demo_emulator_load`: in a running local emulator, a customer group per community owned by one of

@@ -6,12 +6,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from demo.brand import demo_logins
+
 
 def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_staff or not settings.OMNI_DEMO:
         return redirect("admin:index")
-    from demo.brand import demo_logins  # the demo brand's module loads numpy and pandas: only the demo pays for them
-
     emulator = settings.WECOM_EMULATOR_URL.rstrip("/")
     return render(
         request,

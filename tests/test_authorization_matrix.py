@@ -57,7 +57,8 @@ from customers.models import (
     Tag,
 )
 from customers.services import customer_merge
-from demo.brand import HQ_USERNAME, demo_seed
+from demo.brand import HQ_USERNAME
+from demo.seed import demo_seed
 from insights.models import Attribution, AttributionConfig, DailyStats
 from suggestions.models import ComplementRule, Outreach, SuggestionModel
 from tests.factories import CouponPackFactory, CouponPackItemFactory, CouponTemplateFactory, OrderLineFactory

@@ -18,6 +18,7 @@ from associates.models import Associate, Store
 from campaigns.models import Campaign
 from clientbook.models import FollowRelation
 from coupons.models import Coupon, IssueRequest
+from customers.categories import CATEGORY_LABELS
 from customers.models import (
     Customer,
     CustomerNote,
@@ -30,16 +31,10 @@ from customers.models import (
     Tag,
 )
 from customers.phones import phone_normalize
-from demo import brand as demo
-from demo.brand import (
-    CATEGORY_LABELS,
-    COMPLEMENTS,
-    HISTORY_DAYS,
-    SKINCARE_CATEGORIES,
-    demo_catalog,
-    demo_reference,
-    demo_seed,
-)
+from demo import seed as demo
+from demo.brand import HISTORY_DAYS, demo_reference
+from demo.catalog import COMPLEMENTS, SKINCARE_CATEGORIES, demo_catalog
+from demo.seed import demo_seed
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from customers.models import Order, Product
-from demo.brand import DEMO_COMPLEMENT_RULES, demo_catalog, demo_seed
+from demo.catalog import DEMO_COMPLEMENT_RULES, demo_catalog
+from demo.seed import demo_seed
 from omni.errors import ApplicationError
 from suggestions import engine, selectors
 from suggestions.models import ComplementRule, Outreach, SuggestionModel

@@ -1,6 +1,6 @@
 """The emulator as one WSGI app, served by Django's threaded development server (no new dependencies).
 
-    /cgi-bin/…                 WeCom's server API (api.py)
+    /cgi-bin/…                 WeCom's server API (api/, routed in api/dispatch.py)
     /connect/oauth2/authorize  OAuth: WeCom's (ui.py), or the Official Account's for its appid (wechat.py)
     /sns/…, /wechat/open       WeChat for customers: the OA's web authorization API, a page opened in WeChat
     /control/…                 the control API (control.py)
@@ -18,7 +18,7 @@ from typing import Any
 import requests
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 
-from wecom.emulator.api import WeComApi
+from wecom.emulator.api.dispatch import WeComApi
 from wecom.emulator.callbacks import CallbackDispatcher
 from wecom.emulator.config import EmulatorConfig
 from wecom.emulator.control import ControlApi

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import qrcode
 
 from wecom.emulator import limits as L
-from wecom.emulator.api import WeComApi
+from wecom.emulator.api.dispatch import WeComApi
 from wecom.emulator.config import EmulatorConfig
 from wecom.emulator.control import LOGIN_COOKIE
 from wecom.emulator.state import EmulatorState, group_chat_key, new_id, relation_key, single_chat_key

@@ -1,4 +1,4 @@
-"""`manage.py seed_demo`: write the demo brand 栖木 QIMU (see demo/brand.py) and print what it wrote."""
+"""`manage.py seed_demo`: write the demo brand 栖木 QIMU (see demo/seed.py) and print what it wrote."""
 
 import time
 from datetime import timedelta
@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from campaigns.services import journeys_run
 from coupons.services import coupons_expiry_remind
-from demo.brand import BRAND_NAME, CUSTOMERS_PER_SCALE, DEMO_TZ, HISTORY_DAYS, demo_data_present, demo_seed
+from demo.brand import BRAND_NAME, DEMO_TZ, HISTORY_DAYS
+from demo.seed import CUSTOMERS_PER_SCALE, demo_data_present, demo_seed
 from insights.attribution import attribution_refresh
 from insights.stats import daily_stats_refresh
 from omni.errors import ApplicationError
