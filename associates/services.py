@@ -221,7 +221,7 @@ def welcome_text(*, associate: Associate) -> str:
 def _welcome_coupons(follow: FollowRelation) -> list[dict]:
     """The store's welcome coupon pack, issued now, as a link attachment to the customer's coupon page."""
     from coupons.links import coupon_card_image_url, coupon_page_url
-    from coupons.services import coupon_welcome_pack_send
+    from coupons.sending import coupon_welcome_pack_send
 
     sent = coupon_welcome_pack_send(follow_id=follow.pk)
     if sent is None:

@@ -35,7 +35,7 @@ from campaigns import constants as K
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, JourneyConfig
 from campaigns.selectors import campaign_audience_count, campaign_audience_ids
 from coupons.links import coupon_card_image_url
-from coupons.services import coupon_pack_send_many
+from coupons.sending_many import coupon_pack_send_many
 from customers.models import Customer, Order
 from omni.bulk import bulk_copy
 from omni.errors import ApplicationError

@@ -31,6 +31,13 @@ from django.utils.html import format_html, format_html_join
 from associates.models import Store
 from associates.scoping import ReadOnlyAdmin, StoreScopedAdmin
 from associates.selectors import user_store_ids
+from coupons.managing import (
+    coupon_pack_budget_set,
+    coupon_pack_status_set,
+    coupon_template_problems,
+    coupon_template_status_set,
+    coupon_template_stock_set,
+)
 from coupons.models import (
     CODE_ALPHABET,
     CODE_LENGTH,
@@ -43,6 +50,7 @@ from coupons.models import (
     code_display,
     code_normalize,
 )
+from coupons.redemption import coupon_revoke
 from coupons.selectors import (
     coupon_pack_manageable,
     coupon_packs_visible,
@@ -52,14 +60,6 @@ from coupons.selectors import (
     issue_requests_with_counts,
     redemptions_export_rows,
     redemptions_visible,
-)
-from coupons.services import (
-    coupon_pack_budget_set,
-    coupon_pack_status_set,
-    coupon_revoke,
-    coupon_template_problems,
-    coupon_template_status_set,
-    coupon_template_stock_set,
 )
 from omni.errors import ApplicationError
 

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from associates.apis import SidebarApi, moment_json, money_json
 from coupons.links import coupon_card_image_url, coupon_page_url
 from coupons.models import Coupon, IssueRequest
-from coupons.services import coupon_pack_send
+from coupons.sending import coupon_pack_send
 from coupons.sidebar import sidebar_customer_coupons, sidebar_pack_offers
 from omni.openapi import error_responses
 

@@ -36,7 +36,9 @@ from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, Journey
 from communities.models import Community, CommunityInviteCode, GroupMember, GroupMemberEvent, Invite
 from coupons.links import coupon_page_token
 from coupons.models import CouponOrder, Redemption
-from coupons.services import OrderIn, coupon_pack_send, coupon_redeem
+from coupons.redemption import OrderIn
+from coupons.sending import coupon_pack_send
+from coupons.till import coupon_redeem
 from customers.ingestion import api_key_create
 from customers.models import (
     ApiKey,

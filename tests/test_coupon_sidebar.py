@@ -9,8 +9,9 @@ from rest_framework.test import APIClient
 
 from coupons.links import coupon_page_customer_id
 from coupons.models import Coupon, CouponPack, IssueRequest
-from coupons.services import OrderIn, coupon_redeem
+from coupons.redemption import OrderIn
 from coupons.sidebar_apis import PackSentOut, SidebarCouponsOut
+from coupons.till import coupon_redeem
 from omni.wecom.auth import SESSION_KEY
 from tests.factories import (
     AssociateFactory,

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Permission
 
 from associates.models import FollowRelation, FollowUpTask
 from coupons.models import Coupon
-from coupons.services import coupon_pack_send
+from coupons.sending import coupon_pack_send
 from customers.models import Channel, Customer, CustomerNote
 from insights.attribution import attribution_recompute
 from insights.models import Attribution, Handover, HandoverItem

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from campaigns.services import journeys_run
-from coupons.services import coupons_expiry_remind
+from coupons.expiry import coupons_expiry_remind
 from insights.attribution import attribution_refresh
 from insights.stats import daily_stats_refresh
 from omni.demo import BRAND_NAME, CUSTOMERS_PER_SCALE, DEMO_TZ, HISTORY_DAYS, demo_data_present, demo_seed
