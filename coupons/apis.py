@@ -10,6 +10,7 @@ number by the key that made it answers 200 with the first result and writes noth
 through its channel.
 """
 
+import dataclasses
 from decimal import Decimal
 
 from django.utils import timezone
@@ -191,7 +192,9 @@ class CouponValidateApi(CouponApi):
 
 
 class CouponRedeemApi(CouponApi):
-    # The till's fast path answers the common call; as_view(till_fast_path=False) sends every call through DRF.
+    # True: the till's fast path (coupons.till_api) answers the common call, and DRF's answers are built as it
+    # builds them. as_view(till_fast_path=False) serves the reference path the fast one is held to: every call
+    # through DRF, the redemption read back from the ledger and written by RedeemOut.
     till_fast_path = True
 
     @extend_schema_serializer(component_name="CouponRedeemIn")
@@ -218,9 +221,11 @@ class CouponRedeemApi(CouponApi):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         redeemed = redeem(api_key=request.auth, fields=data.validated_data)
-        return Response(
-            redemption_body(redemption_shown(redeemed), status="redeemed"), status=201 if redeemed.created else 200
-        )
+        if self.till_fast_path:
+            body = redemption_body(redemption_shown(redeemed), status="redeemed")
+        else:
+            body = RedeemOut(redemption_shown(dataclasses.replace(redeemed, credited=None))).data
+        return Response(body, status=201 if redeemed.created else 200)
 
     def dispatch(self, request, *args, **kwargs):
         """Every till waits on this, so the common call — a POST with an API key and a plain JSON body — is

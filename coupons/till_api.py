@@ -200,10 +200,11 @@ def redemption_shown(redeemed: Redeemed) -> dict:
 
 
 def json_answer(body: dict, *, status: int) -> HttpResponse:
-    """What DRF's JSONRenderer writes for `body` (compact, UTF-8 as is), with the headers its views add."""
+    """What DRF's JSONRenderer writes for `body` (compact, UTF-8 as is), with the header its view adds (no `Vary`:
+    DRF adds `Vary: Accept` only to a view with more than one renderer, and the API has JSON's alone)."""
     content = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     response = HttpResponse(content, status=status, content_type="application/json")
-    response["Vary"], response["Allow"] = "Accept", "POST, OPTIONS"
+    response["Allow"] = "POST, OPTIONS"
     return response
 
 
