@@ -15,6 +15,7 @@ statuses move through the transition services. When a service refuses while savi
 back and the form is shown again with the service's message on the field.
 """
 
+import copy
 import csv
 from collections.abc import Iterable
 
@@ -152,9 +153,12 @@ class ServiceForm(forms.ModelForm):
 
 
 class ServiceSaveAdmin(StoreScopedAdmin):
+    # What a service refused while saving: set on the copy of the admin that shows that request's form again.
+    refused: _Refused | None = None
+
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
-        attrs = {"store_ids": user_store_ids(user=request.user), "refused": getattr(request, "_coupon_refused", None)}
+        attrs = {"store_ids": user_store_ids(user=request.user), "refused": self.refused}
         return type(form.__name__, (form,), attrs)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
@@ -162,8 +166,9 @@ class ServiceSaveAdmin(StoreScopedAdmin):
             return super().changeform_view(request, object_id, form_url, extra_context)
         except _Refused as refused:
             # The first attempt's transaction is rolled back; the second shows the posted form with the reason.
-            request._coupon_refused = refused
-            return super().changeform_view(request, object_id, form_url, extra_context)
+            again = copy.copy(self)
+            again.refused = refused
+            return super(ServiceSaveAdmin, again).changeform_view(request, object_id, form_url, extra_context)
 
     def _status_action(self, request, queryset, *, move, status: str, done: str, only_from: set[str] | None = None):
         moved = 0
