@@ -34,8 +34,11 @@ from associates.scoping import ReadOnlyAdmin, StoreScopedAdmin
 from associates.selectors import user_store_ids
 from coupons.managing import (
     coupon_pack_budget_set,
+    coupon_pack_edit,
     coupon_pack_status_set,
-    coupon_template_problems,
+    coupon_template_complete_require,
+    coupon_template_create,
+    coupon_template_edit,
     coupon_template_status_set,
     coupon_template_stock_set,
 )
@@ -334,16 +337,17 @@ class CouponTemplateAdmin(ServiceSaveAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change:
-            # Created as a draft; save_related starts it through the service once its products are saved.
-            obj.status = CouponTemplate.Status.DRAFT
-            obj.save()
+            # save_related starts it through the service once its products are saved.
+            coupon_template_create(template=obj)
             return
-        fields = [name for name in _plain_changed(form) if name not in ("total_stock", "status")]
-        # Lock the row: a send takes stock with an UPDATE of this row, so none can slip in while rules change.
-        current = CouponTemplate.objects.select_for_update(no_key=True).get(pk=obj.pk)
-        if current.issued_count and self._rules_changed(request, current):
-            raise _Refused(None, [f"已发出 {current.issued_count} 张券，优惠规则不能再修改。"])
-        obj.save(update_fields=fields)
+        try:
+            coupon_template_edit(
+                template=obj,
+                fields=_plain_changed(form),
+                rules_changed=lambda current: self._rules_changed(request, current),
+            )
+        except ApplicationError as error:
+            raise _Refused.from_error(None, error) from error
         if "total_stock" in form.changed_data:
             try:
                 coupon_template_stock_set(
@@ -372,9 +376,10 @@ class CouponTemplateAdmin(ServiceSaveAdmin):
             except ApplicationError as error:
                 raise _Refused.from_error("status", error) from error
             return
-        current = CouponTemplate.objects.get(pk=template.pk)
-        if current.status == CouponTemplate.Status.RUNNING and (problems := coupon_template_problems(template=current)):
-            raise _Refused(None, problems)
+        try:
+            coupon_template_complete_require(template_id=template.pk)
+        except ApplicationError as error:
+            raise _Refused.from_error(None, error) from error
 
     def _move(self, template_id: int, status: str) -> None:
         coupon_template_status_set(template_id=template_id, status=status)
@@ -516,7 +521,7 @@ class CouponPackAdmin(ServiceSaveAdmin):
             super().save_model(request, obj, form, change)
             return
         # Never the budget (a compare-and-set below), the spent amount or the status (services own them).
-        obj.save(update_fields=[name for name in _plain_changed(form) if name != "budget"])
+        coupon_pack_edit(pack=obj, fields=_plain_changed(form))
         if "budget" in form.changed_data:
             try:
                 coupon_pack_budget_set(pack_id=obj.pk, expected=form.seen("budget"), budget=form.cleaned_data["budget"])

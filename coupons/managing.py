@@ -1,13 +1,61 @@
-"""Managers' edits of templates (批次) and packs (券包), which admin calls: compare-and-set of a pack's budget
-and a template's stock (never below what is already spent or issued), status moves, and what keeps a template
-from being issued.
+"""Managers' edits of templates (批次) and packs (券包), which admin calls: saving a new template and an edit,
+compare-and-set of a pack's budget and a template's stock (never below what is already spent or issued), status
+moves, and what keeps a template from being issued.
 """
 
+from collections.abc import Callable, Sequence
 from decimal import Decimal
+
+from django.db import transaction
 
 from coupons.models import CouponPack, CouponTemplate
 from coupons.refusals import conflict
 from omni.errors import ApplicationError
+
+# Fields an edit never saves: services own them (stock, spent and status move by compare-and-set).
+_TEMPLATE_GUARDED = ("total_stock", "issued_count", "status")
+_PACK_GUARDED = ("budget", "spent", "status")
+
+
+def coupon_template_create(*, template: CouponTemplate) -> CouponTemplate:
+    """Save a new template as a draft. Issuing starts through `coupon_template_status_set` once its products and
+    stores are saved too, as they decide whether it is complete."""
+    template.status = CouponTemplate.Status.DRAFT
+    template.save()
+    return template
+
+
+def coupon_template_edit(
+    *, template: CouponTemplate, fields: Sequence[str], rules_changed: Callable[[CouponTemplate], Sequence[str]]
+) -> CouponTemplate:
+    """Save these fields of a manager's edit of `template`, never its stock or status (`coupon_template_stock_set`,
+    `coupon_template_status_set`).
+
+    The template's row is locked first: a send takes stock with an UPDATE of this row, so none slips in while the
+    rules change. Once coupons of it were issued, an edit whose `rules_changed(the row as locked)` names a rule
+    field is refused (409 `rules_fixed`) and nothing is saved. Inside a transaction, the lock holds until it
+    commits."""
+    with transaction.atomic():
+        current = CouponTemplate.objects.select_for_update(no_key=True).get(pk=template.pk)
+        if current.issued_count and rules_changed(current):
+            raise conflict("rules_fixed", f"已发出 {current.issued_count} 张券，优惠规则不能再修改。")
+        template.save(update_fields=[name for name in fields if name not in _TEMPLATE_GUARDED])
+    return template
+
+
+def coupon_template_complete_require(*, template_id: int) -> None:
+    """A running template stays complete through an edit: `template_invalid` (the problems as details) when it is
+    running and no longer complete."""
+    template = CouponTemplate.objects.get(pk=template_id)
+    if template.status == CouponTemplate.Status.RUNNING and (problems := coupon_template_problems(template=template)):
+        raise ApplicationError("template_invalid", " ".join(problems), details=problems)
+
+
+def coupon_pack_edit(*, pack: CouponPack, fields: Sequence[str]) -> CouponPack:
+    """Save these fields of a manager's edit of `pack`, never its budget (`coupon_pack_budget_set`), what it spent
+    (sends) or its status (`coupon_pack_status_set`)."""
+    pack.save(update_fields=[name for name in fields if name not in _PACK_GUARDED])
+    return pack
 
 
 def coupon_pack_budget_set(*, pack_id: int, expected: Decimal, budget: Decimal) -> CouponPack:
