@@ -33,7 +33,7 @@ from django.utils import timezone
 from associates.models import Associate, Store
 from bench._servers import database_url, free_port, omni_process, wait_until_up, web_cmd
 from coupons.models import Coupon, CouponPack, CouponPackItem, CouponTemplate, CustomerHolding, IssueRequest, Redemption
-from coupons.services import coupon_pack_send_many
+from coupons.sending_many import coupon_pack_send_many
 from customers.ingestion import api_key_create
 from customers.models import Channel, Customer
 from omni.bulk import bulk_copy

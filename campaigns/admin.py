@@ -26,12 +26,13 @@ from campaigns.selectors import (
 from campaigns.services import (
     campaign_approve,
     campaign_cancel,
-    campaign_chunks_retry,
     campaign_content_problems,
+    campaign_failed_chunks_retry,
     campaign_reject,
+    campaign_save,
     campaign_submit,
 )
-from campaigns.tasks import campaign_chunk_send_task
+from campaigns.tasks import campaign_chunk_send_later
 from communities.models import Community
 from omni.errors import ApplicationError
 
@@ -115,9 +116,7 @@ class CampaignAdmin(StoreScopedAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+        campaign_save(campaign=obj, user=request.user)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
@@ -220,14 +219,10 @@ class CampaignAdmin(StoreScopedAdmin):
 
     @admin.action(description="重试失败的分片")
     def retry_failed(self, request, queryset):
-        chunk_ids = list(
-            CampaignChunk.objects.filter(campaign__in=queryset, status=CampaignChunk.Status.FAILED).values_list(
-                "pk", flat=True
-            )
+        retried = campaign_failed_chunks_retry(
+            campaign_ids=list(queryset.values_list("pk", flat=True)), send_later=campaign_chunk_send_later
         )
-        for chunk_id in campaign_chunks_retry(chunk_ids=chunk_ids):
-            campaign_chunk_send_task.delay(chunk_id)
-        self.message_user(request, f"已重试 {len(chunk_ids)} 个分片")
+        self.message_user(request, f"已重试 {retried} 个分片")
 
 
 def _bom(rows):

@@ -17,9 +17,11 @@ Concurrency and retries (policy):
 
 import calendar
 import datetime as dt
+import functools
 import logging
 import zlib
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,7 +38,7 @@ from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, Journey
 from campaigns.selectors import campaign_audience_count, campaign_audience_ids
 from clientbook.models import FollowRelation, FollowUpTask
 from coupons.links import coupon_card_image_url
-from coupons.services import coupon_pack_send_many
+from coupons.sending_many import coupon_pack_send_many
 from customers.models import Customer, Order
 from omni.bulk import bulk_copy
 from omni.errors import ApplicationError
@@ -147,6 +149,15 @@ def _manages_all_stores(*, user, campaign: Campaign) -> bool:
     if store_ids is None:
         return True
     return not campaign.stores.exclude(pk__in=store_ids).exists()
+
+
+def campaign_save(*, campaign: Campaign, user) -> Campaign:
+    """Save a campaign as a manager writes it; a new one records `user` as its creator, who may then submit it but
+    never approve it (`campaign_approve`)."""
+    if campaign.pk is None:
+        campaign.created_by = user
+    campaign.save()
+    return campaign
 
 
 def campaign_submit(*, campaign_id: int, user) -> Campaign:
@@ -515,6 +526,18 @@ def campaign_chunks_retry(*, chunk_ids: list[int]) -> list[int]:
                 _move(campaign_id, from_=[S.DONE], to=S.SENDING, finished_at=None)
                 moved.append(chunk_id)
     return moved
+
+
+def campaign_failed_chunks_retry(*, campaign_ids: Sequence[int], send_later: Callable[[int], None]) -> int:
+    """An admin retries the failed chunks of these campaigns: each one moved back to pending
+    (`campaign_chunks_retry`) is queued to be sent again once the transaction commits, by `send_later(chunk_id)`
+    (`campaigns.tasks.campaign_chunk_send_later`). Returns how many failed chunks there were."""
+    chunk_ids = list(
+        CampaignChunk.objects.filter(campaign_id__in=campaign_ids, status=CS.FAILED).values_list("pk", flat=True)
+    )
+    for chunk_id in campaign_chunks_retry(chunk_ids=chunk_ids):
+        transaction.on_commit(functools.partial(send_later, chunk_id))
+    return len(chunk_ids)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ statuses move through the transition services. When a service refuses while savi
 back and the form is shown again with the service's message on the field.
 """
 
+import copy
 import csv
 from collections.abc import Iterable
 
@@ -31,6 +32,16 @@ from django.utils.html import format_html, format_html_join
 from associates.models import Store
 from associates.scoping import ReadOnlyAdmin, StoreScopedAdmin
 from associates.selectors import user_store_ids
+from coupons.managing import (
+    coupon_pack_budget_set,
+    coupon_pack_edit,
+    coupon_pack_status_set,
+    coupon_template_complete_require,
+    coupon_template_create,
+    coupon_template_edit,
+    coupon_template_status_set,
+    coupon_template_stock_set,
+)
 from coupons.models import (
     CODE_ALPHABET,
     CODE_LENGTH,
@@ -43,6 +54,7 @@ from coupons.models import (
     code_display,
     code_normalize,
 )
+from coupons.redemption import coupon_revoke
 from coupons.selectors import (
     coupon_pack_manageable,
     coupon_packs_visible,
@@ -52,14 +64,6 @@ from coupons.selectors import (
     issue_requests_with_counts,
     redemptions_export_rows,
     redemptions_visible,
-)
-from coupons.services import (
-    coupon_pack_budget_set,
-    coupon_pack_status_set,
-    coupon_revoke,
-    coupon_template_problems,
-    coupon_template_status_set,
-    coupon_template_stock_set,
 )
 from omni.errors import ApplicationError
 
@@ -152,9 +156,12 @@ class ServiceForm(forms.ModelForm):
 
 
 class ServiceSaveAdmin(StoreScopedAdmin):
+    # What a service refused while saving: set on the copy of the admin that shows that request's form again.
+    refused: _Refused | None = None
+
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
-        attrs = {"store_ids": user_store_ids(user=request.user), "refused": getattr(request, "_coupon_refused", None)}
+        attrs = {"store_ids": user_store_ids(user=request.user), "refused": self.refused}
         return type(form.__name__, (form,), attrs)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
@@ -162,8 +169,9 @@ class ServiceSaveAdmin(StoreScopedAdmin):
             return super().changeform_view(request, object_id, form_url, extra_context)
         except _Refused as refused:
             # The first attempt's transaction is rolled back; the second shows the posted form with the reason.
-            request._coupon_refused = refused
-            return super().changeform_view(request, object_id, form_url, extra_context)
+            again = copy.copy(self)
+            again.refused = refused
+            return super(ServiceSaveAdmin, again).changeform_view(request, object_id, form_url, extra_context)
 
     def _status_action(self, request, queryset, *, move, status: str, done: str, only_from: set[str] | None = None):
         moved = 0
@@ -329,16 +337,17 @@ class CouponTemplateAdmin(ServiceSaveAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change:
-            # Created as a draft; save_related starts it through the service once its products are saved.
-            obj.status = CouponTemplate.Status.DRAFT
-            obj.save()
+            # save_related starts it through the service once its products are saved.
+            coupon_template_create(template=obj)
             return
-        fields = [name for name in _plain_changed(form) if name not in ("total_stock", "status")]
-        # Lock the row: a send takes stock with an UPDATE of this row, so none can slip in while rules change.
-        current = CouponTemplate.objects.select_for_update(no_key=True).get(pk=obj.pk)
-        if current.issued_count and self._rules_changed(request, current):
-            raise _Refused(None, [f"已发出 {current.issued_count} 张券，优惠规则不能再修改。"])
-        obj.save(update_fields=fields)
+        try:
+            coupon_template_edit(
+                template=obj,
+                fields=_plain_changed(form),
+                rules_changed=lambda current: self._rules_changed(request, current),
+            )
+        except ApplicationError as error:
+            raise _Refused.from_error(None, error) from error
         if "total_stock" in form.changed_data:
             try:
                 coupon_template_stock_set(
@@ -367,9 +376,10 @@ class CouponTemplateAdmin(ServiceSaveAdmin):
             except ApplicationError as error:
                 raise _Refused.from_error("status", error) from error
             return
-        current = CouponTemplate.objects.get(pk=template.pk)
-        if current.status == CouponTemplate.Status.RUNNING and (problems := coupon_template_problems(template=current)):
-            raise _Refused(None, problems)
+        try:
+            coupon_template_complete_require(template_id=template.pk)
+        except ApplicationError as error:
+            raise _Refused.from_error(None, error) from error
 
     def _move(self, template_id: int, status: str) -> None:
         coupon_template_status_set(template_id=template_id, status=status)
@@ -511,7 +521,7 @@ class CouponPackAdmin(ServiceSaveAdmin):
             super().save_model(request, obj, form, change)
             return
         # Never the budget (a compare-and-set below), the spent amount or the status (services own them).
-        obj.save(update_fields=[name for name in _plain_changed(form) if name != "budget"])
+        coupon_pack_edit(pack=obj, fields=_plain_changed(form))
         if "budget" in form.changed_data:
             try:
                 coupon_pack_budget_set(pack_id=obj.pk, expected=form.seen("budget"), budget=form.cleaned_data["budget"])

@@ -1,8 +1,8 @@
 """Coupons: templates (批次), packs (券包), issued coupons, and the ledgers that say what happened to them.
 
 Money rules live in the database. Every "at most N" is a conditional UPDATE or an upsert with a WHERE on a
-counter row (`coupons.services`); the counters on templates and packs are caches of the ledgers
-(`IssueRequest`, `Coupon`, `Redemption`), which reports read. Each retried write carries a request number
+counter row (`coupons.sending`, `coupons.sending_many`); the counters on templates and packs are caches of the
+ledgers (`IssueRequest`, `Coupon`, `Redemption`), which reports read. Each retried write carries a request number
 unique in its ledger.
 """
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from coupons.models import Coupon, CouponPack, CouponTemplate, IssueRequest, Redemption
 from customers.models import Customer
+from omni.errors import ApplicationError
 
 StoreIds = frozenset[int] | None
 
@@ -175,12 +176,22 @@ def issue_requests_export_rows(*, issue_requests: QuerySet[IssueRequest]) -> Ite
         ]
 
 
+def customer_golden(*, customer_id: int) -> Customer:
+    """The One ID record a (possibly merged) customer id stands for today."""
+    customer = Customer.objects.filter(pk=customer_id).first()
+    seen = set()
+    while customer is not None and customer.merged_into_id and customer.pk not in seen:
+        seen.add(customer.pk)
+        customer = Customer.objects.filter(pk=customer.merged_into_id).first()
+    if customer is None:
+        raise ApplicationError("customer_not_found", "没有找到这位客户。", status_code=404)
+    return customer
+
+
 def customer_record_ids(*, customer_id: int) -> list[int]:
     """The ids of one person's records: the One ID record a (possibly merged) id stands for, first, and every
     record merged into it, however deep. Coupons stay on the record they were issued to, so a person's coupons
     are the coupons of all these records."""
-    from coupons.services import customer_golden
-
     golden = customer_golden(customer_id=customer_id)
     ids, frontier = [golden.pk], [golden.pk]
     while frontier:

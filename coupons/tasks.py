@@ -8,7 +8,7 @@ overlapping run changes nothing, and neither is retried: the next scheduled run 
 
 from celery import shared_task
 
-from coupons.services import coupons_expire, coupons_expiry_remind
+from coupons.expiry import coupons_expire, coupons_expiry_remind
 
 EXPIRE_BATCH = 5000
 

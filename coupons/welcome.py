@@ -4,7 +4,7 @@ coupon page."""
 
 from clientbook.models import FollowRelation
 from coupons.links import coupon_card_image_url, coupon_page_url
-from coupons.services import coupon_welcome_pack_send
+from coupons.sending import coupon_welcome_pack_send
 
 
 def welcome_coupons(follow: FollowRelation) -> list[dict]:

@@ -6,6 +6,7 @@ stores —, orders): 403 `scope_missing`.
 Every batch answers per row: 200 when all rows succeeded, 207 when some failed, 400 when none did.
 """
 
+import dataclasses
 import hmac
 import json
 from datetime import timedelta
@@ -43,13 +44,31 @@ class ApiKeyPrincipal:
         self.api_key = api_key
 
 
-def _active_key(prefix: str, *, store_code: str | None = None) -> ApiKey | None:
+@dataclasses.dataclass(frozen=True)
+class KeyStore:
+    """A store by its code as an API key sees it, read in the key's own statement for a till's call."""
+
+    code: str
+    id: int | None  # None: no store has this code
+    name: str | None
+    key_limited: bool  # the key is limited to stores
+    key_allows: bool  # and this store is one of them
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyAtStore:
+    """An authenticated key and the till's store as the key sees it (`api_key_authenticate_at_store`)."""
+
+    api_key: ApiKey
+    store: KeyStore
+
+
+def _active_key(prefix: str, *, store_code: str | None = None) -> tuple[ApiKey, KeyStore | None] | None:
     """The active key with this prefix and its scopes, in one hand-written statement: every POS and mall call starts
     here, and the scope check (api_key_scope_require) costs no further round trip.
 
-    With `store_code`, the same statement also reads that store as the key sees it, for a till's call:
-    `api_key.store_seen[store_code]` is (store id, name, key limited to stores, key allows it), or None when no
-    store has the code."""
+    With `store_code`, the same statement also reads that store as the key sees it, for a till's call; else the
+    store is None."""
     key_table, key_stores = ApiKey._meta.db_table, ApiKey.stores.through._meta.db_table
     store_table = ApiKey.stores.field.related_model._meta.db_table
     if store_code is None:
@@ -82,30 +101,44 @@ def _active_key(prefix: str, *, store_code: str | None = None) -> ApiKey | None:
         last_used_at=rawsql.moment(last_used_at),
         scopes=json.loads(scopes) if isinstance(scopes, str) else scopes,  # JSON as the drivers give it: text
     )
-    if store_code is not None:
-        store_id, store_name, limited, allows = found[0][6:]
-        seen = None if store_id is None else (store_id, store_name, bool(limited), bool(allows))
-        api_key.store_seen = {store_code: seen}
-    return api_key
+    if store_code is None:
+        return api_key, None
+    store_id, store_name, limited, allows = found[0][6:]
+    return api_key, KeyStore(
+        code=store_code, id=store_id, name=store_name, key_limited=bool(limited), key_allows=bool(allows)
+    )
 
 
 API_KEY_KEYWORD = "Api-Key"
 
 
-def api_key_authenticate(header: str, *, store_code: str | None = None) -> ApiKey | None:
-    """The active key an `Authorization: Api-Key <prefix>.<secret>` header names; None when the header is not of
-    that scheme; `invalid_api_key` (401) when it names no active key. `store_code`: see `_active_key`."""
+def _authenticated(header: str, *, store_code: str | None) -> tuple[ApiKey, KeyStore | None] | None:
     if not header.startswith(f"{API_KEY_KEYWORD} "):
         return None
     token = header[len(API_KEY_KEYWORD) + 1 :].strip()
     prefix, _, secret = token.partition(".")
-    api_key = _active_key(prefix, store_code=store_code) if secret else None
-    if api_key is None or not hmac.compare_digest(api_key.key_hash, ApiKey.hash_secret(token)):
+    found = _active_key(prefix, store_code=store_code) if secret else None
+    if found is None or not hmac.compare_digest(found[0].key_hash, ApiKey.hash_secret(token)):
         raise ApplicationError("invalid_api_key", "The API key is not valid.", status_code=401)
+    api_key = found[0]
     now = timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at > timedelta(minutes=1):
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-    return api_key
+    return found
+
+
+def api_key_authenticate(header: str) -> ApiKey | None:
+    """The active key an `Authorization: Api-Key <prefix>.<secret>` header names; None when the header is not of
+    that scheme; `invalid_api_key` (401) when it names no active key."""
+    found = _authenticated(header, store_code=None)
+    return None if found is None else found[0]
+
+
+def api_key_authenticate_at_store(header: str, *, store_code: str) -> KeyAtStore | None:
+    """`api_key_authenticate` for a till's call: the same statement also reads the store `store_code` names, as the
+    key sees it (coupons.till_api)."""
+    found = _authenticated(header, store_code=store_code)
+    return None if found is None else KeyAtStore(api_key=found[0], store=found[1])
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):

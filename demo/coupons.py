@@ -52,8 +52,11 @@ def coupons_write(*, world: World, summary: DemoSummary) -> None:
     birthday pack from HQ in the associate's name. Customers used them on their next store visit: the first
     in-store purchase in a coupon's window that meets its threshold, one coupon per order (the templates do not
     stack). Coupons whose window has closed by the reference are expired."""
+    from coupons.expiry import coupons_expire
     from coupons.models import Channels, Coupon, IssueRequest
-    from coupons.services import OrderIn, coupon_pack_send_many, coupon_redeem, coupons_expire
+    from coupons.redemption import OrderIn
+    from coupons.sending_many import coupon_pack_send_many
+    from coupons.till import coupon_redeem
 
     follows = FollowRelation.objects.filter(ended_at__isnull=True, customer__merged_into__isnull=True)
     for days_before in range(COUPON_DAYS, 0, -1):

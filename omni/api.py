@@ -1,7 +1,7 @@
 """API plumbing shared by every /api/ path: the one JSON body parser, and errors that always answer in the envelope.
 
 `json_body_parse` is the only way an /api/ request body becomes data: DRF's views read it through `JSONParser`
-(the default parser), and the till's fast path (coupons.apis) calls it directly. A body nested deeper than
+(the default parser), and the till's fast path (coupons.till_api) calls it directly. A body nested deeper than
 JSON_DEPTH_MAX is refused as malformed (400 `malformed_request`); Python's json module would otherwise recurse
 until a RecursionError, a 500. `ApiErrorMiddleware` makes every other error under /api/ (an unknown path, a write
 to a path without its trailing slash, a body over Django's DATA_UPLOAD_MAX_MEMORY_SIZE, an unexpected exception)

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from coupons.links import coupon_card_image_url, coupon_page_url
 from coupons.models import Coupon, IssueRequest
-from coupons.services import coupon_pack_send
+from coupons.sending import coupon_pack_send
 from omni.openapi import error_responses
 from sidebar.base import SidebarApi, moment_json, money_json
 from sidebar.coupon_offers import sidebar_customer_coupons, sidebar_pack_offers

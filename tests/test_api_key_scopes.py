@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from coupons.models import Coupon, CouponOrder, Redemption
-from coupons.services import coupon_pack_send
+from coupons.sending import coupon_pack_send
 from customers.ingestion import api_key_create
 from customers.models import ApiKey, Channel, Customer, Order, Product, StoreStock
 from omni.errors import ApplicationError

@@ -38,7 +38,9 @@ from clientbook.models import FollowRelation, FollowUpTask, Handover, HandoverIt
 from communities.models import Community, CommunityInviteCode, GroupChat, GroupMember, GroupMemberEvent, Invite
 from coupons.links import coupon_page_token
 from coupons.models import CouponOrder, Redemption
-from coupons.services import OrderIn, coupon_pack_send, coupon_redeem
+from coupons.redemption import OrderIn
+from coupons.sending import coupon_pack_send
+from coupons.till import coupon_redeem
 from customers.ingestion import api_key_create
 from customers.models import (
     ApiKey,

@@ -1,11 +1,12 @@
 """The campaigns admin: a manager sees only campaigns of their stores, previews the audience, approves others'
-campaigns (never their own), and exports the recipients as CSV."""
+campaigns (never their own), and exports the recipients as CSV; the services it saves and retries through."""
 
 import pytest
 from django.utils import timezone
 
-from campaigns.models import Campaign
-from campaigns.services import campaign_submit
+from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
+from campaigns.services import campaign_failed_chunks_retry, campaign_save, campaign_submit
+from campaigns.tasks import campaign_chunk_send_later, campaign_chunk_send_task
 from tests.factories import AssociateFactory, CustomerFactory, StoreFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -70,3 +71,81 @@ def test_recipients_export_as_csv(client, shop):
     body = b"".join(response.streaming_content).decode()
     assert response.status_code == 200
     assert body.startswith("\ufeff客户ID,客户,导购")
+
+
+# The services the admin calls ------------------------------------------------------------------------------------
+
+
+def test_saving_a_new_campaign_records_its_creator_and_an_edit_by_another_keeps_it():
+    creator, editor = UserFactory(), UserFactory()
+
+    campaign = campaign_save(campaign=Campaign(name="会员日", text="到店有礼", send_at=timezone.now()), user=creator)
+    campaign.text = "到店有礼，满额送券"
+    campaign_save(campaign=campaign, user=editor)
+
+    saved = Campaign.objects.get(pk=campaign.pk)
+    assert (saved.created_by, saved.text) == (creator, "到店有礼，满额送券")
+
+
+def _chunk(campaign: Campaign, associate, *, index: int, status: str) -> CampaignChunk:
+    chunk = CampaignChunk.objects.create(campaign=campaign, associate=associate, index=index, size=1, status=status)
+    CampaignRecipient.objects.create(
+        campaign=campaign,
+        customer=CustomerFactory(),
+        associate=associate,
+        chunk=chunk,
+        status="failed" if status == "failed" else "awaiting",
+        created_at=timezone.now(),
+    )
+    return chunk
+
+
+def test_retrying_a_campaigns_failed_chunks_queues_each_one_once_the_transaction_commits(
+    shop, monkeypatch, django_capture_on_commit_callbacks
+):
+    store, _, _, _, campaign = shop
+    associate = AssociateFactory(store=store)
+    Campaign.objects.filter(pk=campaign.pk).update(status="done", finished_at=timezone.now())
+    failed = [_chunk(campaign, associate, index=index, status="failed") for index in (0, 1)]
+    created = _chunk(campaign, associate, index=2, status="created")
+    other = Campaign.objects.create(
+        name="店庆", text="到店有礼", send_at=timezone.now(), status="done", created_by=campaign.created_by
+    )
+    elsewhere = _chunk(other, associate, index=0, status="failed")
+    queued = []
+    monkeypatch.setattr(campaign_chunk_send_task, "delay", queued.append)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        retried = campaign_failed_chunks_retry(campaign_ids=[campaign.pk], send_later=campaign_chunk_send_later)
+        assert queued == []
+    for callback in callbacks:
+        callback()
+
+    assert retried == 2
+    assert queued == [chunk.pk for chunk in failed]
+    assert dict(CampaignChunk.objects.values_list("pk", "status")) == {
+        failed[0].pk: "pending",
+        failed[1].pk: "pending",
+        created.pk: "created",
+        elsewhere.pk: "failed",
+    }
+    assert sorted(CampaignRecipient.objects.filter(campaign=campaign).values_list("status", flat=True)) == [
+        "awaiting",
+        "queued",
+        "queued",
+    ]
+    assert Campaign.objects.get(pk=campaign.pk).status == "sending"
+    assert Campaign.objects.get(pk=other.pk).status == "done"
+
+
+def test_retrying_a_campaign_without_failed_chunks_queues_nothing(
+    shop, monkeypatch, django_capture_on_commit_callbacks
+):
+    *_, campaign = shop
+    queued = []
+    monkeypatch.setattr(campaign_chunk_send_task, "delay", queued.append)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        retried = campaign_failed_chunks_retry(campaign_ids=[campaign.pk], send_later=campaign_chunk_send_later)
+
+    assert (retried, callbacks, queued) == (0, [], [])

@@ -25,7 +25,7 @@ from campaigns.tasks import campaign_chunk_send_task, campaigns_tick_task
 from clientbook.models import FollowRelation
 from communities.models import Community, GroupChat, GroupMember
 from coupons.models import Coupon
-from coupons.services import coupon_pack_send_many
+from coupons.sending_many import coupon_pack_send_many
 from customers.models import Customer, CustomerTag, Order, OrderLine, Tag
 from omni.bulk import bulk_copy
 from omni.celery import app

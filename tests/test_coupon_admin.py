@@ -10,8 +10,11 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
+from coupons.managing import coupon_pack_budget_set
 from coupons.models import Coupon, CouponPack, CouponTemplate, IssueRequest, Redemption, code_display
-from coupons.services import OrderIn, coupon_pack_budget_set, coupon_pack_send, coupon_redeem, coupon_return
+from coupons.redemption import OrderIn, coupon_return
+from coupons.sending import coupon_pack_send
+from coupons.till import coupon_redeem
 from tests.factories import (
     AssociateFactory,
     CouponPackFactory,

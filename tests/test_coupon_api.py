@@ -11,7 +11,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from coupons.models import Coupon, CouponOrder, Redemption, code_display
-from coupons.services import OrderIn, coupon_pack_send, coupon_redeem, coupon_revoke
+from coupons.redemption import OrderIn, coupon_revoke
+from coupons.sending import coupon_pack_send
+from coupons.till import coupon_redeem
 from customers.ingestion import api_key_create
 from customers.models import Channel
 from omni.errors import ApplicationError
@@ -683,9 +685,10 @@ _OTHER_BODIES = [
 
 @pytest.mark.parametrize("body", _PLAIN_BODIES + _OTHER_BODIES)
 def test_the_redeem_fast_path_never_accepts_what_the_serializer_rejects_and_reads_what_it_reads(body):
-    from coupons.apis import CouponRedeemApi, _redeem_fields_plain
+    from coupons.apis import CouponRedeemApi
+    from coupons.till_api import redeem_fields_plain
 
-    plain = _redeem_fields_plain(body)
+    plain = redeem_fields_plain(body)
     serializer = CouponRedeemApi.InputSerializer(data=body)
     if plain is None:
         assert body not in _PLAIN_BODIES, "the common body must take the fast path"
@@ -695,8 +698,9 @@ def test_the_redeem_fast_path_never_accepts_what_the_serializer_rejects_and_read
 
 
 def test_redeem_and_return_answer_exactly_what_their_documented_serializers_say(till):
-    from coupons.apis import RedeemOut, ReturnOut, _redemption, _redemption_out
-    from coupons.services import Redeemed
+    from coupons.apis import RedeemOut, ReturnOut
+    from coupons.redemption import Redeemed
+    from coupons.till_api import redemption_body, redemption_shown
 
     store, associate = till
     coupon = _issue(associate)
@@ -710,9 +714,9 @@ def test_redeem_and_return_answer_exactly_what_their_documented_serializers_say(
     assert redeemed.json() == replayed.json()
     ledger = {r.kind: r for r in Redemption.objects.all()}
     for kind, out, response in (("redeem", RedeemOut, redeemed), ("return", ReturnOut, returned)):
-        row = _redemption(Redeemed(redemption=ledger[kind], created=False))
+        row = redemption_shown(Redeemed(redemption=ledger[kind], created=False))
         assert response.json() == json.loads(json.dumps(out(row).data))
-        assert _redemption_out(row, status="redeemed" if kind == "redeem" else "returned") == response.json()
+        assert redemption_body(row, status="redeemed" if kind == "redeem" else "returned") == response.json()
 
 
 def test_a_till_call_answers_the_same_bytes_on_the_fast_path_and_through_drf(till):

@@ -8,7 +8,9 @@ import pytest
 from django.db import connection
 
 from coupons.models import Coupon, CouponPack, CouponTemplate, CustomerHolding, IssueRequest, Redemption
-from coupons.services import OrderIn, coupon_pack_send, coupon_redeem
+from coupons.redemption import OrderIn
+from coupons.sending import coupon_pack_send
+from coupons.till import coupon_redeem
 from omni.errors import ApplicationError
 from tests.factories import (
     AssociateFactory,
@@ -189,7 +191,7 @@ def test_a_packs_budget_holds_under_concurrent_sends():
 
 
 def test_a_campaign_racing_sidebar_sends_never_issues_past_the_stock():
-    from coupons.services import coupon_pack_send_many
+    from coupons.sending_many import coupon_pack_send_many
 
     template = CouponTemplateFactory(total_stock=10)
     pack = CouponPackFactory(daily_quota=1000)

@@ -11,8 +11,10 @@ from django.utils import timezone
 
 from clientbook.models import FollowUpTask
 from coupons.models import Coupon
-from coupons.services import OrderIn, coupon_pack_send, coupon_redeem, coupon_revoke
+from coupons.redemption import OrderIn, coupon_revoke
+from coupons.sending import coupon_pack_send
 from coupons.tasks import coupons_expire_task, coupons_expiry_remind_task
+from coupons.till import coupon_redeem
 from tests.factories import (
     AssociateFactory,
     CouponPackFactory,

@@ -24,9 +24,12 @@ from django.utils import timezone
 from PIL import Image, ImageDraw, ImageFont
 
 from coupons import images
+from coupons.expiry import coupons_expire
 from coupons.links import PAGE_MAX_AGE, coupon_page_token, coupon_page_url
 from coupons.models import Coupon, code_display
-from coupons.services import OrderIn, coupon_pack_send, coupon_redeem, coupon_revoke, coupons_expire
+from coupons.redemption import OrderIn, coupon_revoke
+from coupons.sending import coupon_pack_send
+from coupons.till import coupon_redeem
 from customers.services import customer_merge
 from tests.factories import (
     AssociateFactory,

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from coupons.models import CODE_ALPHABET, Coupon, CouponPack, CouponTemplate, IssueRequest
-from coupons.services import coupon_pack_send
+from coupons.sending import coupon_pack_send
 from omni.errors import ApplicationError
 from tests.factories import (
     AssociateFactory,

@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 
 from coupons.models import Coupon, CouponPack, CouponTemplate, CustomerHolding, IssueRequest
-from coupons.services import coupon_pack_send, coupon_pack_send_many
+from coupons.sending import coupon_pack_send
+from coupons.sending_many import coupon_pack_send_many
 from tests.factories import (
     AssociateFactory,
     CouponPackFactory,

@@ -10,7 +10,8 @@ from rest_framework.test import APIClient
 from associates.auth import SESSION_KEY
 from coupons.links import coupon_page_customer_id
 from coupons.models import Coupon, CouponPack, IssueRequest
-from coupons.services import OrderIn, coupon_redeem
+from coupons.redemption import OrderIn
+from coupons.till import coupon_redeem
 from sidebar.coupon_apis import PackSentOut, SidebarCouponsOut
 from tests.factories import (
     AssociateFactory,

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 from rest_framework.test import APIClient
 
 from coupons.models import Coupon, Redemption
-from coupons.services import coupon_pack_send
+from coupons.sending import coupon_pack_send
 from customers.models import ApiKey, Channel
 from tests.factories import AssociateFactory, CouponPackItemFactory, CustomerFactory, StoreFactory
 

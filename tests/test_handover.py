@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission
 from clientbook.handover import handover_retry, handover_start, handover_sync
 from clientbook.models import FollowRelation, FollowUpTask, Handover, HandoverItem
 from coupons.models import Coupon
-from coupons.services import coupon_pack_send
+from coupons.sending import coupon_pack_send
 from customers.models import Channel, Customer, CustomerNote
 from insights.attribution import attribution_recompute
 from insights.models import Attribution

@@ -8,7 +8,9 @@ from decimal import Decimal
 import pytest
 
 from coupons.models import IssueRequest, Redemption
-from coupons.services import OrderIn, coupon_pack_send, coupon_redeem
+from coupons.redemption import OrderIn
+from coupons.sending import coupon_pack_send
+from coupons.till import coupon_redeem
 from customers.models import Channel
 from insights.attribution import attribution_config_set, attribution_recompute, attribution_refresh
 from insights.models import Attribution, Rule, TouchKind

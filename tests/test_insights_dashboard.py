@@ -11,7 +11,9 @@ from django.contrib.auth.models import Permission
 
 from clientbook.models import FollowRelation
 from coupons.models import Coupon, IssueRequest, Redemption
-from coupons.services import OrderIn, coupon_pack_send, coupon_redeem
+from coupons.redemption import OrderIn
+from coupons.sending import coupon_pack_send
+from coupons.till import coupon_redeem
 from customers.models import Channel, Order
 from insights.attribution import attribution_recompute
 from insights.models import Attribution, DailyStats

@@ -15,7 +15,9 @@ from django.utils import timezone
 
 from clientbook.models import FollowRelation
 from coupons.models import Coupon, IssueRequest, Redemption
-from coupons.services import OrderIn, coupon_pack_send, coupon_redeem
+from coupons.redemption import OrderIn
+from coupons.sending import coupon_pack_send
+from coupons.till import coupon_redeem
 from customers.models import Channel
 from insights.attribution import attribution_recompute
 from insights.stats import daily_stats_refresh

@@ -545,8 +545,8 @@ def test_seed_demo_rejects_a_scale_below_one():
 
 
 def test_seed_demo_writes_complete_running_coupon_packs_one_of_them_for_the_welcome():
+    from coupons.managing import coupon_template_problems
     from coupons.models import CouponPack, CouponTemplate
-    from coupons.services import coupon_template_problems
 
     seed(customers=20)
 

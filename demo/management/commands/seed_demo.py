@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from campaigns.services import journeys_run
-from coupons.services import coupons_expiry_remind
+from coupons.expiry import coupons_expiry_remind
 from demo.brand import BRAND_NAME, DEMO_TZ, HISTORY_DAYS
 from demo.seed import CUSTOMERS_PER_SCALE, demo_data_present, demo_seed
 from insights.attribution import attribution_refresh
