@@ -9,7 +9,7 @@ piece, and the reference it must be changed together with:
 
 - `redeem_answer` ↔ `CouponRedeemApi.post` through DRF: `ApiKeyAuthentication`, `HasApiKeyScope` (the key's
   scope), `InputSerializer`, the same `redeem`, then DRF's renderer; the refusals answer the envelope of
-  `omni.errors.api_exception_handler` (`api_error_body`).
+  `omni.api.api_exception_handler` (`api_error_body`).
 - `redeem_fields_plain` ↔ `CouponRedeemApi.InputSerializer`: it may decline what the serializer accepts (DRF then
   answers), never accept what it rejects; an input field is added to both.
 - the key and the till's store in one statement (`customers.apis.api_key_authenticate_at_store`, the store's
@@ -37,8 +37,8 @@ from customers.apis import KeyStore, api_key_authenticate_at_store
 from customers.ingestion import api_key_scope_require
 from customers.models import ApiKey, Channel, Product
 from omni import rawsql
-from omni.api import MalformedJson, json_body_parse
-from omni.errors import ApplicationError, api_error_body
+from omni.api import MalformedJson, api_error_body, json_body_parse
+from omni.errors import ApplicationError
 
 
 def _key_store_read(*, api_key: ApiKey, store_code: str) -> KeyStore:

@@ -5,7 +5,10 @@
 JSON_DEPTH_MAX is refused as malformed (400 `malformed_request`); Python's json module would otherwise recurse
 until a RecursionError, a 500. `ApiErrorMiddleware` makes every other error under /api/ (an unknown path, a write
 to a path without its trailing slash, a body over Django's DATA_UPLOAD_MAX_MEMORY_SIZE, an unexpected exception)
-answer the same envelope as the DRF exception handler (omni.errors), with DEBUG on or off.
+answer the same envelope as the DRF exception handler (`api_exception_handler`, below), with DEBUG on or off.
+
+The schema's side of the envelope (`ErrorOut`, `error_responses`, `AutoSchema`) is `omni.openapi`: it imports
+drf_spectacular, which imports DRF's views, which load this module's parser, so it cannot live here.
 """
 
 import codecs
@@ -15,11 +18,15 @@ from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.common import CommonMiddleware
 from django.urls import is_valid_path
 from rest_framework import exceptions, parsers
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from omni.errors import ApplicationError
 
 API_PREFIX = "/api/"
 
@@ -161,3 +168,47 @@ class ApiCommonMiddleware(CommonMiddleware):
         if _is_api(request) and request.method not in ("GET", "HEAD"):
             return False
         return super().should_redirect_with_slash(request)
+
+
+# The DRF exception handler (REST_FRAMEWORK["EXCEPTION_HANDLER"]): every error a DRF view raises, in the envelope.
+
+_DRF_CODES = {
+    exceptions.ValidationError: "invalid",
+    exceptions.ParseError: "malformed_request",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+}
+
+
+def _error(code: str, message: str, status_code: int, details: Any = None) -> Response:
+    body = {"error": {"code": code, "message": message}}
+    if details is not None:
+        body["error"]["details"] = details
+    return Response(body, status=status_code)
+
+
+def api_error_body(error: ApplicationError) -> dict:
+    """The JSON body of an ApplicationError, as the API answers it (for views that answer without DRF)."""
+    return _error(error.code, error.message, error.status_code, error.details).data
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, ApplicationError):
+        return _error(exc.code, exc.message, exc.status_code, exc.details)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+    if isinstance(exc, exceptions.ValidationError):
+        return _error(code, "The request is not valid.", response.status_code, response.data)
+    return _error(code, str(exc.detail), response.status_code)

@@ -3,8 +3,7 @@
 `AutoSchema` (DRF's DEFAULT_SCHEMA_CLASS) adds to every operation the errors any such operation can answer:
 400, 413 and 415 when it reads a body (400 when it reads a query), 401 and 403 when it needs a caller, 404 when
 its path names an object, 406 and 500. An operation lists the others it answers with
-`error_responses(409, 422)` in its `responses`; every error response is the `Error` envelope that omni.errors
-and omni.api write.
+`error_responses(409, 422)` in its `responses`; every error response is the `Error` envelope that omni.api writes.
 """
 
 from drf_spectacular import openapi

@@ -45,7 +45,8 @@ from coupons.till import coupon_redeem_guarded, coupon_redeem_locked
 from coupons.till_api import order_in, redeem_fields_plain, redemption_body, redemption_shown
 from customers.ingestion import api_key_create
 from customers.models import ApiKey, Channel
-from omni.errors import ApplicationError, api_error_body
+from omni.api import api_error_body
+from omni.errors import ApplicationError
 from tests.factories import (
     AssociateFactory,
     CouponPackFactory,
