@@ -13,7 +13,6 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from coupons.models import Coupon, CouponPack, CouponTemplate, IssueRequest, Redemption
-from customers.models import Customer
 
 StoreIds = frozenset[int] | None
 
@@ -173,19 +172,3 @@ def issue_requests_export_rows(*, issue_requests: QuerySet[IssueRequest]) -> Ite
             row.coupon_count,
             row.cost,
         ]
-
-
-def customer_record_ids(*, customer_id: int) -> list[int]:
-    """The ids of one person's records: the One ID record a (possibly merged) id stands for, first, and every
-    record merged into it, however deep. Coupons stay on the record they were issued to, so a person's coupons
-    are the coupons of all these records."""
-    from coupons.services import customer_golden
-
-    golden = customer_golden(customer_id=customer_id)
-    ids, frontier = [golden.pk], [golden.pk]
-    while frontier:
-        frontier = list(
-            Customer.objects.filter(merged_into_id__in=frontier).exclude(pk__in=ids).values_list("pk", flat=True)
-        )
-        ids += frontier
-    return ids

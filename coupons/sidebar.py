@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from associates.models import Associate
 from coupons.models import AssociatePackDay, Coupon, CouponPack, CouponPackItem, CustomerHolding
-from coupons.selectors import customer_record_ids
 from coupons.services import coupon_pack_cost, coupon_pack_sendable, local_day
+from customers.selectors import customer_record_ids
 
 COUPONS_SHOWN = 20
 

@@ -39,6 +39,7 @@ from customers.models import (
     Tag,
 )
 from customers.phones import InvalidPhone, phone_normalize
+from customers.selectors import customer_survivor, customer_survivor_ids
 from omni.errors import ApplicationError
 from omni.wecom.client import wecom_client
 
@@ -582,14 +583,17 @@ def _claim_record(*, customer: Customer, associate: Any, pairs: list[IdentityPai
 
 
 def _golden(customer_id: int, *, lock: bool = True) -> Customer:
-    """The record a (possibly merged-away) customer is today, locked unless `lock` is False."""
-    customers = Customer.objects.select_for_update() if lock else Customer.objects.all()
-    customer = customers.get(pk=customer_id)
-    seen = {customer.pk}
-    while customer.merged_into_id and customer.merged_into_id not in seen:
-        seen.add(customer.merged_into_id)
-        customer = customers.get(pk=customer.merged_into_id)
-    return customer
+    """The record a (possibly merged-away) customer is today (`customer_survivor`), locked unless `lock` is False."""
+    while True:
+        survivor = customer_survivor(customer_id=customer_id)
+        if survivor is None:
+            raise Customer.DoesNotExist(f"no customer {customer_id}")
+        if not lock:
+            return survivor
+        survivor = Customer.objects.select_for_update().get(pk=survivor.pk)
+        # A merge or an undo committed while we waited for the lock moves the survivor: read the chain again.
+        if customer_survivor_ids(customer_ids=[customer_id]).get(customer_id) == survivor.pk:
+            return survivor
 
 
 def identity_claim_is_contact(*, claim: IdentityClaim, customer: Customer) -> bool:

@@ -18,6 +18,7 @@ from campaigns.models import CampaignChunk, CampaignRecipient
 from communities.models import Invite
 from coupons.models import Coupon, IssueRequest, Redemption
 from customers.models import Order, OrderLine
+from customers.selectors import CustomerSurvivorId
 from insights.attribution import attribution_config_get
 from insights.models import Attribution, DailyStats
 from suggestions.models import Outreach
@@ -82,9 +83,11 @@ def daily_stats_refresh(*, start: dt.date, end: dt.date) -> int:
         "associate_id",
     )
     window = dt.timedelta(days=attribution_config_get().window_days)
-    # Bought: the customer (or the golden record they were merged into) bought that product within the window.
+    # Bought: the customer (or the record they stand for today, however many merges on) bought that product
+    # within the window.
     bought_line = OrderLine.objects.filter(
-        Q(order__customer_id=OuterRef("customer_id")) | Q(order__customer_id=OuterRef("customer__merged_into_id")),
+        Q(order__customer_id=OuterRef("customer_id"))
+        | Q(order__customer_id=CustomerSurvivorId(OuterRef("customer_id"))),
         product_id=OuterRef("product_id"),
         order__placed_at__gt=OuterRef("sent_at"),
         order__placed_at__lte=OuterRef("sent_at") + window,
