@@ -8,8 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from associates.models import GroupChat
-from associates.scoping import ReadOnlyAdmin, StoreScopedAdmin
-from associates.selectors import user_store_ids
+from associates.scoping import ReadOnlyAdmin, StoreScopedAdmin, request_store_ids
 from communities.models import Community, CommunityInviteCode, GroupMember, GroupMemberEvent, Invite
 from communities.selectors import invite_funnel_rows
 from omni.wecom import constants as C
@@ -61,7 +60,7 @@ class CommunityAdmin(StoreScopedAdmin):
         return obj.chats.count()
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        store_ids = user_store_ids(user=request.user)
+        store_ids = request_store_ids(request)
         if db_field.name == "chats":
             chats = GroupChat.objects.filter(status=GroupChat.Status.ACTIVE)
             if store_ids is not None:
@@ -79,7 +78,7 @@ class GroupChatAdmin(StoreScopedAdmin, ReadOnlyAdmin):
 
     def get_queryset(self, request):
         queryset = admin.ModelAdmin.get_queryset(self, request)
-        store_ids = user_store_ids(user=request.user)
+        store_ids = request_store_ids(request)
         if store_ids is None:
             return queryset
         return queryset.filter(_chats_of_stores(store_ids)).distinct()
@@ -95,7 +94,7 @@ class GroupMemberAdmin(StoreScopedAdmin, ReadOnlyAdmin):
 
     def get_queryset(self, request):
         queryset = admin.ModelAdmin.get_queryset(self, request)
-        store_ids = user_store_ids(user=request.user)
+        store_ids = request_store_ids(request)
         if store_ids is None:
             return queryset
         return queryset.filter(chat__in=GroupChat.objects.filter(_chats_of_stores(store_ids)))
@@ -109,7 +108,7 @@ class GroupMemberEventAdmin(StoreScopedAdmin, ReadOnlyAdmin):
 
     def get_queryset(self, request):
         queryset = admin.ModelAdmin.get_queryset(self, request)
-        store_ids = user_store_ids(user=request.user)
+        store_ids = request_store_ids(request)
         if store_ids is None:
             return queryset
         return queryset.filter(chat__in=GroupChat.objects.filter(_chats_of_stores(store_ids)))

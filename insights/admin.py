@@ -15,8 +15,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from associates.models import Associate
-from associates.scoping import ReadOnlyAdmin, ReadOnlyInline, StoreScopedAdmin
-from associates.selectors import user_store_ids
+from associates.scoping import ReadOnlyAdmin, ReadOnlyInline, StoreScopedAdmin, request_store_ids
 from customers.models import CustomerTag
 from insights.charts import funnel, line_chart
 from insights.models import Attribution, AttributionConfig, DailyStats, Handover, HandoverItem
@@ -29,7 +28,7 @@ MAX_DAYS = 366
 
 
 def _is_hq(request) -> bool:
-    return user_store_ids(user=request.user) is None
+    return request_store_ids(request) is None
 
 
 class DashboardFilter(forms.Form):
@@ -75,7 +74,7 @@ class DashboardAdmin(StoreScopedAdmin):
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):
             raise PermissionDenied
-        store_ids = user_store_ids(user=request.user)
+        store_ids = request_store_ids(request)
         form = DashboardFilter(request.GET, store_ids=store_ids)
         if form.is_valid():
             start, end, store = form.cleaned_data["start"], form.cleaned_data["end"], form.cleaned_data["store"]
@@ -233,7 +232,7 @@ class HandoverAdmin(StoreScopedAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
-        store_ids = user_store_ids(user=request.user)
+        store_ids = request_store_ids(request)
 
         class Scoped(form):
             def __init__(self, *args, **kw):
@@ -272,7 +271,7 @@ class HandoverAdmin(StoreScopedAdmin):
             customer_ids=form.cleaned_data.get("customer_id_list"),
             message=form.cleaned_data.get("message", ""),
             user=request.user,
-            store_ids=user_store_ids(user=request.user),
+            store_ids=request_store_ids(request),
         )
         obj.pk = handover.pk
         obj.kind, obj.created_at = handover.kind, handover.created_at
@@ -305,7 +304,7 @@ class HandoverAdmin(StoreScopedAdmin):
                 "pk", flat=True
             )
         )
-        asked = handover_retry(item_ids=ids, store_ids=user_store_ids(user=request.user))
+        asked = handover_retry(item_ids=ids, store_ids=request_store_ids(request))
         self.message_user(request, f"已重新发起 {asked} 位客户的转接。")
 
 
@@ -329,6 +328,6 @@ class HandoverItemAdmin(StoreScopedAdmin, ReadOnlyAdmin):
     @admin.action(description="重试所选失败客户", permissions=["retry"])
     def retry(self, request, queryset):
         asked = handover_retry(
-            item_ids=list(queryset.values_list("pk", flat=True)), store_ids=user_store_ids(user=request.user)
+            item_ids=list(queryset.values_list("pk", flat=True)), store_ids=request_store_ids(request)
         )
         self.message_user(request, f"已重新发起 {asked} 位客户的转接。")
