@@ -273,7 +273,7 @@ def campaign_resolve(*, campaign_id: int, now: dt.datetime | None = None) -> Res
     now = now or timezone.now()
     with transaction.atomic():
         _serialize_resolution()
-        campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+        campaign = Campaign.objects.select_for_update(no_key=True).get(pk=campaign_id)
         if campaign.resolved_at is not None or campaign.status != S.SENDING:
             return None
         ids = campaign_audience_ids(campaign=campaign, now=now)

@@ -159,8 +159,9 @@ def _attribute_chunk(orders: list[dict], rule: RuleInForce, golden, members, ass
         rows += attribute_order(order=order, touches=touches, rule=rule, associate_stores=associate_stores, now=now)
     order_ids = [o["pk"] for o in orders]
     with transaction.atomic():
-        # Lock the orders: an incremental run and a recompute meeting on the same orders take turns.
-        list(Order.objects.select_for_update(no_key=True).filter(pk__in=order_ids).values_list("pk", flat=True))
+        # Lock the orders, in pk order: an incremental run and a recompute meeting on the same orders take turns.
+        locked = Order.objects.select_for_update(no_key=True).filter(pk__in=order_ids).order_by("pk")
+        list(locked.values_list("pk", flat=True))
         Attribution.objects.filter(order_id__in=order_ids).delete()
         Attribution.objects.bulk_create(rows, batch_size=1000)
     return len(rows)
