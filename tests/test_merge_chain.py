@@ -1,7 +1,7 @@
 """Merged customers have one rule (`customers.selectors.customer_survivor_ids`): a record stands for the record at
 the end of its chain of merges, however long. A chain of three merges, made by `customer_merge`, read by every
-reader that follows merges: the daily figures, attribution, the suggestions' order lines, coupons, identity claims,
-the sidebar's profile."""
+reader that follows merges: the daily figures, attribution, the suggestions' order lines, coupons, One ID and
+identity claims, the sidebar's profile."""
 
 import datetime as dt
 import uuid
@@ -20,7 +20,13 @@ from customers.selectors import (
     customer_survivor,
     customer_survivor_ids,
 )
-from customers.services import customer_merge, identity_claim_confirm, identity_claim_create, identity_claim_is_contact
+from customers.services import (
+    customer_merge,
+    customer_resolve,
+    identity_claim_confirm,
+    identity_claim_create,
+    identity_claim_is_contact,
+)
 from insights.attribution import attribution_recompute
 from insights.models import Attribution, DailyStats, TouchKind
 from insights.stats import daily_stats_refresh
@@ -31,6 +37,7 @@ from tests.factories import (
     AssociateFactory,
     CouponPackItemFactory,
     CustomerFactory,
+    IdentityFactory,
     OrderFactory,
     OrderLineFactory,
     ProductFactory,
@@ -73,6 +80,7 @@ def chain():
     pack = CouponPackItemFactory(quantity=1, template__per_customer_limit=5).pack
     held = coupon_pack_send(pack_id=pack.pk, customer_id=a.pk, request_no="before", associate=lin).coupons[0]
     claim = identity_claim_create(customer=a, associate=lin, phone="+8613900009999")
+    IdentityFactory(customer=a, kind=Identity.Kind.POS_MEMBER_NO, value="M-A")
     for source, target in ((a, b), (b, c), (c, d)):
         customer_merge(source=Customer.objects.get(pk=source.pk), target=Customer.objects.get(pk=target.pk))
     return {
@@ -156,6 +164,12 @@ def test_coupons_follow_the_chain_both_ways(chain):
     assert [coupon.pk for coupon in sidebar_customer_coupons(customer_id=chain["c"].pk)] == [
         coupon.pk for coupon in sidebar_customer_coupons(customer_id=d.pk)
     ]
+
+
+def test_one_id_resolves_the_first_records_member_number_to_the_survivor(chain):
+    resolved = customer_resolve(identities=[(Identity.Kind.POS_MEMBER_NO, "M-A")], source="pos")
+
+    assert (resolved.customer.pk, resolved.created) == (chain["d"].pk, False)
 
 
 def test_an_identity_claim_on_the_first_record_completes_on_the_survivor(chain):
