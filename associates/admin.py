@@ -3,8 +3,7 @@
 from django.contrib import admin
 
 from associates.models import Associate, Store
-from associates.scoping import StoreScopedAdmin
-from associates.selectors import user_store_ids
+from associates.scoping import StoreScopedAdmin, request_store_ids
 
 
 @admin.register(Store)
@@ -17,12 +16,12 @@ class StoreAdmin(StoreScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # Only HQ decides who manages a store; a manager cannot grant access to their store.
-        if user_store_ids(user=request.user) is None:
+        if request_store_ids(request) is None:
             return []
         return ["code", "managers"]
 
     def has_add_permission(self, request):
-        return user_store_ids(user=request.user) is None and super().has_add_permission(request)
+        return request_store_ids(request) is None and super().has_add_permission(request)
 
 
 @admin.register(Associate)
@@ -35,6 +34,6 @@ class AssociateAdmin(StoreScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # The admin account an associate acts as (notes' author) is HQ's to give: any user id typed here would do.
-        if user_store_ids(user=request.user) is None:
+        if request_store_ids(request) is None:
             return []
         return ["user"]

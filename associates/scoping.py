@@ -8,12 +8,25 @@ nothing leaks. Choices for foreign keys and many-to-many fields come from the re
 queryset, so a form never offers, nor accepts, another store's store, associate, customer or coupon pack.
 """
 
+from weakref import WeakKeyDictionary
+
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import Http404
+from django.http import Http404, HttpRequest
 
 from associates.models import Store
 from associates.selectors import user_store_ids
+
+# Each request's answer, held as long as the request is: admin asks from many hooks (the queryset, list filters,
+# each relation's choices, permissions, actions) while rendering one page.
+_REQUEST_STORE_IDS: WeakKeyDictionary[HttpRequest, frozenset[int] | None] = WeakKeyDictionary()
+
+
+def request_store_ids(request: HttpRequest) -> frozenset[int] | None:
+    """`user_store_ids` of the request's user, read once per request."""
+    if request not in _REQUEST_STORE_IDS:
+        _REQUEST_STORE_IDS[request] = user_store_ids(user=request.user)
+    return _REQUEST_STORE_IDS[request]
 
 
 class StoreScopedAdmin(admin.ModelAdmin):
@@ -22,7 +35,7 @@ class StoreScopedAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
-        store_ids = user_store_ids(user=request.user)
+        store_ids = request_store_ids(request)
         if store_ids is None:
             return queryset
         return queryset.filter(**{f"{self.store_field}__in": store_ids})
@@ -35,7 +48,7 @@ class StoreScopedAdmin(admin.ModelAdmin):
 
     def get_list_filter(self, request):
         filters = super().get_list_filter(request)
-        if user_store_ids(user=request.user) is None:
+        if request_store_ids(request) is None:
             return filters
         # A store filter would list every store's name; a manager only has their own.
         return [f for f in filters if f not in ("store", "primary_store")]
@@ -54,7 +67,7 @@ class StoreScopedAdmin(admin.ModelAdmin):
 def related_choices(admin_site: admin.AdminSite, db_field, request) -> QuerySet | None:
     """The rows a store manager may pick for a relation: those the related model's admin shows them (None: every
     row, for HQ). A model without an admin is scoped by its store, when it has one."""
-    store_ids = user_store_ids(user=request.user)
+    store_ids = request_store_ids(request)
     if store_ids is None:
         return None
     related = db_field.related_model

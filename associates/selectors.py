@@ -13,11 +13,9 @@ def user_store_ids(*, user: AbstractBaseUser) -> frozenset[int] | None:
     `associates.view_all_stores` permission directly or through a group, as Django's ModelBackend reads it).
 
     A store manager's every sidebar request asks this, so it is one statement instead of the four that
-    `user.has_perm` and the managers relation would take."""
-    cached = getattr(user, "_omni_store_ids", False)
-    if cached is False:
-        cached = user._omni_store_ids = user_id_store_ids(user_id=user.pk)
-    return cached
+    `user.has_perm` and the managers relation would take; admin, which asks from many places while rendering one
+    page, reads it once per request through `associates.scoping.request_store_ids`."""
+    return user_id_store_ids(user_id=user.pk)
 
 
 def user_id_store_ids(*, user_id: int) -> frozenset[int] | None:

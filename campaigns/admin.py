@@ -14,8 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from associates.models import Store
-from associates.scoping import StoreScopedAdmin
-from associates.selectors import user_store_ids
+from associates.scoping import StoreScopedAdmin, request_store_ids
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, JourneyConfig
 from campaigns.selectors import (
     campaign_audience_count,
@@ -95,7 +94,7 @@ class CampaignAdmin(StoreScopedAdmin):
 
     def get_queryset(self, request):
         return campaigns_visible(
-            store_ids=user_store_ids(user=request.user), queryset=admin.ModelAdmin.get_queryset(self, request)
+            store_ids=request_store_ids(request), queryset=admin.ModelAdmin.get_queryset(self, request)
         )
 
     def get_readonly_fields(self, request, obj=None):
@@ -104,13 +103,13 @@ class CampaignAdmin(StoreScopedAdmin):
         return self.readonly_fields
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        store_ids = user_store_ids(user=request.user)
+        store_ids = request_store_ids(request)
         if db_field.name == "stores" and store_ids is not None:
             kwargs["queryset"] = Store.objects.filter(pk__in=store_ids)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        store_ids = user_store_ids(user=request.user)
+        store_ids = request_store_ids(request)
         if db_field.name == "community" and store_ids is not None:
             kwargs["queryset"] = Community.objects.filter(store_id__in=store_ids)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -120,7 +119,7 @@ class CampaignAdmin(StoreScopedAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
-        store_ids = user_store_ids(user=request.user)
+        store_ids = request_store_ids(request)
         if store_ids is not None and form.instance.stores.exclude(pk__in=store_ids).exists():
             raise PermissionDenied
 
@@ -195,7 +194,7 @@ class CampaignAdmin(StoreScopedAdmin):
     def _each(self, request, queryset, service, done: str):
         for campaign in queryset:
             try:
-                service(campaign_id=campaign.pk, user=request.user)
+                service(campaign_id=campaign.pk, user=request.user, store_ids=request_store_ids(request))
             except ApplicationError as error:
                 self.message_user(request, f"{campaign}：{error.message}", messages.ERROR)
             else:
@@ -240,7 +239,7 @@ class CampaignRecipientAdmin(StoreScopedAdmin):
     show_full_result_count = False
 
     def get_queryset(self, request):
-        visible = campaigns_visible(store_ids=user_store_ids(user=request.user))
+        visible = campaigns_visible(store_ids=request_store_ids(request))
         return admin.ModelAdmin.get_queryset(self, request).filter(campaign__in=visible)
 
     def has_add_permission(self, request):

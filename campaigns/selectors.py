@@ -13,9 +13,8 @@ from django.utils import timezone
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
 from communities.models import GroupMember
 from coupons.models import Coupon
-from coupons.selectors import customer_record_ids
 from customers.models import Customer, CustomerTag, Order, OrderLine
-from customers.selectors import TIERS, customer_segment
+from customers.selectors import TIERS, customer_record_ids, customer_segment
 from omni.errors import ApplicationError
 
 _COUNTED = ~Q(status__in=[Order.Status.CANCELLED, Order.Status.RETURNED])

@@ -23,6 +23,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import EllipsisType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -144,8 +145,11 @@ def campaign_content_problems(*, campaign: Campaign) -> list[str]:
 # The state machine: draft → submitted → approved → scheduled → sending → done / cancelled
 
 
-def _manages_all_stores(*, user, campaign: Campaign) -> bool:
-    store_ids = user_store_ids(user=user)
+def _manages_all_stores(*, user, campaign: Campaign, store_ids: frozenset[int] | EllipsisType | None) -> bool:
+    """Whether `user` manages every store of the campaign. `store_ids`: the user's stores as the caller read them
+    (admin: once per request, for a whole action), `...` to read them here."""
+    if store_ids is ...:
+        store_ids = user_store_ids(user=user)
     if store_ids is None:
         return True
     return not campaign.stores.exclude(pk__in=store_ids).exists()
@@ -160,10 +164,10 @@ def campaign_save(*, campaign: Campaign, user) -> Campaign:
     return campaign
 
 
-def campaign_submit(*, campaign_id: int, user) -> Campaign:
+def campaign_submit(*, campaign_id: int, user, store_ids: frozenset[int] | EllipsisType | None = ...) -> Campaign:
     """Draft → submitted, with the audience size as the manager saw it."""
     campaign = Campaign.objects.get(pk=campaign_id)
-    if not _manages_all_stores(user=user, campaign=campaign):
+    if not _manages_all_stores(user=user, campaign=campaign, store_ids=store_ids):
         raise ApplicationError("not_your_stores", "只能提交自己门店的活动。", status_code=403)
     problems = campaign_content_problems(campaign=campaign)
     if problems:
@@ -174,22 +178,22 @@ def campaign_submit(*, campaign_id: int, user) -> Campaign:
     return Campaign.objects.get(pk=campaign_id)
 
 
-def campaign_approve(*, campaign_id: int, user) -> Campaign:
+def campaign_approve(*, campaign_id: int, user, store_ids: frozenset[int] | EllipsisType | None = ...) -> Campaign:
     """Submitted → approved by a manager of every store of the audience who did not create it."""
     campaign = Campaign.objects.get(pk=campaign_id)
     if campaign.created_by_id == user.pk:
         raise ApplicationError("own_campaign", "不能审批自己创建的活动。", status_code=403)
-    if not _manages_all_stores(user=user, campaign=campaign):
+    if not _manages_all_stores(user=user, campaign=campaign, store_ids=store_ids):
         raise ApplicationError("not_your_stores", "只能审批自己门店的活动。", status_code=403)
     if not _move(campaign_id, from_=[S.SUBMITTED], to=S.APPROVED, approved_by=user, approved_at=timezone.now()):
         raise _conflict("not_submitted", "只有待审批的活动可以审批。")
     return Campaign.objects.get(pk=campaign_id)
 
 
-def campaign_reject(*, campaign_id: int, user) -> Campaign:
+def campaign_reject(*, campaign_id: int, user, store_ids: frozenset[int] | EllipsisType | None = ...) -> Campaign:
     """Submitted → back to draft, to be edited and submitted again."""
     campaign = Campaign.objects.get(pk=campaign_id)
-    if not _manages_all_stores(user=user, campaign=campaign):
+    if not _manages_all_stores(user=user, campaign=campaign, store_ids=store_ids):
         raise ApplicationError("not_your_stores", "只能处理自己门店的活动。", status_code=403)
     if not _move(campaign_id, from_=[S.SUBMITTED], to=S.DRAFT, submitted_at=None):
         raise _conflict("not_submitted", "只有待审批的活动可以退回。")
@@ -281,7 +285,7 @@ def campaign_resolve(*, campaign_id: int, now: dt.datetime | None = None) -> Res
     now = now or timezone.now()
     with transaction.atomic():
         _serialize_resolution()
-        campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+        campaign = Campaign.objects.select_for_update(no_key=True).get(pk=campaign_id)
         if campaign.resolved_at is not None or campaign.status != S.SENDING:
             return None
         ids = campaign_audience_ids(campaign=campaign, now=now)
@@ -640,10 +644,10 @@ def _cancel_chunk_task(chunk: CampaignChunk, client) -> None:
         CampaignChunk.objects.filter(pk=chunk.pk).update(results_final=True, polled_at=timezone.now())
 
 
-def campaign_cancel(*, campaign_id: int, user) -> Campaign:
+def campaign_cancel(*, campaign_id: int, user, store_ids: frozenset[int] | EllipsisType | None = ...) -> Campaign:
     """Stop a campaign: chunks not yet created never will be, and WeCom tasks not yet confirmed are cancelled."""
     campaign = Campaign.objects.get(pk=campaign_id)
-    if not _manages_all_stores(user=user, campaign=campaign):
+    if not _manages_all_stores(user=user, campaign=campaign, store_ids=store_ids):
         raise ApplicationError("not_your_stores", "只能取消自己门店的活动。", status_code=403)
     live = [S.DRAFT, S.SUBMITTED, S.APPROVED, S.SCHEDULED, S.SENDING, S.DONE]
     if not _move(campaign_id, from_=live, to=S.CANCELLED, cancelled_at=timezone.now()):

@@ -8,8 +8,7 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 
 from associates.models import Associate
-from associates.scoping import ReadOnlyAdmin, ReadOnlyInline, StoreScopedAdmin
-from associates.selectors import user_store_ids
+from associates.scoping import ReadOnlyAdmin, ReadOnlyInline, StoreScopedAdmin, request_store_ids
 from clientbook.handover import handover_candidates, handover_retry, handover_start, handover_sync
 from clientbook.models import Handover, HandoverItem
 from customers.models import CustomerTag
@@ -91,7 +90,7 @@ class HandoverAdmin(StoreScopedAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
-        store_ids = user_store_ids(user=request.user)
+        store_ids = request_store_ids(request)
 
         class Scoped(form):
             def __init__(self, *args, **kw):
@@ -130,7 +129,7 @@ class HandoverAdmin(StoreScopedAdmin):
             customer_ids=form.cleaned_data.get("customer_id_list"),
             message=form.cleaned_data.get("message", ""),
             user=request.user,
-            store_ids=user_store_ids(user=request.user),
+            store_ids=request_store_ids(request),
         )
         obj.pk = handover.pk
         obj.kind, obj.created_at = handover.kind, handover.created_at
@@ -163,7 +162,7 @@ class HandoverAdmin(StoreScopedAdmin):
                 "pk", flat=True
             )
         )
-        asked = handover_retry(item_ids=ids, store_ids=user_store_ids(user=request.user))
+        asked = handover_retry(item_ids=ids, store_ids=request_store_ids(request))
         self.message_user(request, f"已重新发起 {asked} 位客户的转接。")
 
 
@@ -187,6 +186,6 @@ class HandoverItemAdmin(StoreScopedAdmin, ReadOnlyAdmin):
     @admin.action(description="重试所选失败客户", permissions=["retry"])
     def retry(self, request, queryset):
         asked = handover_retry(
-            item_ids=list(queryset.values_list("pk", flat=True)), store_ids=user_store_ids(user=request.user)
+            item_ids=list(queryset.values_list("pk", flat=True)), store_ids=request_store_ids(request)
         )
         self.message_user(request, f"已重新发起 {asked} 位客户的转接。")

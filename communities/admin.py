@@ -7,8 +7,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from associates.scoping import ReadOnlyAdmin, StoreScopedAdmin
-from associates.selectors import user_store_ids
+from associates.scoping import ReadOnlyAdmin, StoreScopedAdmin, request_store_ids
 from communities.models import Community, CommunityInviteCode, GroupChat, GroupMember, GroupMemberEvent, Invite
 from communities.selectors import invite_funnel_rows
 from wecom import constants as C
@@ -60,7 +59,7 @@ class CommunityAdmin(StoreScopedAdmin):
         return obj.chats.count()
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        store_ids = user_store_ids(user=request.user)
+        store_ids = request_store_ids(request)
         if db_field.name == "chats":
             chats = GroupChat.objects.filter(status=GroupChat.Status.ACTIVE)
             if store_ids is not None:
@@ -78,7 +77,7 @@ class GroupChatAdmin(StoreScopedAdmin, ReadOnlyAdmin):
 
     def get_queryset(self, request):
         queryset = admin.ModelAdmin.get_queryset(self, request)
-        store_ids = user_store_ids(user=request.user)
+        store_ids = request_store_ids(request)
         if store_ids is None:
             return queryset
         return queryset.filter(_chats_of_stores(store_ids)).distinct()
@@ -94,7 +93,7 @@ class GroupMemberAdmin(StoreScopedAdmin, ReadOnlyAdmin):
 
     def get_queryset(self, request):
         queryset = admin.ModelAdmin.get_queryset(self, request)
-        store_ids = user_store_ids(user=request.user)
+        store_ids = request_store_ids(request)
         if store_ids is None:
             return queryset
         return queryset.filter(chat__in=GroupChat.objects.filter(_chats_of_stores(store_ids)))
@@ -108,7 +107,7 @@ class GroupMemberEventAdmin(StoreScopedAdmin, ReadOnlyAdmin):
 
     def get_queryset(self, request):
         queryset = admin.ModelAdmin.get_queryset(self, request)
-        store_ids = user_store_ids(user=request.user)
+        store_ids = request_store_ids(request)
         if store_ids is None:
             return queryset
         return queryset.filter(chat__in=GroupChat.objects.filter(_chats_of_stores(store_ids)))

@@ -201,7 +201,9 @@ def _invite_convert(*, chat: GroupChat, member: GroupMember, code: CommunityInvi
     a member, or scanned a forwarded poster whose state we cannot see) the customer's latest open invite to a
     community this group belongs to is credited.
     """
-    open_invites = Invite.objects.select_for_update().filter(customer_id=member.customer_id, status=Invite.Status.SENT)
+    open_invites = Invite.objects.select_for_update(no_key=True).filter(
+        customer_id=member.customer_id, status=Invite.Status.SENT
+    )
     invite = None
     if code is not None:
         invite = open_invites.filter(invite_code=code).order_by("-sent_at", "-pk").first()
@@ -303,7 +305,7 @@ def _member_touch(row: GroupMember, entry: dict, *, join_time: int | None) -> No
 
 
 def _locked_chat(chat_id: str) -> GroupChat | None:
-    return GroupChat.objects.select_for_update().filter(chat_id=chat_id).first()
+    return GroupChat.objects.select_for_update(no_key=True).filter(chat_id=chat_id).first()
 
 
 def group_chat_refresh(
@@ -453,7 +455,7 @@ def community_invite_code_ensure(
         community=community, associate=associate, defaults={"state": f"cm{community.pk}a{associate.pk}"[:30]}
     )
     code = (
-        CommunityInviteCode.objects.select_for_update()
+        CommunityInviteCode.objects.select_for_update(no_key=True)
         .select_related("associate", "community__store")
         .get(community=community, associate=associate)
     )
@@ -568,7 +570,7 @@ def community_invite_send(
         media_id = community_poster_media(code=code, client=client, force=refresh_media)
     with transaction.atomic():
         # The code row's lock: a concurrent double tap waits here and then finds the first tap's invite.
-        code = CommunityInviteCode.objects.select_for_update().select_related("community").get(pk=code.pk)
+        code = CommunityInviteCode.objects.select_for_update(no_key=True).select_related("community").get(pk=code.pk)
         existing = Invite.objects.filter(request_id=request_id).first()
         if existing is not None:
             sent = _replay(existing, associate=associate)

@@ -30,8 +30,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from associates.models import Store
-from associates.scoping import ReadOnlyAdmin, StoreScopedAdmin
-from associates.selectors import user_store_ids
+from associates.scoping import ReadOnlyAdmin, StoreScopedAdmin, request_store_ids
 from coupons.managing import (
     coupon_pack_budget_set,
     coupon_pack_edit,
@@ -101,7 +100,7 @@ def _about(obj, error: ApplicationError) -> str:
 
 
 def _is_hq(request) -> bool:
-    return user_store_ids(user=request.user) is None
+    return request_store_ids(request) is None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -161,7 +160,7 @@ class ServiceSaveAdmin(StoreScopedAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
-        attrs = {"store_ids": user_store_ids(user=request.user), "refused": self.refused}
+        attrs = {"store_ids": request_store_ids(request), "refused": self.refused}
         return type(form.__name__, (form,), attrs)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
@@ -207,7 +206,7 @@ class _ScopedRelatedFilter(admin.RelatedFieldListFilter):
         raise NotImplementedError
 
     def field_choices(self, field, request, model_admin):
-        store_ids = user_store_ids(user=request.user)
+        store_ids = request_store_ids(request)
         limit = None if store_ids is None else self.scope(store_ids)
         ordering = self.field_admin_ordering(field, request, model_admin)
         return field.get_choices(include_blank=False, limit_choices_to=limit, ordering=ordering)
@@ -300,7 +299,7 @@ class CouponTemplateAdmin(ServiceSaveAdmin):
 
     def get_queryset(self, request):
         return coupon_templates_visible(
-            store_ids=user_store_ids(user=request.user), queryset=admin.ModelAdmin.get_queryset(self, request)
+            store_ids=request_store_ids(request), queryset=admin.ModelAdmin.get_queryset(self, request)
         )
 
     def get_readonly_fields(self, request, obj=None):
@@ -445,7 +444,7 @@ class CouponPackItemInline(admin.TabularInline):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "template":
-            kwargs["queryset"] = coupon_templates_visible(store_ids=user_store_ids(user=request.user)).exclude(
+            kwargs["queryset"] = coupon_templates_visible(store_ids=request_store_ids(request)).exclude(
                 status=CouponTemplate.Status.STOPPED
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -455,7 +454,7 @@ class CouponPackItemInline(admin.TabularInline):
         if obj is None:
             return request.user.has_perm("coupons.add_couponpack")
         return request.user.has_perm("coupons.change_couponpack") and coupon_pack_manageable(
-            pack=obj, store_ids=user_store_ids(user=request.user)
+            pack=obj, store_ids=request_store_ids(request)
         )
 
     def has_add_permission(self, request, obj):
@@ -489,25 +488,25 @@ class CouponPackAdmin(ServiceSaveAdmin):
 
     def get_queryset(self, request):
         queryset = admin.ModelAdmin.get_queryset(self, request).prefetch_related("stores")
-        return coupon_packs_visible(store_ids=user_store_ids(user=request.user), queryset=queryset)
+        return coupon_packs_visible(store_ids=request_store_ids(request), queryset=queryset)
 
     def get_readonly_fields(self, request, obj=None):
         return ["spent", "created_at"] if obj is None else ["status", "spent", "created_at"]
 
     def has_add_permission(self, request):
-        store_ids = user_store_ids(user=request.user)
+        store_ids = request_store_ids(request)
         return (store_ids is None or bool(store_ids)) and super().has_add_permission(request)
 
     def has_change_permission(self, request, obj=None):
-        manageable = obj is None or coupon_pack_manageable(pack=obj, store_ids=user_store_ids(user=request.user))
+        manageable = obj is None or coupon_pack_manageable(pack=obj, store_ids=request_store_ids(request))
         return manageable and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        manageable = obj is None or coupon_pack_manageable(pack=obj, store_ids=user_store_ids(user=request.user))
+        manageable = obj is None or coupon_pack_manageable(pack=obj, store_ids=request_store_ids(request))
         return manageable and super().has_delete_permission(request, obj)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        store_ids = user_store_ids(user=request.user)
+        store_ids = request_store_ids(request)
         if db_field.name == "stores" and store_ids is not None:
             kwargs["queryset"] = Store.objects.filter(pk__in=store_ids)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
@@ -712,7 +711,7 @@ class RedemptionAdmin(LedgerAdmin):
 
     def get_queryset(self, request):
         return redemptions_visible(
-            store_ids=user_store_ids(user=request.user), queryset=admin.ModelAdmin.get_queryset(self, request)
+            store_ids=request_store_ids(request), queryset=admin.ModelAdmin.get_queryset(self, request)
         )
 
     def export_rows(self, queryset):

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from coupons.models import Coupon, CouponPack, CouponTemplate, IssueRequest, Redemption
 from customers.models import Customer
+from customers.selectors import customer_survivor
 from omni.errors import ApplicationError
 
 StoreIds = frozenset[int] | None
@@ -177,26 +178,8 @@ def issue_requests_export_rows(*, issue_requests: QuerySet[IssueRequest]) -> Ite
 
 
 def customer_golden(*, customer_id: int) -> Customer:
-    """The One ID record a (possibly merged) customer id stands for today."""
-    customer = Customer.objects.filter(pk=customer_id).first()
-    seen = set()
-    while customer is not None and customer.merged_into_id and customer.pk not in seen:
-        seen.add(customer.pk)
-        customer = Customer.objects.filter(pk=customer.merged_into_id).first()
+    """The One ID record a (possibly merged) customer id stands for today (`customers.selectors.customer_survivor`)."""
+    customer = customer_survivor(customer_id=customer_id)
     if customer is None:
         raise ApplicationError("customer_not_found", "没有找到这位客户。", status_code=404)
     return customer
-
-
-def customer_record_ids(*, customer_id: int) -> list[int]:
-    """The ids of one person's records: the One ID record a (possibly merged) id stands for, first, and every
-    record merged into it, however deep. Coupons stay on the record they were issued to, so a person's coupons
-    are the coupons of all these records."""
-    golden = customer_golden(customer_id=customer_id)
-    ids, frontier = [golden.pk], [golden.pk]
-    while frontier:
-        frontier = list(
-            Customer.objects.filter(merged_into_id__in=frontier).exclude(pk__in=ids).values_list("pk", flat=True)
-        )
-        ids += frontier
-    return ids

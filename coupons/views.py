@@ -22,8 +22,8 @@ from django.views.decorators.http import require_safe
 from coupons.images import barcode_svg, coupon_card_png, qr_svg
 from coupons.links import coupon_page_customer_id
 from coupons.models import Channels, Coupon, CouponTemplate, Redemption, code_display, yuan
-from coupons.selectors import customer_record_ids
 from customers.categories import category_label
+from customers.selectors import customer_record_ids
 from omni.errors import ApplicationError
 
 ENDED_SHOWN = 30  # used, expired and revoked coupons listed under the usable ones, most recent first

@@ -10,8 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 
-from associates.scoping import ReadOnlyAdmin, ReadOnlyInline, StoreScopedAdmin
-from associates.selectors import user_store_ids
+from associates.scoping import ReadOnlyAdmin, ReadOnlyInline, StoreScopedAdmin, request_store_ids
 from customers.ingestion import api_key_scopes_check, api_key_scopes_default, api_key_secret_assign
 from customers.models import (
     ApiKey,
@@ -257,7 +256,7 @@ class IdentityConflictAdmin(StoreScopedAdmin):
         # A conflict is the manager's only when every customer in it is theirs: one that names another store's
         # customer would show them and could merge them away, so HQ reviews it.
         queryset = super().get_queryset(request)
-        store_ids = user_store_ids(user=request.user)
+        store_ids = request_store_ids(request)
         if store_ids is None:
             return queryset
         return queryset.exclude(customers__in=Customer.objects.exclude(primary_store__in=store_ids))

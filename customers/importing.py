@@ -629,7 +629,7 @@ def _chunk_import(*, spec: _Spec, job_id: int, prepared: _Prepared, start: int, 
         examples[code] = [int(offset) + start + 1 for offset in offsets[:MAX_REJECT_EXAMPLES]]
 
     with transaction.atomic():
-        job = ImportJob.objects.select_for_update().get(pk=job_id)
+        job = ImportJob.objects.select_for_update(no_key=True).get(pk=job_id)
         if job.rows_done != start:
             raise ApplicationError(
                 "import_conflict",

@@ -241,7 +241,10 @@ PRODUCT_FIELDS = ("name", "category", "size", "style_code", "price", "image_url"
 def products_upsert(*, scope: Scope, products: Sequence[dict | None]) -> list[RowResult]:
     """Upsert products by sku, and the stock levels given for stores the key may write."""
     skus = [row["sku"] for row in products if row]
-    existing = {product.sku: product for product in Product.objects.select_for_update().filter(sku__in=skus)}
+    existing = {
+        product.sku: product
+        for product in Product.objects.select_for_update(no_key=True).filter(sku__in=skus).order_by("pk")
+    }
     stores = _stores_by_code(item["store"] for row in products if row for item in row.get("stock", []))
     results: list[RowResult] = []
     to_create, to_update, stock_rows = [], [], []
@@ -380,8 +383,9 @@ def _orders_upsert(scope: Scope, orders: Sequence[dict | None]) -> list[RowResul
     }
     existing = {
         order.external_id: order
-        for order in Order.objects.select_for_update()
+        for order in Order.objects.select_for_update(no_key=True)
         .filter(channel=scope.channel, external_id__in=[row["external_id"] for row in rows])
+        .order_by("pk")
         .prefetch_related("lines__product")
     }
     customers = _CustomerLookup(scope, rows)

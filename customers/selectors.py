@@ -1,14 +1,88 @@
-"""Reads about customers: their tiers and segments. Who may see whom is the client book's
+"""Reads about customers: merged customers' survivors, tiers and segments. Who may see whom is the client book's
 (`clientbook.selectors`)."""
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db.models import Func, IntegerField, Value
 from django.utils import timezone
+
+from customers.models import Customer
+from omni import rawsql
+from omni.errors import ApplicationError
 
 # Lifetime-spend tiers (CNY) and the recency that makes a customer "lapsing".
 TIERS = [(Decimal("20000"), "黑金"), (Decimal("8000"), "金卡"), (Decimal("2000"), "银卡"), (Decimal("0"), "普通")]
 LAPSING_AFTER = timedelta(days=120)
+
+# ---------------------------------------------------------------------------------------------------------------
+# Merged customers. A merge points the retired record at the kept one (`merged_into`), and the kept one may be
+# merged again later: a record stands for the record at the end of its chain, its survivor. Every reader that
+# follows merges does so here (tests/test_merge_chain.py holds them to it).
+
+_CUSTOMER = Customer._meta.db_table
+
+
+def _merge_chain(seed: str) -> str:
+    """A recursive CTE `chain(start_id, id, next_id)`: each record matching `seed` (SQL on alias `seed`) and every
+    record its merges lead to. UNION, not UNION ALL, ends the walk on a cycle, which `customer_merge` cannot make
+    (it merges only records not merged themselves) but the column alone would allow."""
+    return (
+        f"WITH RECURSIVE chain(start_id, id, next_id) AS ("
+        f"SELECT seed.id, seed.id, seed.merged_into_id FROM {_CUSTOMER} seed WHERE {seed} "
+        f"UNION SELECT chain.start_id, c.id, c.merged_into_id FROM chain JOIN {_CUSTOMER} c ON c.id = chain.next_id) "
+    )
+
+
+def customer_survivor_ids(*, customer_ids: Iterable[int] | None = None) -> dict[int, int]:
+    """{id: its survivor's id} for `customer_ids` (an unmerged id maps to itself, an unknown one is left out), or,
+    without them, for every merged-away record. One statement whatever the chains' length; an id on a cycle stands
+    for itself."""
+    if customer_ids is None:
+        seed, params = "seed.merged_into_id IS NOT NULL", []
+    else:
+        params = sorted(set(customer_ids))
+        if not params:
+            return {}
+        seed = f"seed.id IN ({', '.join(['%s'] * len(params))})"
+    rows = rawsql.rows(
+        _merge_chain(seed) + "SELECT start_id, MAX(CASE WHEN next_id IS NULL THEN id END) FROM chain GROUP BY start_id",
+        params,
+    )
+    return {start: survivor or start for start, survivor in rows}
+
+
+class CustomerSurvivorId(Func):
+    """`customer_survivor_ids` as an SQL expression, for readers that stay in the database: the survivor's id of a
+    customer id (a column, an OuterRef, a Value); NULL for no customer."""
+
+    template = (
+        "(" + _merge_chain("seed.id = %(expressions)s") + "SELECT COALESCE(MAX(CASE WHEN next_id IS NULL THEN id END), "
+        "MAX(start_id)) FROM chain)"
+    )
+    output_field = IntegerField()
+
+
+def customer_survivor(*, customer_id: int) -> Customer | None:
+    """The record `customer_id` stands for today (`customer_survivor_ids`), or None when there is no such customer."""
+    return Customer.objects.filter(pk=CustomerSurvivorId(Value(customer_id))).first()
+
+
+def customer_record_ids(*, customer_id: int) -> list[int]:
+    """The ids of one person's records: the survivor `customer_id` stands for, first, then every record whose
+    survivor it is (by pk). Coupons and campaign receipts stay on the record they were made for, so a person's are
+    those of all these records."""
+    survivor_id = customer_survivor_ids(customer_ids=[customer_id]).get(customer_id)
+    if survivor_id is None:
+        raise ApplicationError("customer_not_found", "没有找到这位客户。", status_code=404)
+    rows = rawsql.rows(
+        f"WITH RECURSIVE person(id) AS (SELECT id FROM {_CUSTOMER} WHERE id = %s "
+        f"UNION SELECT c.id FROM {_CUSTOMER} c JOIN person ON c.merged_into_id = person.id) "
+        f"SELECT id FROM person WHERE id <> %s ORDER BY id",
+        [survivor_id, survivor_id],
+    )
+    return [survivor_id, *(pk for (pk,) in rows)]
 
 
 def customer_tier(*, lifetime_spend: Decimal) -> str:

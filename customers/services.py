@@ -38,6 +38,7 @@ from customers.models import (
     Order,
 )
 from customers.phones import InvalidPhone, phone_normalize
+from customers.selectors import customer_survivor, customer_survivor_ids
 from omni.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -212,7 +213,7 @@ def customer_by_wechat_oa(*, openid: str, unionid: str = "") -> Customer | None:
 
 
 def _resolve(pairs: list[IdentityPair], source: str, profile: Profile) -> Resolution:
-    known = list(Identity.objects.select_for_update().filter(_identity_filter(pairs)).order_by("pk"))
+    known = list(Identity.objects.select_for_update(no_key=True).filter(_identity_filter(pairs)).order_by("pk"))
     owners = {identity.customer_id for identity in known}
     owned = {(identity.kind, identity.value) for identity in known}
     new_pairs = [pair for pair in pairs if pair not in owned]
@@ -224,7 +225,7 @@ def _resolve(pairs: list[IdentityPair], source: str, profile: Profile) -> Resolu
         created = True
     else:
         anchor = min(known, key=lambda identity: (_strength(identity.kind), identity.pk))
-        customer = Customer.objects.select_for_update().get(pk=anchor.customer_id)
+        customer = Customer.objects.select_for_update(no_key=True).get(pk=anchor.customer_id)
         created = False
         if len(owners) > 1:
             conflict = _conflict_record(pairs=pairs, source=source, profile=profile, anchor=customer, owners=owners)
@@ -289,7 +290,7 @@ def _merge_moves() -> dict[str, type[Model]]:
 
 def _lock_customers(*ids: int) -> dict[int, Customer]:
     # Fixed lock order (ascending pk) so two merges of the same pair cannot deadlock.
-    locked = Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    locked = Customer.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")
     return {customer.pk: customer for customer in locked}
 
 
@@ -372,7 +373,7 @@ def _jsonable(value: Any) -> Any:
 @transaction.atomic
 def customer_merge_undo(*, merge: CustomerMerge, actor: Any = None) -> CustomerMerge:
     """Move back exactly what `merge` moved and bring the source customer back."""
-    merge = CustomerMerge.objects.select_for_update().get(pk=merge.pk)
+    merge = CustomerMerge.objects.select_for_update(no_key=True).get(pk=merge.pk)
     if merge.undone_at is not None:
         raise ApplicationError("merge_already_undone", "This merge has already been undone.")
     locked = _lock_customers(merge.source_id, merge.target_id)
@@ -416,7 +417,7 @@ def customer_merge_undo(*, merge: CustomerMerge, actor: Any = None) -> CustomerM
 @transaction.atomic
 def identity_conflict_dismiss(*, conflict: IdentityConflict, actor: Any = None) -> IdentityConflict:
     """Close a conflict as "not the same person"; the customers stay as they are."""
-    conflict = IdentityConflict.objects.select_for_update().get(pk=conflict.pk)
+    conflict = IdentityConflict.objects.select_for_update(no_key=True).get(pk=conflict.pk)
     if conflict.status != IdentityConflict.Status.OPEN:
         raise ApplicationError("conflict_not_open", "This conflict has already been handled.")
     conflict.status = IdentityConflict.Status.DISMISSED
@@ -525,7 +526,7 @@ def identity_claim_create(
 
 def _claim_record(*, customer: Customer, associate: Any, pairs: list[IdentityPair], request_id: str) -> IdentityClaim:
     # The contact's row lock queues claims for one contact, so the same claim typed twice is recorded once.
-    contact = Customer.objects.select_for_update().filter(pk=customer.pk, merged_into__isnull=True).first()
+    contact = Customer.objects.select_for_update(no_key=True).filter(pk=customer.pk, merged_into__isnull=True).first()
     if contact is None:
         raise ApplicationError("customer_not_found", "没有找到这位客户。", status_code=404)
     identities = [{"kind": kind, "value": value} for kind, value in pairs]
@@ -568,14 +569,17 @@ def _claim_record(*, customer: Customer, associate: Any, pairs: list[IdentityPai
 
 
 def _golden(customer_id: int, *, lock: bool = True) -> Customer:
-    """The record a (possibly merged-away) customer is today, locked unless `lock` is False."""
-    customers = Customer.objects.select_for_update() if lock else Customer.objects.all()
-    customer = customers.get(pk=customer_id)
-    seen = {customer.pk}
-    while customer.merged_into_id and customer.merged_into_id not in seen:
-        seen.add(customer.merged_into_id)
-        customer = customers.get(pk=customer.merged_into_id)
-    return customer
+    """The record a (possibly merged-away) customer is today (`customer_survivor`), locked unless `lock` is False."""
+    while True:
+        survivor = customer_survivor(customer_id=customer_id)
+        if survivor is None:
+            raise Customer.DoesNotExist(f"no customer {customer_id}")
+        if not lock:
+            return survivor
+        survivor = Customer.objects.select_for_update(no_key=True).get(pk=survivor.pk)
+        # A merge or an undo committed while we waited for the lock moves the survivor: read the chain again.
+        if customer_survivor_ids(customer_ids=[customer_id]).get(customer_id) == survivor.pk:
+            return survivor
 
 
 def identity_claim_is_contact(*, claim: IdentityClaim, customer: Customer) -> bool:
@@ -607,7 +611,7 @@ def identity_claim_confirm(
     each hold an identity of the same kind (`identities_clash`): then only a manager may merge, and a customer's
     or brand's confirmation is noted on the claim, which stays queued. Several other owners → a manager decides.
     """
-    claim = IdentityClaim.objects.select_for_update().get(pk=claim.pk)
+    claim = IdentityClaim.objects.select_for_update(no_key=True).get(pk=claim.pk)
     if claim.status != IdentityClaim.Status.PENDING:
         raise ApplicationError("claim_not_pending", "这条关联已经处理过了。", status_code=409)
     contact = _golden(claim.customer_id)
@@ -682,7 +686,7 @@ def claim_via_label(via: str) -> str:
 @transaction.atomic
 def identity_claim_dismiss(*, claim: IdentityClaim, actor: Any = None) -> IdentityClaim:
     """A manager says the claim is wrong: nothing is added or merged, and the card's page confirms nothing."""
-    claim = IdentityClaim.objects.select_for_update().get(pk=claim.pk)
+    claim = IdentityClaim.objects.select_for_update(no_key=True).get(pk=claim.pk)
     if claim.status != IdentityClaim.Status.PENDING:
         raise ApplicationError("claim_not_pending", "这条关联已经处理过了。", status_code=409)
     claim.status = IdentityClaim.Status.DISMISSED

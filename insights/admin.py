@@ -14,8 +14,7 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from associates.scoping import ReadOnlyAdmin, StoreScopedAdmin
-from associates.selectors import user_store_ids
+from associates.scoping import ReadOnlyAdmin, StoreScopedAdmin, request_store_ids
 from insights.charts import funnel, line_chart
 from insights.models import Attribution, AttributionConfig, DailyStats
 from insights.selectors import dashboard_csv_rows, dashboard_get, stores_visible
@@ -25,7 +24,7 @@ MAX_DAYS = 366
 
 
 def _is_hq(request) -> bool:
-    return user_store_ids(user=request.user) is None
+    return request_store_ids(request) is None
 
 
 class DashboardFilter(forms.Form):
@@ -71,7 +70,7 @@ class DashboardAdmin(StoreScopedAdmin):
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):
             raise PermissionDenied
-        store_ids = user_store_ids(user=request.user)
+        store_ids = request_store_ids(request)
         form = DashboardFilter(request.GET, store_ids=store_ids)
         if form.is_valid():
             start, end, store = form.cleaned_data["start"], form.cleaned_data["end"], form.cleaned_data["store"]

@@ -18,7 +18,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from associates.models import Associate
-from customers.models import Channel, Customer, Order
+from customers.models import Channel, Order
+from customers.selectors import customer_survivor_ids
 from insights.models import Attribution, AttributionConfig, Rule, TouchKind
 from insights.touches import TOUCH_SOURCES, Touch
 
@@ -54,14 +55,7 @@ def attribution_config_set(*, rule: str, window_days: int) -> AttributionConfig:
 
 def golden_ids() -> tuple[dict[int, int], dict[int, set[int]]]:
     """(merged-away id → golden id, golden id → its merged-away ids). Merges are few, so all of them fit."""
-    parent = dict(Customer.objects.filter(merged_into__isnull=False).values_list("pk", "merged_into_id"))
-    golden: dict[int, int] = {}
-    for pk in parent:
-        seen, current = {pk}, parent[pk]
-        while current in parent and current not in seen:
-            seen.add(current)
-            current = parent[current]
-        golden[pk] = current
+    golden = customer_survivor_ids()
     members: dict[int, set[int]] = defaultdict(set)
     for pk, root in golden.items():
         members[root].add(pk)
@@ -165,8 +159,9 @@ def _attribute_chunk(orders: list[dict], rule: RuleInForce, golden, members, ass
         rows += attribute_order(order=order, touches=touches, rule=rule, associate_stores=associate_stores, now=now)
     order_ids = [o["pk"] for o in orders]
     with transaction.atomic():
-        # Lock the orders: an incremental run and a recompute meeting on the same orders take turns.
-        list(Order.objects.select_for_update(no_key=True).filter(pk__in=order_ids).values_list("pk", flat=True))
+        # Lock the orders, in pk order: an incremental run and a recompute meeting on the same orders take turns.
+        locked = Order.objects.select_for_update(no_key=True).filter(pk__in=order_ids).order_by("pk")
+        list(locked.values_list("pk", flat=True))
         Attribution.objects.filter(order_id__in=order_ids).delete()
         Attribution.objects.bulk_create(rows, batch_size=1000)
     return len(rows)

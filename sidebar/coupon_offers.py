@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from associates.models import Associate
 from coupons.models import AssociatePackDay, Coupon, CouponPack, CouponPackItem, CustomerHolding
-from coupons.selectors import customer_record_ids
 from coupons.sending import coupon_pack_cost, coupon_pack_sendable
 from coupons.validity import local_day
+from customers.selectors import customer_record_ids
 
 COUPONS_SHOWN = 20
 

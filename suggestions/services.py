@@ -29,7 +29,8 @@ from django.utils import timezone
 
 from associates.models import Associate
 from clientbook.selectors import customers_visible
-from customers.models import Customer, Order, OrderLine, Product
+from customers.models import Order, OrderLine, Product
+from customers.selectors import customer_survivor_ids
 from omni.bulk import is_postgres
 from omni.errors import ApplicationError
 from suggestions import engine
@@ -42,7 +43,7 @@ KEEP_READY = 3  # ready builds kept; older rows are deleted
 # A build still "building" after this long died with its process (the target is a minute at 10M lines).
 STALE_AFTER = timedelta(hours=2)
 
-_ORDER, _LINE, _CUSTOMER = Order._meta.db_table, OrderLine._meta.db_table, Customer._meta.db_table
+_ORDER, _LINE = Order._meta.db_table, OrderLine._meta.db_table
 
 
 def suggestion_model_build(*, now: datetime | None = None) -> SuggestionModel:
@@ -124,19 +125,10 @@ def _order_lines() -> pd.DataFrame:
 
 
 def _survivors(customer: np.ndarray) -> np.ndarray:
-    """Each customer id replaced by the customer it was merged into (to the end of a chain of merges)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, merged_into_id FROM {_CUSTOMER} WHERE merged_into_id IS NOT NULL")
-        merged_into = dict(cursor.fetchall())
-    if not merged_into:
+    """Each customer id replaced by its survivor (`customer_survivor_ids`: the end of its chain of merges)."""
+    survivor = customer_survivor_ids()
+    if not survivor:
         return customer
-    survivor = {}
-    for merged, target in merged_into.items():
-        for _ in range(len(merged_into)):  # a bound, should the data ever hold a cycle
-            if target not in merged_into:
-                break
-            target = merged_into[target]
-        survivor[merged] = target
     merged_ids = np.array(sorted(survivor), dtype=np.int64)
     targets = np.array([survivor[m] for m in merged_ids.tolist()], dtype=np.int64)
     at = np.minimum(np.searchsorted(merged_ids, customer), len(merged_ids) - 1)

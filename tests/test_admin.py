@@ -9,7 +9,10 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from associates.models import Store
 from customers.models import ApiKey, AuditLog, Customer, CustomerMerge, IdentityConflict, Order
 from insights.models import DailyStats
 from tests.factories import (
@@ -321,3 +324,21 @@ def test_a_manager_cannot_tie_an_admin_account_to_their_associate(client, two_st
 
     associate.refresh_from_db()
     assert associate.user_id is None
+
+
+@pytest.mark.django_db
+def test_an_admin_page_reads_the_users_stores_once_and_the_next_request_reads_them_again(client, two_stores):
+    # given a manager of store A on a page that asks for their stores from many hooks
+    managers_table = Store.managers.through._meta.db_table
+    client.force_login(two_stores["manager"])
+
+    with CaptureQueriesContext(connection) as first:
+        assert client.get("/admin/customers/customer/").status_code == 200
+    two_stores["b"].managers.add(two_stores["manager"])
+    with CaptureQueriesContext(connection) as second:
+        html = client.get("/admin/customers/customer/").content.decode()
+
+    # then each request read the stores in one statement, and the second saw store B added since
+    assert [managers_table in q["sql"] for q in first.captured_queries].count(True) == 1
+    assert [managers_table in q["sql"] for q in second.captured_queries].count(True) == 1
+    assert "北京客户" in html

@@ -10,7 +10,7 @@ from communities.models import Community, GroupChat, GroupMemberEvent, Invite
 from communities.services import community_invite_send
 from tests import test_community_groups as groups
 from tests.test_community_groups import CHEN, _update, people
-from tests.threads import race
+from tests.threads import failures, run_concurrently
 
 emulator = groups.emulator  # the fixture
 
@@ -29,9 +29,11 @@ def _shop(emulator):
 def test_eight_taps_with_one_request_id_send_one_invite_and_upload_one_poster(emulator):
     associate, chen, _ = _shop(emulator)
 
-    outcomes = race(8, lambda: community_invite_send(associate=associate, customer_id=chen.pk, request_id="tap"))
+    outcomes = run_concurrently(
+        lambda: community_invite_send(associate=associate, customer_id=chen.pk, request_id="tap"), contenders=8
+    )
 
-    assert [o for o in outcomes if isinstance(o, Exception)] == []
+    assert failures(outcomes) == []
     assert sorted(o.created for o in outcomes) == [False] * 7 + [True]
     assert Invite.objects.count() == 1
     assert emulator.control("GET", "calls", api="media/upload")["count"] == 1
@@ -45,9 +47,9 @@ def test_one_join_handled_by_six_workers_at_once_is_one_join_and_one_conversion(
     version = emulator.control("GET", "groups")["groups"][0]["member_version"]
     payload = _update(chat_id, "add_member", [CHEN], version, int(time.time()), JoinScene=3)
 
-    outcomes = race(6, lambda: group_chat_updated(payload))
+    outcomes = run_concurrently(lambda: group_chat_updated(payload), contenders=6)
 
-    assert [o for o in outcomes if isinstance(o, Exception)] == []
+    assert failures(outcomes) == []
     assert GroupMemberEvent.objects.filter(kind="join", member__userid=CHEN).count() == 1
     invite.refresh_from_db()
     assert invite.status == "joined"

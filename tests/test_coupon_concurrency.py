@@ -1,17 +1,14 @@
 """Coupons under real concurrency on PostgreSQL: many threads, each its own connection and transaction."""
 
-import threading
 from collections import Counter
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from coupons.models import Coupon, CouponPack, CouponTemplate, CustomerHolding, IssueRequest, Redemption
 from coupons.redemption import OrderIn
 from coupons.sending import coupon_pack_send
 from coupons.till import coupon_redeem
-from omni.errors import ApplicationError
 from tests.factories import (
     AssociateFactory,
     CouponPackFactory,
@@ -20,35 +17,9 @@ from tests.factories import (
     CustomerFactory,
     StoreFactory,
 )
+from tests.threads import results_and_codes, run_concurrently
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _race(contenders: int, attempt) -> tuple[list, Counter]:
-    """Run attempt(i) in `contenders` threads released together; their results and their error codes."""
-    barrier, results, codes, lock = threading.Barrier(contenders), [], Counter(), threading.Lock()
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            result = attempt(index)
-            with lock:
-                results.append(result)
-        except ApplicationError as error:
-            with lock:
-                codes[error.code] += 1
-        except Exception as error:  # anything else is a bug: counted under its type, asserted absent
-            with lock:
-                codes[type(error).__name__] += 1
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(contenders)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, codes
 
 
 def test_32_threads_redeeming_one_coupon_give_exactly_one_redemption():
@@ -62,13 +33,15 @@ def test_32_threads_redeeming_one_coupon_give_exactly_one_redemption():
     )
     code = sent.coupons[0].code
 
-    results, codes = _race(
-        32,
-        lambda i: coupon_redeem(
-            code=code,
-            order=OrderIn(channel="store", store=store, order_ref=f"POS-{i}", amount=Decimal("399.00")),
-            request_no=f"redeem-{i}",
-        ),
+    results, codes = results_and_codes(
+        run_concurrently(
+            lambda i: coupon_redeem(
+                code=code,
+                order=OrderIn(channel="store", store=store, order_ref=f"POS-{i}", amount=Decimal("399.00")),
+                request_no=f"redeem-{i}",
+            ),
+            each=range(32),
+        )
     )
 
     assert len(results) == 1 and results[0].created is True
@@ -83,7 +56,11 @@ def test_32_replays_of_one_redemption_all_return_it_and_write_it_once():
     sent = coupon_pack_send(pack_id=item.pack_id, customer_id=CustomerFactory().pk, request_no="s", associate=None)
     order = OrderIn(channel="store", store=store, order_ref="POS-1", amount=Decimal("300.00"))
 
-    results, codes = _race(32, lambda i: coupon_redeem(code=sent.coupons[0].code, order=order, request_no="till-7"))
+    results, codes = results_and_codes(
+        run_concurrently(
+            lambda: coupon_redeem(code=sent.coupons[0].code, order=order, request_no="till-7"), contenders=32
+        )
+    )
 
     assert codes == Counter()
     assert len(results) == 32 and len({r.redemption.pk for r in results}) == 1
@@ -102,11 +79,13 @@ def test_64_threads_sending_a_pack_whose_template_has_stock_10_issue_exactly_10_
     associate = AssociateFactory()
     customers = [CustomerFactory().pk for _ in range(64)]
 
-    results, codes = _race(
-        64,
-        lambda i: coupon_pack_send(
-            pack_id=pack.pk, customer_id=customers[i], request_no=f"send-{i}", associate=associate
-        ),
+    results, codes = results_and_codes(
+        run_concurrently(
+            lambda i: coupon_pack_send(
+                pack_id=pack.pk, customer_id=customers[i], request_no=f"send-{i}", associate=associate
+            ),
+            each=range(64),
+        )
     )
 
     assert len(results) == 10, codes
@@ -127,11 +106,13 @@ def test_16_concurrent_sends_to_one_customer_with_a_limit_of_one_issue_one():
     )
     associate, customer = AssociateFactory(), CustomerFactory()
 
-    results, codes = _race(
-        16,
-        lambda i: coupon_pack_send(
-            pack_id=item.pack_id, customer_id=customer.pk, request_no=f"s-{i}", associate=associate
-        ),
+    results, codes = results_and_codes(
+        run_concurrently(
+            lambda i: coupon_pack_send(
+                pack_id=item.pack_id, customer_id=customer.pk, request_no=f"s-{i}", associate=associate
+            ),
+            each=range(16),
+        )
     )
 
     assert len(results) == 1
@@ -145,11 +126,13 @@ def test_16_replays_of_one_send_return_the_same_coupons_and_issue_them_once():
     item = CouponPackItemFactory()
     associate, customer = AssociateFactory(), CustomerFactory()
 
-    results, codes = _race(
-        16,
-        lambda i: coupon_pack_send(
-            pack_id=item.pack_id, customer_id=customer.pk, request_no="once", associate=associate
-        ),
+    results, codes = results_and_codes(
+        run_concurrently(
+            lambda: coupon_pack_send(
+                pack_id=item.pack_id, customer_id=customer.pk, request_no="once", associate=associate
+            ),
+            contenders=16,
+        )
     )
 
     assert codes == Counter()
@@ -164,9 +147,13 @@ def test_an_associates_daily_quota_holds_under_concurrent_sends():
     associate = AssociateFactory()
     customers = [CustomerFactory().pk for _ in range(12)]
 
-    results, codes = _race(
-        12,
-        lambda i: coupon_pack_send(pack_id=pack.pk, customer_id=customers[i], request_no=f"q-{i}", associate=associate),
+    results, codes = results_and_codes(
+        run_concurrently(
+            lambda i: coupon_pack_send(
+                pack_id=pack.pk, customer_id=customers[i], request_no=f"q-{i}", associate=associate
+            ),
+            each=range(12),
+        )
     )
 
     assert len(results) == 3
@@ -180,9 +167,13 @@ def test_a_packs_budget_holds_under_concurrent_sends():
     associate = AssociateFactory()
     customers = [CustomerFactory().pk for _ in range(12)]
 
-    results, codes = _race(
-        12,
-        lambda i: coupon_pack_send(pack_id=pack.pk, customer_id=customers[i], request_no=f"b-{i}", associate=associate),
+    results, codes = results_and_codes(
+        run_concurrently(
+            lambda i: coupon_pack_send(
+                pack_id=pack.pk, customer_id=customers[i], request_no=f"b-{i}", associate=associate
+            ),
+            each=range(12),
+        )
     )
 
     assert len(results) == 5
@@ -211,7 +202,7 @@ def test_a_campaign_racing_sidebar_sends_never_issues_past_the_stock():
             else 0
         )
 
-    results, codes = _race(9, attempt)
+    results, codes = results_and_codes(run_concurrently(attempt, each=range(9)))
 
     assert set(codes) <= {"out_of_stock"}
     assert sum(results) == 10

@@ -5,7 +5,6 @@ added until the customer confirms in their WeChat (tests/test_identity_claim_wec
 the identity with the contact's, or a manager of the owner's store approves the queued conflict in admin.
 """
 
-import threading
 from decimal import Decimal
 
 import pytest
@@ -32,7 +31,7 @@ from tests.factories import (
     StoreFactory,
     UserFactory,
 )
-from tests.threads import race
+from tests.threads import run_concurrently
 
 MEMBER_PHONE = "+8613812345678"
 
@@ -387,13 +386,13 @@ def test_the_brand_system_sending_the_number_alone_proves_nothing(stores):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_eight_concurrent_submissions_of_one_request_record_one_claim(stores):
-    outcomes = race(
-        8,
+    outcomes = run_concurrently(
         lambda: (
             identity_claim_create(
                 customer=stores["stub"], associate=stores["associate"], member_no="M0042", request_id="tap-1"
             ).pk
         ),
+        contenders=8,
     )
 
     assert len(set(outcomes)) == 1 and all(isinstance(outcome, int) for outcome in outcomes)
@@ -404,15 +403,11 @@ def test_eight_concurrent_submissions_of_one_request_record_one_claim(stores):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_confirmations_complete_a_claim_once(stores):
     claim = identity_claim_create(customer=stores["stub"], associate=stores["associate"], member_no="M0042")
-    vias = iter([IdentityClaim.Via.MANAGER, IdentityClaim.Via.CUSTOMER] * 3)
-    lock = threading.Lock()
 
-    def confirm():
-        with lock:
-            via = next(vias)
+    def confirm(via):
         return identity_claim_confirm(claim=claim, via=via, confirmer=stores["stub"]).status
 
-    outcomes = race(6, confirm)
+    outcomes = run_concurrently(confirm, each=[IdentityClaim.Via.MANAGER, IdentityClaim.Via.CUSTOMER] * 3)
 
     assert outcomes.count("confirmed") == 1
     assert all(isinstance(o, ApplicationError) and o.code == "claim_not_pending" for o in outcomes if o != "confirmed")

@@ -1,10 +1,8 @@
 """One ID resolution rules: link, add identity, conflict recorded, merge and undo."""
 
-import threading
 from datetime import date
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from clientbook.models import FollowRelation
@@ -19,6 +17,7 @@ from customers.services import (
 )
 from omni.errors import ApplicationError
 from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, OrderFactory, StoreFactory, UserFactory
+from tests.threads import failures, run_concurrently
 
 POS = Identity.Kind.POS_MEMBER_NO
 PHONE = Identity.Kind.PHONE
@@ -285,27 +284,12 @@ def test_dismissing_a_conflict_closes_it_once():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_first_sightings_of_one_identity_create_exactly_one_customer():
-    contenders = 8
-    barrier = threading.Barrier(contenders)
-    results, errors = [], []
+    outcomes = run_concurrently(
+        lambda: customer_resolve(identities=[(UNIONID, "o6_race")], source="mall").customer.pk, contenders=8
+    )
 
-    def resolve():
-        try:
-            barrier.wait()
-            results.append(customer_resolve(identities=[(UNIONID, "o6_race")], source="mall").customer.pk)
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=resolve) for _ in range(contenders)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
-    assert len(set(results)) == 1
+    assert failures(outcomes) == []
+    assert len(set(outcomes)) == 1
     assert Customer.objects.count() == 1
     assert Identity.objects.count() == 1
 

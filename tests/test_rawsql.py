@@ -1,7 +1,5 @@
 """omni.rawsql on PostgreSQL: the hot statements are prepared once per connection, and still behave as Django's."""
 
-import threading
-
 import pytest
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -9,6 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from associates.models import Store
 from omni import rawsql
 from tests.factories import StoreFactory
+from tests.threads import run_concurrently
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -64,15 +63,7 @@ def test_prepared_statements_are_counted_by_query_capture_and_raise_djangos_erro
 def _cut(pid: int) -> None:
     """Another session ends backend `pid`, as a restart or an idle timeout on the server's side would."""
 
-    def cut() -> None:
-        try:
-            rawsql.rows("SELECT pg_terminate_backend(%s)", [pid])
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=cut)
-    thread.start()
-    thread.join()
+    run_concurrently(lambda: rawsql.rows("SELECT pg_terminate_backend(%s)", [pid]), contenders=1)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -2,19 +2,18 @@
 emulator, over HTTP), records the contact if they are this associate's, and otherwise reveals nothing."""
 
 import socket
-import threading
 
 import pytest
 import requests
 from django.core.cache import cache
 from django.core.management import call_command
-from django.db import connection
 
 from associates.auth import SESSION_KEY
 from clientbook.models import FollowRelation
 from clientbook.services import follow_fetch
 from customers.models import Customer, Identity
 from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, StoreFactory
+from tests.threads import failures, run_concurrently
 from wecom.emulator.config import EmulatorConfig
 from wecom.emulator.server import start_emulator
 
@@ -238,25 +237,9 @@ def test_the_nightly_sync_keeps_the_avatar_and_updates_it_when_it_changed(emulat
 @pytest.mark.django_db(transaction=True)
 def test_lookups_racing_each_other_record_the_contact_once(emulator, associate):
     external_userid = _contact(emulator)
-    contenders = 6
-    barrier, errors, follows = threading.Barrier(contenders), [], []
+    follows = run_concurrently(lambda: follow_fetch(associate=associate, external_userid=external_userid), contenders=6)
 
-    def look_up():
-        try:
-            barrier.wait()
-            follows.append(follow_fetch(associate=associate, external_userid=external_userid))
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=look_up) for _ in range(contenders)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert failures(follows) == []
     assert len({follow.pk for follow in follows}) == 1
     assert (Customer.objects.count(), FollowRelation.objects.count()) == (1, 1)
     assert Identity.objects.filter(value=external_userid).count() == 1

@@ -2,16 +2,15 @@
 idempotent by (sku, store); keys made before the scope keep sending stock (migration 0009)."""
 
 import importlib
-import threading
 
 import pytest
 from django.apps import apps as django_apps
-from django.db import connection
 from rest_framework.test import APIClient
 
 from customers.ingestion import api_key_create
 from customers.models import ApiKey, Channel, Product, StoreStock
 from tests.factories import ProductFactory, StoreFactory
+from tests.threads import run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -249,26 +248,16 @@ def test_8_tills_sending_the_first_stock_of_a_sku_at_once_all_succeed_with_one_r
     store = StoreFactory(code="SH01")
     ProductFactory(sku="DRESS-1")
     _, secret = api_key_create(name="POS", channel=Channel.STORE_POS, stores=[store])
-    barrier, answers, lock = threading.Barrier(8), [], threading.Lock()
 
-    def send(quantity: int) -> None:
-        try:
-            client = APIClient()
-            client.credentials(HTTP_AUTHORIZATION=f"Api-Key {secret}")
-            barrier.wait()
-            response = client.post(
-                STOCK, {"stock": [{"sku": "DRESS-1", "store": "SH01", "quantity": quantity}]}, format="json"
-            )
-            with lock:
-                answers.append(response.status_code)
-        finally:
-            connection.close()
+    def send(quantity: int) -> int:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {secret}")
+        response = client.post(
+            STOCK, {"stock": [{"sku": "DRESS-1", "store": "SH01", "quantity": quantity}]}, format="json"
+        )
+        return response.status_code
 
-    threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers = run_concurrently(send, each=range(8))
 
     assert answers == [200] * 8
     assert StoreStock.objects.count() == 1

@@ -3,7 +3,6 @@ complement rules), reasons, orders counting at once, the nightly build and its f
 cache, outreach records, and a fixed number of queries per request."""
 
 import pickle
-import threading
 import uuid
 import zlib
 from datetime import timedelta
@@ -33,6 +32,7 @@ from tests.factories import (
     StoreFactory,
     StoreStockFactory,
 )
+from tests.threads import failures, run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -505,32 +505,21 @@ def test_an_outreach_is_recorded_once_however_often_it_is_retried(shop):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_retries_of_one_outreach_record_it_once(shop):
     contenders, request_id = 6, uuid.uuid4()
-    barrier, results, errors = threading.Barrier(contenders), [], []
 
     def send():
-        try:
-            barrier.wait()
-            recorded = outreach_record(
-                associate=shop["associate"],
-                customer_id=shop["customer"].pk,
-                sku="BT1",
-                source=Outreach.Source.SUGGESTION,
-                reason="",
-                request_id=request_id,
-            )
-            results.append((recorded.outreach.pk, recorded.created))
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+        recorded = outreach_record(
+            associate=shop["associate"],
+            customer_id=shop["customer"].pk,
+            sku="BT1",
+            source=Outreach.Source.SUGGESTION,
+            reason="",
+            request_id=request_id,
+        )
+        return recorded.outreach.pk, recorded.created
 
-    threads = [threading.Thread(target=send) for _ in range(contenders)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently(send, contenders=contenders)
 
-    assert errors == []
+    assert failures(results) == []
     assert len({pk for pk, _ in results}) == 1
     assert sorted(created for _, created in results) == [False] * (contenders - 1) + [True]
     assert Outreach.objects.count() == 1

@@ -1,19 +1,18 @@
 """Omni against the local WeCom emulator, over HTTP with the real protocol: tokens, retries, callbacks,
 welcome messages, OAuth, JS-SDK and sync. Omni runs as a live server so the emulator can call it back."""
 
-import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from django.core.management import call_command
-from django.db import connection
 
 from clientbook.models import FollowRelation
 from customers.models import Customer, Identity
 from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, StoreFactory
 from tests.live_emulator import live_emulator
+from tests.threads import failures, run_concurrently
 from wecom.client import WeComError, wecom_client
 from wecom.jssdk import jssdk_signature
 from wecom.models import CallbackEvent, SyncRun
@@ -64,25 +63,9 @@ def test_the_token_is_fetched_once_and_then_cached(emulator, shop):
 @pytest.mark.postgres  # many processes sharing one token is the Redis cache's job
 @pytest.mark.django_db(transaction=True)
 def test_many_workers_make_one_gettoken_call(emulator, shop):
-    errors = []
-    barrier = threading.Barrier(8)
+    outcomes = run_concurrently(lambda: wecom_client().external_contact.get_follow_user_list(), contenders=8)
 
-    def call():
-        try:
-            barrier.wait()
-            wecom_client().external_contact.get_follow_user_list()
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=call) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert failures(outcomes) == []
     assert _gettoken_calls(emulator) == 1
 
 

@@ -96,7 +96,7 @@ def callback_event_process(*, event_id: int) -> CallbackEvent | None:
     failed (visible in admin) without retrying.
     """
     with transaction.atomic():
-        event = CallbackEvent.objects.select_for_update().filter(pk=event_id).first()
+        event = CallbackEvent.objects.select_for_update(no_key=True).filter(pk=event_id).first()
         if event is None:
             logger.warning("WeCom callback event %s no longer exists; nothing to do", event_id)
             return None

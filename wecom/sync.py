@@ -42,7 +42,9 @@ def sync_start(*, kind: str) -> SyncRun:
     if kind not in SyncRun.Kind.values:
         raise ApplicationError("unknown_sync", f"Unknown sync {kind!r}.")
     with transaction.atomic():
-        running = SyncRun.objects.select_for_update().filter(kind=kind, status=SyncRun.Status.RUNNING).first()
+        running = (
+            SyncRun.objects.select_for_update(no_key=True).filter(kind=kind, status=SyncRun.Status.RUNNING).first()
+        )
         return running or SyncRun.objects.create(kind=kind)
 
 
@@ -50,7 +52,7 @@ def sync_page(*, run_id: int) -> bool:
     """Sync one page of the run; True while there is more to do."""
     client = wecom_client()
     with transaction.atomic():
-        run = SyncRun.objects.select_for_update().get(pk=run_id)
+        run = SyncRun.objects.select_for_update(no_key=True).get(pk=run_id)
         if run.status != SyncRun.Status.RUNNING:
             return False
         state, count, done = _pages[run.kind](client, dict(run.state))
