@@ -39,7 +39,8 @@ def session_associate(session) -> Associate | None:
 
 
 def associate_required(view):
-    """Run `view` with `request.associate` set, or send the browser through WeCom OAuth first."""
+    """Run `view(request, *args, associate=…, **kwargs)` for the signed-in associate, or send the browser through WeCom
+    OAuth first."""
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
@@ -51,8 +52,7 @@ def associate_required(view):
             return HttpResponseRedirect(
                 f"{reverse('wecom-oauth-start')}?{urlencode({'next': request.get_full_path()})}"
             )
-        request.associate = associate
-        return view(request, *args, **kwargs)
+        return view(request, *args, associate=associate, **kwargs)
 
     return wrapper
 
@@ -117,7 +117,7 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
 
 
 @associate_required
-def jssdk_config(request: HttpRequest) -> JsonResponse:
+def jssdk_config(request: HttpRequest, *, associate: Associate) -> JsonResponse:
     """Parameters for wx.config and wx.agentConfig on the page at ?url= (one of Omni's own pages)."""
     url = request.GET.get("url", "")
     public = urlsplit(settings.OMNI_PUBLIC_URL)

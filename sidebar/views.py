@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from associates.auth import associate_required, embeddable
+from associates.models import Associate
 from clientbook.selectors import (
     associate_open_tasks,
     customer_by_external_userid,
@@ -28,7 +29,7 @@ from wecom.client import WeComError
 
 @embeddable
 @associate_required
-def workbench(request: HttpRequest):
+def workbench(request: HttpRequest, *, associate: Associate):
     """The WeCom app's home, outside a chat: my open tasks and my customers."""
     try:
         page_no = int(request.GET.get("page", 1))
@@ -36,30 +37,28 @@ def workbench(request: HttpRequest):
         page_no = 1
     query, tag = request.GET.get("q", ""), request.GET.get("tag", "")
     context = {
-        "associate": request.associate,
-        "tasks": associate_open_tasks(associate=request.associate),
-        "page": workbench_customers_list(associate=request.associate, query=query, tag=tag, page=page_no),
+        "associate": associate,
+        "tasks": associate_open_tasks(associate=associate),
+        "page": workbench_customers_list(associate=associate, query=query, tag=tag, page=page_no),
         "query": query,
         "tag": tag,
         "today": timezone.localdate(),
-        "community": community_for_store(store_id=request.associate.store_id),
+        "community": community_for_store(store_id=associate.store_id),
         # Each row's form carries its own request id, so a double tap or a resubmitted form invites once.
-        "uninvited": [
-            (customer, uuid.uuid4().hex) for customer in workbench_uninvited_customers(associate=request.associate)
-        ],
-        "funnel": associate_invite_funnel(associate=request.associate),
+        "uninvited": [(customer, uuid.uuid4().hex) for customer in workbench_uninvited_customers(associate=associate)],
+        "funnel": associate_invite_funnel(associate=associate),
     }
     return render(request, "sidebar/workbench.html", context)
 
 
 @embeddable
 @associate_required
-def sidebar(request: HttpRequest):
+def sidebar(request: HttpRequest, *, associate: Associate):
     return render(
         request,
         "sidebar/sidebar.html",
         {
-            "associate": request.associate,
+            "associate": associate,
             "jssdk_url": settings.WECOM_JSSDK_URL,
             "product_url": settings.OMNI_PRODUCT_URL,
             "miniprogram_appid": settings.WECOM_MINIPROGRAM_APPID,
@@ -69,20 +68,20 @@ def sidebar(request: HttpRequest):
 
 
 @associate_required
-def sidebar_contact(request: HttpRequest) -> JsonResponse:
+def sidebar_contact(request: HttpRequest, *, associate: Associate) -> JsonResponse:
     """The customer behind a WeCom external_userid, if this associate may see them (else 404).
 
     A contact we have no record of yet is looked up in WeCom and recorded when they are this associate's.
     """
     external_userid = request.GET.get("external_userid", "")
-    customer = customer_by_external_userid(viewer=request.associate, external_userid=external_userid)
+    customer = customer_by_external_userid(viewer=associate, external_userid=external_userid)
     if customer is None:
         try:
-            follow = follow_fetch(associate=request.associate, external_userid=external_userid)
+            follow = follow_fetch(associate=associate, external_userid=external_userid)
         except ApplicationError as error:
             return JsonResponse({"error": {"code": error.code, "message": error.message}}, status=error.status_code)
         if follow is not None:
-            customer = customer_by_external_userid(viewer=request.associate, external_userid=external_userid)
+            customer = customer_by_external_userid(viewer=associate, external_userid=external_userid)
     if customer is None:
         return JsonResponse({"error": {"code": "not_found", "message": "没有找到这位客户"}}, status=404)
     return JsonResponse(
@@ -99,7 +98,7 @@ def sidebar_contact(request: HttpRequest) -> JsonResponse:
 @embeddable
 @require_POST
 @associate_required
-def workbench_community_invite(request: HttpRequest) -> HttpResponseRedirect:
+def workbench_community_invite(request: HttpRequest, *, associate: Associate) -> HttpResponseRedirect:
     """One tap on 邀请进群 beside a customer: the poster goes to WeCom's group-message assistant for them.
 
     The form carries a request id made when the page was drawn, so a double tap or a resubmitted form invites once.
@@ -110,13 +109,13 @@ def workbench_community_invite(request: HttpRequest) -> HttpResponseRedirect:
     except ValueError:
         messages.error(request, "没有这位客户")
         return back
-    customer = customers_visible(viewer=request.associate).filter(pk=customer_id).first()
+    customer = customers_visible(viewer=associate).filter(pk=customer_id).first()
     if customer is None:
         messages.error(request, "没有这位客户")
         return back
     try:
         sent = community_invite_send(
-            associate=request.associate,
+            associate=associate,
             customer_id=customer.pk,
             request_id=request.POST.get("request_id", ""),
             channel=Invite.Channel.WORKBENCH,
