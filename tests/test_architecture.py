@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import grimp
@@ -13,21 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
-APPS = (
-    "omni",
-    "wecom",
-    "associates",
-    "customers",
-    "clientbook",
-    "coupons",
-    "suggestions",
-    "communities",
-    "campaigns",
-    "insights",
-    "sidebar",
-    "demo",
-    "bench",
-)
+APPS = tuple(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["root_packages"])
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess:
