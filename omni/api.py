@@ -24,7 +24,6 @@ from django.middleware.common import CommonMiddleware
 from django.urls import is_valid_path
 from rest_framework import exceptions, parsers
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
 
 from omni.errors import ApplicationError
 
@@ -205,6 +204,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    # Imported here: DRF's views load this module's parser (DEFAULT_PARSER_CLASSES) when they are first imported.
+    from rest_framework.views import exception_handler
+
     response = exception_handler(exc, context)
     if response is None:
         return None
