@@ -570,13 +570,21 @@ def _claim_record(*, customer: Customer, associate: Any, pairs: list[IdentityPai
 
 def _golden(customer_id: int, *, lock: bool = True) -> Customer:
     """The record a (possibly merged-away) customer is today (`customer_survivor`), locked unless `lock` is False."""
+    customers = Customer.objects.select_for_update(no_key=True) if lock else Customer.objects.all()
+    customer = customers.filter(pk=customer_id).first()
+    if customer is None:
+        raise Customer.DoesNotExist(f"no customer {customer_id}")
+    if customer.merged_into_id is None:
+        # The common case, in one statement: locked and not merged, it stays the survivor until we commit (a merge
+        # locks both its customers).
+        return customer
     while True:
         survivor = customer_survivor(customer_id=customer_id)
         if survivor is None:
             raise Customer.DoesNotExist(f"no customer {customer_id}")
         if not lock:
             return survivor
-        survivor = Customer.objects.select_for_update(no_key=True).get(pk=survivor.pk)
+        survivor = customers.get(pk=survivor.pk)
         # A merge or an undo committed while we waited for the lock moves the survivor: read the chain again.
         if customer_survivor_ids(customer_ids=[customer_id]).get(customer_id) == survivor.pk:
             return survivor
