@@ -7,8 +7,8 @@ class ClientbookConfig(AppConfig):
 
     def ready(self) -> None:
         # WeCom's callback handlers (change_external_contact, transfer_fail) and full-sync pages (contacts, tags)
-        # register on import; a merge of two customers moves their friendships too.
-        from clientbook import handlers, handover, sync  # noqa: F401
+        # and its integrity checks register on import; a merge of two customers moves their friendships too.
+        from clientbook import handlers, handover, integrity, sync  # noqa: F401
         from clientbook.models import FollowRelation
         from customers.services import merge_moves_register
 

@@ -7,6 +7,7 @@ class CouponsConfig(AppConfig):
 
     def ready(self) -> None:
         from clientbook.services import welcome_attachments
+        from coupons import integrity  # noqa: F401 - registers the ledgers' integrity checks
         from coupons.welcome import welcome_coupons
 
         welcome_attachments(welcome_coupons)
