@@ -82,28 +82,3 @@ def related_choices(admin_site: admin.AdminSite, db_field, request) -> QuerySet 
     if hasattr(related, "store"):
         return related._default_manager.filter(store__in=store_ids)
     return None
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows that come from brand systems or are records of what happened: looked at, never edited here."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyInline:
-    can_delete = False
-    extra = 0
-    max_num = 0
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -8,10 +8,11 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 
 from associates.models import Associate
-from associates.scoping import ReadOnlyAdmin, ReadOnlyInline, StoreScopedAdmin, request_store_ids
+from associates.scoping import StoreScopedAdmin, request_store_ids
 from clientbook.handover import handover_candidates, handover_retry, handover_start, handover_sync
 from clientbook.models import Handover, HandoverItem
 from customers.models import CustomerTag
+from omni.admin import ReadOnlyAdmin, ReadOnlyInline
 from omni.errors import ApplicationError
 
 

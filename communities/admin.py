@@ -7,9 +7,10 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from associates.scoping import ReadOnlyAdmin, StoreScopedAdmin, request_store_ids
+from associates.scoping import StoreScopedAdmin, request_store_ids
 from communities.models import Community, CommunityInviteCode, GroupChat, GroupMember, GroupMemberEvent, Invite
 from communities.selectors import invite_funnel_rows
+from omni.admin import ReadOnlyAdmin
 from wecom import constants as C
 
 

@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from associates.models import Store
-from associates.scoping import ReadOnlyAdmin, StoreScopedAdmin, request_store_ids
+from associates.scoping import StoreScopedAdmin, request_store_ids
 from coupons.managing import (
     coupon_pack_budget_set,
     coupon_pack_edit,
@@ -64,6 +64,7 @@ from coupons.selectors import (
     redemptions_export_rows,
     redemptions_visible,
 )
+from omni.admin import ReadOnlyAdmin
 from omni.errors import ApplicationError
 
 # What a coupon is: fixed once a coupon of the template is in a customer's hands, because redemption reads them

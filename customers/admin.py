@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 
-from associates.scoping import ReadOnlyAdmin, ReadOnlyInline, StoreScopedAdmin, request_store_ids
+from associates.scoping import StoreScopedAdmin, request_store_ids
 from customers.ingestion import api_key_scopes_check, api_key_scopes_default, api_key_secret_assign
 from customers.models import (
     ApiKey,
@@ -36,6 +36,7 @@ from customers.services import (
     identity_claim_confirm,
     identity_conflict_dismiss,
 )
+from omni.admin import ReadOnlyAdmin, ReadOnlyInline
 from omni.errors import ApplicationError
 
 RECENT_ORDERS = 20

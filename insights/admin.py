@@ -14,10 +14,11 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from associates.scoping import ReadOnlyAdmin, StoreScopedAdmin, request_store_ids
+from associates.scoping import StoreScopedAdmin, request_store_ids
 from insights.charts import funnel, line_chart
 from insights.models import Attribution, AttributionConfig, DailyStats
 from insights.selectors import dashboard_csv_rows, dashboard_get, stores_visible
+from omni.admin import ReadOnlyAdmin
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366

@@ -11,7 +11,8 @@ from django.db import transaction
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 
-from associates.scoping import ReadOnlyAdmin, StoreScopedAdmin
+from associates.scoping import StoreScopedAdmin
+from omni.admin import ReadOnlyAdmin
 from suggestions.models import ComplementRule, Outreach, SuggestionModel
 from suggestions.tasks import suggestion_model_build_task
 

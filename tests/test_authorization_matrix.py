@@ -66,6 +66,7 @@ from suggestions.models import ComplementRule, Outreach, SuggestionModel
 from tests.factories import CouponPackFactory, CouponPackItemFactory, CouponTemplateFactory, OrderLineFactory
 from wecom.emulator.config import EmulatorConfig
 from wecom.emulator.server import start_emulator
+from wecom.models import CallbackEvent, SyncRun
 
 # ---------------------------------------------------------------------------------------------------------------
 # Roles
@@ -153,6 +154,16 @@ def _world_build() -> World:
     import_job = ImportJob.objects.create(
         file_name="orders.csv", file_sha256="0" * 64, input_key="1" * 64, mapping={}, channel=Channel.STORE_POS
     )
+
+    callback_event = CallbackEvent.objects.create(
+        dedupe_key="2" * 64,
+        event="change_external_contact",
+        change_type="add_external_contact",
+        payload={},
+        status=CallbackEvent.Status.FAILED,
+        error="WeCom error 84061",
+    )
+    sync_run = SyncRun.objects.create(kind=SyncRun.Kind.CONTACTS, status=SyncRun.Status.FAILED, error="60020")
 
     template = CouponTemplateFactory(name="满300减50（全部门店）")
     pack_b = CouponPackFactory(name=f"{MARK}券包")
@@ -283,6 +294,8 @@ def _world_build() -> World:
         "customers.customermerge": merge_b,
         "customers.auditlog": audit_b,
         "customers.importjob": import_job,
+        "wecom.callbackevent": callback_event,
+        "wecom.syncrun": sync_run,
         "coupons.coupontemplate": template,
         "coupons.couponpack": pack_b,
         "coupons.issuerequest": sent.request,
@@ -571,6 +584,8 @@ ADMIN_MODELS = {
     "customers.customermerge": ((403, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "customers.auditlog": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "customers.importjob": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
+    "wecom.callbackevent": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
+    "wecom.syncrun": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
     "coupons.coupontemplate": ((200, 403, 200, 200, 403), (200, 200, 200, 200, 403)),
     "coupons.couponpack": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 403)),
     "coupons.issuerequest": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
@@ -616,6 +631,10 @@ ADMIN_ACTIONS = {
     "customers.customermerge:undo": (403, 302),
     "customers.auditlog:delete_selected": (200, 200),
     "customers.importjob:delete_selected": (403, 403),
+    "wecom.callbackevent:delete_selected": (403, 403),
+    "wecom.callbackevent:process_again": (403, 403),
+    "wecom.syncrun:delete_selected": (403, 403),
+    "wecom.syncrun:resume": (403, 403),
     "coupons.coupontemplate:delete_selected": (200, 302),
     "coupons.coupontemplate:start": (200, 302),
     "coupons.coupontemplate:pause": (200, 302),
@@ -663,6 +682,8 @@ BRAND_WIDE = {
     "customers.product",
     "customers.tag",
     "customers.importjob",
+    "wecom.callbackevent",
+    "wecom.syncrun",
     "coupons.coupontemplate",
     "suggestions.complementrule",
     "suggestions.suggestionmodel",

@@ -1,10 +1,11 @@
 """Callback events: verify-and-store (fast, in the request) and process (once, in Celery)."""
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -117,3 +118,19 @@ def callback_event_process(*, event_id: int) -> CallbackEvent | None:
         event.processed_at = timezone.now()
         event.save(update_fields=["status", "error", "attempts", "processed_at"])
     return event
+
+
+def callback_events_retry(*, event_ids: Iterable[int], process_later: Callable[[int], None]) -> int:
+    """An operator processes failed events again: each one still failed goes back to pending (its error cleared, its
+    attempts kept) and is queued by `process_later(event_id)` after commit. Events not failed are left as they are.
+    Returns how many were queued."""
+    queued = 0
+    with transaction.atomic():
+        for event_id in sorted(set(event_ids)):
+            failed = CallbackEvent.objects.filter(pk=event_id, status=CallbackEvent.Status.FAILED)
+            if failed.update(status=CallbackEvent.Status.PENDING, error=""):
+                transaction.on_commit(functools.partial(process_later, event_id))
+                queued += 1
+    if queued:
+        logger.warning("%s failed WeCom callback events queued again by an operator", queued)
+    return queued

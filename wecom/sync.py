@@ -7,10 +7,11 @@ together, so a run that dies resumes at the page it was on and re-applying a pag
 through the WeCom client, which keeps under the per-API rate limit.
 """
 
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from omni.errors import ApplicationError
@@ -64,3 +65,20 @@ def sync_page(*, run_id: int) -> bool:
         "WeCom %s sync #%s: page %s, %s items%s", run.kind, run.pk, run.pages, run.items, " — done" if done else ""
     )
     return not done
+
+
+def sync_runs_resume(*, run_ids: Iterable[int], queue: Callable[[int], None]) -> int:
+    """An operator resumes failed syncs: each one still failed runs again from the page it failed on (its cursor is
+    kept), queued by `queue(run_id)` after commit, unless another sync of its kind is running then (that one is
+    left to finish). Returns how many were resumed."""
+    resumed = 0
+    for run_id in sorted(set(run_ids)):
+        try:
+            with transaction.atomic():
+                failed = SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.FAILED)
+                if failed.update(status=SyncRun.Status.RUNNING, error="", finished_at=None):
+                    transaction.on_commit(functools.partial(queue, run_id))
+                    resumed += 1
+        except IntegrityError:  # one_running_sync_per_kind: a sync of this kind is running already
+            logger.info("WeCom sync #%s not resumed: another sync of its kind is running", run_id)
+    return resumed

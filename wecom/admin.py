@@ -1,0 +1,45 @@
+"""Admin for what WeCom sent and what Omni fetched: callback events and full syncs, read-only, with filters, and one
+action each for the operator — process failed events again, resume failed syncs. Brand-wide rows (no store): shown
+to whoever holds the model's permission (superusers; HQ accounts are not given it in the demo)."""
+
+from django.contrib import admin
+
+from omni.admin import ReadOnlyAdmin
+from wecom.models import CallbackEvent, SyncRun
+from wecom.services import callback_events_retry
+from wecom.sync import sync_runs_resume
+from wecom.tasks import callback_event_queue, wecom_sync_queue
+
+
+@admin.register(CallbackEvent)
+class CallbackEventAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "event", "change_type", "status", "attempts", "processed_at"]
+    list_filter = ["status", "event", "change_type", "received_at"]
+    search_fields = ["=dedupe_key", "error"]
+    date_hierarchy = "received_at"
+    actions = ["process_again"]
+
+    def has_process_permission(self, request) -> bool:
+        return request.user.has_perm("wecom.change_callbackevent")
+
+    @admin.action(description="重新处理所选的失败事件", permissions=["process"])
+    def process_again(self, request, queryset):
+        queued = callback_events_retry(
+            event_ids=list(queryset.values_list("pk", flat=True)), process_later=callback_event_queue
+        )
+        self.message_user(request, f"已重新排队处理 {queued} 个失败事件（其他状态的事件不变）。")
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(ReadOnlyAdmin):
+    list_display = ["started_at", "kind", "status", "pages", "items", "updated_at", "finished_at"]
+    list_filter = ["status", "kind"]
+    actions = ["resume"]
+
+    def has_resume_permission(self, request) -> bool:
+        return request.user.has_perm("wecom.change_syncrun")
+
+    @admin.action(description="从失败处继续所选的同步", permissions=["resume"])
+    def resume(self, request, queryset):
+        resumed = sync_runs_resume(run_ids=list(queryset.values_list("pk", flat=True)), queue=wecom_sync_queue)
+        self.message_user(request, f"已继续 {resumed} 个失败的同步（同类同步正在进行的除外）。")
