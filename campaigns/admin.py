@@ -31,7 +31,7 @@ from campaigns.services import (
     campaign_save,
     campaign_submit,
 )
-from campaigns.tasks import campaign_chunk_send_later
+from campaigns.tasks import campaign_chunk_send_task
 from communities.models import Community
 from omni.errors import ApplicationError
 
@@ -219,7 +219,7 @@ class CampaignAdmin(StoreScopedAdmin):
     @admin.action(description="重试失败的分片")
     def retry_failed(self, request, queryset):
         retried = campaign_failed_chunks_retry(
-            campaign_ids=list(queryset.values_list("pk", flat=True)), send_later=campaign_chunk_send_later
+            campaign_ids=list(queryset.values_list("pk", flat=True)), send_later=campaign_chunk_send_task.delay
         )
         self.message_user(request, f"已重试 {retried} 个分片")
 

@@ -535,7 +535,7 @@ def campaign_chunks_retry(*, chunk_ids: list[int]) -> list[int]:
 def campaign_failed_chunks_retry(*, campaign_ids: Sequence[int], send_later: Callable[[int], None]) -> int:
     """An admin retries the failed chunks of these campaigns: each one moved back to pending
     (`campaign_chunks_retry`) is queued to be sent again once the transaction commits, by `send_later(chunk_id)`
-    (`campaigns.tasks.campaign_chunk_send_later`). Returns how many failed chunks there were."""
+    (`campaigns.tasks.campaign_chunk_send_task.delay`). Returns how many failed chunks there were."""
     chunk_ids = list(
         CampaignChunk.objects.filter(campaign_id__in=campaign_ids, status=CS.FAILED).values_list("pk", flat=True)
     )

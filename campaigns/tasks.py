@@ -72,8 +72,3 @@ def journeys_run_task() -> dict:
     """Each morning: the journeys' follow-up tasks (birthdays, post-purchase, lapsing), once per occasion."""
     made = journeys_run()
     return {"birthday": made.birthday, "post_purchase": made.post_purchase, "lapsing": made.lapsing}
-
-
-def campaign_chunk_send_later(chunk_id: int) -> None:
-    """Queue one chunk's send (bulk queue); for services that queue after their commit."""
-    campaign_chunk_send_task.delay(chunk_id)

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
 from campaigns.services import campaign_failed_chunks_retry, campaign_save, campaign_submit
-from campaigns.tasks import campaign_chunk_send_later, campaign_chunk_send_task
+from campaigns.tasks import campaign_chunk_send_task
 from tests.factories import AssociateFactory, CustomerFactory, StoreFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -116,7 +116,7 @@ def test_retrying_a_campaigns_failed_chunks_queues_each_one_once_the_transaction
     monkeypatch.setattr(campaign_chunk_send_task, "delay", queued.append)
 
     with django_capture_on_commit_callbacks() as callbacks:
-        retried = campaign_failed_chunks_retry(campaign_ids=[campaign.pk], send_later=campaign_chunk_send_later)
+        retried = campaign_failed_chunks_retry(campaign_ids=[campaign.pk], send_later=campaign_chunk_send_task.delay)
         assert queued == []
     for callback in callbacks:
         callback()
@@ -146,6 +146,6 @@ def test_retrying_a_campaign_without_failed_chunks_queues_nothing(
     monkeypatch.setattr(campaign_chunk_send_task, "delay", queued.append)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        retried = campaign_failed_chunks_retry(campaign_ids=[campaign.pk], send_later=campaign_chunk_send_later)
+        retried = campaign_failed_chunks_retry(campaign_ids=[campaign.pk], send_later=campaign_chunk_send_task.delay)
 
     assert (retried, callbacks, queued) == (0, [], [])

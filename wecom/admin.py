@@ -8,7 +8,7 @@ from omni.admin import ReadOnlyAdmin
 from wecom.models import CallbackEvent, SyncRun
 from wecom.services import callback_events_retry
 from wecom.sync import sync_runs_resume
-from wecom.tasks import callback_event_queue, wecom_sync_queue
+from wecom.tasks import callback_event_queue, wecom_sync_task
 
 
 @admin.register(CallbackEvent)
@@ -41,5 +41,5 @@ class SyncRunAdmin(ReadOnlyAdmin):
 
     @admin.action(description="从失败处继续所选的同步", permissions=["resume"])
     def resume(self, request, queryset):
-        resumed = sync_runs_resume(run_ids=list(queryset.values_list("pk", flat=True)), queue=wecom_sync_queue)
+        resumed = sync_runs_resume(run_ids=list(queryset.values_list("pk", flat=True)), queue=wecom_sync_task.delay)
         self.message_user(request, f"已继续 {resumed} 个失败的同步（同类同步正在进行的除外）。")

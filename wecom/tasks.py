@@ -76,8 +76,3 @@ def wecom_sync_all_task() -> None:
     """Nightly: refresh tags, contacts and groups from WeCom."""
     for kind in SyncRun.Kind.values:
         wecom_sync_task.delay(sync_start(kind=kind).pk)
-
-
-def wecom_sync_queue(run_id: int) -> None:
-    """Queue a sync run's next page (bulk queue); for services that queue after their commit."""
-    wecom_sync_task.delay(run_id)
