@@ -7,29 +7,27 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+# (model, the app it came from): each keeps its table, and its content type changes app keeping its id.
+MOVED = (
+    ("contactway", "associates"),
+    ("followrelation", "associates"),
+    ("followuptask", "associates"),
+    ("handover", "insights"),
+    ("handoveritem", "insights"),
+)
+
+
 def content_types_move(apps, schema_editor):
     """Admin log entries and permissions follow the models: their content types change app, keeping their ids."""
     ContentType = apps.get_model("contenttypes", "ContentType")
-    for old_app, new_app, model in (
-        ("associates", "clientbook", "contactway"),
-        ("associates", "clientbook", "followrelation"),
-        ("associates", "clientbook", "followuptask"),
-        ("insights", "clientbook", "handover"),
-        ("insights", "clientbook", "handoveritem"),
-    ):
-        if not ContentType.objects.filter(app_label=new_app, model=model).exists():
-            ContentType.objects.filter(app_label=old_app, model=model).update(app_label=new_app)
+    for model, old_app in MOVED:
+        if not ContentType.objects.filter(app_label="clientbook", model=model).exists():
+            ContentType.objects.filter(app_label=old_app, model=model).update(app_label="clientbook")
 
 
 def content_types_back(apps, schema_editor):
     ContentType = apps.get_model("contenttypes", "ContentType")
-    for model, old_app in (
-        ("contactway", "associates"),
-        ("followrelation", "associates"),
-        ("followuptask", "associates"),
-        ("handover", "insights"),
-        ("handoveritem", "insights"),
-    ):
+    for model, old_app in MOVED:
         ContentType.objects.filter(app_label="clientbook", model=model).update(app_label=old_app)
 
 
