@@ -54,9 +54,9 @@ def customer_holdings() -> list[Finding]:
         Finding(f"template {template} × customer {customer}", f"holding {held}, coupons {rows}")
         for template, customer, held, rows in wrong
     ]
-    held = CustomerHolding.objects.filter(template=OuterRef("template_id"), customer=OuterRef("customer_id"))
+    holding = CustomerHolding.objects.filter(template=OuterRef("template_id"), customer=OuterRef("customer_id"))
     unheld = (
-        Coupon.objects.exclude(Exists(held))
+        Coupon.objects.exclude(Exists(holding))
         .values("template_id", "customer_id")
         .annotate(n=Count("pk"))
         .order_by("template_id", "customer_id")
