@@ -1,0 +1,173 @@
+"""Private PostgreSQL and Redis servers for tests that stop, restart or break them.
+
+The machine's own servers carry every other test (and, on a shared machine, other runs): a fault test never
+touches them. Each server here is a real one from the machine's packages, on a free port of 127.0.0.1, with its
+data in a temporary folder, and is stopped and removed when its context ends.
+
+    with private_postgres() as pg, private_redis() as redis:
+        env["DATABASE_URL"] = pg.url("omni")
+        pg.restart()
+        redis.stop(); redis.start()
+
+PostgreSQL's initdb refuses to run as root: as root, the cluster belongs to the `postgres` system user.
+"""
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing answered on 127.0.0.1:{port} within {seconds} s")
+
+
+def _postgres_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(found[-1]).parent if found else None
+
+
+def _as_postgres_user() -> list[str]:
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+@dataclass
+class PrivatePostgres:
+    bin_dir: Path
+    data_dir: Path
+    port: int
+
+    def _ctl(self, *args: str) -> None:
+        # No pipes: the server that pg_ctl starts would inherit them, and reading them would wait for it to end.
+        subprocess.run(
+            [*_as_postgres_user(), str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-w", "-t", "60", *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def start(self) -> None:
+        self._ctl("-l", str(self.data_dir / "server.log"), "-o", f"-p {self.port} -k {self.data_dir}", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._ctl("-m", mode, "stop")
+
+    def restart(self) -> None:
+        self._ctl(
+            "-m", "fast", "-o", f"-p {self.port} -k {self.data_dir}", "-l", str(self.data_dir / "server.log"), "restart"
+        )
+
+    def url(self, database: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def createdb(self, database: str) -> str:
+        subprocess.run(
+            [str(self.bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", database],
+            check=True,
+            capture_output=True,
+        )
+        return self.url(database)
+
+    def psql(self, database: str, sql: str) -> str:
+        done = subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database, "-tAc", sql],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return done.stdout.strip()
+
+
+@contextlib.contextmanager
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL cluster of the machine's version, trust auth on 127.0.0.1, user postgres; skips without one.
+
+    Its folder is a new one under the system's temporary folder (pytest's tmp_path is closed to other users)."""
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        pytest.skip("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin)")
+    base = Path(tempfile.mkdtemp(prefix="omni-pg-"))
+    data_dir = base / "pgdata"
+    data_dir.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        shutil.chown(data_dir, "postgres")
+    subprocess.run(
+        [*_as_postgres_user(), str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres", "-A", "trust"],
+        check=True,
+        capture_output=True,
+    )
+    server = PrivatePostgres(bin_dir=bin_dir, data_dir=data_dir, port=free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            server.stop("immediate")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@dataclass
+class PrivateRedis:
+    port: int
+    process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+            self.process = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+
+@contextlib.contextmanager
+def private_redis() -> Iterator[PrivateRedis]:
+    """A Redis server that keeps nothing on disk; skips without redis-server."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("no redis-server on this machine")
+    server = PrivateRedis(port=free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
