@@ -290,6 +290,18 @@ def test_warn_only_prints_the_failing_lines_and_exits_0(emulator, brand):
     assert _statuses(lines)["ip"] == "FAIL"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_emulators_trusted_host_is_the_apps_trusted_domain(live_server, settings):
+    config = {"corp_id": CORP_ID, "agent_id": AGENT_ID, "secret": SECRET, "token": TOKEN, "encoding_aes_key": AES_KEY}
+    with live_emulator(settings, live_server.url, trusted_hosts=["omni.qimu.example"], **config) as running:
+        settings.WECOM_EMULATOR_URL = running.url
+
+        status, lines = _check("--skip", "visible_range")
+
+    assert status == 1
+    assert "可信域名是 omni.qimu.example" in lines["jssdk"]
+
+
 # The emulator refuses as WeCom does ---------------------------------------------------------------------------------
 
 

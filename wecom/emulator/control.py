@@ -10,7 +10,6 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
-from urllib.parse import urlsplit
 
 from wecom.emulator.callbacks import CallbackDispatcher
 from wecom.emulator.config import EmulatorConfig
@@ -181,9 +180,7 @@ class ControlApi:
     def admin_get(self, request: Request, body: dict) -> dict:
         """The corp admin console's settings for the app (state.CorpAdmin) and the trusted domain in effect."""
         settings = asdict(self.state.admin)
-        settings["trusted_domain_in_effect"] = (
-            self.state.admin.trusted_domain or urlsplit(self.config.sidebar_url).netloc
-        )
+        settings["trusted_domain_in_effect"] = self.state.admin.trusted_domain or self.config.default_trusted_domain()
         return settings
 
     def admin_set(self, request: Request, body: dict) -> dict:

@@ -114,7 +114,8 @@ class CorpAdmin:
     visible_partys: list[int] = field(default_factory=lambda: [ROOT_DEPARTMENT_ID])
     visible_users: list[str] = field(default_factory=list)
     visible_tags: list[int] = field(default_factory=list)
-    # 应用管理 → 自建应用 → 网页授权及JS-SDK → 可信域名 ("" = the sidebar URL's host); agent/get's redirect_domain.
+    # 应用管理 → 自建应用 → 网页授权及JS-SDK → 可信域名, agent/get's redirect_domain ("" = the config's default:
+    # its first trusted host, else the sidebar URL's host).
     trusted_domain: str = ""
     # 客户联系 → 权限配置 → 使用范围: members who may have customers (None = every member).
     contact_users: list[str] | None = None

@@ -31,7 +31,7 @@ class AgentApi(ApiBase):
         )
 
     def trusted_domain(self) -> str:
-        return self.state.admin.trusted_domain or urlsplit(self.config.sidebar_url).netloc
+        return self.state.admin.trusted_domain or self.config.default_trusted_domain()
 
     def department_simplelist(self, request: Request, body: dict) -> dict:
         admin = self.state.admin
