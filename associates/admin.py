@@ -15,10 +15,11 @@ class StoreAdmin(StoreScopedAdmin):
     filter_horizontal = ["managers"]
 
     def get_readonly_fields(self, request, obj=None):
-        # Only HQ decides who manages a store; a manager cannot grant access to their store.
+        # Only HQ decides who manages a store (a manager cannot grant access to their store) and which WeCom
+        # department it is, which the app's visible range is checked against.
         if request_store_ids(request) is None:
             return []
-        return ["code", "managers"]
+        return ["code", "managers", "wecom_department_id"]
 
     def has_add_permission(self, request):
         return request_store_ids(request) is None and super().has_add_permission(request)

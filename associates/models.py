@@ -10,6 +10,13 @@ class Store(models.Model):
     city = models.CharField("城市", max_length=50, blank=True)
     address = models.CharField("地址", max_length=200, blank=True)
     is_active = models.BooleanField("营业中", default=True)
+    wecom_department_id = models.PositiveIntegerField(
+        "企业微信部门 ID",
+        null=True,
+        blank=True,
+        help_text="本门店在企业微信通讯录中的部门（管理后台 → 通讯录 → 部门 → 部门ID）；"
+        "企业微信接入检查据此确认应用的可见范围覆盖本门店",
+    )
     welcome_text = models.CharField(
         "欢迎语",
         max_length=500,

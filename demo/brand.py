@@ -22,6 +22,15 @@ HQ_USERNAME = "hq"
 DEMO_PASSWORD = "omni-demo"
 
 
+# In the brand's WeCom, each store is a department under the corp (the root, 1), numbered from 2 in DEMO_STORES' order.
+FIRST_STORE_DEPARTMENT_ID = 2
+
+
+def demo_department_id(index: int) -> int:
+    """The WeCom department of the store at `index` of DEMO_STORES."""
+    return FIRST_STORE_DEPARTMENT_ID + index
+
+
 @dataclass(frozen=True)
 class DemoStore:
     code: str

@@ -45,7 +45,15 @@ from customers.models import (
 )
 from demo.accounts import logins_create
 from demo.arrays import DAY, cumulative, db_datetimes, money, nullable
-from demo.brand import DEMO_SEED, DEMO_STORES, DEMO_TZ, HISTORY_DAYS, HQ_USERNAME, demo_reference
+from demo.brand import (
+    DEMO_SEED,
+    DEMO_STORES,
+    DEMO_TZ,
+    HISTORY_DAYS,
+    HQ_USERNAME,
+    demo_department_id,
+    demo_reference,
+)
 from demo.campaigns import campaigns_demo_seed
 from demo.catalog import SKU_PREFIX, STYLES, catalog_build, complement_rules_write, online_stock, stock_write
 from demo.communities import communities_demo_seed
@@ -208,7 +216,7 @@ def _world_create(*, summary: DemoSummary, reference: datetime) -> World:
         "门店",
         bulk_copy(
             Store,
-            ("id", "code", "name", "city", "address", "is_active", "created_at"),
+            ("id", "code", "name", "city", "address", "is_active", "wecom_department_id", "created_at"),
             zip(
                 store_ids.tolist(),
                 [s.code for s in DEMO_STORES],
@@ -216,6 +224,7 @@ def _world_create(*, summary: DemoSummary, reference: datetime) -> World:
                 [s.city for s in DEMO_STORES],
                 [s.address for s in DEMO_STORES],
                 [True] * len(DEMO_STORES),
+                [demo_department_id(i) for i in range(len(DEMO_STORES))],
                 db_datetimes(opened),
                 strict=True,
             ),

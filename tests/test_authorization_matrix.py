@@ -795,6 +795,8 @@ ADMIN_SITE = {
         404,
         200,
     ),
+    # Superusers only: it shows how the corp's WeCom is set up and calls WeCom with the app's secret.
+    "wecom-check": ("WeCom connection check", _get("/admin/wecom/check/"), 403, 403),
     "admin:suggestions_suggestionmodel_rebuild": (
         "rebuild the suggestion model",
         lambda w: Request("POST", "/admin/suggestions/suggestionmodel/rebuild/"),

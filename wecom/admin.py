@@ -1,10 +1,19 @@
 """Admin for what WeCom sent and what Omni fetched: callback events and full syncs, read-only, with filters, and one
 action each for the operator — process failed events again, resume failed syncs. Brand-wide rows (no store): shown
-to whoever holds the model's permission (superusers; HQ accounts are not given it in the demo)."""
+to whoever holds the model's permission (superusers; HQ accounts are not given it in the demo).
+
+And the page 企业微信接入检查 (`wecom_check_view`, /admin/wecom/check/, routed in omni/urls.py): the checks of
+`manage.py wecom_check`, run when the page is opened, one line each. Superusers only: it shows how the corp's WeCom is
+set up and makes calls with the app's secret.
+"""
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from omni.admin import ReadOnlyAdmin
+from wecom.checks import FAIL, OK, wecom_checks_run
 from wecom.models import CallbackEvent, SyncRun
 from wecom.services import callback_events_retry
 from wecom.sync import sync_runs_resume
@@ -43,3 +52,18 @@ class SyncRunAdmin(ReadOnlyAdmin):
     def resume(self, request, queryset):
         resumed = sync_runs_resume(run_ids=list(queryset.values_list("pk", flat=True)), queue=wecom_sync_task.delay)
         self.message_user(request, f"已继续 {resumed} 个失败的同步（同类同步正在进行的除外）。")
+
+
+def wecom_check_view(request: HttpRequest) -> TemplateResponse:
+    if not request.user.is_superuser:
+        raise PermissionDenied
+    results = wecom_checks_run()
+    failed = sum(result.status == FAIL for result in results)
+    context = {
+        **admin.site.each_context(request),
+        "title": "企业微信接入检查",
+        "results": results,
+        "failed": failed,
+        "warned": sum(result.status not in (OK, FAIL) for result in results),
+    }
+    return TemplateResponse(request, "admin/wecom/check.html", context)

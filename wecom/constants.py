@@ -7,6 +7,8 @@ TOKEN_REFRESH_MARGIN_SECONDS = 300
 
 # Error codes.
 ERR_INVALID_CREDENTIAL = 40001
+ERR_INVALID_CORPID = 40013
+ERR_INVALID_AGENTID = 40056
 ERR_INVALID_ACCESS_TOKEN = 40014
 ERR_ACCESS_TOKEN_MISSING = 41001
 ERR_ACCESS_TOKEN_EXPIRED = 42001
@@ -16,6 +18,12 @@ ERR_SYSTEM_BUSY = -1
 ERR_INVALID_CODE = 40029
 ERR_INVALID_EXTERNAL_USERID = 40096
 ERR_NO_RELATIONSHIP = 84061
+# The app may not call the API: for customer contact, it is not one of 客户联系's 可调用接口的应用.
+ERR_API_FORBIDDEN = 48002
+# The caller's address is not in the app's 企业可信IP.
+ERR_IP_NOT_ALLOWED = 60020
+# The member has no customer-contact permission (客户联系 → 权限配置 → 使用范围).
+ERR_NO_CONTACT_PRIVILEGE = 84074
 ERR_WELCOME_ALREADY_SENT = 41051
 ERR_WELCOME_RETRY_ALLOWED = 41096
 
@@ -46,3 +54,9 @@ MEDIA_TTL_SECONDS = 3 * 24 * 3600
 MEDIA_IMAGE_MAX_BYTES = 10 * 1024 * 1024
 # OAuth codes are single-use and live this long.
 OAUTH_CODE_TTL_SECONDS = 300
+
+# wecom_check: WeCom wants the callback URL's echo answered within a second when the URL is saved.
+CALLBACK_VERIFY_ANSWER_MS = 1000
+# wecom_check: a clock this close to WeCom's (its Date header, to the second) is fine; beyond, a warning, and beyond
+# WECOM_CALLBACK_MAX_AGE a failure (callbacks would be refused as stale).
+CLOCK_SKEW_OK_SECONDS = 30

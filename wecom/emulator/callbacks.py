@@ -128,17 +128,27 @@ class CallbackDispatcher:
         self._session.close()
 
     def verify_url(self) -> dict:
-        """The GET WeCom makes when the callback URL is saved: Omni must answer the decrypted echostr."""
+        """The GET WeCom makes when the callback URL is saved: Omni must answer the decrypted echostr, signed with
+        the app's token and encrypted with its EncodingAESKey; the answer, its status and time are reported."""
         echo = secrets.token_hex(10)
         timestamp, nonce = str(int(time.time())), secrets.token_hex(5)
         echostr, signature = self.crypto.encrypt(echo, nonce=nonce, timestamp=timestamp)
         params = {"msg_signature": signature, "timestamp": timestamp, "nonce": nonce, "echostr": echostr}
+        url = self.callback_url()
+        started = time.monotonic()
         try:
-            response = self._session.get(self.callback_url(), params=params, timeout=self.state.faults.callback_timeout)
+            response = self._session.get(url, params=params, timeout=self.state.faults.callback_timeout)
         except requests.RequestException as exc:
-            return {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"}
+            return {"ok": False, "url": url, "error": f"{exc.__class__.__name__}: {exc}"[:ERROR_TEXT_MAX_CHARS]}
         answered = response.text.strip()
-        return {"ok": response.status_code == 200 and answered == echo, "http_status": response.status_code}
+        return {
+            "ok": response.status_code == 200 and answered == echo,
+            "url": url,
+            "http_status": response.status_code,
+            "echo_matched": answered == echo,
+            "answer": answered[:ERROR_TEXT_MAX_CHARS],
+            "elapsed_ms": round((time.monotonic() - started) * 1000),
+        }
 
     def _run(self) -> None:
         while not self._stop.is_set():

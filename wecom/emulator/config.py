@@ -48,6 +48,11 @@ class EmulatorConfig:
         urls = (self.callback_url, self.sidebar_url)
         return {urlsplit(url).hostname for url in urls if urlsplit(url).hostname}
 
+    def default_trusted_domain(self) -> str:
+        """The app's trusted domain (agent/get's redirect_domain) unless the corp admin state sets one: the first
+        trusted host given, else the sidebar's host and port."""
+        return self.trusted_hosts[0] if self.trusted_hosts else urlsplit(self.sidebar_url).netloc
+
     def crypto(self) -> CallbackCrypto:
         crypto = CallbackCrypto(token=self.token, encoding_aes_key=self.encoding_aes_key, corp_id=self.corp_id)
         crypto.key  # noqa: B018 - fail at start, not at the first callback, when the key is malformed

@@ -46,6 +46,10 @@ class ControlApi:
             (post, "config"): self.config_set,
             (get, "faults"): self.faults_get,
             (post, "faults"): self.faults_set,
+            (get, "admin"): self.admin_get,
+            (post, "admin"): self.admin_set,
+            (get, "departments"): self.departments_list,
+            (post, "departments"): self.departments_create,
             (get, "associates"): self.associates_list,
             (post, "associates"): self.associates_create,
             (post, "associates/resign"): self.associates_resign,
@@ -173,6 +177,31 @@ class ControlApi:
                     entry["expires_at"] = min(entry["expires_at"], self.state.now() - 1)
         return self.faults_get(request, body)
 
+    def admin_get(self, request: Request, body: dict) -> dict:
+        """The corp admin console's settings for the app (state.CorpAdmin) and the trusted domain in effect."""
+        settings = asdict(self.state.admin)
+        settings["trusted_domain_in_effect"] = self.state.admin.trusted_domain or self.config.default_trusted_domain()
+        return settings
+
+    def admin_set(self, request: Request, body: dict) -> dict:
+        with self.state.change():
+            try:
+                self.state.admin.update(body)
+            except ValueError as exc:
+                raise WorldError(400, "invalid_admin_setting", str(exc)) from exc
+        return self.admin_get(request, body)
+
+    def departments_list(self, request: Request, body: dict) -> dict:
+        with self.state.lock:
+            return {"departments": [dict(d) for d in self.state.data["departments"].values()]}
+
+    def departments_create(self, request: Request, body: dict) -> dict:
+        ids = {name: body.get(name) for name in ("id", "parentid") if body.get(name) is not None}
+        for name, value in ids.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise WorldError(400, f"invalid_{name}", f"{name} 必须是正整数")
+        return self.world.department_create(name=_str(body, "name"), **ids)
+
     # People ------------------------------------------------------------------------------------------
 
     def associates_list(self, request: Request, body: dict) -> dict:
@@ -180,8 +209,19 @@ class ControlApi:
             return {"associates": [dict(a) for a in self.state.data["associates"].values()]}
 
     def associates_create(self, request: Request, body: dict) -> dict:
+        department = body.get("department")
+        if isinstance(department, int) and not isinstance(department, bool):
+            department = [department]
+        if department is not None and (
+            not isinstance(department, list)
+            or not all(isinstance(d, int) and not isinstance(d, bool) for d in department)
+        ):
+            raise WorldError(400, "invalid_department", "department 必须是部门 id 或其列表")
         return self.world.associate_create(
-            userid=_str(body, "userid"), name=_str(body, "name"), store=_str(body, "store", required=False)
+            userid=_str(body, "userid"),
+            name=_str(body, "name"),
+            store=_str(body, "store", required=False),
+            department=department,
         )
 
     def associates_resign(self, request: Request, body: dict) -> dict:
@@ -398,6 +438,7 @@ class ControlApi:
         return {"ok": True}
 
     def callbacks_verify(self, request: Request, body: dict) -> dict:
+        """Do what WeCom does when the admin saves the callback URL (应用管理 → 接收消息 → 设置API接收)."""
         return self.callbacks.verify_url()
 
     # Transfers -------------------------------------------------------------------------------------------

@@ -86,6 +86,7 @@ INVALID_CORPID = 40013
 INVALID_ACCESS_TOKEN = 40014
 INVALID_OAUTH_CODE = 40029
 INVALID_CHAT_ID = 40050
+INVALID_AGENTID = 40056
 INVALID_PARAMETER = 40058
 INVALID_TAG_ID = 40068
 TAG_NAME_EXISTS = 40071
@@ -99,7 +100,11 @@ ACCESS_TOKEN_EXPIRED = 42001
 FREQUENCY_LIMIT = 45009
 EMPTY_POST_DATA = 44002
 DATA_FORMAT_ERROR = 47001
+API_FORBIDDEN = 48002  # the app may not call this API (客户联系 → 可调用接口的应用)
+NO_PRIVILEGE = 60011  # a member or department outside the app's visible range
+IP_NOT_ALLOWED = 60020  # the caller's address is not in the app's 企业可信IP
 NO_RELATIONSHIP = 84061
+NO_CONTACT_PRIVILEGE = 84074  # the member has no customer-contact permission (客户联系 → 权限配置)
 
 ERRMSG = {
     OK: "ok",
@@ -115,6 +120,7 @@ ERRMSG = {
     INVALID_ACCESS_TOKEN: "invalid access_token",
     INVALID_OAUTH_CODE: "invalid code",
     INVALID_CHAT_ID: "chatid not found",
+    INVALID_AGENTID: "invalid agentid",
     INVALID_PARAMETER: "invalid Request Parameter",
     INVALID_TAG_ID: "invalid tagid",
     TAG_NAME_EXISTS: "UserTag Name Already Exist",
@@ -128,7 +134,11 @@ ERRMSG = {
     FREQUENCY_LIMIT: "api freq out of limit",
     EMPTY_POST_DATA: "empty post data",
     DATA_FORMAT_ERROR: "data format error",
+    API_FORBIDDEN: "api forbidden",
+    NO_PRIVILEGE: "no privilege to access/modify contact/party/agent ",
+    IP_NOT_ALLOWED: "not allow to access from your ip",
     NO_RELATIONSHIP: "not external contact",
+    NO_CONTACT_PRIVILEGE: "user has no external contact privilege",
 }
 
 # WeChat's own error codes for the OA's /sns/ API (the global error code list), with their errmsg text.

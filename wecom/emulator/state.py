@@ -32,6 +32,8 @@ CALL_LOG_SIZE = 10_000
 DELIVERY_LOG_SIZE = 2_000
 SAVE_DEBOUNCE_SECONDS = 0.2
 _ID_ALPHABET = string.ascii_letters + string.digits + "_-"
+# WeCom's root department, the corp itself; every member is in it unless placed in another.
+ROOT_DEPARTMENT_ID = 1
 
 
 @dataclass
@@ -100,11 +102,88 @@ def _fault_value(name: str, value: Any) -> Any:
     raise ValueError(f"unknown fault {name!r}")
 
 
+@dataclass
+class CorpAdmin:
+    """What the corp's admin sets in WeCom's console (管理后台) for the app; the defaults let everything through, as
+    the demo needs. A test or the UI changes one to see Omni's `wecom_check` name the fault and where to fix it."""
+
+    # 应用管理 → 自建应用 → 企业可信IP: addresses the app's API calls may come from ([] = any; gettoken is never
+    # refused, as on WeCom: the calls made with its token are).
+    ip_allowlist: list[str] = field(default_factory=list)
+    # 应用管理 → 自建应用 → 可见范围: departments (with their sub-departments), members and member tags.
+    visible_partys: list[int] = field(default_factory=lambda: [ROOT_DEPARTMENT_ID])
+    visible_users: list[str] = field(default_factory=list)
+    visible_tags: list[int] = field(default_factory=list)
+    # 应用管理 → 自建应用 → 网页授权及JS-SDK → 可信域名, agent/get's redirect_domain ("" = the config's default:
+    # its first trusted host, else the sidebar URL's host).
+    trusted_domain: str = ""
+    # 客户联系 → 权限配置 → 使用范围: members who may have customers (None = every member).
+    contact_users: list[str] | None = None
+    # 客户联系 → API → 可调用接口的应用: whether this app is one (False: customer-contact APIs answer 48002).
+    contact_api: bool = True
+
+    def update(self, changes: dict) -> None:
+        """Apply `changes` (a JSON object); ValueError names the first bad field and changes nothing."""
+        known = {f.name for f in fields(self)}
+        staged = asdict(self)
+        for name, value in changes.items():
+            if name not in known:
+                raise ValueError(f"unknown admin setting {name!r}")
+            staged[name] = _admin_value(name, value)
+        for name, value in staged.items():
+            setattr(self, name, value)
+
+    def party_visible(self, department_id: int, departments: dict) -> bool:
+        """Whether the department or one of its parents is in the visible range."""
+        seen = set()
+        current = department_id
+        while current and current not in seen:
+            if current in self.visible_partys:
+                return True
+            seen.add(current)
+            current = departments.get(str(current), {}).get("parentid", 0)
+        return False
+
+    def member_visible(self, associate: dict, departments: dict) -> bool:
+        return associate["userid"] in self.visible_users or any(
+            self.party_visible(d, departments) for d in associate.get("department") or [ROOT_DEPARTMENT_ID]
+        )
+
+    def has_contact_permission(self, userid: str) -> bool:
+        return self.contact_users is None or userid in self.contact_users
+
+
+def _admin_value(name: str, value: Any) -> Any:
+    if name in ("ip_allowlist", "visible_users"):
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ValueError(f"{name} must be a list of non-empty strings")
+        return value
+    if name in ("visible_partys", "visible_tags"):
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ValueError(f"{name} must be a list of integer ids")
+        return value
+    if name == "trusted_domain":
+        if not isinstance(value, str) or "/" in value:
+            raise ValueError("trusted_domain must be a host name (with an optional :port), or ''")
+        return value
+    if name == "contact_users":
+        if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+            raise ValueError("contact_users must be a list of userids, or null for every member")
+        return value
+    if name == "contact_api":
+        if not isinstance(value, bool):
+            raise ValueError("contact_api must be true or false")
+        return value
+    raise ValueError(f"unknown admin setting {name!r}")
+
+
 def fresh_data() -> dict:
     return {
         "version": STATE_VERSION,
         "clock_offset": 0.0,
-        "associates": {},  # userid -> {userid, name, store, resigned, created_at}
+        "associates": {},  # userid -> {userid, name, store, department[], resigned, created_at}
+        # str(id) -> {id, name, parentid, order}; the root (1) is the corp.
+        "departments": {str(ROOT_DEPARTMENT_ID): {"id": ROOT_DEPARTMENT_ID, "name": "企业", "parentid": 0, "order": 1}},
         "customers": {},  # external_userid -> {external_userid, name, type, gender, avatar, unionid, created_at}
         "relations": {},  # "userid|external_userid" -> follow info
         "tag_groups": {},  # group_id -> {group_id, group_name, create_time, order, deleted}
@@ -126,6 +205,7 @@ def fresh_data() -> dict:
         "oa_consents": {},  # "appid|external_userid" -> when the customer allowed snsapi_userinfo
         "transfers": [],  # {kind, handover_userid, takeover_userid, external_userid, status, takeover_time}
         "faults": asdict(Faults()),
+        "corp_admin": asdict(CorpAdmin()),
         "ui": {"current": None},  # the chat the UI has open (fallback context for the JS-SDK stand-in)
     }
 
@@ -153,6 +233,7 @@ class EmulatorState:
         self.path = Path(path) if path else None
         self.data = self._load()
         self.faults = Faults(**self.data["faults"])
+        self.admin = CorpAdmin(**self.data["corp_admin"])
         self.calls: deque[dict] = deque(maxlen=CALL_LOG_SIZE)
         self.deliveries: deque[dict] = deque(maxlen=DELIVERY_LOG_SIZE)
         self.media_bytes: dict[str, bytes] = {}
@@ -213,6 +294,7 @@ class EmulatorState:
         with self.lock:
             yield self.data
             self.data["faults"] = asdict(self.faults)
+            self.data["corp_admin"] = asdict(self.admin)
             self._dirty.set()
 
     def reset(self) -> None:
@@ -220,6 +302,7 @@ class EmulatorState:
             self.data.clear()
             self.data.update(fresh_data())
             self.faults = Faults()
+            self.admin = CorpAdmin()
             self.calls.clear()
             self.deliveries.clear()
             self.media_bytes.clear()

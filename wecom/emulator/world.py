@@ -10,6 +10,7 @@ from typing import Any
 from wecom.emulator import limits as L
 from wecom.emulator.callbacks import CallbackDispatcher
 from wecom.emulator.state import (
+    ROOT_DEPARTMENT_ID,
     EmulatorState,
     group_chat_key,
     new_id,
@@ -47,7 +48,7 @@ class World:
 
     # People --------------------------------------------------------------------------------------
 
-    def associate_create(self, *, userid: str, name: str, store: str = "") -> dict:
+    def associate_create(self, *, userid: str, name: str, store: str = "", department: list[int] | None = None) -> dict:
         if not isinstance(userid, str) or not userid.strip() or len(userid) > 64:
             raise WorldError(400, "invalid_userid", "userid 必须是 1–64 个字符")
         if not isinstance(name, str) or not name.strip():
@@ -55,15 +56,35 @@ class World:
         with self.state.change() as data:
             if userid in data["associates"]:
                 raise WorldError(409, "associate_exists", f"导购 {userid} 已存在")
+            unknown = [d for d in department or [] if str(d) not in data["departments"]]
+            if unknown:
+                raise WorldError(400, "invalid_department", f"没有部门 {unknown[0]}")
             associate = {
                 "userid": userid,
                 "name": name,
                 "store": store or "",
+                "department": list(department or [ROOT_DEPARTMENT_ID]),
                 "resigned": False,
                 "created_at": int(self.state.now()),
             }
             data["associates"][userid] = associate
             return dict(associate)
+
+    def department_create(self, *, name: str, parentid: int = ROOT_DEPARTMENT_ID, id: int | None = None) -> dict:
+        """A department (a store, usually) under `parentid`; `id` as given, or the next free one."""
+        if not isinstance(name, str) or not name.strip():
+            raise WorldError(400, "invalid_name", "name 不能为空")
+        with self.state.change() as data:
+            departments = data["departments"]
+            if str(parentid) not in departments:
+                raise WorldError(400, "invalid_parentid", f"没有上级部门 {parentid}")
+            if id is None:
+                id = max(int(key) for key in departments) + 1
+            if str(id) in departments:
+                raise WorldError(409, "department_exists", f"部门 {id} 已存在")
+            department = {"id": id, "name": name, "parentid": parentid, "order": len(departments) + 1}
+            departments[str(id)] = department
+            return dict(department)
 
     def associate_resign(self, *, userid: str) -> dict:
         with self.state.change() as data:

@@ -1,5 +1,5 @@
-"""`manage.py wecom_emulator_load_demo URL`: put the demo's associates and some of their customers into a
-running local WeCom emulator, as if they had always been in that WeCom corp (used by `./run demo`).
+"""`manage.py wecom_emulator_load_demo URL`: put the demo's stores (as departments), associates and some of their
+customers into a running local WeCom emulator, as if they had always been in that WeCom corp (used by `./run demo`).
 
 Each customer is added through the emulator's control API, so the emulator sends Omni the same
 add_external_contact callback WeCom would; Omni links it to the existing One ID customer.
@@ -8,7 +8,7 @@ add_external_contact callback WeCom would; Omni links it to the existing One ID 
 import requests
 from django.core.management.base import BaseCommand, CommandError
 
-from associates.models import Associate
+from associates.models import Associate, Store
 from customers.models import Customer, Identity
 from demo.communities import communities_demo_emulator_load
 
@@ -28,17 +28,28 @@ class Command(BaseCommand):
             known = {a["userid"] for a in requests.get(f"{control}/associates", timeout=5).json()["associates"]}
         except (requests.RequestException, KeyError, ValueError) as exc:
             raise CommandError(f"The WeCom emulator at {url} does not answer: {exc}") from exc
+        self._departments(control)
         added = 0
         for associate in Associate.objects.select_related("store").filter(is_active=True):
             if associate.wecom_userid in known:
                 continue
             body = {"userid": associate.wecom_userid, "name": associate.name, "store": associate.store.name}
+            if associate.store.wecom_department_id:
+                body["department"] = [associate.store.wecom_department_id]
             requests.post(f"{control}/associates", json=body, timeout=5).raise_for_status()
             added += self._customers(control, associate, per_associate)
         groups = communities_demo_emulator_load(control_url=control)
         self.stdout.write(
             f"WeCom emulator: associates loaded, {added} customers added to their WeCom, {groups} community groups."
         )
+
+    def _departments(self, control: str) -> None:
+        """Each store with a WeCom department becomes that department under the corp, as in the brand's WeCom."""
+        known = {d["id"] for d in requests.get(f"{control}/departments", timeout=5).json()["departments"]}
+        for store in Store.objects.exclude(wecom_department_id=None).order_by("wecom_department_id"):
+            if store.wecom_department_id not in known:
+                body = {"id": store.wecom_department_id, "name": store.name, "parentid": 1}
+                requests.post(f"{control}/departments", json=body, timeout=5).raise_for_status()
 
     def _customers(self, control: str, associate: Associate, limit: int) -> int:
         identities = Identity.objects.filter(

@@ -11,13 +11,20 @@ FOLLOW_USER_PAGE = 500
 
 class CustomersApi(ApiBase):
     def get_follow_user_list(self, request: Request, body: dict) -> dict:
+        """Only the members given the customer-contact permission (客户联系 → 权限配置 → 使用范围)."""
+        admin = self.state.admin
         associates = self.state.data["associates"].values()
-        return self._ok(follow_user=[a["userid"] for a in associates if not a["resigned"]])
+        return self._ok(
+            follow_user=[
+                a["userid"] for a in associates if not a["resigned"] and admin.has_contact_permission(a["userid"])
+            ]
+        )
 
     def contact_list(self, request: Request, body: dict) -> dict:
         userid = request.query.get("userid", "")
         with self.state.lock:
             require(userid in self.state.data["associates"], "", L.INVALID_USERID)
+            require(self.state.admin.has_contact_permission(userid), "", L.NO_CONTACT_PRIVILEGE)
             relations = [r for r in self.state.data["relations"].values() if r["userid"] == userid]
         # WeCom answers 84061 rather than an empty list when the member has no customers.
         require(bool(relations), "", L.NO_RELATIONSHIP)
@@ -56,6 +63,8 @@ class CustomersApi(ApiBase):
             data = self.state.data
             unknown = [u for u in userids if u not in data["associates"]]
             require(not unknown, f"unknown userid {unknown[0]!r}" if unknown else "", L.INVALID_USERID)
+            barred = [u for u in userids if not self.state.admin.has_contact_permission(u)]
+            require(not barred, f"userid {barred[0]!r}" if barred else "", L.NO_CONTACT_PRIVILEGE)
             order = {userid: index for index, userid in enumerate(userids)}
             relations = sorted(
                 (r for r in data["relations"].values() if r["userid"] in order),

@@ -4,6 +4,7 @@ then blocked for a minute), injected 45009 / -1 faults, then the access_token ch
 42001 expired). Then the handler reads or changes the state, and the call is written to the call log without its
 secrets. Answers are always HTTP 200 with errcode/errmsg."""
 
+import email.utils
 import json
 import logging
 import random
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wecom.emulator import limits as L
+from wecom.emulator.api.agent import AgentApi
 from wecom.emulator.api.base import ApiError
 from wecom.emulator.api.contact_ways import ContactWaysApi
 from wecom.emulator.api.customers import CustomersApi
@@ -36,6 +38,7 @@ LOGGED_BODY_MAX_CHARS = 4000
 
 class WeComApi(
     TokensApi,
+    AgentApi,
     MembersApi,
     MediaApi,
     CustomersApi,
@@ -55,6 +58,9 @@ class WeComApi(
             "gettoken": (self.gettoken, False, False),
             "get_jsapi_ticket": (self.get_jsapi_ticket, True, False),
             "ticket/get": (self.ticket_get, True, False),
+            "get_api_domain_ip": (self.get_api_domain_ip, True, False),
+            "agent/get": (self.agent_get, True, False),
+            "department/simplelist": (self.department_simplelist, True, False),
             "auth/getuserinfo": (self.auth_getuserinfo, True, False),
             "user/get": (self.user_get, True, False),
             "media/upload": (self.media_upload, True, False),
@@ -112,6 +118,7 @@ class WeComApi(
                     raise ApiError(L.SYSTEM_BUSY, "injected by the emulator's busy_rate fault")
             if needs_token:
                 self._check_token(request.query.get("access_token", ""))
+                self._check_admin(request, api)
             if reads_json:
                 body = self._json_body(request)
             result = handler(request, body or {})
@@ -127,9 +134,10 @@ class WeComApi(
                 "errmsg": self._errmsg(ApiError(L.INVALID_PARAMETER, error.message), request),
             }
         self._log(request, api, body, result, started)
-        if isinstance(result, Response):
-            return result
-        return json_response(result)
+        response = result if isinstance(result, Response) else json_response(result)
+        # WeCom's clock as its answers carry it: Omni's `wecom_check` compares it with its own.
+        response.headers.append(("Date", email.utils.formatdate(self.state.now(), usegmt=True)))
+        return response
 
     def _errmsg(self, error: ApiError, request: Request) -> str:
         text = L.ERRMSG.get(error.errcode, "error")
@@ -164,6 +172,15 @@ class WeComApi(
                 raise ApiError(L.INVALID_ACCESS_TOKEN)
             if entry["expires_at"] <= self.state.now():
                 raise ApiError(L.ACCESS_TOKEN_EXPIRED)
+
+    def _check_admin(self, request: Request, api: str) -> None:
+        """What the corp's admin console allows: the caller's address (企业可信IP), then the customer-contact APIs
+        (the app must be one of 客户联系's 可调用接口的应用)."""
+        admin = self.state.admin
+        if admin.ip_allowlist and request.remote_addr not in admin.ip_allowlist:
+            raise ApiError(L.IP_NOT_ALLOWED)
+        if api.startswith("externalcontact/") and not admin.contact_api:
+            raise ApiError(L.API_FORBIDDEN)
 
     @staticmethod
     def _json_body(request: Request) -> dict:
