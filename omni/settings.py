@@ -310,6 +310,25 @@ OMNI_THROTTLE_RATES = {
 # staff signed in to the admin and to API keys. Unset: open exactly when DEBUG is on (the embedded default).
 OMNI_API_DOCS_PUBLIC = env.bool("OMNI_API_DOCS_PUBLIC", default=None)
 
+
+def _retention_days(name: str, default: int) -> int | None:
+    """Days from the environment; "never" (or empty) keeps the kind for ever."""
+    value = env.str(name, default=str(default)).strip().lower()
+    return None if value in ("", "never") else int(value)
+
+
+# Retention (omni.retention: `manage.py prune [--dry-run]`, and daily at 04:50 by beat): how many days each kind of
+# row is kept after it is done with. Expired sessions always go. Campaign recipients go only with their campaign's
+# counts kept on it, and no sooner than the longest attribution window allows (366 days). The audit log is kept
+# three years by default.
+OMNI_AUDIT_RETENTION_DAYS = _retention_days("OMNI_AUDIT_RETENTION_DAYS", 1096)
+OMNI_RETENTION_DAYS = {
+    "callback_events": _retention_days("OMNI_RETENTION_CALLBACK_EVENTS_DAYS", 30),  # processed WeCom callbacks
+    "sync_runs": _retention_days("OMNI_RETENTION_SYNC_RUNS_DAYS", 90),  # finished (done or failed) full syncs
+    "campaign_recipients": _retention_days("OMNI_RETENTION_CAMPAIGN_RECIPIENTS_DAYS", 400),  # after the campaign ended
+    "audit_log": OMNI_AUDIT_RETENTION_DAYS,
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
