@@ -30,11 +30,11 @@ from omni.errors import ApplicationError
 KEY_PREFIX = "throttle"
 
 
-def client_address(request: HttpRequest) -> str:
+def client_address(request: HttpRequest) -> str | None:
     """The address the outermost of OMNI_PROXY_COUNT trusted proxies appended to X-Forwarded-For (each appends the
     address it saw), or REMOTE_ADDR when there are none or the header is short or not an address. Entries left of
-    those are the client's own words and never read."""
-    remote = request.META.get("REMOTE_ADDR", "")
+    those are the client's own words and never read. None without any (a request built in code): axes stores NULL."""
+    remote = request.META.get("REMOTE_ADDR") or None
     count = settings.OMNI_PROXY_COUNT
     if count <= 0:
         return remote

@@ -207,3 +207,15 @@ def test_the_client_address_behind_trusted_proxies(rf, proxies, forwarded, expec
 
     with override_settings(OMNI_PROXY_COUNT=proxies):
         assert client_address(request) == expected
+
+
+def test_with_the_default_rates_the_probes_sixty_guesses_end_in_429s(client, associate):
+    from omni import settings as defaults  # the module as the environment made it, not this file's RATES
+
+    key = _key_client()
+    with override_settings(OMNI_THROTTLE_RATES=defaults.OMNI_THROTTLE_RATES):
+        codes = [key.post(VALIDATE, _redeem_body(f"ZZZZ{n:08d}", n), format="json") for n in range(60)]
+        links = [client.get(f"/c/forged{n}:x:y/") for n in range(60)]
+
+    assert 404 in _statuses(codes) and _statuses(codes)[-1] == 429
+    assert 404 in _statuses(links) and _statuses(links)[-1] == 429
