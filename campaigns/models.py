@@ -106,6 +106,9 @@ class Campaign(models.Model):
     resolved_at = models.DateTimeField("确定收件人时间", null=True, blank=True)
     finished_at = models.DateTimeField("完成时间", null=True, blank=True)
     cancelled_at = models.DateTimeField("取消时间", null=True, blank=True)
+    # The recipients' counts, kept here before retention deletes their rows (campaigns.retention); from then on
+    # the campaign's progress reads these: {"by_status": {status: n}, "skipped_by_reason": {reason: n}}.
+    recipients_summary = models.JSONField("收件人统计（明细已清理）", null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = "群发活动"

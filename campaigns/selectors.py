@@ -122,13 +122,9 @@ class CampaignProgress:
         return 100 if not self.chunks else round(100 * (self.chunks_created + self.chunks_failed) / self.chunks)
 
 
-def campaign_progress(*, campaign_id: int) -> CampaignProgress:
-    chunks = CampaignChunk.objects.filter(campaign_id=campaign_id).aggregate(
-        total=Count("pk"),
-        created=Count("pk", filter=Q(status=CampaignChunk.Status.CREATED)),
-        failed=Count("pk", filter=Q(status=CampaignChunk.Status.FAILED)),
-        confirmed=Count("pk", filter=Q(confirmed_at__isnull=False)),
-    )
+def campaign_recipients_summary(*, campaign_id: int) -> dict[str, dict[str, int]]:
+    """The recipients' counts by status and by skip reason, from their rows: what `campaign_progress` shows, and what
+    retention keeps on the campaign before deleting the rows (Campaign.recipients_summary)."""
     rows = CampaignRecipient.objects.filter(campaign_id=campaign_id).values_list("status", "skip_reason")
     by_status: dict[str, int] = {}
     reasons: dict[str, int] = {}
@@ -136,6 +132,20 @@ def campaign_progress(*, campaign_id: int) -> CampaignProgress:
         by_status[status] = by_status.get(status, 0) + count
         if reason:
             reasons[reason] = reasons.get(reason, 0) + count
+    return {"by_status": by_status, "skipped_by_reason": reasons}
+
+
+def campaign_progress(*, campaign_id: int) -> CampaignProgress:
+    chunks = CampaignChunk.objects.filter(campaign_id=campaign_id).aggregate(
+        total=Count("pk"),
+        created=Count("pk", filter=Q(status=CampaignChunk.Status.CREATED)),
+        failed=Count("pk", filter=Q(status=CampaignChunk.Status.FAILED)),
+        confirmed=Count("pk", filter=Q(confirmed_at__isnull=False)),
+    )
+    summary = Campaign.objects.filter(pk=campaign_id).values_list("recipients_summary", flat=True).first()
+    if summary is None:
+        summary = campaign_recipients_summary(campaign_id=campaign_id)
+    by_status, reasons = summary["by_status"], summary["skipped_by_reason"]
     total = sum(by_status.values())
     return CampaignProgress(
         chunks=chunks["total"],

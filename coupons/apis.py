@@ -27,10 +27,21 @@ from rest_framework.views import APIView
 from coupons.models import Channels, CouponTemplate
 from coupons.redemption import Quote, coupon_by_code, coupon_quote, coupon_return
 from coupons.refusals import REQUEST_NO_MAX
-from coupons.till_api import order_in, order_place, redeem, redeem_answer, redemption_body, redemption_shown
+from coupons.till_api import (
+    CODE_GUESS_FAILURES,
+    CODE_GUESS_SCOPE,
+    order_in,
+    order_place,
+    redeem,
+    redeem_answer,
+    redemption_body,
+    redemption_shown,
+)
 from customers.apis import ApiKeyAuthentication, HasApiKeyScope
 from customers.models import ApiKey
+from omni.errors import ApplicationError
 from omni.openapi import error_responses
+from omni.throttling import ApiKeyFailureThrottle
 
 ORDER_LINES_MAX = 500
 
@@ -166,6 +177,14 @@ class CouponApi(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasApiKeyScope]
     required_scope = ApiKey.Scope.COUPONS
+    # A key past its unknown codes is refused (429) before anything is read; the till's fast path does the same.
+    throttle_classes = [ApiKeyFailureThrottle]
+    failure_throttle_scope = CODE_GUESS_SCOPE
+
+    def handle_exception(self, exc):
+        if isinstance(exc, ApplicationError) and exc.code in CODE_GUESS_FAILURES:
+            ApiKeyFailureThrottle.failure_record(self.request, self)
+        return super().handle_exception(exc)
 
 
 class CouponValidateApi(CouponApi):

@@ -37,8 +37,18 @@ from customers.apis import KeyStore, api_key_authenticate_at_store
 from customers.ingestion import api_key_scope_require
 from customers.models import ApiKey, Channel, Product
 from omni import rawsql
-from omni.api import MalformedJson, api_error_body, json_body_parse
+from omni.api import MalformedJson, api_error_body, json_body_parse, retry_after_set
 from omni.errors import ApplicationError
+from omni.throttling import FailureThrottle, api_key_ident
+
+# A key that answers too many of these is guessing codes: counted per key across validate, redeem and return
+# (omni.throttling.FailureThrottle), never a till's genuine redemptions.
+CODE_GUESS_FAILURES = frozenset({"unknown_code"})
+CODE_GUESS_SCOPE = "coupon_codes_failed"
+
+
+def till_failure_record(*, api_key: ApiKey) -> None:
+    FailureThrottle(CODE_GUESS_SCOPE).failure_record(api_key_ident(api_key.pk))
 
 
 def _key_store_read(*, api_key: ApiKey, store_code: str) -> KeyStore:
@@ -221,12 +231,16 @@ def redeem_answer(request: HttpRequest, *, scope: str) -> HttpResponse | None:
         return None
     if fields is None:
         return None
+    caller = None
     try:
         # This first statement only reads, so the kept connection is not probed first (rawsql.unprobed).
         caller = rawsql.unprobed(lambda: api_key_authenticate_at_store(header, store_code=fields.get("store", "")))
         api_key_scope_require(api_key=caller.api_key, scope=scope)
+        FailureThrottle(CODE_GUESS_SCOPE).check(api_key_ident(caller.api_key.pk))
         redeemed = redeem(api_key=caller.api_key, fields=fields, seen=caller.store)
     except ApplicationError as error:
-        return json_answer(api_error_body(error), status=error.status_code)
+        if error.code in CODE_GUESS_FAILURES and caller is not None:
+            till_failure_record(api_key=caller.api_key)
+        return retry_after_set(json_answer(api_error_body(error), status=error.status_code), error)
     status = 201 if redeemed.created else 200
     return json_answer(redemption_body(redemption_shown(redeemed), status="redeemed"), status=status)

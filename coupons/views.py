@@ -25,10 +25,12 @@ from coupons.models import Channels, Coupon, CouponTemplate, Redemption, code_di
 from customers.categories import category_label
 from customers.selectors import customer_record_ids
 from omni.errors import ApplicationError
+from omni.throttling import FailureThrottle, Throttled, caller_ident
 
 ENDED_SHOWN = 30  # used, expired and revoked coupons listed under the usable ones, most recent first
 EXPIRING_SOON = dt.timedelta(days=3)
 WEEKDAYS = "一二三四五六日"
+PAGE_FAILURE_SCOPE = "coupon_page_failed"
 
 
 def _private(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -40,6 +42,29 @@ def _private(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         response["Cache-Control"] = "private, no-store"
         response["Referrer-Policy"] = "no-referrer"
         response["X-Robots-Tag"] = "noindex, nofollow"
+        return response
+
+    return wrapped
+
+
+def _failures_throttled(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Links that answer "link expired" (forged, altered, expired, another customer's code) count against the
+    client's address; past OMNI_THROTTLE_RATES["coupon_page_failed"] of them in the window, every link answers 429
+    (a page saying how long to wait, and Retry-After) until the oldest leaves it. A customer opening their own page
+    again and again is never counted."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        throttle, ident = FailureThrottle(PAGE_FAILURE_SCOPE), caller_ident(request)
+        try:
+            throttle.check(ident)
+        except Throttled as refused:
+            response = render(request, "coupons/throttled.html", {"wait": refused.wait}, status=429)
+            response["Retry-After"] = str(refused.wait)
+            return response
+        response = view(request, *args, **kwargs)
+        if response.status_code == 404:
+            throttle.failure_record(ident)
         return response
 
     return wrapped
@@ -228,6 +253,7 @@ def _ended_at(coupon: Coupon) -> dt.datetime:
 
 @require_safe
 @_private
+@_failures_throttled
 def coupon_page(request: HttpRequest, token: str) -> HttpResponse:
     """The customer's coupons: usable ones first (soonest to end on top) with QR code and barcode, then the used,
     expired and revoked ones, greyed."""
@@ -256,6 +282,7 @@ def coupon_page(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_safe
 @_private
+@_failures_throttled
 def coupon_image(request: HttpRequest, token: str, code: str) -> HttpResponse:
     """A PNG card of one usable coupon of the token's customer, to save from WeChat and show at the till."""
     customer_ids = _person_ids(token=token)

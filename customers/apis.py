@@ -33,6 +33,7 @@ from customers.models import ApiKey, Customer, Identity, Order
 from omni import rawsql
 from omni.errors import ApplicationError
 from omni.openapi import ErrorOut
+from omni.throttling import ApiKeyRequestThrottle
 
 
 class ApiKeyPrincipal:
@@ -329,6 +330,8 @@ def _row_key(item) -> str:
 class _BatchApi(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasApiKeyScope]
+    throttle_classes = [ApiKeyRequestThrottle]
+    throttle_scope = "ingest"
     required_scope = ""
     item_key = ""
     item_serializer: type[serializers.Serializer]

@@ -6,4 +6,5 @@ class CustomersConfig(AppConfig):
     verbose_name = "客户与订单"
 
     def ready(self) -> None:
-        from customers import integrity  # noqa: F401 - registers One ID's integrity checks
+        # Registers One ID's integrity checks and the audit log's retention.
+        from customers import integrity, retention  # noqa: F401

@@ -13,6 +13,7 @@ drf_spectacular, which imports DRF's views, which load this module's parser, so 
 
 import codecs
 import json
+import math
 import re
 from http import HTTPStatus
 from typing import Any
@@ -197,7 +198,20 @@ def api_error_body(error: ApplicationError) -> dict:
     return _error(error.code, error.message, error.status_code, error.details).data
 
 
+def retry_after_set(response: HttpResponse, exc: Exception) -> HttpResponse:
+    """A throttled answer (DRF's Throttled, omni.throttling's) says in Retry-After when to try again."""
+    wait = getattr(exc, "wait", None)
+    if wait:
+        response["Retry-After"] = str(math.ceil(wait))
+    return response
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    response = _exception_answer(exc, context)
+    return None if response is None else retry_after_set(response, exc)
+
+
+def _exception_answer(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ApplicationError):
         return _error(exc.code, exc.message, exc.status_code, exc.details)
     if isinstance(exc, Http404):

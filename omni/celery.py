@@ -75,6 +75,12 @@ app.conf.beat_schedule = {
         "task": "insights.tasks.insights_nightly_task",
         "schedule": crontab(hour=4, minute=20),
     },
+    # Retention (omni.retention): rows past their period (OMNI_RETENTION_DAYS), in batches, after the night's
+    # insights so that it never deletes what they still read.
+    "retention-prune-daily": {
+        "task": "omni.tasks.prune_task",
+        "schedule": crontab(hour=4, minute=50),
+    },
     "insights-handovers-sync": {
         "task": "clientbook.tasks.handovers_sync_task",
         "schedule": crontab(minute="*/30"),

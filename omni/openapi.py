@@ -49,4 +49,6 @@ class AutoSchema(openapi.AutoSchema):
             statuses += [401, 403]
         if "{" in self.path:
             statuses.append(404)
+        if self.view.get_throttles():  # omni.throttling: 429 `throttled` with Retry-After
+            statuses.append(429)
         return statuses

@@ -6,6 +6,7 @@ server. Production sets DATABASE_URL (PostgreSQL), REDIS_URL and DJANGO_SECRET_K
 is made once and kept in var/secret_key).
 """
 
+import datetime as dt
 import secrets
 from pathlib import Path
 
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "omni",
     "wecom",
     "associates",
@@ -69,6 +71,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out admin sign-in into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "omni.urls"
@@ -262,6 +266,68 @@ CAMPAIGN_FREQUENCY_CAP = env.int("OMNI_CAMPAIGN_FREQUENCY_CAP", default=2)
 CAMPAIGN_FREQUENCY_DAYS = env.int("OMNI_CAMPAIGN_FREQUENCY_DAYS", default=7)
 CAMPAIGN_MONTHLY_CAP = env.int("OMNI_CAMPAIGN_MONTHLY_CAP", default=None)
 OMNI_PHONE_DEFAULT_REGION = "CN"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Safety: the client's address, admin sign-in lockout, throttles, the API docs' access, retention (issue 21).
+
+# The client's address, for the admin lockout and the throttles (omni.throttling.client_address): REMOTE_ADDR, or
+# behind OMNI_PROXY_COUNT reverse proxies that each append the address they saw to X-Forwarded-For (nginx's
+# $proxy_add_x_forwarded_for), the entry the outermost of them appended. Never more than there are: a client could
+# then choose its own address. Axes reads it through the same function, so a lockout and a throttle name one client.
+OMNI_PROXY_COUNT = env.int("OMNI_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "omni.throttling.client_address"
+
+# Admin sign-in (django-axes): after OMNI_ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one username from one address,
+# that username is refused from that address for OMNI_ADMIN_LOCKOUT_MINUTES (each further try starts the wait again),
+# even with the right password. By the pair, not the username alone (anyone could lock HQ out) nor the address alone
+# (a store's staff share one). Every failure is kept (AccessFailureLog); superusers see them in admin.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("OMNI_ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("OMNI_ADMIN_LOCKOUT_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_ENABLE_ADMIN = False  # omni.admin registers them for superusers only
+
+# Throttles (omni.throttling), as DRF writes rates ("30/min"; "" turns one off), kept in the cache (Redis in
+# production). Failures, not requests, are counted where a genuine caller never fails: a till redeeming real codes
+# at any rate is never throttled; a key trying made-up codes is, and a visitor trying made-up coupon-page links.
+OMNI_THROTTLE_RATES = {
+    # unknown coupon codes per API key, across validate, redeem and return
+    "coupon_codes_failed": env.str("OMNI_THROTTLE_COUPON_CODES_FAILED", default="30/min"),
+    # forged, altered or expired coupon-page links (/c/…) per client address
+    "coupon_page_failed": env.str("OMNI_THROTTLE_COUPON_PAGE_FAILED", default="30/min"),
+    # ingestion batches per API key (each up to OMNI_INGEST_MAX_BATCH rows)
+    "ingest": env.str("OMNI_THROTTLE_INGEST", default="600/min"),
+}
+
+# The OpenAPI schema and its docs (/api/schema/, /api/docs/, /api/redoc/): open to anyone when true; else only to
+# staff signed in to the admin and to API keys. Unset: open exactly when DEBUG is on (the embedded default).
+OMNI_API_DOCS_PUBLIC = env.bool("OMNI_API_DOCS_PUBLIC", default=None)
+
+
+def _retention_days(name: str, default: int) -> int | None:
+    """Days from the environment; "never" (or empty) keeps the kind for ever."""
+    value = env.str(name, default=str(default)).strip().lower()
+    return None if value in ("", "never") else int(value)
+
+
+# Retention (omni.retention: `manage.py prune [--dry-run]`, and daily at 04:50 by beat): how many days each kind of
+# row is kept after it is done with. Expired sessions always go. Campaign recipients go only with their campaign's
+# counts kept on it, and no sooner than the longest attribution window allows (366 days). The audit log is kept
+# three years by default.
+OMNI_AUDIT_RETENTION_DAYS = _retention_days("OMNI_AUDIT_RETENTION_DAYS", 1096)
+OMNI_RETENTION_DAYS = {
+    "callback_events": _retention_days("OMNI_RETENTION_CALLBACK_EVENTS_DAYS", 30),  # processed WeCom callbacks
+    "sync_runs": _retention_days("OMNI_RETENTION_SYNC_RUNS_DAYS", 90),  # finished (done or failed) full syncs
+    "campaign_recipients": _retention_days("OMNI_RETENTION_CAMPAIGN_RECIPIENTS_DAYS", 400),  # after the campaign ended
+    "audit_log": OMNI_AUDIT_RETENTION_DAYS,
+}
 
 LOGGING = {
     "version": 1,

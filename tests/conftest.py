@@ -92,3 +92,13 @@ def browser(monkeypatch):
     yield browser
     browser.close()
     playwright.stop()
+
+
+@pytest.fixture(autouse=True)
+def _throttles_fresh(monkeypatch):
+    """Throttle histories live in the cache, which outlives a test on Redis: each test counts under its own keys."""
+    import uuid
+
+    from omni import throttling
+
+    monkeypatch.setattr(throttling, "KEY_PREFIX", f"throttle-test-{uuid.uuid4().hex}")

@@ -341,7 +341,9 @@ def test_the_tills_redemption_checks_scope_and_store_without_another_round_trip(
     with CaptureQueriesContext(connection) as captured:
         response = client.post(REDEEM, _redeem_body(coupon), format="json")
 
-    statements = [q for q in captured.captured_queries if "SAVEPOINT" not in str(q["sql"])]
+    # Without REDIS_URL the throttle's cache read is a query of the database cache table: not the till's work.
+    sqls = [str(q["sql"]) for q in captured.captured_queries]
+    statements = [sql for sql in sqls if "SAVEPOINT" not in sql and "omni_cache" not in sql]
     assert response.status_code == 201
     # The key with its scopes and the till's store, the coupon with its template, the guarded write.
     assert len(statements) == 3

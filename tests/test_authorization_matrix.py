@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -108,6 +109,23 @@ class World:
 
 
 MARK = "北京机密"  # every marked value of store B starts with it
+
+
+def _sign_in_records() -> dict[str, object]:
+    """django-axes' rows of a failed admin sign-in by store B's manager."""
+    seen = {
+        "username": "manager_bj01",
+        "ip_address": "203.0.113.7",
+        "user_agent": "matrix",
+        "path_info": "/admin/login/",
+    }
+    return {
+        "axes.accessattempt": AccessAttempt.objects.create(
+            **seen, http_accept="*/*", get_data="", post_data="", failures_since_start=1
+        ),
+        "axes.accessfailurelog": AccessFailureLog.objects.create(**seen, http_accept="*/*", locked_out=False),
+        "axes.accesslog": AccessLog.objects.create(**seen, http_accept="*/*"),
+    }
 
 
 def _world_build() -> World:
@@ -317,6 +335,7 @@ def _world_build() -> World:
         "insights.attributionconfig": attribution_config,
         "clientbook.handover": handover_b,
         "clientbook.handoveritem": handover_item_b,
+        **_sign_in_records(),
     }
     community_b.name = f"{MARK}社群"
     community_b.save(update_fields=["name"])
@@ -608,6 +627,10 @@ ADMIN_MODELS = {
     "insights.attributionconfig": ((200, 403, 200, 200, 403), (200, 403, 200, 200, 403)),
     "clientbook.handover": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 403)),
     "clientbook.handoveritem": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    # django-axes' admin sign-in records: superusers only (omni.admin.SuperusersOnlyAdmin), whatever permissions.
+    "axes.accessattempt": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
+    "axes.accessfailurelog": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
+    "axes.accesslog": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
 }
 # Per admin action, posted on B's row (confirmed), the answers of the manager of A and of HQ. 302: the action ran,
 # for the manager on nothing (Django selects through the scoped queryset; the checks below see B's rows unchanged);
@@ -675,6 +698,10 @@ ADMIN_ACTIONS = {
     "clientbook.handover:retry_failed": (302, 302),
     "clientbook.handoveritem:delete_selected": (302, 302),
     "clientbook.handoveritem:retry": (302, 302),
+    "axes.accessattempt:delete_selected": (403, 403),
+    "axes.accessattempt:cleanup_expired_attempts": (403, 403),
+    "axes.accessfailurelog:delete_selected": (403, 403),
+    "axes.accesslog:delete_selected": (403, 403),
 }  # Rows that belong to no store: every admin user with the model's permission sees the same ones.
 BRAND_WIDE = {
     "auth.group",
@@ -688,6 +715,9 @@ BRAND_WIDE = {
     "suggestions.complementrule",
     "suggestions.suggestionmodel",
     "insights.attributionconfig",
+    "axes.accessattempt",
+    "axes.accessfailurelog",
+    "axes.accesslog",
 }
 
 # (model, foreign key) → (manager of A, HQ, search term): the search runs in the related model's admin queryset.
@@ -1142,9 +1172,17 @@ OTHER_ROUTES = {
         None,
         REACH_B,
     ),
-    "schema": ("OpenAPI schema", _get("/api/schema/"), _roles(200), None, REACH_B),
-    "api-docs": ("API docs", _get("/api/docs/"), _roles(200), None, REACH_B),
-    "api-redoc": ("API docs (ReDoc)", _get("/api/redoc/"), _roles(200), None, REACH_B),
+    # With DEBUG off (as in production and in tests): staff signed in to the admin or an API key; anyone else is
+    # refused (the schema) or sent to the admin's sign-in (the docs pages).
+    "schema": (
+        "OpenAPI schema",
+        _get("/api/schema/"),
+        _roles(200, anonymous=(403, "permission_denied"), associate_a=(403, "permission_denied")),
+        None,
+        REACH_B,
+    ),
+    "api-docs": ("API docs", _get("/api/docs/"), _roles(200, anonymous=302, associate_a=302), None, REACH_B),
+    "api-redoc": ("API docs (ReDoc)", _get("/api/redoc/"), _roles(200, anonymous=302, associate_a=302), None, REACH_B),
 }
 # Where a store's key is answered otherwise than its store refusal:
 # a store's key may not return another store's redemption (finding 2) nor rewrite the brand's catalogue (finding 4).

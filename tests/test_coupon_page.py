@@ -300,7 +300,12 @@ def test_the_pages_queries_do_not_grow_with_the_number_of_coupons(client):
         response = client.get(_path(customer))
 
     assert response.content.decode().count("<article") == 8
-    assert len(many.captured_queries) == len(few.captured_queries) == 6
+    assert len(_page_queries(many)) == len(_page_queries(few)) == 6
+
+
+def _page_queries(captured: CaptureQueriesContext) -> list[dict]:
+    """The page's own queries, without the throttle's read of the cache (a table of the embedded database)."""
+    return [query for query in captured.captured_queries if "omni_cache" not in query["sql"]]
 
 
 # ---------------------------------------------------------------------------------------------------------------

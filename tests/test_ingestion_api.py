@@ -399,7 +399,8 @@ def test_a_key_limited_to_stores_cannot_write_products_or_stock_even_for_its_own
 
 
 @pytest.mark.django_db
-def test_openapi_schema_and_docs_are_served_without_external_assets(client):
+def test_openapi_schema_and_docs_are_served_without_external_assets(client, admin_user):
+    client.force_login(admin_user)  # with DEBUG off, for staff and API keys (tests/test_api_docs_access.py)
     schema = client.get("/api/schema/")
     docs = client.get("/api/docs/")
 

@@ -201,7 +201,8 @@ def test_products_batch_refuses_a_stock_quantity_beyond_the_column(shops):
     assert not Product.objects.filter(sku="X").exists()
 
 
-def test_the_openapi_schema_documents_the_stock_batch_like_its_siblings(client):
+def test_the_openapi_schema_documents_the_stock_batch_like_its_siblings(client, admin_user):
+    client.force_login(admin_user)
     schema = client.get("/api/schema/?format=json").json()
 
     operation = schema["paths"]["/api/v1/stock/batch"]["post"]

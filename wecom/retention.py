@@ -1,0 +1,26 @@
+"""What WeCom's records leave behind (omni.retention): callback events processed long ago, finished full syncs.
+
+A processed event is only a record once WeCom has stopped re-delivering it (seconds to minutes): its dedupe key is not
+needed for long. A pending or failed event is kept, whatever its age, for the requeue and "process again".
+"""
+
+import datetime as dt
+
+from django.db.models import Q
+
+from omni.retention import batched_delete, retention_rule
+from wecom.models import CallbackEvent, SyncRun
+
+
+@retention_rule("callback_events", what="WeCom callback events processed more than {days} days ago")
+def callback_events_prune(*, cutoff: dt.datetime, dry_run: bool, batch_size: int) -> int:
+    done = CallbackEvent.objects.filter(status=CallbackEvent.Status.DONE, processed_at__lt=cutoff)
+    return batched_delete(done, dry_run=dry_run, batch_size=batch_size)
+
+
+@retention_rule("sync_runs", what="WeCom full syncs done or failed more than {days} days ago")
+def sync_runs_prune(*, cutoff: dt.datetime, dry_run: bool, batch_size: int) -> int:
+    finished = SyncRun.objects.filter(
+        Q(status=SyncRun.Status.DONE, finished_at__lt=cutoff) | Q(status=SyncRun.Status.FAILED, updated_at__lt=cutoff)
+    )
+    return batched_delete(finished, dry_run=dry_run, batch_size=batch_size)
