@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from customers.views import identity_claim_page, product_page
 from demo.views import home
+from omni.health import healthz, readyz
 
 admin.site.site_header = "Omni 导购助手 · 管理后台"
 admin.site.site_title = "Omni 管理后台"
@@ -14,6 +15,9 @@ admin.site.index_title = "门店运营"
 
 urlpatterns = [
     path("", home, name="home"),
+    # Probes: public, no login, no WeCom (omni.health).
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/sidebar/", include("sidebar.api_urls")),
     path("api/v1/coupons/", include("coupons.api_urls")),
