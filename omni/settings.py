@@ -255,6 +255,11 @@ def _redis_next_db(url: str) -> str:
 # number): clearing the cache (Django's clear() is FLUSHDB) never drops queued tasks.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or (_redis_next_db(REDIS_URL) if REDIS_URL else "")
 CELERY_BROKER_URL = CELERY_BROKER_URL or "filesystem://"
+# On Redis, a message a worker took and has not acknowledged goes back to the queue after this long. It must outlast
+# the longest hard time limit of an acks_late task (omni.celery.TASKS: 3 h 5 min, the order import) and the longest
+# countdown or retry backoff (10 min, the WeCom sync's retry_backoff_max), or a task still running or waiting would be
+# delivered a second time (tests/test_serve.py checks both).
+CELERY_BROKER_VISIBILITY_TIMEOUT = 4 * 3600
 if CELERY_BROKER_URL == "filesystem://":
     _queue_dir = VAR_DIR / "celery" / "queue"
     _queue_dir.mkdir(parents=True, exist_ok=True)
@@ -267,11 +272,7 @@ if CELERY_BROKER_URL == "filesystem://":
         "polling_interval": 0.05,
     }
 else:
-    # A message a worker took and has not acknowledged goes back to the queue after this long. It must outlast the
-    # longest hard time limit of an acks_late task (omni.celery.TASKS: 3 h 5 min, the order import) and the longest
-    # countdown or retry backoff (10 min, the WeCom sync's retry_backoff_max), or a task still running or
-    # waiting would be delivered a second time.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
