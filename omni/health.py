@@ -21,13 +21,17 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
 from django.utils.cache import add_never_cache_headers
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 logger = logging.getLogger(__name__)
 
 # Seconds a probe may wait for Redis before calling it down (the balancer's probe has its own, longer timeout).
 PROBE_TIMEOUT = 2
 _migrations_applied = False  # once true, true for the life of this process: its code does not change
+
+
+class NotReady(Exception):
+    """A check's own finding, safe to show as it is."""
 
 
 def _database() -> None:
@@ -38,7 +42,7 @@ def _database() -> None:
 def _cache() -> None:
     cache.set("omni:readyz", "ok", timeout=10)
     if cache.get("omni:readyz") != "ok":
-        raise RuntimeError("the cache did not return what was just written")
+        raise NotReady("the cache did not return what was just written")
 
 
 def _broker() -> None:
@@ -46,7 +50,7 @@ def _broker() -> None:
     if url.startswith("filesystem://"):  # the embedded default: the queue is a folder
         folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]
         if not os.access(folder, os.W_OK):
-            raise RuntimeError(f"the queue folder {folder} is not writable")
+            raise NotReady("the queue folder is not writable")
         return
     client = redis.Redis.from_url(url, socket_connect_timeout=PROBE_TIMEOUT, socket_timeout=PROBE_TIMEOUT)
     try:
@@ -63,7 +67,7 @@ def _migrations() -> None:
     unapplied = executor.migration_plan(executor.loader.graph.leaf_nodes())
     if unapplied:
         names = ", ".join(f"{migration.app_label}.{migration.name}" for migration, _ in unapplied[:5])
-        raise RuntimeError(f"{len(unapplied)} unapplied (run `./run migrate`): {names}")
+        raise NotReady(f"{len(unapplied)} unapplied (run `./run migrate`): {names}")
     _migrations_applied = True
 
 
@@ -76,12 +80,25 @@ def _answer(payload: dict, status: int) -> JsonResponse:
     return response
 
 
-@require_GET
+class ProbeMiddleware:
+    """Answers /healthz and /readyz before anything reads the Host header (CommonMiddleware validates it against
+    ALLOWED_HOSTS) and before the HTTPS redirect: a balancer's or orchestrator's probe speaks plain HTTP to the node
+    and names it by its address, not by the brand's host name. The routes in omni/urls.py name the same views."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        probe = PROBES.get(request.path_info)
+        return probe(request) if probe is not None else self.get_response(request)
+
+
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     return _answer({"status": "ok"}, 200)
 
 
-@require_GET
+@require_safe
 def readyz(request: HttpRequest) -> JsonResponse:
     results = {}
     for name, check in CHECKS.items():
@@ -90,11 +107,16 @@ def readyz(request: HttpRequest) -> JsonResponse:
             continue
         try:
             check()
+        except NotReady as error:
+            results[name] = f"unavailable: {error}"
         except Exception as error:  # any failure is "not ready", never a 500
+            # The answer is public: the error's class only; its text (hosts, ports) goes to the log.
             logger.warning("readyz: %s is not ready: %s", name, error)
-            first_line = next(iter(str(error).strip().splitlines()), "")
-            results[name] = f"unavailable: {type(error).__name__}: {first_line}".rstrip(": ")
+            results[name] = f"unavailable: {type(error).__name__}"
         else:
             results[name] = "ok"
     ready = all(result == "ok" for result in results.values())
     return _answer({"status": "ok" if ready else "unavailable", "checks": results}, 200 if ready else 503)
+
+
+PROBES = {"/healthz": healthz, "/readyz": readyz}

@@ -65,12 +65,10 @@ OMNI_TRUSTED_PROXIES = env.list("OMNI_TRUSTED_PROXIES", default=[])
 if OMNI_TRUSTED_PROXIES:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # HTTPS only, in production: the cookies never travel over plain HTTP, plain HTTP is redirected (when Omni can tell,
-# i.e. behind trusted proxies), and browsers are told to use HTTPS for a year. Each can be turned off for a
-# deployment reached over plain HTTP on a private network.
+# i.e. behind trusted proxies; the probes are answered before, omni.health), and browsers are told to use HTTPS for a
+# year. Each can be turned off for a deployment reached over plain HTTP on a private network.
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=PRODUCTION)
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=PRODUCTION and bool(OMNI_TRUSTED_PROXIES))
-# The load balancer's and orchestrator's probes speak plain HTTP to the node.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
@@ -108,6 +106,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Before anything reads the scheme or the client's address: forwarded headers only from trusted proxies.
     "omni.proxy.ForwardedHeadersMiddleware",
+    # /healthz and /readyz, answered before the Host header is checked.
+    "omni.health.ProbeMiddleware",
     # Outermost after that, so that every error under /api/ (even one another middleware answers) is the JSON
     # envelope.
     "omni.api.ApiErrorMiddleware",
@@ -214,6 +214,7 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG or TEST_RUN
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns at every start when it is missing
 WHITENOISE_AUTOREFRESH = DEBUG
 
 REST_FRAMEWORK = {
