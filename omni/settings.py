@@ -5,8 +5,8 @@ mode, a database cache, Celery over kombu's filesystem transport (real workers r
 random secret key made once and kept in var/secret_key.
 
 Production is any DATABASE_URL: it refuses to start, naming the variable, without DJANGO_SECRET_KEY,
-DJANGO_ALLOWED_HOSTS and REDIS_URL; none of the embedded fallbacks applies there. The test suite runs on
-PostgreSQL too without being a deployment: tests/settings.py sets OMNI_TEST_RUN, which keeps the fallbacks.
+DJANGO_ALLOWED_HOSTS and REDIS_URL; none of the embedded fallbacks applies there. A run on PostgreSQL that is not a
+deployment (the test suite, a benchmark, the demo) sets OMNI_DEVELOPMENT, which keeps them.
 """
 
 import secrets
@@ -23,10 +23,11 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 env = environ.Env()
 
 EMBEDDED = "DATABASE_URL" not in env
-# Set by tests/settings.py only: the suite on PostgreSQL keeps the embedded fallbacks (a generated key, any host, the
-# filesystem broker when REDIS_URL is missing) and plain static files, since it is not a deployment.
-TEST_RUN = env.bool("OMNI_TEST_RUN", default=False)
-PRODUCTION = not EMBEDDED and not TEST_RUN
+# Not a deployment, though on PostgreSQL: set by tests/settings.py, `./run demo`, the benchmarks' processes and CI's
+# checks. It keeps the embedded default's fallbacks (a generated key, the filesystem broker when REDIS_URL is
+# missing), plain static files (nothing to collect first) and cookies over plain HTTP. Never set in production.
+DEVELOPMENT = env.bool("OMNI_DEVELOPMENT", default=False)
+PRODUCTION = not EMBEDDED and not DEVELOPMENT
 DEBUG = env.bool("DJANGO_DEBUG", default=EMBEDDED)
 
 
@@ -209,11 +210,11 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not (DEBUG or TEST_RUN)
+        if not (DEBUG or DEVELOPMENT)
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = DEBUG or TEST_RUN
+WHITENOISE_USE_FINDERS = DEBUG or DEVELOPMENT
 STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns at every start when it is missing
 WHITENOISE_AUTOREFRESH = DEBUG
 
