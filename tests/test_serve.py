@@ -142,6 +142,7 @@ class Served:
     redis: PrivateRedis
     customer_id: int
     associate_session: str
+    unmigrated: subprocess.CompletedProcess
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +152,10 @@ def served(tmp_path_factory):
     with private_postgres() as pg, private_redis() as redis:
         port = free_port()
         env = production_env(var_dir, DATABASE_URL=pg.createdb("omni"), REDIS_URL=redis.url(0), OMNI_PORT=str(port))
+        # Before `./run migrate`: serve must refuse (the operator migrates before switching traffic).
+        unmigrated = subprocess.run(
+            [sys.executable, str(ROOT / "run"), "serve"], cwd=ROOT, env=env, capture_output=True, text=True
+        )
         migrate = subprocess.run(
             [sys.executable, str(ROOT / "run"), "migrate"], cwd=ROOT, env=env, capture_output=True, text=True
         )
@@ -162,7 +167,7 @@ def served(tmp_path_factory):
         base = f"http://127.0.0.1:{port}"
         try:
             wait_until("/readyz answers 200", lambda: (readyz(base) or (0,))[0] == 200, log=log)
-            yield Served(base, port, env, log, process, pg, redis, int(customer_id), session_key)
+            yield Served(base, port, env, log, process, pg, redis, int(customer_id), session_key, unmigrated)
         finally:
             stop_serve(process)
 
@@ -252,6 +257,12 @@ def test_every_task_has_a_queue_and_time_limits_the_broker_outlasts():
 
 # ---------------------------------------------------------------------------------------------------------------
 # ./run serve, every role, on PostgreSQL and Redis
+
+
+@pytest.mark.postgres
+def test_serve_refused_to_start_before_the_migrations(served):
+    assert served.unmigrated.returncode != 0
+    assert "unapplied migrations: run `./run migrate` first" in served.unmigrated.stderr
 
 
 @pytest.mark.postgres
