@@ -40,7 +40,8 @@ RUN mkdir -p /app/var && chown omni:omni /app/var
 USER omni
 # Static files collected into the image (STATIC_ROOT, under OMNI_VAR_DIR), served by WhiteNoise; `./run serve web`
 # collects again at start, which then finds nothing to copy. The key only lets the settings load; it is not kept.
-RUN DJANGO_SECRET_KEY=collectstatic-at-build-only .venv/bin/python manage.py collectstatic --no-input -v 0 \
+# DEBUG off: the production storage, hashed and compressed names (the embedded default's DEBUG would copy them plain).
+RUN DJANGO_SECRET_KEY=collectstatic-at-build-only DJANGO_DEBUG=false .venv/bin/python manage.py collectstatic --no-input -v 0 \
     && rm -rf /app/var/celery
 EXPOSE 8000
 # The web role's liveness (/healthz touches no dependency): any answer below 500 means the process serves; a 400

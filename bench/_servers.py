@@ -24,7 +24,9 @@ TOKEN, AES_KEY = "BenchToken", "b21uaS1kZW1vLWxvY2FsLXdlY29tLWVtdWxhdG9yISE"
 @contextmanager
 def omni_process(command: list[str], *, database_url: str, extra_env: dict | None = None):
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env.update(extra_env or {}, DATABASE_URL=database_url, DJANGO_ALLOWED_HOSTS="127.0.0.1")
+    # Production's code paths, not a deployment (omni.settings): the scratch database's own key, cookies over the
+    # benchmark's plain HTTP.
+    env.update(extra_env or {}, DATABASE_URL=database_url, DJANGO_ALLOWED_HOSTS="127.0.0.1", OMNI_DEVELOPMENT="1")
     child = subprocess.Popen(command, cwd=Path(settings.BASE_DIR), env=env)
     try:
         yield child

@@ -38,12 +38,9 @@ from customers.services import (
 )
 from omni.admin import ReadOnlyAdmin, ReadOnlyInline
 from omni.errors import ApplicationError
+from omni.proxy import client_ip
 
 RECENT_ORDERS = 20
-
-
-def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 class IdentityInline(ReadOnlyInline, admin.TabularInline):
@@ -125,7 +122,7 @@ class CustomerAdmin(StoreScopedAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)
         if request.method == "GET" and response.status_code == 200:
-            customer_profile_view_record(customer_id=int(object_id), user=request.user, ip=_client_ip(request))
+            customer_profile_view_record(customer_id=int(object_id), user=request.user, ip=client_ip(request))
         return response
 
     def save_formset(self, request, form, formset, change):

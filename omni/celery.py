@@ -16,6 +16,45 @@ app.conf.task_queues = (
     Queue("realtime", Exchange("realtime", type="direct"), routing_key="realtime"),
     Queue("bulk", Exchange("bulk", type="direct"), routing_key="bulk"),
 )
+
+REALTIME, BULK = "realtime", "bulk"
+# Every task: its queue, its soft time limit (SoftTimeLimitExceeded is raised in the task) and its hard one (the
+# worker process is killed), in seconds. Real-time work is what a customer or WeCom waits for, short and few; it has
+# its own worker (`./run serve worker realtime`), so a campaign's backlog on bulk never delays it. tests/test_serve
+# checks that every registered task is here. The broker's visibility timeout (omni.settings) outlasts the longest
+# hard limit.
+TASKS = {
+    # WeCom's callbacks, stored on receipt, then processed: a few WeCom calls (each up to WECOM_TIMEOUT, retried).
+    "wecom.tasks.callback_event_process_task": (REALTIME, 120, 150),
+    # Queues callbacks left pending; every 5 minutes, expiring after 4.
+    "wecom.tasks.callback_events_requeue_task": (REALTIME, 180, 220),
+    # WeCom takes the welcome message only within 20 s of the add event: past that a send is pointless.
+    "clientbook.tasks.welcome_message_send_task": (REALTIME, 25, 35),
+    # A group chat's callback looked at again (one re-fetch).
+    "communities.tasks.group_chat_recheck_task": (REALTIME, 120, 150),
+    # Bulk: one page of a WeCom sync; the nightly sync only queues the first pages.
+    "wecom.tasks.wecom_sync_task": (BULK, 300, 360),
+    "wecom.tasks.wecom_sync_all_task": (BULK, 300, 360),
+    # A campaign's audience resolved and its chunks queued; one chunk's WeCom task; the minute's tick (expires 50 s).
+    "campaigns.tasks.campaign_send_task": (BULK, 1800, 1900),
+    "campaigns.tasks.campaign_chunk_send_task": (BULK, 300, 360),
+    "campaigns.tasks.campaigns_tick_task": (BULK, 50, 60),
+    "campaigns.tasks.campaigns_results_poll_task": (BULK, 240, 280),
+    "campaigns.tasks.journeys_run_task": (BULK, 1800, 1900),
+    "clientbook.tasks.handovers_sync_task": (BULK, 1500, 1600),
+    "coupons.tasks.coupons_expire_task": (BULK, 540, 580),
+    "coupons.tasks.coupons_expiry_remind_task": (BULK, 1800, 1900),
+    # A brand's order file (a redelivered one resumes after its last committed chunk).
+    "customers.tasks.orders_import_task": (BULK, 3 * 3600, 3 * 3600 + 300),
+    "insights.tasks.insights_refresh_task": (BULK, 840, 880),
+    "insights.tasks.insights_nightly_task": (BULK, 3600, 3900),
+    "insights.tasks.insights_recompute_task": (BULK, 2 * 3600, 2 * 3600 + 300),
+    "suggestions.tasks.suggestion_model_build_task": (BULK, 1800, 1900),
+}
+app.conf.task_routes = {name: {"queue": queue} for name, (queue, _, _) in TASKS.items()}
+app.conf.task_annotations = {
+    name: {"soft_time_limit": soft, "time_limit": hard} for name, (_, soft, hard) in TASKS.items()
+}
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {

@@ -1,16 +1,21 @@
 """Omni settings, read from the environment.
 
 The embedded default (no DATABASE_URL, no REDIS_URL) is a complete development setup (DEBUG on): SQLite in WAL
-mode, a database cache, and Celery over kombu's filesystem transport, so real workers run without any
-server. Production sets DATABASE_URL (PostgreSQL), REDIS_URL and DJANGO_SECRET_KEY (without it a random key
-is made once and kept in var/secret_key).
+mode, a database cache, Celery over kombu's filesystem transport (real workers run without any server) and a
+random secret key made once and kept in var/secret_key.
+
+Production is any DATABASE_URL: it refuses to start, naming the variable, without DJANGO_SECRET_KEY,
+DJANGO_ALLOWED_HOSTS and REDIS_URL; none of the embedded fallbacks applies there. A run on PostgreSQL that is not a
+deployment (the test suite, a benchmark, the demo) sets OMNI_DEVELOPMENT, which keeps them.
 """
 
 import datetime as dt
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("OMNI_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -19,7 +24,23 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 env = environ.Env()
 
 EMBEDDED = "DATABASE_URL" not in env
+# Not a deployment, though on PostgreSQL: set by tests/settings.py, `./run demo`, the benchmarks' processes and CI's
+# checks. It keeps the embedded default's fallbacks (a generated key, the filesystem broker when REDIS_URL is
+# missing), plain static files (nothing to collect first) and cookies over plain HTTP. Never set in production.
+DEVELOPMENT = env.bool("OMNI_DEVELOPMENT", default=False)
+PRODUCTION = not EMBEDDED and not DEVELOPMENT
 DEBUG = env.bool("DJANGO_DEBUG", default=EMBEDDED)
+
+
+def _required(name: str) -> str:
+    """A variable production cannot do without: its absence stops every process at start, with one line naming it
+    (manage.py prints the line alone), instead of a per-node key or a broker on the local disk."""
+    value = env.str(name, default="").strip()
+    if PRODUCTION and not value:
+        raise ImproperlyConfigured(
+            f"{name} is not set: production (DATABASE_URL is set) needs it (README: Production)."
+        )
+    return value
 
 
 def _local_secret_key() -> str:
@@ -31,9 +52,33 @@ def _local_secret_key() -> str:
     return path.read_text().strip()
 
 
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or _local_secret_key()
+SECRET_KEY = _required("DJANGO_SECRET_KEY") or _local_secret_key()
+# Key rotation: the new key in DJANGO_SECRET_KEY, the old ones here until the sessions and signed links made with
+# them have expired (comma-separated).
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
+_required("DJANGO_ALLOWED_HOSTS")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["*"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# Behind a TLS-terminating load balancer: the addresses (IPs or CIDR networks) of the proxies that connect to Omni.
+# Only a request from one of them keeps its X-Forwarded-Proto and X-Forwarded-For (omni.proxy strips them from any
+# other), so a client cannot claim HTTPS or another address by sending the headers itself.
+OMNI_TRUSTED_PROXIES = env.list("OMNI_TRUSTED_PROXIES", default=[])
+if OMNI_TRUSTED_PROXIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HTTPS only, in production: the cookies never travel over plain HTTP, plain HTTP is redirected (when Omni can tell,
+# i.e. behind trusted proxies; the probes are answered before, omni.health), and browsers are told to use HTTPS for a
+# year. Each can be turned off for a deployment reached over plain HTTP on a private network.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=PRODUCTION)
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=PRODUCTION and bool(OMNI_TRUSTED_PROXIES))
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [
+    # HSTS preloading is a request the brand makes for its registrable domain (and every subdomain) to the browsers'
+    # list, which Omni, on one of its subdomains, cannot make for it: DJANGO_SECURE_HSTS_PRELOAD=true once it has.
+    "security.W021",
+]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -62,9 +107,16 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Outermost, so that every error under /api/ (even one another middleware answers) is the JSON envelope.
+    # Before anything reads the scheme or the client's address: forwarded headers only from trusted proxies.
+    "omni.proxy.ForwardedHeadersMiddleware",
+    # /healthz and /readyz, answered before the Host header is checked.
+    "omni.health.ProbeMiddleware",
+    # Outermost after that, so that every error under /api/ (even one another middleware answers) is the JSON
+    # envelope.
     "omni.api.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the web process itself (hashed names, compressed, cached for a year), before the session.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "omni.api.ApiCommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -116,7 +168,7 @@ else:
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = _required("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -155,6 +207,20 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Production serves what `collectstatic` (run by `./run serve`) put in STATIC_ROOT: names with the content's hash,
+# gzip and brotli copies, and WhiteNoise's Cache-Control of a year on them. Development and the test run read the
+# apps' folders directly (nothing to collect first), with WhiteNoise's finders.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not (DEBUG or DEVELOPMENT)
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG or DEVELOPMENT
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns at every start when it is missing
+WHITENOISE_AUTOREFRESH = DEBUG
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "omni.openapi.AutoSchema",
@@ -181,10 +247,26 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# Celery. Redis when REDIS_URL is set; otherwise kombu's filesystem transport, which lets real
-# worker and beat processes run with no server at all.
-CELERY_BROKER_URL = REDIS_URL or "filesystem://"
-if not REDIS_URL:
+
+def _redis_next_db(url: str) -> str:
+    """The same Redis server, the next database number (15 wraps to 0)."""
+    parts = urlsplit(url)
+    db = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(db + 1) % 16}"))
+
+
+# Celery. Redis when REDIS_URL is set; otherwise kombu's filesystem transport, which lets real worker and beat
+# processes run with no server at all (the embedded default only: production requires REDIS_URL). The broker is
+# another database than the cache's (CELERY_BROKER_URL, by default REDIS_URL's server with the next database
+# number): clearing the cache (Django's clear() is FLUSHDB) never drops queued tasks.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or (_redis_next_db(REDIS_URL) if REDIS_URL else "")
+CELERY_BROKER_URL = CELERY_BROKER_URL or "filesystem://"
+# On Redis, a message a worker took and has not acknowledged goes back to the queue after this long. It must outlast
+# the longest hard time limit of an acks_late task (omni.celery.TASKS: 3 h 5 min, the order import) and the longest
+# countdown or retry backoff (10 min, the WeCom sync's retry_backoff_max), or a task still running or waiting would be
+# delivered a second time (tests/test_serve.py checks both).
+CELERY_BROKER_VISIBILITY_TIMEOUT = 4 * 3600
+if CELERY_BROKER_URL == "filesystem://":
     _queue_dir = VAR_DIR / "celery" / "queue"
     _queue_dir.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -196,17 +278,15 @@ if not REDIS_URL:
         "polling_interval": 0.05,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_QUEUE = "bulk"
-# Real-time work (callbacks, welcome messages within WeCom's 20 s) never waits behind bulk jobs.
-CELERY_TASK_ROUTES = {
-    "wecom.tasks.callback_event_process_task": {"queue": "realtime"},
-    "clientbook.tasks.welcome_message_send_task": {"queue": "realtime"},
-}
+# Each task's queue and time limits: omni.celery.TASKS. One reserved message per worker process at a time: a bulk
+# process holds no second campaign chunk while the first runs, and a realtime message waits for a free process
+# only behind realtime work (`./run serve` runs one worker per queue).
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -271,12 +351,9 @@ OMNI_PHONE_DEFAULT_REGION = "CN"
 # ---------------------------------------------------------------------------------------------------------------
 # Safety: the client's address, admin sign-in lockout, throttles, the API docs' access, retention (issue 21).
 
-# The client's address, for the admin lockout and the throttles (omni.throttling.client_address): REMOTE_ADDR, or
-# behind OMNI_PROXY_COUNT reverse proxies that each append the address they saw to X-Forwarded-For (nginx's
-# $proxy_add_x_forwarded_for), the entry the outermost of them appended. Never more than there are: a client could
-# then choose its own address. Axes reads it through the same function, so a lockout and a throttle name one client.
-OMNI_PROXY_COUNT = env.int("OMNI_PROXY_COUNT", default=0)
-AXES_CLIENT_IP_CALLABLE = "omni.throttling.client_address"
+# The client's address behind OMNI_TRUSTED_PROXIES (omni.proxy.client_ip), for the admin lockout as for the throttles
+# and the audit log: one client, one address.
+AXES_CLIENT_IP_CALLABLE = "omni.proxy.client_ip"
 
 # Admin sign-in (django-axes): after OMNI_ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one username from one address,
 # that username is refused from that address for OMNI_ADMIN_LOCKOUT_MINUTES (each further try starts the wait again),

@@ -13,38 +13,20 @@ Refusals are 429 `throttled` with Retry-After (`Throttled`; DRF's own `Throttled
 A history is read, changed and written back without a lock, as DRF's: two requests at the same moment may each miss
 the other's timestamp, so a burst may pass a few over the rate, never under it.
 
-`client_address` is the client's address behind OMNI_PROXY_COUNT reverse proxies; django-axes uses it too
-(AXES_CLIENT_IP_CALLABLE), so a throttle and an admin lockout name the same client.
+A caller without a key is its address, `omni.proxy.client_ip` (behind the trusted proxies); django-axes uses it too
+(AXES_CLIENT_IP_CALLABLE), so a throttle, an admin lockout and the audit log name the same client.
 """
 
-import ipaddress
 import math
 
 from django.conf import settings
-from django.http import HttpRequest
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from omni.errors import ApplicationError
+from omni.proxy import client_ip
 
 # Every throttle's cache keys start with it (tests give each test its own).
 KEY_PREFIX = "throttle"
-
-
-def client_address(request: HttpRequest) -> str | None:
-    """The address the outermost of OMNI_PROXY_COUNT trusted proxies appended to X-Forwarded-For (each appends the
-    address it saw), or REMOTE_ADDR when there are none or the header is short or not an address. Entries left of
-    those are the client's own words and never read. None without any (a request built in code): axes stores NULL."""
-    remote = request.META.get("REMOTE_ADDR") or None
-    count = settings.OMNI_PROXY_COUNT
-    if count <= 0:
-        return remote
-    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
-    if len(forwarded) < count:
-        return remote
-    try:
-        return str(ipaddress.ip_address(forwarded[-count]))
-    except ValueError:
-        return remote
 
 
 def api_key_ident(api_key_pk: int) -> str:
@@ -54,7 +36,7 @@ def api_key_ident(api_key_pk: int) -> str:
 def caller_ident(request) -> str:
     """Who is counted: the request's API key (DRF's `request.auth`), else its client address."""
     api_key_pk = getattr(getattr(request, "auth", None), "pk", None)
-    return api_key_ident(api_key_pk) if api_key_pk is not None else f"addr{client_address(request)}"
+    return api_key_ident(api_key_pk) if api_key_pk is not None else f"addr{client_ip(request)}"
 
 
 class Throttled(ApplicationError):

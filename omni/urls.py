@@ -10,6 +10,7 @@ from customers.apis import ApiKeyAuthentication
 from customers.views import identity_claim_page, product_page
 from demo.views import home
 from omni.api_docs import ApiDocsReaders, ApiDocsView, ApiRedocView
+from omni.health import healthz, readyz
 from wecom.admin import wecom_check_view
 
 admin.site.site_header = "Omni 导购助手 · 管理后台"
@@ -26,6 +27,9 @@ urlpatterns = [
     path("", home, name="home"),
     # A page of the admin site that belongs to no model: the WeCom checks (superusers only, checked in the view).
     path("admin/wecom/check/", admin.site.admin_view(wecom_check_view), name="wecom-check"),
+    # Probes: public, no login, no WeCom (omni.health).
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/sidebar/", include("sidebar.api_urls")),
     path("api/v1/coupons/", include("coupons.api_urls")),

@@ -24,6 +24,7 @@ from customers.services import (
     identity_claim_page_url,
 )
 from omni.openapi import error_responses
+from omni.proxy import client_ip
 from sidebar.base import SidebarApi, moment_json, money_json
 from wecom.wechat_oauth import oa_configured
 
@@ -91,9 +92,7 @@ class SidebarCustomerApi(SidebarApi):
     @extend_schema(operation_id="sidebar_customer_get", responses=SidebarProfileOut, tags=["sidebar"])
     def get(self, request, customer_id: int):
         customer = self.head(request, customer_id, with_friendship=True)
-        customer_profile_view_record(
-            customer_id=customer.pk, associate=request.user, ip=request.META.get("REMOTE_ADDR")
-        )
+        customer_profile_view_record(customer_id=customer.pk, associate=request.user, ip=client_ip(request))
         lists = customer_lists(customer_id=customer.pk)
         identities = lists.identities
         figures = customer_figures(customer_id=customer.pk)

@@ -1164,6 +1164,8 @@ OTHER_ROUTES = {
         None,
         REACH_B,
     ),
+    "healthz": ("liveness probe", _get("/healthz"), _roles(200), None, ALL),
+    "readyz": ("readiness probe: database, cache, broker, migrations", _get("/readyz"), _roles(200), None, ALL),
     "home": ("the bare address: staff to the admin, anyone else to its sign-in", _get("/"), _roles(302), None, ALL),
     "identity-claim": (
         "an identity claim's confirmation page, by a token nobody was given",

@@ -12,7 +12,7 @@ from coupons.models import Coupon, Redemption
 from coupons.sending import coupon_pack_send
 from customers.ingestion import api_key_create
 from customers.models import Channel, Order
-from omni.throttling import client_address
+from omni.proxy import ForwardedHeadersMiddleware, client_ip
 from tests.factories import (
     AssociateFactory,
     CouponPackItemFactory,
@@ -194,19 +194,23 @@ def test_an_empty_rate_turns_a_throttle_off():
 @pytest.mark.parametrize(
     "proxies,forwarded,expected",
     [
-        (0, "1.2.3.4", "10.0.0.1"),  # no proxy: a client's own header is ignored
-        (1, "1.2.3.4", "1.2.3.4"),  # nginx appended the client's address
-        (1, "6.6.6.6, 1.2.3.4", "1.2.3.4"),  # the left entry is the client's own word
-        (2, "6.6.6.6, 1.2.3.4, 10.0.0.5", "1.2.3.4"),
-        (2, "1.2.3.4", "10.0.0.1"),  # shorter than the proxies: not through them
-        (1, "not-an-address", "10.0.0.1"),
+        ([], "1.2.3.4", "10.0.0.1"),  # no trusted proxy: a client's own header is ignored
+        (["10.0.0.0/24"], "1.2.3.4", "1.2.3.4"),  # the balancer appended the client's address
+        (["10.0.0.0/24"], "6.6.6.6, 1.2.3.4", "1.2.3.4"),  # the left entry is the client's own word
+        (["10.0.0.0/24", "172.16.0.9"], "6.6.6.6, 1.2.3.4, 172.16.0.9", "1.2.3.4"),  # a CDN in front of the balancer
+        (["10.0.0.0/24"], "1.2.3.4:5678", "1.2.3.4"),
+        (["10.0.0.0/24"], "[2001:db8::7]:443", "2001:db8::7"),
+        (["10.0.0.0/24"], "not-an-address", "10.0.0.1"),
+        (["10.0.0.0/24"], "", "10.0.0.1"),
+        (["10.9.0.0/24"], "1.2.3.4", "10.0.0.1"),  # the header came from an address nobody vouches for
     ],
 )
 def test_the_client_address_behind_trusted_proxies(rf, proxies, forwarded, expected):
     request = rf.get("/", HTTP_X_FORWARDED_FOR=forwarded, REMOTE_ADDR="10.0.0.1")
 
-    with override_settings(OMNI_PROXY_COUNT=proxies):
-        assert client_address(request) == expected
+    with override_settings(OMNI_TRUSTED_PROXIES=proxies):
+        ForwardedHeadersMiddleware(lambda request: None)(request)
+        assert client_ip(request) == expected
 
 
 def test_with_the_default_rates_the_probes_sixty_guesses_end_in_429s(client, associate):
