@@ -50,6 +50,8 @@ TASKS = {
     "insights.tasks.insights_nightly_task": (BULK, 3600, 3900),
     "insights.tasks.insights_recompute_task": (BULK, 2 * 3600, 2 * 3600 + 300),
     "suggestions.tasks.suggestion_model_build_task": (BULK, 1800, 1900),
+    # The daily retention run, in batches of a few thousand rows (omni.retention).
+    "omni.tasks.prune_task": (BULK, 3 * 3600, 3 * 3600 + 60),
 }
 app.conf.task_routes = {name: {"queue": queue} for name, (queue, _, _) in TASKS.items()}
 app.conf.task_annotations = {
