@@ -4,6 +4,8 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import setup_logging
+from django_structlog.celery.steps import DjangoStructLogInitStep
 from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omni.settings")
@@ -17,6 +19,14 @@ app.conf.task_queues = (
     Queue("bulk", Exchange("bulk", type="direct"), routing_key="bulk"),
 )
 app.autodiscover_tasks()
+# Observability: a worker binds the request id (and task id) a task was queued with to its log lines.
+app.steps["worker"].add(DjangoStructLogInitStep)
+
+
+@setup_logging.connect
+def _logging_from_django_settings(**kwargs) -> None:
+    """Celery leaves logging alone when this signal has a receiver: settings.LOGGING (JSON lines) applies."""
+
 
 app.conf.beat_schedule = {
     "wecom-sync-nightly": {

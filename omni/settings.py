@@ -6,10 +6,13 @@ server. Production sets DATABASE_URL (PostgreSQL), REDIS_URL and DJANGO_SECRET_K
 is made once and kept in var/secret_key).
 """
 
+import logging
 import secrets
 from pathlib import Path
 
 import environ
+
+from omni import logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("OMNI_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -43,6 +46,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    # Observability (omni/logs.py): the request log and its Celery support.
+    "django_structlog",
     "drf_spectacular_sidecar",
     "omni",
     "wecom",
@@ -60,7 +65,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Outermost, so that every error under /api/ (even one another middleware answers) is the JSON envelope.
+    # Observability, outside everything else (it answers nothing itself): the request id and the request's log line
+    # (omni/request_id.py).
+    "omni.request_id.RequestLogMiddleware",
+    # Outermost of the rest, so that every error under /api/ (even one another middleware answers) is the JSON
+    # envelope.
     "omni.api.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -263,11 +272,22 @@ CAMPAIGN_FREQUENCY_DAYS = env.int("OMNI_CAMPAIGN_FREQUENCY_DAYS", default=7)
 CAMPAIGN_MONTHLY_CAP = env.int("OMNI_CAMPAIGN_MONTHLY_CAP", default=None)
 OMNI_PHONE_DEFAULT_REGION = "CN"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("OMNI_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# ---------------------------------------------------------------------------------------------------------------
+# Observability: structured logs (omni/logs.py, omni/request_id.py; docs/operations.md).
+
+# Logs: one JSON line per request (django-structlog's request_finished) and per task run (task_succeeded, task_failed,
+# task_retrying), and every `logging.getLogger(...)` line in the same shape, with the request id. "console" is for
+# people: the embedded default's.
+OMNI_LOG_FORMAT = env.str("OMNI_LOG_FORMAT", default="console" if EMBEDDED else "json")
+LOGGING = logs.logging_config(log_format=OMNI_LOG_FORMAT, level=env.str("OMNI_LOG_LEVEL", default="INFO"))
+logs.structlog_configure()
+# The request id comes from omni.request_id.RequestLogMiddleware, which checks the proxy's X-Request-ID first.
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
+# The request id travels with each task queued during a request (a header of the message; the worker's boot step in
+# omni/celery.py binds it again).
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+# One line per request and per task: the "started" and "enqueued" lines only at DEBUG.
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = logging.DEBUG
+DJANGO_STRUCTLOG_CELERY_TASK_START_LOG_LEVEL = logging.DEBUG
+# Celery's workers log through LOGGING above, not a root handler of their own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
