@@ -8,6 +8,9 @@ from celery.signals import setup_logging
 from django_structlog.celery.steps import DjangoStructLogInitStep
 from kombu import Exchange, Queue
 
+# Task counts and durations by task name (Celery's signals), in every process that runs tasks.
+import omni.metrics  # noqa: F401
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omni.settings")
 
 app = Celery("omni")

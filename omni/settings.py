@@ -46,7 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
-    # Observability (omni/logs.py): the request log and its Celery support.
+    # Observability (omni/logs.py, omni/metrics.py): the request log and its Celery support.
     "django_structlog",
     "drf_spectacular_sidecar",
     "omni",
@@ -65,8 +65,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Observability, outside everything else (it answers nothing itself): the request id and the request's log line
-    # (omni/request_id.py).
+    # Observability, outside everything else (they answer nothing themselves): the request's latency and count by
+    # view and status (django-prometheus, paired with its After middleware at the end), then the request id and the
+    # request's log line (omni/request_id.py).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "omni.request_id.RequestLogMiddleware",
     # Outermost of the rest, so that every error under /api/ (even one another middleware answers) is the JSON
     # envelope.
@@ -78,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Observability: last, so it sees the view that answered (see PrometheusBeforeMiddleware above).
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "omni.urls"
@@ -273,7 +277,8 @@ CAMPAIGN_MONTHLY_CAP = env.int("OMNI_CAMPAIGN_MONTHLY_CAP", default=None)
 OMNI_PHONE_DEFAULT_REGION = "CN"
 
 # ---------------------------------------------------------------------------------------------------------------
-# Observability: structured logs (omni/logs.py, omni/request_id.py; docs/operations.md).
+# Observability: structured logs and metrics (omni/logs.py, omni/request_id.py, omni/metrics.py;
+# docs/operations.md).
 
 # Logs: one JSON line per request (django-structlog's request_finished) and per task run (task_succeeded, task_failed,
 # task_retrying), and every `logging.getLogger(...)` line in the same shape, with the request id. "console" is for
@@ -291,3 +296,11 @@ DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = logging.DEBUG
 DJANGO_STRUCTLOG_CELERY_TASK_START_LOG_LEVEL = logging.DEBUG
 # Celery's workers log through LOGGING above, not a root handler of their own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Metrics at /metrics (omni/metrics.py): for these addresses (networks allowed), or with `Authorization: Bearer
+# <OMNI_METRICS_TOKEN>` from anywhere. PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself) makes /metrics
+# the sum of every web and worker process on the host.
+OMNI_METRICS_ALLOWED_IPS = env.list("OMNI_METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+OMNI_METRICS_TOKEN = env.str("OMNI_METRICS_TOKEN", default="")
+if env.str("PROMETHEUS_MULTIPROC_DIR", default=""):
+    Path(env.str("PROMETHEUS_MULTIPROC_DIR")).mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from customers.views import identity_claim_page, product_page
 from demo.views import home
+from omni.metrics import metrics_view
 
 admin.site.site_header = "Omni 导购助手 · 管理后台"
 admin.site.site_title = "Omni 管理后台"
@@ -28,4 +29,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    # Prometheus' scrape: allowed addresses or a bearer token only (omni/metrics.py).
+    path("metrics", metrics_view, name="metrics"),
 ]
