@@ -277,8 +277,8 @@ CAMPAIGN_MONTHLY_CAP = env.int("OMNI_CAMPAIGN_MONTHLY_CAP", default=None)
 OMNI_PHONE_DEFAULT_REGION = "CN"
 
 # ---------------------------------------------------------------------------------------------------------------
-# Observability: structured logs and metrics (omni/logs.py, omni/request_id.py, omni/metrics.py;
-# docs/operations.md).
+# Observability: structured logs, metrics, error reports (omni/logs.py, omni/request_id.py, omni/metrics.py,
+# omni/sentry.py; docs/operations.md).
 
 # Logs: one JSON line per request (django-structlog's request_finished) and per task run (task_succeeded, task_failed,
 # task_retrying), and every `logging.getLogger(...)` line in the same shape, with the request id. "console" is for
@@ -304,3 +304,15 @@ OMNI_METRICS_ALLOWED_IPS = env.list("OMNI_METRICS_ALLOWED_IPS", default=["127.0.
 OMNI_METRICS_TOKEN = env.str("OMNI_METRICS_TOKEN", default="")
 if env.str("PROMETHEUS_MULTIPROC_DIR", default=""):
     Path(env.str("PROMETHEUS_MULTIPROC_DIR")).mkdir(parents=True, exist_ok=True)
+
+# Errors to Sentry when SENTRY_DSN is set; nothing is sent (sentry-sdk is not even started) otherwise.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from omni.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="development" if EMBEDDED else "production"),
+        release=env.str("SENTRY_RELEASE", default="") or None,
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=None),
+    )
