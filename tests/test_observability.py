@@ -6,15 +6,20 @@ import json
 import logging
 import os
 import queue
+import re
+import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+import requests
 from django.conf import settings as django_settings
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
@@ -411,3 +416,53 @@ def test_a_real_worker_logs_the_task_with_the_request_id_and_metrics_add_up_both
     assert _value(samples, "omni_celery_tasks_total", task=task, outcome="succeeded") == 1
     assert _value(samples, "omni_wecom_callbacks_total", outcome="accepted", reason="") == 1
     assert len(list(metrics_dir.glob("*.db"))) >= 2
+
+
+def test_metrics_add_up_the_requests_of_every_uwsgi_worker(tmp_path):
+    """uWSGI as in production (uwsgi.ini, four processes): whichever worker answers /metrics counts them all."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="omni.settings",
+        OMNI_VAR_DIR=str(tmp_path / "var"),
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+        # Four workers starting at once in a fresh var/ would race to make its secret key file.
+        DJANGO_SECRET_KEY="observability-test-key-" + "x" * 40,
+    )
+    uwsgi = Path(sys.executable).parent / "uwsgi"
+    # --log-4xx: the 404s below are logged with the pid of the worker that answered.
+    command = [str(uwsgi), "--ini", "uwsgi.ini", "--http-socket", f"127.0.0.1:{port}", "--processes", "4", "--log-4xx"]
+    log = (tmp_path / "uwsgi.log").open("w")
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        # lazy-apps: each worker loads Django itself and says so.
+        while (tmp_path / "uwsgi.log").read_text().count("WSGI app 0 (mountpoint='') ready") < 4:
+            assert time.monotonic() < deadline and server.poll() is None, "uWSGI did not start"
+            time.sleep(0.5)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(lambda _: requests.get(f"{base}/api/v1/no-such-thing/", timeout=30), range(40)))
+        statuses = [answer.status_code for answer in answers]
+        scraped = requests.get(f"{base}/metrics", timeout=30).text
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+
+    output = (tmp_path / "uwsgi.log").read_text()
+    assert statuses == [404] * 40, output[-3000:]
+    answered_by = set(re.findall(r"\[pid: (\d+)\|app: 0\|req: \d+/\d+\] .* GET /api/v1/no-such-thing/", output))
+    assert len(answered_by) >= 2
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(scraped)
+        for sample in family.samples
+    }
+    assert _value(samples, "django_http_responses_total_by_status_total", status="404") == 40
