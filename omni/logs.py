@@ -50,15 +50,20 @@ def structlog_configure() -> None:
 
 def log_formatter(log_format: str) -> logging.Formatter:
     """The formatter of `LOGGING`: "json" (one JSON object per line) or "console" (for people)."""
+    # Tracebacks become a field of the line (plain: no frame variables, which may hold a customer), then every field
+    # is redacted, the traceback included.
     if log_format == "json":
-        # Tracebacks become a field of the line, then every field is redacted, the traceback included.
         last = [
             structlog.processors.format_exc_info,
             phone_numbers_redacted,
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ]
     elif log_format == "console":
-        last = [phone_numbers_redacted, structlog.dev.ConsoleRenderer(colors=False)]
+        last = [
+            structlog.processors.format_exc_info,
+            phone_numbers_redacted,
+            structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback),
+        ]
     else:
         raise ValueError(f"OMNI_LOG_FORMAT is json or console, not {log_format!r}")
     return structlog.stdlib.ProcessorFormatter(

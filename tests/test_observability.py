@@ -139,6 +139,20 @@ def test_stdlib_log_lines_are_json_and_carry_no_phone_number(log_lines):
     }
 
 
+def test_a_logged_traceback_is_plain_and_carries_no_phone_number(log_lines):
+    customer_phone = PHONE  # a frame variable: not shown
+    try:
+        raise ValueError(f"no customer {customer_phone}")
+    except ValueError:
+        logging.getLogger("customers.services").exception("Lookup failed")
+
+    [line] = log_lines()
+    assert line["event"] == "Lookup failed"
+    assert line["exception"].startswith("Traceback (most recent call last):")
+    assert line["exception"].endswith("ValueError: no customer [phone]")
+    assert PHONE not in json.dumps(line)
+
+
 # /metrics: who may read it -----------------------------------------------------------------------
 
 BEARER = "Bearer s3cret-metrics-token"
