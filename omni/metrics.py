@@ -148,3 +148,16 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     if not metrics_request_allowed(request):
         return HttpResponse("forbidden\n", status=403, content_type="text/plain")
     return HttpResponse(metrics_scrape(), content_type=CONTENT_TYPE_LATEST)
+
+
+class MetricsMiddleware:
+    """Answers /metrics before the Host check and the HTTPS redirect: Prometheus scrapes each node by its address
+    (not a name of ALLOWED_HOSTS) over plain HTTP. The URL route names the same view (reverse("metrics"))."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path == "/metrics":
+            return metrics_view(request)
+        return self.get_response(request)

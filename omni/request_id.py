@@ -46,3 +46,9 @@ class RequestLogMiddleware(RequestMiddleware):
     @staticmethod
     def format_request(request: HttpRequest) -> str:
         return f"{request.method} {request.path}"
+
+    @classmethod
+    def bind_ip(cls, request: HttpRequest) -> None:
+        # The connection's address, not django-ipware's guess from X-Forwarded-For (which takes the leftmost public
+        # entry, one a client can write itself). Behind a load balancer this is the balancer's address.
+        structlog.contextvars.bind_contextvars(ip=request.META.get("REMOTE_ADDR"))

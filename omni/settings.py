@@ -70,6 +70,8 @@ MIDDLEWARE = [
     # request's log line (omni/request_id.py).
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "omni.request_id.RequestLogMiddleware",
+    # /metrics, answered before the Host check and the HTTPS redirect: Prometheus scrapes a node by its address.
+    "omni.metrics.MetricsMiddleware",
     # Outermost of the rest, so that every error under /api/ (even one another middleware answers) is the JSON
     # envelope.
     "omni.api.ApiErrorMiddleware",

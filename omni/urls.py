@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
-    # Prometheus' scrape: allowed addresses or a bearer token only (omni/metrics.py).
+    # Prometheus' scrape: allowed addresses or a bearer token only; omni.metrics.MetricsMiddleware answers it before
+    # the Host check, this names it.
     path("metrics", metrics_view, name="metrics"),
 ]

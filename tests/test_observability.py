@@ -185,6 +185,25 @@ def test_metrics_answer_the_allowed_addresses_and_the_token_only(client, setting
 
 
 @pytest.mark.django_db
+def test_metrics_are_not_redirected_to_https_nor_refused_for_their_host(client, settings):
+    """Prometheus scrapes a node by its address over plain HTTP, whatever the public name and HTTPS policy."""
+    settings.SECURE_SSL_REDIRECT = True
+    settings.ALLOWED_HOSTS = ["omni.brand.example"]
+
+    response = client.get("/metrics", HTTP_HOST="127.0.0.1:8000")
+
+    assert response.status_code == 200
+    assert client.get("/api/v1/no-such-thing/", HTTP_HOST="omni.brand.example").status_code == 301
+
+
+@pytest.mark.django_db
+def test_the_logged_address_is_the_connections_not_a_forwarded_one(client, log_lines):
+    client.get("/api/v1/no-such-thing/", REMOTE_ADDR="10.1.2.3", HTTP_X_FORWARDED_FOR="203.0.113.9")
+
+    assert [line["ip"] for line in log_lines() if line["event"] == "request_finished"] == ["10.1.2.3"]
+
+
+@pytest.mark.django_db
 def test_without_a_token_setting_no_bearer_is_accepted(client, settings):
     settings.OMNI_METRICS_TOKEN = ""
 
@@ -200,13 +219,14 @@ def test_without_a_token_setting_no_bearer_is_accepted(client, settings):
 def test_requests_are_counted_by_view_and_status(client):
     before = _metrics(client)
 
-    client.get("/api/v1/no-such-thing/")
-    client.get("/metrics", REMOTE_ADDR="10.0.5.9")
+    client.get("/")
+    client.get("/")
 
     after = _metrics(client)
     counted = "django_http_responses_total_by_status_view_method_total"
-    assert _delta(before, after, counted, status="403", view="metrics", method="GET") == 1
-    assert _value(after, "django_http_requests_latency_seconds_by_view_method_count", view="metrics", method="GET") > 0
+    assert _delta(before, after, counted, status="302", view="home", method="GET") == 2
+    latencies = "django_http_requests_latency_seconds_by_view_method_count"
+    assert _delta(before, after, latencies, view="home", method="GET") == 2
 
 
 @pytest.mark.django_db
