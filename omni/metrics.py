@@ -18,6 +18,7 @@ import hmac
 import ipaddress
 import logging
 import os
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -26,11 +27,26 @@ from celery import current_app
 from celery.signals import task_postrun, task_prerun
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    values,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 logger = logging.getLogger(__name__)
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Each process's file is named by its pid, but containers sharing the directory (web and workers of one host)
+    # each count pids from 1: the host name, a container's own, keeps their files apart. Set before any metric is
+    # made (this module is imported first, by omni.celery), django-prometheus's included.
+    _HOST = socket.gethostname()
+    values.ValueClass = values.MultiProcessValue(process_identifier=lambda: f"{_HOST}-{os.getpid()}")
 
 QUEUES = ("realtime", "bulk")
 

@@ -449,7 +449,9 @@ def test_a_real_worker_logs_the_task_with_the_request_id_and_metrics_add_up_both
     # Counted in the worker and in the first web process, both gone; read by a third process.
     assert _value(samples, "omni_celery_tasks_total", task=task, outcome="succeeded") == 1
     assert _value(samples, "omni_wecom_callbacks_total", outcome="accepted", reason="") == 1
-    assert len(list(metrics_dir.glob("*.db"))) >= 2
+    # One file per process and kind, named by host and pid (containers sharing the directory reuse pids).
+    assert len({path.name.split("_", 1)[1] for path in metrics_dir.glob("counter_*.db")}) >= 3
+    assert all(path.name.startswith(f"counter_{socket.gethostname()}-") for path in metrics_dir.glob("counter_*.db"))
 
 
 def test_metrics_add_up_the_requests_of_every_uwsgi_worker(tmp_path):
