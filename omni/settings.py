@@ -6,6 +6,7 @@ server. Production sets DATABASE_URL (PostgreSQL), REDIS_URL and DJANGO_SECRET_K
 is made once and kept in var/secret_key).
 """
 
+import ipaddress
 import logging
 import secrets
 from pathlib import Path
@@ -303,6 +304,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # <OMNI_METRICS_TOKEN>` from anywhere. PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself) makes /metrics
 # the sum of every web and worker process on the host.
 OMNI_METRICS_ALLOWED_IPS = env.list("OMNI_METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+for _network in OMNI_METRICS_ALLOWED_IPS:
+    ipaddress.ip_network(_network, strict=False)  # a typo stops the start (ValueError naming it), not each scrape
 OMNI_METRICS_TOKEN = env.str("OMNI_METRICS_TOKEN", default="")
 if env.str("PROMETHEUS_MULTIPROC_DIR", default=""):
     Path(env.str("PROMETHEUS_MULTIPROC_DIR")).mkdir(parents=True, exist_ok=True)
