@@ -136,3 +136,39 @@ def test_without_a_dsn_sentry_is_not_started():
 
     assert not os.environ.get("SENTRY_DSN")
     assert not sentry_sdk.get_client().is_active()
+
+
+def test_event_scrub_keeps_the_ids_and_drops_what_may_carry_a_customer():
+    import structlog
+
+    from omni.sentry import event_scrub
+
+    event = {
+        "message": f"task for {PHONE} failed",
+        "request": {
+            "url": f"https://omni.example/sidebar/?phone={PHONE}",
+            "method": "GET",
+            "query_string": f"phone={PHONE}",
+            "data": {"name": NAME},
+            "cookies": {"sessionid": "s"},
+            "headers": {"User-Agent": "WeCom", "Cookie": "sessionid=s", "Referer": f"https://x/?q={NAME}"},
+            "env": {"REMOTE_ADDR": "10.0.0.1"},
+        },
+        "user": {"id": 7, "username": NAME},
+        "extra": {"sys.argv": ["manage.py", "customer_find", NAME]},
+        "breadcrumbs": {"values": [{"message": "SELECT … WHERE phone = '+86 138 1234 5678'"}]},
+    }
+
+    with structlog.contextvars.bound_contextvars(request_id="req-abcdef12", task_id="3f2c5e7a-0000"):
+        scrubbed = event_scrub(event, {})
+
+    assert scrubbed["tags"] == {"request_id": "req-abcdef12", "task_id": "3f2c5e7a-0000"}
+    assert scrubbed["request"] == {
+        "url": "https://omni.example/sidebar/",
+        "method": "GET",
+        "headers": {"User-Agent": "WeCom"},
+    }
+    assert "user" not in scrubbed and scrubbed["extra"] == {}
+    assert scrubbed["message"] == "task for [phone] failed"
+    assert scrubbed["breadcrumbs"]["values"][0]["message"] == "SELECT … WHERE phone = '[phone]'"
+    assert PHONE not in json.dumps(scrubbed) and NAME not in json.dumps(scrubbed, ensure_ascii=False)
