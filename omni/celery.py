@@ -4,7 +4,12 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import setup_logging
+from django_structlog.celery.steps import DjangoStructLogInitStep
 from kombu import Exchange, Queue
+
+# Task counts and durations by task name (Celery's signals), in every process that runs tasks.
+import omni.metrics  # noqa: F401
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omni.settings")
 
@@ -58,6 +63,14 @@ app.conf.task_annotations = {
     name: {"soft_time_limit": soft, "time_limit": hard} for name, (_, soft, hard) in TASKS.items()
 }
 app.autodiscover_tasks()
+# Observability: a worker binds the request id (and task id) a task was queued with to its log lines.
+app.steps["worker"].add(DjangoStructLogInitStep)
+
+
+@setup_logging.connect
+def _logging_from_django_settings(**kwargs) -> None:
+    """Celery leaves logging alone when this signal has a receiver: settings.LOGGING (JSON lines) applies."""
+
 
 app.conf.beat_schedule = {
     "wecom-sync-nightly": {

@@ -10,12 +10,16 @@ deployment (the test suite, a benchmark, the demo) sets OMNI_DEVELOPMENT, which 
 """
 
 import datetime as dt
+import ipaddress
+import logging
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from omni import logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("OMNI_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -89,6 +93,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    # Observability (omni/logs.py, omni/metrics.py): the request log and its Celery support.
+    "django_structlog",
     "drf_spectacular_sidecar",
     "axes",
     "omni",
@@ -111,6 +117,13 @@ MIDDLEWARE = [
     "omni.proxy.ForwardedHeadersMiddleware",
     # /healthz and /readyz, answered before the Host header is checked.
     "omni.health.ProbeMiddleware",
+    # Observability, outside everything else (they answer nothing themselves): the request's latency and count by
+    # view and status (django-prometheus, paired with its After middleware at the end), then the request id and the
+    # request's log line (omni/request_id.py).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "omni.request_id.RequestLogMiddleware",
+    # /metrics, answered before the Host check and the HTTPS redirect: Prometheus scrapes a node by its address.
+    "omni.metrics.MetricsMiddleware",
     # Outermost after that, so that every error under /api/ (even one another middleware answers) is the JSON
     # envelope.
     "omni.api.ApiErrorMiddleware",
@@ -125,6 +138,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: it turns a locked-out admin sign-in into its lockout page.
     "axes.middleware.AxesMiddleware",
+    # Observability: last, so it sees the view that answered (see PrometheusBeforeMiddleware above).
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "omni.urls"
@@ -406,11 +421,45 @@ OMNI_RETENTION_DAYS = {
     "audit_log": OMNI_AUDIT_RETENTION_DAYS,
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("OMNI_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# ---------------------------------------------------------------------------------------------------------------
+# Observability: structured logs, metrics, error reports (omni/logs.py, omni/request_id.py, omni/metrics.py,
+# omni/sentry.py; docs/operations.md).
+
+# Logs: one JSON line per request (django-structlog's request_finished) and per task run (task_succeeded, task_failed,
+# task_retrying), and every `logging.getLogger(...)` line in the same shape, with the request id. "console" is for
+# people: the embedded default's.
+OMNI_LOG_FORMAT = env.str("OMNI_LOG_FORMAT", default="console" if EMBEDDED else "json")
+LOGGING = logs.logging_config(log_format=OMNI_LOG_FORMAT, level=env.str("OMNI_LOG_LEVEL", default="INFO"))
+logs.structlog_configure()
+# The request id comes from omni.request_id.RequestLogMiddleware, which checks the proxy's X-Request-ID first.
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
+# The request id travels with each task queued during a request (a header of the message; the worker's boot step in
+# omni/celery.py binds it again).
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+# One line per request and per task: the "started" and "enqueued" lines only at DEBUG.
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = logging.DEBUG
+DJANGO_STRUCTLOG_CELERY_TASK_START_LOG_LEVEL = logging.DEBUG
+# Celery's workers log through LOGGING above, not a root handler of their own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Metrics at /metrics (omni/metrics.py): for these addresses (networks allowed), or with `Authorization: Bearer
+# <OMNI_METRICS_TOKEN>` from anywhere. PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself) makes /metrics
+# the sum of every web and worker process on the host.
+OMNI_METRICS_ALLOWED_IPS = env.list("OMNI_METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+for _network in OMNI_METRICS_ALLOWED_IPS:
+    ipaddress.ip_network(_network, strict=False)  # a typo stops the start (ValueError naming it), not each scrape
+OMNI_METRICS_TOKEN = env.str("OMNI_METRICS_TOKEN", default="")
+if env.str("PROMETHEUS_MULTIPROC_DIR", default=""):
+    Path(env.str("PROMETHEUS_MULTIPROC_DIR")).mkdir(parents=True, exist_ok=True)
+
+# Errors to Sentry when SENTRY_DSN is set; nothing is sent (sentry-sdk is not even started) otherwise.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from omni.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="development" if EMBEDDED else "production"),
+        release=env.str("SENTRY_RELEASE", default="") or None,
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=None),
+    )

@@ -11,6 +11,7 @@ from customers.views import identity_claim_page, product_page
 from demo.views import home
 from omni.api_docs import ApiDocsReaders, ApiDocsView, ApiRedocView
 from omni.health import healthz, readyz
+from omni.metrics import metrics_view
 from wecom.admin import wecom_check_view
 
 admin.site.site_header = "Omni 导购助手 · 管理后台"
@@ -44,4 +45,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(**_DOCS_ACCESS), name="schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="schema", **_DOCS_ACCESS), name="api-docs"),
     path("api/redoc/", ApiRedocView.as_view(url_name="schema", **_DOCS_ACCESS), name="api-redoc"),
+    # Prometheus' scrape: allowed addresses or a bearer token only; omni.metrics.MetricsMiddleware answers it before
+    # the Host check, this names it.
+    path("metrics", metrics_view, name="metrics"),
 ]

@@ -1185,6 +1185,9 @@ OTHER_ROUTES = {
     ),
     "api-docs": ("API docs", _get("/api/docs/"), _roles(200, anonymous=302, associate_a=302), None, REACH_B),
     "api-redoc": ("API docs (ReDoc)", _get("/api/redoc/"), _roles(200, anonymous=302, associate_a=302), None, REACH_B),
+    # Allowed by address or bearer token, never by a login or key: the test client's 127.0.0.1 is in the default
+    # OMNI_METRICS_ALLOWED_IPS (tests/test_observability.py refuses other addresses, proxied requests, bad tokens).
+    "metrics": ("Prometheus metrics, from loopback", _get("/metrics"), _roles(200), None, REACH_B),
 }
 # Where a store's key is answered otherwise than its store refusal:
 # a store's key may not return another store's redemption (finding 2) nor rewrite the brand's catalogue (finding 4).

@@ -23,6 +23,7 @@ from django.core.cache import cache
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.work import WeChatClient
 
+from omni.metrics import wecom_api_called
 from wecom import constants as C
 
 logger = logging.getLogger(__name__)
@@ -161,6 +162,7 @@ class WeComClient(WeChatClient):
                 if exc.errcode is None and status is not None and status < 500:
                     raise WeComError(None, f"HTTP {status}") from exc
                 if exc.errcode in C.TOKEN_ERRORS and not refreshed:
+                    wecom_api_called(endpoint=self._endpoint_name(url_or_endpoint), errcode=exc.errcode)
                     refreshed = True
                     self._forget("access_token", token)
                     logger.info("WeCom token rejected (%s); refetching once", exc.errcode)
@@ -170,16 +172,23 @@ class WeComClient(WeChatClient):
         return self._with_retries(url_or_endpoint, attempt)
 
     def _with_retries(self, endpoint: str, call: Callable[[], Any]) -> Any:
+        # Every answer is counted here, retried or not, so the metrics show what WeCom said, attempt by attempt.
+        name = self._endpoint_name(endpoint)
         for retry in range(self.max_retries + 1):
             self._throttle(endpoint)
             try:
-                return call()
+                result = call()
             except requests.RequestException as exc:
+                wecom_api_called(endpoint=name, errcode="network")
                 error = WeComError(None, f"{exc.__class__.__name__}: {exc}")
             except WeComError as exc:
+                wecom_api_called(endpoint=name, errcode="http_error" if exc.errcode is None else exc.errcode)
                 if not exc.transient:
                     raise
                 error = exc
+            else:
+                wecom_api_called(endpoint=name, errcode=0)
+                return result
             if retry == self.max_retries:
                 raise error
             pause = min(self.backoff * 2**retry, 30) * (0.5 + random.random())
@@ -187,9 +196,13 @@ class WeComClient(WeChatClient):
             time.sleep(pause)
         raise AssertionError("unreachable")
 
+    def _endpoint_name(self, endpoint: str) -> str:
+        """The API's path ("externalcontact/get"): a bounded label, without the base URL and query."""
+        return endpoint.split("?", 1)[0].removeprefix(self.API_BASE_URL)
+
     def _throttle(self, endpoint: str) -> None:
         """Stay under WeCom's per-API per-minute limit across all workers (a cache counter per minute)."""
-        name = endpoint.split("?", 1)[0].removeprefix(self.API_BASE_URL)
+        name = self._endpoint_name(endpoint)
         while True:
             minute = int(time.time() // 60)
             key = f"{self.cache_prefix}:rate:{name}:{minute}"
