@@ -39,6 +39,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from omni.proxy import FORWARDED_MARK
+
 logger = logging.getLogger(__name__)
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -151,7 +153,9 @@ def metrics_request_allowed(request: HttpRequest) -> bool:
     scheme, _, presented = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     if token and scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode()):
         return True
-    if "HTTP_X_FORWARDED_FOR" in request.META or "HTTP_FORWARDED" in request.META:
+    # Came through a proxy (whether or not it is trusted, whether or not its headers were kept): the token only.
+    # Behind a proxy on the same host everyone would otherwise be 127.0.0.1.
+    if request.META.get(FORWARDED_MARK) or "HTTP_X_FORWARDED_FOR" in request.META or "HTTP_FORWARDED" in request.META:
         return False
     try:
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))

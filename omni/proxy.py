@@ -14,6 +14,9 @@ from django.conf import settings
 from django.http import HttpRequest
 
 FORWARDED_HEADERS = ("HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_HOST", "HTTP_FORWARDED")
+# Set on a request that came with any forwarded header, kept or dropped: it came through a proxy (omni.metrics lets
+# such a request in by token only).
+FORWARDED_MARK = "omni.forwarded"
 
 
 @cache
@@ -40,6 +43,8 @@ class ForwardedHeadersMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest):
+        if any(header in request.META for header in FORWARDED_HEADERS):
+            request.META[FORWARDED_MARK] = True
         if not _from_trusted_proxy(request.META.get("REMOTE_ADDR", "")):
             for header in FORWARDED_HEADERS:
                 request.META.pop(header, None)
