@@ -9,9 +9,11 @@ DJANGO_ALLOWED_HOSTS and REDIS_URL; none of the embedded fallbacks applies there
 deployment (the test suite, a benchmark, the demo) sets OMNI_DEVELOPMENT, which keeps them.
 """
 
+import contextlib
 import datetime as dt
 import ipaddress
 import logging
+import os
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -48,11 +50,18 @@ def _required(name: str) -> str:
 
 
 def _local_secret_key() -> str:
-    """A random key made once per installation, for setups that do not pass DJANGO_SECRET_KEY."""
+    """A random key made once per installation, for setups that do not pass DJANGO_SECRET_KEY.
+
+    Written to a temporary file and linked into place: processes starting together (uWSGI's workers) either create
+    the key or read the one another created, never a file that is there but still empty."""
     path = VAR_DIR / "secret_key"
     if not path.exists():
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(50))
+        draft = path.with_name(f"secret_key.{os.getpid()}")
+        draft.touch(mode=0o600)
+        draft.write_text(secrets.token_urlsafe(50))
+        with contextlib.suppress(FileExistsError):  # another process linked its key first: that one is the key
+            os.link(draft, path)
+        draft.unlink()
     return path.read_text().strip()
 
 
