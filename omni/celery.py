@@ -23,12 +23,12 @@ app.conf.beat_schedule = {
         "task": "wecom.tasks.wecom_sync_all_task",
         "schedule": crontab(hour=3, minute=10),
     },
-    # WeCom callback events still pending a quarter of an hour after they came (the broker was down when they were
-    # stored, or their task gave up retrying) are queued again.
+    # WeCom callback events whose queueing failed (the broker was down when they were stored) are queued within a
+    # minute of the broker's return; any still pending after WECOM_CALLBACK_REQUEUE_AFTER are queued again.
     "wecom-callbacks-requeue": {
         "task": "wecom.tasks.callback_events_requeue_task",
-        "schedule": crontab(minute="*/5"),
-        "options": {"expires": 4 * 60},
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
     },
     "suggestion-model-nightly": {
         "task": "suggestions.tasks.suggestion_model_build_task",

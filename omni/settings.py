@@ -245,6 +245,10 @@ WECOM_RETRY_BACKOFF = env.float("WECOM_RETRY_BACKOFF", default=0.5)
 WECOM_RATE_LIMIT_PER_MINUTE = env.int("WECOM_RATE_LIMIT_PER_MINUTE", default=8000)
 # Seconds a callback's timestamp may be away from now.
 WECOM_CALLBACK_MAX_AGE = env.int("WECOM_CALLBACK_MAX_AGE", default=300)
+# Seconds after which a callback event still pending is queued again by the every-minute requeue job, whatever kept
+# it (a web process that died between storing and queueing, a task that gave up). Longer than the processing task's
+# own retries (~9 minutes). An event whose queueing failed (the broker was down) is queued by the next run instead.
+WECOM_CALLBACK_REQUEUE_AFTER = env.int("WECOM_CALLBACK_REQUEUE_AFTER", default=15 * 60)
 WECOM_OAUTH_AUTHORIZE_URL = env.str(
     "WECOM_OAUTH_AUTHORIZE_URL", default="https://open.weixin.qq.com/connect/oauth2/authorize"
 )
