@@ -233,12 +233,18 @@ def test_redis_stopped_for_a_minute_loses_no_callback_and_the_sidebar_keeps_serv
         redis.start()
 
         recovered = _wait_for(lambda: _events(pg, database) == {"done": 1 + OUTAGE_CALLBACKS}, seconds=150)
+        # The web processes publish again by themselves: the next callback is queued at once, not noted.
+        customers.append(_customer_adds_associate(emulator, OUTAGE_CALLBACKS + 1))
+        after = _wait_for(lambda: _events(pg, database) == {"done": 2 + OUTAGE_CALLBACKS}, seconds=30)
         deliveries = emulator.control("GET", "deliveries")["deliveries"]
+    last_event = _int(pg, database, "SELECT max(id) FROM wecom_callbackevent")
 
     assert sidebar_statuses == [200] * OUTAGE_CALLBACKS
     assert [[attempt["http_status"] for attempt in d["attempts"]] for d in deliveries] == [[200]] * len(customers)
     assert during_outage == {"done": 1, f"pending:{NOT_QUEUED}": OUTAGE_CALLBACKS}
     assert recovered, _events(pg, database)
+    assert after, _events(pg, database)
+    assert f"event {last_event} stored, but not queued" not in (tmp_path / "web.log").read_text()
     # Exactly once: one processing run per event, one friendship per customer.
     assert _int(pg, database, "SELECT count(*) FROM wecom_callbackevent WHERE attempts = 1") == len(customers)
     follows = pg.psql(database, "SELECT external_userid FROM associates_followrelation ORDER BY external_userid")
