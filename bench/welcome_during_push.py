@@ -54,6 +54,9 @@ def run(
 ) -> dict:
     if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
         raise CommandError("bench welcome_during_push measures PostgreSQL with a Redis broker: set both URLs")
+    processes = [realtime_concurrency + bulk_concurrency] if shared_worker else [realtime_concurrency, bulk_concurrency]
+    if min(processes) < 1:
+        raise CommandError("each worker needs at least one process (the shared one: the two concurrencies added)")
     size = customers or max(1000, int(push.CUSTOMERS * scale))
     idle = _idle_cpu_percent(seconds=5)
     log(f"machine idle {idle}% over 5 s")

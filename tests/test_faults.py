@@ -209,6 +209,7 @@ def test_redis_stopped_for_a_minute_loses_no_callback_and_the_sidebar_keeps_serv
     port = free_port()
     database, env = _fresh_database(pg, tmp_path, redis.url(0))
     session_key = _seed_associate(env)
+    _manage(env, "collectstatic", "--no-input", "-v", "0")  # production serves collected static files
     sidebar = requests.Session()
     sidebar.cookies.set(settings.SESSION_COOKIE_NAME, session_key)
     with (
@@ -285,8 +286,8 @@ FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'B
 """
 
 
-def test_restore_drill_dump_restore_and_check_integrity(pg, tmp_path):
-    demo, env = _fresh_database(pg, tmp_path, "")
+def test_restore_drill_dump_restore_and_check_integrity(pg, redis, tmp_path):
+    demo, env = _fresh_database(pg, tmp_path, redis.url(0))
     _manage(env, "seed_demo", "--customers", "300", "-v", "0")
     dump = tmp_path / "demo.dump"
     connect = ["-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres"]
