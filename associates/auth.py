@@ -11,13 +11,13 @@ import time
 from urllib.parse import quote, urlencode, urlsplit
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from associates.models import Associate
+from omni.locks import LockUnavailable, lock_take
 from wecom import constants as C
 from wecom.client import WeComError, wecom_client
 from wecom.jssdk import jssdk_signature
@@ -96,8 +96,13 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
     code = request.GET.get("code", "")
     if not pending or not secrets.compare_digest(pending["state"], request.GET.get("state", "")) or not code:
         return _refuse(request, "登录已失效", "请关闭页面，从企业微信重新打开。", 400)
-    # WeCom refuses a second use of a code too; refusing locally spares the call.
-    if not cache.add(f"wecom:oauth-code:{code}", 1, timeout=C.OAUTH_CODE_TTL_SECONDS):
+    # WeCom refuses a second use of a code too, so this check only spares the call: with the lock store down the
+    # code goes to WeCom, which stays the guard.
+    try:
+        first_use = lock_take(f"wecom:oauth-code:{code}", timeout=C.OAUTH_CODE_TTL_SECONDS)
+    except LockUnavailable:
+        first_use = True
+    if not first_use:
         return _refuse(request, "登录已失效", "这个登录链接已经用过了，请从企业微信重新打开。", 400)
     try:
         info = wecom_client().auth_getuserinfo(code=code)

@@ -2,8 +2,8 @@
 
 The send tasks are `acks_late` with `reject_on_worker_lost`: a worker killed mid-task gives the message back,
 and a second run is harmless because every step is a status-guarded compare-and-set (see services' policy).
-WeCom being busy or rate-limited (45009 / 45033 / -1) is retried with backoff; anything else marks the chunk
-failed with its reason, for an admin to retry.
+WeCom being busy or rate-limited (45009 / 45033 / -1) and the database dropping the connection (omni.retry) are
+retried with backoff; anything else marks the chunk failed with its reason, for an admin to retry.
 """
 
 from celery import shared_task
@@ -17,10 +17,19 @@ from campaigns.services import (
     campaigns_to_resume,
     journeys_run,
 )
+from omni.retry import DATABASE_DISCONNECTS
 from wecom.client import WeComError
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=DATABASE_DISCONNECTS,
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=8,
+)
 def campaign_send_task(campaign_id: int) -> int:
     """Resolve the audience (once) and queue one task per chunk still to create; returns how many."""
     chunk_ids = campaign_send_start(campaign_id=campaign_id)
@@ -33,7 +42,7 @@ def campaign_send_task(campaign_id: int) -> int:
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(ChunkRetry,),
+    autoretry_for=(ChunkRetry, *DATABASE_DISCONNECTS),
     retry_backoff=5,
     retry_backoff_max=300,
     retry_jitter=True,

@@ -8,15 +8,17 @@ from celery import shared_task
 
 from clientbook.handover import handovers_sync_open
 from clientbook.services import welcome_message_send
+from omni.retry import DATABASE_DISCONNECTS
 from wecom.client import WeComError
 from wecom.tasks import TransientWeComError
 
 
 # Real-time queue: WeCom accepts the welcome message only within 20 s of the add event. Retries are
-# quick and few; the service itself refuses once the window has passed.
+# quick and few; the service itself refuses once the window has passed. A database disconnect is retried too: a
+# second send after one that reached WeCom is answered 41051 (already sent), recorded as such.
 @shared_task(
     acks_late=True,
-    autoretry_for=(TransientWeComError,),
+    autoretry_for=(TransientWeComError, *DATABASE_DISCONNECTS),
     retry_backoff=1,
     retry_backoff_max=4,
     max_retries=4,

@@ -31,8 +31,8 @@ REALTIME, BULK = "realtime", "bulk"
 TASKS = {
     # WeCom's callbacks, stored on receipt, then processed: a few WeCom calls (each up to WECOM_TIMEOUT, retried).
     "wecom.tasks.callback_event_process_task": (REALTIME, 120, 150),
-    # Queues callbacks left pending; every 5 minutes, expiring after 4.
-    "wecom.tasks.callback_events_requeue_task": (REALTIME, 180, 220),
+    # Queues callbacks left pending (those whose queueing failed at once); every minute, expiring after 50 s.
+    "wecom.tasks.callback_events_requeue_task": (REALTIME, 50, 60),
     # WeCom takes the welcome message only within 20 s of the add event: past that a send is pointless.
     "clientbook.tasks.welcome_message_send_task": (REALTIME, 25, 35),
     # A group chat's callback looked at again (one re-fetch).
@@ -77,12 +77,12 @@ app.conf.beat_schedule = {
         "task": "wecom.tasks.wecom_sync_all_task",
         "schedule": crontab(hour=3, minute=10),
     },
-    # WeCom callback events still pending a quarter of an hour after they came (the broker was down when they were
-    # stored, or their task gave up retrying) are queued again.
+    # WeCom callback events whose queueing failed (the broker was down when they were stored) are queued within a
+    # minute of the broker's return; any still pending after WECOM_CALLBACK_REQUEUE_AFTER are queued again.
     "wecom-callbacks-requeue": {
         "task": "wecom.tasks.callback_events_requeue_task",
-        "schedule": crontab(minute="*/5"),
-        "options": {"expires": 4 * 60},
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
     },
     "suggestion-model-nightly": {
         "task": "suggestions.tasks.suggestion_model_build_task",

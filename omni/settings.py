@@ -193,23 +193,34 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = _required("REDIS_URL")
+# Seconds to wait for Redis (cache and broker) to accept a connection: an unreachable Redis must cost a request or
+# a callback this long at most, not the kernel's minutes.
+REDIS_CONNECT_TIMEOUT = env.float("OMNI_REDIS_CONNECT_TIMEOUT", default=1.0)
+# Two faces of one store. "default" caches what can be fetched again (sessions, which cached_db also keeps in the
+# database; WeCom tokens): Redis down reads as a miss, so pages keep serving. "locks" holds take-once keys and
+# counters (omni.locks): there Redis down is an error, so a lock that cannot be taken is never taken by pretence.
 if REDIS_URL:
+    _redis = {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.str("OMNI_CACHE_PREFIX", default="omni"),
+    }
+    _redis_timeouts = {
+        "SOCKET_CONNECT_TIMEOUT": REDIS_CONNECT_TIMEOUT,
+        "SOCKET_TIMEOUT": env.float("OMNI_REDIS_TIMEOUT", default=2.0),
+    }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("OMNI_CACHE_PREFIX", default="omni"),
-        }
+            **_redis,
+            "OPTIONS": {**_redis_timeouts, "IGNORE_EXCEPTIONS": True, "LOG_IGNORED_EXCEPTIONS": True},
+        },
+        "locks": {**_redis, "OPTIONS": _redis_timeouts},
     }
 else:
     # A database cache is shared by the web process and the worker (locmem would not be) and
     # gives an atomic add() for locks.
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "omni_cache",
-        }
-    }
+    _database_cache = {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "omni_cache"}
+    CACHES = {"default": _database_cache, "locks": _database_cache}
 
 # Sessions are read from the cache (Redis in production) and written through to the database.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
@@ -302,7 +313,14 @@ if CELERY_BROKER_URL == "filesystem://":
         "polling_interval": 0.05,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT,
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+    }
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT
+# A publish that cannot reach the broker gives up after one quick retry: the callback view answers WeCom within its
+# 5 s and the stored event is queued by the requeue job once the broker is back (wecom.services).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.2, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -338,6 +356,10 @@ WECOM_RETRY_BACKOFF = env.float("WECOM_RETRY_BACKOFF", default=0.5)
 WECOM_RATE_LIMIT_PER_MINUTE = env.int("WECOM_RATE_LIMIT_PER_MINUTE", default=8000)
 # Seconds a callback's timestamp may be away from now.
 WECOM_CALLBACK_MAX_AGE = env.int("WECOM_CALLBACK_MAX_AGE", default=300)
+# Seconds after which a callback event still pending is queued again by the every-minute requeue job, whatever kept
+# it (a web process that died between storing and queueing, a task that gave up). Longer than the processing task's
+# own retries (~9 minutes). An event whose queueing failed (the broker was down) is queued by the next run instead.
+WECOM_CALLBACK_REQUEUE_AFTER = env.int("WECOM_CALLBACK_REQUEUE_AFTER", default=15 * 60)
 WECOM_OAUTH_AUTHORIZE_URL = env.str(
     "WECOM_OAUTH_AUTHORIZE_URL", default="https://open.weixin.qq.com/connect/oauth2/authorize"
 )

@@ -11,7 +11,9 @@ Two kinds, on DRF's `SimpleRateThrottle` (its rate strings such as "30/min", its
 Refusals are 429 `throttled` with Retry-After (`Throttled`; DRF's own `Throttled` answers the same through
 `omni.api.api_exception_handler`). Rates are read from settings.OMNI_THROTTLE_RATES at each use; "" turns one off.
 A history is read, changed and written back without a lock, as DRF's: two requests at the same moment may each miss
-the other's timestamp, so a burst may pass a few over the rate, never under it.
+the other's timestamp, so a burst may pass a few over the rate, never under it. The histories are in the default cache,
+which reads an unreachable Redis as a miss: during a Redis outage nothing is counted and nobody is throttled. That is
+chosen: a till must keep redeeming, and a guesser gains an outage's worth of tries against 32^12 possible codes.
 
 A caller without a key is its address, `omni.proxy.client_ip` (behind the trusted proxies); django-axes uses it too
 (AXES_CLIENT_IP_CALLABLE), so a throttle, an admin lockout and the audit log name the same client.

@@ -1,5 +1,6 @@
 """The /wecom/callback/ endpoint: official vectors, bad input refused with nothing stored, events stored once."""
 
+import datetime as dt
 import json
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from django.utils import timezone
 from omni.celery import app
 from wecom.crypto import CallbackCrypto
 from wecom.models import CallbackEvent
-from wecom.services import REQUEUE_AFTER
+from wecom.services import NOT_QUEUED
 from wecom.tasks import callback_event_process_task, callback_events_requeue_task
 
 # The official vectors of WeCom doc 90968 (加解密方案说明, 举例说明) and doc 96909 (JS-SDK 签名算法), as wechatpy's
@@ -183,10 +184,33 @@ def test_a_broker_that_cannot_take_the_task_loses_no_event(
         recent = _post(client, wecom, _event_xml(Id="etBBB"))
 
     assert (response.status_code, response.content, recent.status_code) == (200, b"success", 200)
-    assert set(CallbackEvent.objects.values_list("status", flat=True)) == {CallbackEvent.Status.PENDING}
+    assert set(CallbackEvent.objects.values_list("status", "error")) == {(CallbackEvent.Status.PENDING, NOT_QUEUED)}
     monkeypatch.undo()  # the broker is back
+
+    # Both are known not to be queued: the next run sends them, however recent.
+    assert callback_events_requeue_task.delay().get() == 2
+
+    assert set(CallbackEvent.objects.values_list("payload__Id", "status", "error")) == {
+        ("etAAA", CallbackEvent.Status.DONE, ""),
+        ("etBBB", CallbackEvent.Status.DONE, ""),
+    }
+    assert callback_events_requeue_task.delay().get() == 0
+    assert "wecom-callbacks-requeue" in app.conf.beat_schedule
+
+
+@pytest.mark.django_db
+def test_an_event_queued_but_still_pending_is_queued_again_after_the_requeue_window(
+    client, wecom, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    # Queued fine, but its task never ran (a web process that died after storing it, a task that gave up).
+    monkeypatch.setattr(callback_event_process_task, "delay", lambda *args, **kwargs: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        _post(client, wecom, _event_xml())
+        _post(client, wecom, _event_xml(Id="etBBB"))
+    monkeypatch.undo()
+    settings.WECOM_CALLBACK_REQUEUE_AFTER = 600
     stuck = CallbackEvent.objects.get(payload__Id="etAAA")
-    CallbackEvent.objects.filter(pk=stuck.pk).update(received_at=timezone.now() - REQUEUE_AFTER)
+    CallbackEvent.objects.filter(pk=stuck.pk).update(received_at=timezone.now() - dt.timedelta(seconds=601))
 
     assert callback_events_requeue_task.delay().get() == 1  # the fresh one may still be in the queue: left alone
 
@@ -194,5 +218,3 @@ def test_a_broker_that_cannot_take_the_task_loses_no_event(
         "etAAA": CallbackEvent.Status.DONE,
         "etBBB": CallbackEvent.Status.PENDING,
     }
-    assert callback_events_requeue_task.delay().get() == 0
-    assert "wecom-callbacks-requeue" in app.conf.beat_schedule

@@ -4,7 +4,8 @@
   talks to WeCom or to the local emulator.
 - The access token and the JS-SDK tickets live in Django's cache (Redis in production) under keys that
   include the corp, the app and a digest of the secret, and are refreshed before expiry under a cache
-  lock, so many workers make one gettoken call, not many.
+  lock, so many workers make one gettoken call, not many. With Redis down each process keeps its own copy
+  (one fetch per process, not per call; WeCom answers a repeated fetch with the same token while it is valid).
 - 40014 / 42001 / 41001: refetch the token and retry once. 45009 / 45033 / -1, timeouts, connection
   errors and HTTP 5xx: bounded retries with exponential backoff and jitter. Anything else: WeComError
   with errcode and errmsg, never retried. wechatpy's own (unbounded) auto-retry is off.
@@ -13,6 +14,7 @@
 import hashlib
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,10 +25,15 @@ from django.core.cache import cache
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.work import WeChatClient
 
+from omni.locks import LockUnavailable, counter_incr, lock_release, lock_take
 from omni.metrics import wecom_api_called
 from wecom import constants as C
 
 logger = logging.getLogger(__name__)
+
+# Tokens and tickets this process fetched while the shared cache was unreachable: key -> (value, monotonic expiry).
+_local_values: dict[str, tuple[str, float]] = {}
+_local_values_lock = threading.Lock()
 
 
 class WeComError(Exception):
@@ -76,6 +83,8 @@ class WeComClient(WeChatClient):
     def fetch_access_token(self) -> dict:
         """Fetch a new token now (wechatpy's version would call the real WeCom host, not API_BASE_URL)."""
         cache.delete(self._key("access_token"))
+        with _local_values_lock:
+            _local_values.pop(self._key("access_token"), None)
         return {"access_token": self.access_token}
 
     def jsapi_ticket(self) -> str:
@@ -99,18 +108,23 @@ class WeComClient(WeChatClient):
         lock = f"{key}:lock"
         deadline = time.monotonic() + 15
         while True:
-            if cache.add(lock, "1", timeout=30):
+            try:
+                taken = lock_take(lock, timeout=30)
+            except LockUnavailable:
+                return self._cached_locally(key, fetch, field)
+            if taken:
                 try:
                     value = cache.get(key)
                     if value:
                         return value
-                    result = fetch()
-                    value = result[field]
-                    expires_in = int(result.get("expires_in", C.TOKEN_TTL_SECONDS))
-                    cache.set(key, value, timeout=max(expires_in - C.TOKEN_REFRESH_MARGIN_SECONDS, 30))
+                    value, expires_in = self._fetch_value(fetch, field)
+                    cache.set(key, value, timeout=expires_in)
                     return value
                 finally:
-                    cache.delete(lock)
+                    try:
+                        lock_release(lock)
+                    except LockUnavailable:
+                        logger.warning("Could not release %s; it expires by itself", lock)
             time.sleep(0.05)
             value = cache.get(key)
             if value:
@@ -118,10 +132,31 @@ class WeComClient(WeChatClient):
             if time.monotonic() > deadline:
                 raise WeComError(None, f"timed out waiting for another worker to refresh {name}")
 
+    @staticmethod
+    def _fetch_value(fetch: Callable[[], dict], field: str) -> tuple[str, int]:
+        """The value and the seconds to keep it (refreshed a margin before WeCom lets it expire)."""
+        result = fetch()
+        expires_in = int(result.get("expires_in", C.TOKEN_TTL_SECONDS))
+        return result[field], max(expires_in - C.TOKEN_REFRESH_MARGIN_SECONDS, 30)
+
+    def _cached_locally(self, key: str, fetch: Callable[[], dict], field: str) -> str:
+        """The shared cache is down: one fetch per process (under a process lock) instead of one per call."""
+        with _local_values_lock:
+            kept = _local_values.get(key)
+            if kept and kept[1] > time.monotonic():
+                return kept[0]
+            logger.warning("Shared cache unreachable; fetching %s for this process only", key)
+            value, expires_in = self._fetch_value(fetch, field)
+            _local_values[key] = (value, time.monotonic() + expires_in)
+            return value
+
     def _forget(self, name: str, value: str) -> None:
         # Only drop the value that failed: another worker may already have cached a fresh one.
         if cache.get(self._key(name)) == value:
             cache.delete(self._key(name))
+        with _local_values_lock:
+            if _local_values.get(self._key(name), ("",))[0] == value:
+                del _local_values[self._key(name)]
 
     # Requests ----------------------------------------------------------------------------------
 
@@ -201,16 +236,19 @@ class WeComClient(WeChatClient):
         return endpoint.split("?", 1)[0].removeprefix(self.API_BASE_URL)
 
     def _throttle(self, endpoint: str) -> None:
-        """Stay under WeCom's per-API per-minute limit across all workers (a cache counter per minute)."""
+        """Stay under WeCom's per-API per-minute limit across all workers (a cache counter per minute).
+
+        With the counters unreachable the call goes ahead uncounted: the budget keeps room for the corp's other
+        tools, and WeCom's own limit still holds (its 45009 / 45033 are retried with backoff like any busy answer).
+        """
         name = self._endpoint_name(endpoint)
         while True:
             minute = int(time.time() // 60)
-            key = f"{self.cache_prefix}:rate:{name}:{minute}"
-            cache.add(key, 0, timeout=120)
             try:
-                used = cache.incr(key)
-            except ValueError:
-                used = 1
+                used = counter_incr(f"{self.cache_prefix}:rate:{name}:{minute}", timeout=120)
+            except LockUnavailable:
+                logger.warning("Rate counters unreachable; calling WeCom %s uncounted", name)
+                return
             if used <= self.rate_limit_per_minute:
                 return
             time.sleep(max(0.05, (minute + 1) * 60 - time.time()))

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from omni import rawsql
@@ -18,8 +19,9 @@ from wecom.events import EventNotApplicable, event_kind, handler_for, is_known
 from wecom.models import CallbackEvent
 
 logger = logging.getLogger(__name__)
-# Longer than a task's own retries take (callback_event_process_task: 8 with backoff up to 5 minutes, ~9 minutes).
-REQUEUE_AFTER = dt.timedelta(minutes=15)
+# An event's note while its processing task is known not to be in the broker (queueing it failed): the next requeue
+# run sends it, whatever its age. Shown in admin as the event's error until then.
+NOT_QUEUED = "not queued: the broker was unreachable; the requeue job will send it"
 
 
 def callback_crypto() -> CallbackCrypto:
@@ -71,17 +73,28 @@ def callback_event_store(*, payload: dict, process_later: Callable[[int], None])
     return event_id
 
 
+def callback_event_not_queued(*, event_id: int) -> None:
+    """Note that queueing the event's processing failed, so that the next requeue run sends it."""
+    CallbackEvent.objects.filter(pk=event_id, status=CallbackEvent.Status.PENDING).update(error=NOT_QUEUED)
+
+
 def callback_events_requeue(
-    *, process_later: Callable[[int], None], older_than: dt.timedelta = REQUEUE_AFTER, limit: int = 500
+    *, process_later: Callable[[int], None], older_than: dt.timedelta | None = None, limit: int = 5000
 ) -> int:
-    """Queue again the oldest events still pending after `older_than`: their task never reached a worker (the
-    broker was down when they were stored) or gave up retrying. Processing is guarded by the row lock and the
-    status, so an event queued twice is handled once. Returns how many were queued."""
+    """Queue again the oldest pending events that are known not to be queued (the broker was down when they were
+    stored) or still pending after `older_than` (settings.WECOM_CALLBACK_REQUEUE_AFTER: the web process died before
+    queueing, or the task gave up retrying). Processing is guarded by the row lock and the status, so an event
+    queued twice is handled once. Returns how many were queued."""
+    if older_than is None:
+        older_than = dt.timedelta(seconds=settings.WECOM_CALLBACK_REQUEUE_AFTER)
+    due = Q(error=NOT_QUEUED) | Q(received_at__lt=timezone.now() - older_than)
     ids = list(
-        CallbackEvent.objects.filter(status=CallbackEvent.Status.PENDING, received_at__lt=timezone.now() - older_than)
+        CallbackEvent.objects.filter(due, status=CallbackEvent.Status.PENDING)
         .order_by("received_at")
         .values_list("pk", flat=True)[:limit]
     )
+    # Cleared before queueing: a publish that fails again notes the event again (callback_event_not_queued).
+    CallbackEvent.objects.filter(pk__in=ids, error=NOT_QUEUED).update(error="")
     for event_id in ids:
         process_later(event_id)
     if ids:
@@ -113,7 +126,7 @@ def callback_event_process(*, event_id: int) -> CallbackEvent | None:
         except EventNotApplicable as exc:
             event.status, event.error = CallbackEvent.Status.FAILED, str(exc)
         else:
-            event.status = CallbackEvent.Status.DONE
+            event.status, event.error = CallbackEvent.Status.DONE, ""
         event.attempts += 1
         event.processed_at = timezone.now()
         event.save(update_fields=["status", "error", "attempts", "processed_at"])

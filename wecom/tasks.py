@@ -5,9 +5,10 @@ import logging
 from celery import shared_task
 from kombu.exceptions import KombuError
 
+from omni.retry import DATABASE_DISCONNECTS
 from wecom.client import WeComError
 from wecom.models import SyncRun
-from wecom.services import callback_event_process, callback_events_requeue
+from wecom.services import callback_event_not_queued, callback_event_process, callback_events_requeue
 from wecom.sync import sync_page, sync_start
 
 logger = logging.getLogger(__name__)
@@ -17,11 +18,12 @@ class TransientWeComError(Exception):
     pass
 
 
-# acks_late: the status guard in callback_event_process makes a second run harmless.
+# acks_late, and retried on database disconnects: the status guard under the row lock in callback_event_process
+# makes a second run harmless.
 @shared_task(
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(TransientWeComError,),
+    autoretry_for=(TransientWeComError, *DATABASE_DISCONNECTS),
     retry_backoff=2,
     retry_backoff_max=300,
     retry_jitter=True,
@@ -42,6 +44,7 @@ def callback_event_queue(event_id: int) -> None:
         callback_event_process_task.delay(event_id)
     except (KombuError, OSError):
         logger.exception("WeCom callback event %s stored, but not queued; the requeue job will send it", event_id)
+        callback_event_not_queued(event_id=event_id)
 
 
 @shared_task
@@ -53,7 +56,7 @@ def callback_events_requeue_task() -> int:
 # which the redelivered task redoes (page writes are upserts).
 @shared_task(
     acks_late=True,
-    autoretry_for=(TransientWeComError,),
+    autoretry_for=(TransientWeComError, *DATABASE_DISCONNECTS),
     retry_backoff=5,
     retry_backoff_max=600,
     retry_jitter=True,

@@ -8,7 +8,8 @@
 - `oa_state_issue()` / `oa_state_verify()`: the `state` is never trusted as such. It is an HMAC (SECRET_KEY) over
   its purpose, its time, a random id and a nonce that only the browser holds (in a cookie the caller sets), so a
   callback URL that leaks — shared, forwarded, replayed — verifies in no other browser; it expires after
-  `STATE_MAX_AGE` and is taken once (`cache.add` on its random id). WeChat allows only [a-zA-Z0-9] in a state.
+  `STATE_MAX_AGE` and is taken once (`omni.locks.lock_take` on its random id). WeChat allows only [a-zA-Z0-9]
+  in a state.
 - `OaSignIn`: the browser's side of it for one page (redirect with the nonce cookie, the verified callback, the
   spent nonce), used by the campaign landing page and the identity-claim page.
 """
@@ -21,9 +22,10 @@ from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.crypto import salted_hmac
+
+from omni.locks import LockUnavailable, lock_take
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +114,11 @@ def oa_state_verify(*, state: str, nonce: str, purpose: str) -> bool:
         return False
     if not secrets.compare_digest(mac, _state_mac(purpose=purpose, issued=issued, ref=ref, nonce=nonce)):
         return False
-    return cache.add(f"wechat:oauth-state:{ref}", 1, timeout=STATE_MAX_AGE + 60)
+    # The take-once key is the only guard against a replayed state: unreachable, the state does not verify.
+    try:
+        return lock_take(f"wechat:oauth-state:{ref}", timeout=STATE_MAX_AGE + 60)
+    except LockUnavailable:
+        return False
 
 
 @dataclass(frozen=True)

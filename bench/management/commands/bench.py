@@ -28,13 +28,26 @@ class Command(BaseCommand):
         parser.add_argument("--scale", type=float, default=1.0, help="Size factor; 1 is the documented size.")
         parser.add_argument("--keepdb", action="store_true", help="Keep the scratch database afterwards.")
         parser.add_argument("--customers", type=int, help="Data set size, for benchmarks that take one.")
+        parser.add_argument(
+            "--shared-worker",
+            action="store_true",
+            help="welcome_during_push: one worker on both queues instead of a real-time and a bulk worker apart.",
+        )
+        parser.add_argument("--realtime-concurrency", type=int, help="welcome_during_push: real-time worker processes.")
+        parser.add_argument("--bulk-concurrency", type=int, help="welcome_during_push: bulk worker processes.")
 
-    def handle(self, *args, name, scale, keepdb, customers, **options):
+    def handle(self, *args, name, scale, keepdb, customers, shared_worker, **options):
         module = importlib.import_module(f"bench.{name}")
         log = lambda message: self.stderr.write(message)  # noqa: E731
         kwargs = {"scale": scale, "log": log}
         if customers is not None:
             kwargs["customers"] = customers
+        # Options only some benchmarks take are passed only when given.
+        if shared_worker:
+            kwargs["shared_worker"] = True
+        for option in ("realtime_concurrency", "bulk_concurrency"):
+            if options[option] is not None:
+                kwargs[option] = options[option]
         if not getattr(module, "SCRATCH_DATABASE", True):
             # The benchmark builds (or reuses) data sets of its own.
             setup_test_environment()
