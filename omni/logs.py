@@ -85,5 +85,8 @@ def logging_config(*, log_format: str, level: str) -> dict:
             # django-structlog's request_finished line says what Django's own request and server lines say.
             "django.request": {"level": "CRITICAL"},
             "django.server": {"level": "WARNING"},
+            # django-axes' "BEGIN version …" at every process start (each manage.py command's first line otherwise);
+            # its failures and lockouts (axes.handlers…) are still logged, and kept in its tables.
+            "axes.apps": {"level": "WARNING"},
         },
     }
