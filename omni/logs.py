@@ -12,15 +12,15 @@ from typing import Any
 
 import structlog
 
-from omni.redaction import phone_numbers_redact_all
+from omni.redaction import redact_all
 
 # Ids are left as they came (a request id from the proxy is checked when it arrives, see omni.request_id).
 _IDS = frozenset({"request_id", "task_id", "parent_task_id", "child_task_id", "correlation_id"})
 
 
-def phone_numbers_redacted(logger: Any, method_name: str, event_dict: dict) -> dict:
-    """A structlog processor: no phone number in any field of a line, whoever logged it and how."""
-    return phone_numbers_redact_all(event_dict, keep=_IDS)
+def redacted(logger: Any, method_name: str, event_dict: dict) -> dict:
+    """A structlog processor: no phone number or credential in any field of a line, whoever logged it and how."""
+    return redact_all(event_dict, keep=_IDS)
 
 
 # What every line gets, whether it was logged through structlog or the standard library.
@@ -55,13 +55,13 @@ def log_formatter(log_format: str) -> logging.Formatter:
     if log_format == "json":
         last = [
             structlog.processors.format_exc_info,
-            phone_numbers_redacted,
+            redacted,
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ]
     elif log_format == "console":
         last = [
             structlog.processors.format_exc_info,
-            phone_numbers_redacted,
+            redacted,
             structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback),
         ]
     else:

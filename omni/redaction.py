@@ -1,8 +1,10 @@
-"""Phone numbers out of what leaves the process: log lines and error reports.
+"""Phone numbers and credentials out of what leaves the process: log lines and error reports.
 
 Customers' phone numbers reach Omni in requests, exception messages and log arguments; an operator's log store or
 Sentry must not keep them. Names have no pattern to find, so the logs and reports are built not to carry them
-(no request bodies, query strings or local variables); numbers are caught wherever they slipped in.
+(no request bodies, query strings or local variables); numbers are caught wherever they slipped in. WeCom's and
+WeChat's credentials travel in URLs (`?access_token=…`, `gettoken?corpsecret=…`) that an HTTP error repeats in its
+message: their values are redacted too.
 """
 
 import re
@@ -17,17 +19,23 @@ PHONE_PATTERN = re.compile(
 )
 
 
-def phone_numbers_redact(text: str) -> str:
-    return PHONE_PATTERN.sub(PHONE_REDACTED, text)
+SECRET_REDACTED = "[redacted]"
+# A credential's value in a URL's query: WeCom's and WeChat's access tokens, app secrets, JS-SDK tickets, OAuth codes.
+SECRET_PARAMETER = re.compile(r"\b(access_token|corpsecret|secret|appsecret|ticket|jsapi_ticket|code)=[^&\s'\"]+")
 
 
-def phone_numbers_redact_all(value: Any, *, keep: frozenset[str] = frozenset()) -> Any:
+def redact(text: str) -> str:
+    """`text` without phone numbers, nor credentials' values in URLs."""
+    return SECRET_PARAMETER.sub(rf"\1={SECRET_REDACTED}", PHONE_PATTERN.sub(PHONE_REDACTED, text))
+
+
+def redact_all(value: Any, *, keep: frozenset[str] = frozenset()) -> Any:
     """`value` with every string in it redacted, through dicts, lists and tuples; `keep`: dict keys left as they
     are (ids that a pattern might misread)."""
     if isinstance(value, str):
-        return phone_numbers_redact(value)
+        return redact(value)
     if isinstance(value, dict):
-        return {key: item if key in keep else phone_numbers_redact_all(item, keep=keep) for key, item in value.items()}
+        return {key: item if key in keep else redact_all(item, keep=keep) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(phone_numbers_redact_all(item, keep=keep) for item in value)
+        return type(value)(redact_all(item, keep=keep) for item in value)
     return value

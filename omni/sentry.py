@@ -9,7 +9,7 @@ the id an operator finds in the log lines and in the response's X-Request-ID hea
 
 import structlog
 
-from omni.redaction import phone_numbers_redact_all
+from omni.redaction import redact_all
 
 # Request headers worth having on a report; the others (Cookie, Authorization, Referer with its query) are not sent.
 _HEADERS_KEPT = ["user-agent", "content-type", "x-request-id"]
@@ -37,7 +37,7 @@ def event_scrub(event: dict, hint: dict | None = None) -> dict:
     event.pop("user", None)
     # A command's arguments (the Argv integration) may name a customer.
     event.get("extra", {}).pop("sys.argv", None)
-    return phone_numbers_redact_all(event, keep=frozenset(_CONTEXT_TAGS))
+    return redact_all(event, keep=frozenset(_CONTEXT_TAGS))
 
 
 def sentry_init(*, dsn: str, environment: str, release: str | None, traces_sample_rate: float | None) -> None:

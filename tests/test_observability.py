@@ -153,6 +153,19 @@ def test_a_logged_traceback_is_plain_and_carries_no_phone_number(log_lines):
     assert PHONE not in json.dumps(line)
 
 
+def test_credentials_in_a_logged_url_are_redacted(log_lines):
+    token, secret = "tZoNhc2oGhVm0mQBrXVKCZ1Kjg-x_Y", "omni-corp-secret-value"
+    try:
+        raise ConnectionError(f"Max retries exceeded with url: /cgi-bin/externalcontact/get?access_token={token}")
+    except ConnectionError:
+        logging.getLogger("wecom.client").exception("WeCom unreachable: gettoken?corpid=ww1&corpsecret=%s", secret)
+
+    [line] = log_lines()
+    assert line["event"] == "WeCom unreachable: gettoken?corpid=ww1&corpsecret=[redacted]"
+    assert line["exception"].endswith("externalcontact/get?access_token=[redacted]")
+    assert token not in json.dumps(line) and secret not in json.dumps(line)
+
+
 # /metrics: who may read it -----------------------------------------------------------------------
 
 BEARER = "Bearer s3cret-metrics-token"
