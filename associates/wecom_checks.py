@@ -11,29 +11,24 @@ from wecom.checks import (
     OK,
     WARN,
     CheckContext,
-    CheckResult,
+    Verdict,
     names_listed,
     wecom_check,
 )
 from wecom.client import WeComError
 
-VISIBLE_RANGE = "应用可见范围"
-CUSTOMER_CONTACT = "客户联系权限"
 
-
-@wecom_check("visible_range", title=VISIBLE_RANGE, order=60)
-def visible_range_check(context: CheckContext) -> CheckResult:
+@wecom_check("visible_range", title="应用可见范围", order=60)
+def visible_range_check(context: CheckContext) -> Verdict:
     where = f"{CONSOLE_APP} → 可见范围 → 编辑"
     stores = list(Store.objects.filter(is_active=True).order_by("code"))
     if not stores:
-        return CheckResult("visible_range", VISIBLE_RANGE, WARN, "还没有营业中的门店，无从核对")
+        return Verdict(WARN, "还没有营业中的门店，无从核对")
     try:
         # The departments the app can see: those in its visible range, with their sub-departments.
         visible = {d["id"] for d in context.client.get("department/simplelist")["department_id"]}
     except WeComError as error:
-        return CheckResult(
-            "visible_range", VISIBLE_RANGE, FAIL, f"读不到可见范围内的部门（{error.errcode}）：{error.errmsg}"
-        )
+        return Verdict(FAIL, f"读不到可见范围内的部门（{error.errcode}）：{error.errmsg}")
     unmapped = [store for store in stores if store.wecom_department_id is None]
     outside = [
         store for store in stores if store.wecom_department_id is not None and store.wecom_department_id not in visible
@@ -43,58 +38,46 @@ def visible_range_check(context: CheckContext) -> CheckResult:
     if outside:
         listed = names_listed([f"{s.name}（部门 {s.wecom_department_id}）" for s in outside])
         departments = ", ".join(str(s.wecom_department_id) for s in outside[:20])
-        return CheckResult(
-            "visible_range",
-            VISIBLE_RANGE,
+        return Verdict(
             FAIL,
             f"{listed} 不在应用的可见范围内：这些门店的导购打不开侧边栏、登录不了 Omni；到 {where}，"
             f"加入部门 {departments}（或它们的上级部门）{tag_note}",
         )
     if unmapped:
         listed = names_listed([f"{s.name}（{s.code}）" for s in unmapped])
-        return CheckResult(
-            "visible_range",
-            VISIBLE_RANGE,
+        return Verdict(
             WARN,
             f"{listed} 没有填企业微信部门 ID，无从核对："
             "在 Omni 后台 → 门店 中填写（部门ID 见 管理后台 → 通讯录 → 部门）"
             f"{tag_note}",
         )
-    return CheckResult(
-        "visible_range", VISIBLE_RANGE, OK, f"全部 {len(stores)} 家营业门店的部门都在应用的可见范围内{tag_note}"
-    )
+    return Verdict(OK, f"全部 {len(stores)} 家营业门店的部门都在应用的可见范围内{tag_note}")
 
 
-@wecom_check("customer_contact", title=CUSTOMER_CONTACT, order=70)
-def customer_contact_check(context: CheckContext) -> CheckResult:
+@wecom_check("customer_contact", title="客户联系权限", order=70)
+def customer_contact_check(context: CheckContext) -> Verdict:
     try:
         allowed = set(context.client.external_contact.get_follow_user_list().get("follow_user") or [])
     except WeComError as error:
         if error.errcode == C.ERR_API_FORBIDDEN:
-            return CheckResult(
-                "customer_contact",
-                CUSTOMER_CONTACT,
+            return Verdict(
                 FAIL,
                 f"本应用不能调用客户联系接口（48002）："
                 f"到 {CONSOLE_CONTACT} → 客户 → API → 可调用接口的应用，加入本应用",
             )
-        return CheckResult(
-            "customer_contact",
-            CUSTOMER_CONTACT,
+        return Verdict(
             FAIL,
             f"读不到配置了客户联系的成员（{error.errcode}）：{error.errmsg}",
         )
     associates = list(Associate.objects.filter(is_active=True).select_related("store").order_by("store__code", "name"))
     if not associates:
-        return CheckResult("customer_contact", CUSTOMER_CONTACT, WARN, "还没有在职导购，无从核对")
+        return Verdict(WARN, "还没有在职导购，无从核对")
     missing = [a for a in associates if a.wecom_userid not in allowed]
     if missing:
         listed = names_listed([f"{a.name}（{a.wecom_userid}，{a.store.name}）" for a in missing])
-        return CheckResult(
-            "customer_contact",
-            CUSTOMER_CONTACT,
+        return Verdict(
             FAIL,
             f"{listed} 没有客户联系权限：加不了客户，读他们的客户时企业微信回 {C.ERR_NO_CONTACT_PRIVILEGE}；"
             f"到 {CONSOLE_CONTACT} → 权限配置 → 使用范围，加入这些成员（或他们门店的部门）",
         )
-    return CheckResult("customer_contact", CUSTOMER_CONTACT, OK, f"全部 {len(associates)} 名在职导购都有客户联系权限")
+    return Verdict(OK, f"全部 {len(associates)} 名在职导购都有客户联系权限")

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import requests
@@ -27,7 +27,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from wecom import constants as C
-from wecom.client import WeComClient, WeComError
+from wecom.client import WeComClient, WeComError, wecom_client
 from wecom.services import callback_crypto
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,13 @@ class CheckResult:
         return f"{self.status.upper():<4}  {self.name:<16} {self.title}：{self.message}"
 
 
+class Verdict(NamedTuple):
+    """What a check found; the registry adds the check's name and title (CheckResult)."""
+
+    status: str  # ok | warn | fail
+    message: str
+
+
 @dataclass
 class CheckContext:
     """What the checks share: the client, the app as agent/get describes it, and why API checks cannot run."""
@@ -64,7 +71,7 @@ class CheckContext:
     cache: dict[str, Any] = field(default_factory=dict)
 
 
-Check = Callable[[CheckContext], CheckResult]
+Check = Callable[[CheckContext], Verdict]
 
 
 @dataclass(frozen=True)
@@ -97,16 +104,14 @@ def wecom_checks_run(*, skip: frozenset[str] = frozenset()) -> list[CheckResult]
         if registered.name in skip:
             continue
         if registered.needs_api and context.blocked:
-            results.append(CheckResult(registered.name, registered.title, WARN, f"未检查：{context.blocked}"))
-            continue
-        try:
-            result = registered.check(context)
-        except Exception as exc:  # one broken check must not hide the others' lines
-            logger.exception("WeCom check %s crashed", registered.name)
-            result = CheckResult(
-                registered.name, registered.title, FAIL, f"检查本身出错：{exc.__class__.__name__}: {exc}"
-            )
-        results.append(result)
+            verdict = Verdict(WARN, f"未检查：{context.blocked}")
+        else:
+            try:
+                verdict = registered.check(context)
+            except Exception as exc:  # one broken check must not hide the others' lines
+                logger.exception("WeCom check %s crashed", registered.name)
+                verdict = Verdict(FAIL, f"检查本身出错：{exc.__class__.__name__}: {exc}")
+        results.append(CheckResult(registered.name, registered.title, *verdict))
     return results
 
 
@@ -116,15 +121,10 @@ def wecom_check_names() -> list[str]:
 
 def check_client() -> WeComClient:
     """The WeCom client from settings, with one retry and a short timeout."""
-    return WeComClient(
-        corp_id=settings.WECOM_CORP_ID,
-        agent_id=settings.WECOM_AGENT_ID,
-        secret=settings.WECOM_SECRET,
-        api_base=settings.WECOM_API_BASE,
+    return wecom_client(
         timeout=min(settings.WECOM_TIMEOUT, CHECK_TIMEOUT_SECONDS),
         max_retries=1,
         backoff=min(settings.WECOM_RETRY_BACKOFF, 0.5),
-        rate_limit_per_minute=settings.WECOM_RATE_LIMIT_PER_MINUTE,
     )
 
 
@@ -140,10 +140,6 @@ def _unreachable(error: WeComError) -> str:
     )
 
 
-def _result(name: str, status: str, message: str) -> CheckResult:
-    return CheckResult(name, _checks[name].title, status, message)
-
-
 # The checks about the app ------------------------------------------------------------------------------------------
 
 SETTINGS_HINTS = {
@@ -156,30 +152,28 @@ SETTINGS_HINTS = {
 
 
 @wecom_check("settings", title="企业微信配置", order=10, needs_api=False)
-def settings_check(context: CheckContext) -> CheckResult:
+def settings_check(context: CheckContext) -> Verdict:
     missing = [name for name in SETTINGS_HINTS if not str(getattr(settings, name) or "").strip()]
     if missing:
         context.blocked = "企业微信配置不全"
         where = "；".join(f"{name} 见 {SETTINGS_HINTS[name]}" for name in missing)
-        return _result("settings", FAIL, f"未设置 {', '.join(missing)}（环境变量）：{where}")
+        return Verdict(FAIL, f"未设置 {', '.join(missing)}（环境变量）：{where}")
     try:
         callback_crypto().key  # noqa: B018 - a malformed key fails here, not at WeCom's first callback
     except ValueError:
-        return _result(
-            "settings",
+        return Verdict(
             FAIL,
             "WECOM_ENCODING_AES_KEY 应为 43 个字符（一个 32 字节的密钥）："
             f"照抄 {SETTINGS_HINTS['WECOM_ENCODING_AES_KEY']}",
         )
-    return _result(
-        "settings",
+    return Verdict(
         OK,
         f"企业 {settings.WECOM_CORP_ID} · 应用 {settings.WECOM_AGENT_ID} · API {settings.WECOM_API_BASE}",
     )
 
 
 @wecom_check("token", title="Secret 与 access_token", order=20)
-def token_check(context: CheckContext) -> CheckResult:
+def token_check(context: CheckContext) -> Verdict:
     # The only secret Omni uses is the self-built app's: since 2023-12 new corps cannot call the customer-contact
     # APIs with 客户联系's own secret, so the app must be one of its 可调用接口的应用 (the customer_contact check).
     try:
@@ -200,12 +194,12 @@ def token_check(context: CheckContext) -> CheckResult:
             message = _unreachable(error)
         else:
             message = f"gettoken 失败（{error.errcode}）：{error.errmsg}"
-        return _result("token", FAIL, message)
-    return _result("token", OK, "自建应用的 Secret 取得了 access_token")
+        return Verdict(FAIL, message)
+    return Verdict(OK, "自建应用的 Secret 取得了 access_token")
 
 
 @wecom_check("ip", title="企业可信IP", order=30)
-def ip_check(context: CheckContext) -> CheckResult:
+def ip_check(context: CheckContext) -> Verdict:
     try:
         context.agent = context.client.get("agent/get", params={"agentid": settings.WECOM_AGENT_ID})
     except WeComError as error:
@@ -213,28 +207,26 @@ def ip_check(context: CheckContext) -> CheckResult:
             context.blocked = "本机 IP 不在企业可信IP中"
             found = re.search(r"from ip: ([0-9a-fA-F.:]+)", error.errmsg)
             address = found.group(1) if found else "（见企业微信返回的 from ip）"
-            return _result(
-                "ip",
+            return Verdict(
                 FAIL,
                 f"企业微信拒绝了来自 {address} 的调用（60020）：到 {CONSOLE_APP} → 开发者接口 → 企业可信IP → 配置，"
                 f"加入 {address}（多台服务器或 NAT 时，加入每个出口 IP）",
             )
         if error.errcode == C.ERR_INVALID_AGENTID:
             context.blocked = "WECOM_AGENT_ID 不对"
-            return _result(
-                "ip",
+            return Verdict(
                 FAIL,
                 f"WECOM_AGENT_ID={settings.WECOM_AGENT_ID} 不是本应用（40056）：以 {CONSOLE_APP} → AgentId 为准",
             )
         if error.errcode is None:
             context.blocked = "连不上企业微信 API"
-            return _result("ip", FAIL, _unreachable(error))
-        return _result("ip", FAIL, f"agent/get 失败（{error.errcode}）：{error.errmsg}")
-    return _result("ip", OK, f"本机可以调用企业微信 API（应用「{context.agent.get('name', '')}」）")
+            return Verdict(FAIL, _unreachable(error))
+        return Verdict(FAIL, f"agent/get 失败（{error.errcode}）：{error.errmsg}")
+    return Verdict(OK, f"本机可以调用企业微信 API（应用「{context.agent.get('name', '')}」）")
 
 
 @wecom_check("callback", title="回调URL", order=40, needs_api=False)
-def callback_check(context: CheckContext) -> CheckResult:
+def callback_check(context: CheckContext) -> Verdict:
     url = settings.OMNI_PUBLIC_URL.rstrip("/") + reverse("wecom-callback")
     where = f"{CONSOLE_APP} → 接收消息 → 设置API接收"
     if settings.WECOM_EMULATOR_URL:
@@ -251,8 +243,7 @@ def callback_check(context: CheckContext) -> CheckResult:
     try:
         response = requests.get(url, params=params, timeout=CHECK_TIMEOUT_SECONDS)
     except requests.RequestException as exc:
-        return _result(
-            "callback",
+        return Verdict(
             FAIL,
             f"{url} 不通（{exc.__class__.__name__}）：检查 OMNI_PUBLIC_URL、DNS、证书与负载均衡；"
             "企业微信从公网访问这个地址",
@@ -266,29 +257,27 @@ def callback_check(context: CheckContext) -> CheckResult:
             f"{result.message}；企业微信后台填写的 URL 须是 {url}，Token 与 EncodingAESKey 须与 WECOM_TOKEN、"
             f"WECOM_ENCODING_AES_KEY 一致（{where}，保存时企业微信会发同样的校验请求）"
         )
-        return _result("callback", OK, message)
+        return Verdict(OK, message)
     return result
 
 
-def _callback_by_emulator(url: str, where: str) -> CheckResult:
+def _callback_by_emulator(url: str, where: str) -> Verdict:
     """The local emulator plays WeCom: asked to, it sends the echo request signed with its (WeCom's) token and key."""
     base = settings.WECOM_EMULATOR_URL.rstrip("/")
     try:
         configured = requests.get(f"{base}/control/config", timeout=CHECK_TIMEOUT_SECONDS).json()["callback_url"]
         verified = requests.post(f"{base}/control/callbacks/verify", json={}, timeout=CHECK_TIMEOUT_SECONDS * 2).json()
     except (requests.RequestException, ValueError, KeyError) as exc:
-        return _result("callback", FAIL, f"本地企业微信模拟器 {base} 没有应答（{exc.__class__.__name__}）：先启动它")
+        return Verdict(FAIL, f"本地企业微信模拟器 {base} 没有应答（{exc.__class__.__name__}）：先启动它")
     result = _callback_answer(configured, where, verified)
     if result.status == OK and configured.rstrip("/") != url.rstrip("/"):
-        return _result("callback", WARN, f"企业微信的回调URL是 {configured}，而 Omni 的是 {url}：在 {where} 改为 {url}")
+        return Verdict(WARN, f"企业微信的回调URL是 {configured}，而 Omni 的是 {url}：在 {where} 改为 {url}")
     return result
 
 
-def _callback_answer(url: str, where: str, verified: dict) -> CheckResult:
+def _callback_answer(url: str, where: str, verified: dict) -> Verdict:
     if verified.get("error"):
-        return _result(
-            "callback", FAIL, f"{url} 不通（{verified['error']}）：检查 OMNI_PUBLIC_URL、DNS、证书与负载均衡"
-        )
+        return Verdict(FAIL, f"{url} 不通（{verified['error']}）：检查 OMNI_PUBLIC_URL、DNS、证书与负载均衡")
     status, answer = verified.get("http_status"), str(verified.get("answer", ""))
     if not verified.get("ok"):
         if answer == "invalid_signature":
@@ -305,70 +294,66 @@ def _callback_answer(url: str, where: str, verified: dict) -> CheckResult:
                 f"没有答出解密后的 echostr（HTTP {status}：{answer[:60]!r}）；"
                 f"检查 {url} 是否指向 Omni 的 /wecom/callback/"
             )
-        return _result("callback", FAIL, f"{url} 没有通过企业微信的校验：{why}")
+        return Verdict(FAIL, f"{url} 没有通过企业微信的校验：{why}")
     elapsed = verified.get("elapsed_ms") or 0
     if elapsed > C.CALLBACK_VERIFY_ANSWER_MS:
-        return _result(
-            "callback",
+        return Verdict(
             WARN,
             f"{url} 答对了，但用了 {elapsed} ms：企业微信要求 {C.CALLBACK_VERIFY_ANSWER_MS} ms 内应答，"
             "检查服务器负载与网络",
         )
-    return _result("callback", OK, f"{url} 通过了校验（{elapsed} ms 内答出解密后的 echostr）")
+    return Verdict(OK, f"{url} 通过了校验（{elapsed} ms 内答出解密后的 echostr）")
 
 
 @wecom_check("jssdk", title="JS-SDK 与可信域名", order=50)
-def jssdk_check(context: CheckContext) -> CheckResult:
+def jssdk_check(context: CheckContext) -> Verdict:
     try:
         context.client.jsapi_ticket()
         context.client.agent_ticket()
     except WeComError as error:
-        return _result("jssdk", FAIL, f"取不到 JS-SDK ticket（{error.errcode}）：{error.errmsg}")
+        return Verdict(FAIL, f"取不到 JS-SDK ticket（{error.errcode}）：{error.errmsg}")
     public = urlsplit(settings.OMNI_PUBLIC_URL)
     where = f"{CONSOLE_APP} → 网页授权及JS-SDK → 设置可信域名"
     domain = str((context.agent or {}).get("redirect_domain") or "").strip().lower()
     if not domain:
-        return _result(
-            "jssdk",
+        return Verdict(
             WARN,
             f"ticket 已取得；企业微信没有告知应用的可信域名，"
             f"请人工确认 {where} 为 {public.hostname}（并完成域名归属认证）",
         )
     matches = domain == (public.netloc if ":" in domain else public.hostname or "").lower()
     if not matches:
-        return _result(
-            "jssdk",
+        return Verdict(
             FAIL,
             f"应用的可信域名是 {domain}，而 Omni 的页面在 {public.netloc}（OMNI_PUBLIC_URL）："
             "侧边栏的 wx.agentConfig 会失败；"
             f"到 {where} 改为 {public.hostname}，或把 OMNI_PUBLIC_URL 改到 {domain} 之下",
         )
-    return _result("jssdk", OK, f"ticket 已取得；可信域名 {domain} 与 OMNI_PUBLIC_URL 一致")
+    return Verdict(OK, f"ticket 已取得；可信域名 {domain} 与 OMNI_PUBLIC_URL 一致")
 
 
 @wecom_check("clock", title="时钟", order=90, needs_api=False)
-def clock_check(context: CheckContext) -> CheckResult:
+def clock_check(context: CheckContext) -> Verdict:
     # gettoken without parameters: any answer carries WeCom's Date header, and it needs no token nor trusted IP.
     started = time.time()
     try:
         response = requests.get(f"{context.client.API_BASE_URL}gettoken", timeout=CHECK_TIMEOUT_SECONDS)
     except requests.RequestException as exc:
-        return _result("clock", WARN, f"无法比较：连不上企业微信 API（{exc.__class__.__name__}）")
+        return Verdict(WARN, f"无法比较：连不上企业微信 API（{exc.__class__.__name__}）")
     now = (started + time.time()) / 2
     try:
         theirs = parsedate_to_datetime(response.headers["Date"]).timestamp()
     except (KeyError, TypeError, ValueError):
-        return _result("clock", WARN, "无法比较：企业微信的应答没有 Date 头")
+        return Verdict(WARN, "无法比较：企业微信的应答没有 Date 头")
     skew = round(now - theirs)
     if abs(skew) <= C.CLOCK_SKEW_OK_SECONDS:
-        return _result("clock", OK, f"与企业微信相差 {abs(skew)} 秒（容差 {C.CLOCK_SKEW_OK_SECONDS} 秒）")
+        return Verdict(OK, f"与企业微信相差 {abs(skew)} 秒（容差 {C.CLOCK_SKEW_OK_SECONDS} 秒）")
     direction = "快" if skew > 0 else "慢"
     fix = "开启时间同步（timedatectl set-ntp true，或 chrony / ntpd）"
     if abs(skew) > settings.WECOM_CALLBACK_MAX_AGE:
-        return _result(
-            "clock",
+        return Verdict(
             FAIL,
             f"本机时钟比企业微信{direction} {abs(skew)} 秒，超过回调时间戳的容差 {settings.WECOM_CALLBACK_MAX_AGE} 秒"
             f"（WECOM_CALLBACK_MAX_AGE）：企业微信的回调会被当作过期而拒收；{fix}",
         )
-    return _result("clock", WARN, f"本机时钟比企业微信{direction} {abs(skew)} 秒：{fix}")
+    return Verdict(WARN, f"本机时钟比企业微信{direction} {abs(skew)} 秒：{fix}")

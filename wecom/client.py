@@ -333,15 +333,16 @@ class WeComClient(WeChatClient):
         return self.post(prefix + "transfer_result", data=data)
 
 
-def wecom_client() -> WeComClient:
-    """The WeCom client for Omni's app, from settings."""
-    return WeComClient(
-        corp_id=settings.WECOM_CORP_ID,
-        agent_id=settings.WECOM_AGENT_ID,
-        secret=settings.WECOM_SECRET,
-        api_base=settings.WECOM_API_BASE,
-        timeout=settings.WECOM_TIMEOUT,
-        max_retries=settings.WECOM_MAX_RETRIES,
-        backoff=settings.WECOM_RETRY_BACKOFF,
-        rate_limit_per_minute=settings.WECOM_RATE_LIMIT_PER_MINUTE,
-    )
+def wecom_client(**overrides: Any) -> WeComClient:
+    """The WeCom client for Omni's app, from settings; `overrides` replace settings' values (a short timeout)."""
+    options = {
+        "corp_id": settings.WECOM_CORP_ID,
+        "agent_id": settings.WECOM_AGENT_ID,
+        "secret": settings.WECOM_SECRET,
+        "api_base": settings.WECOM_API_BASE,
+        "timeout": settings.WECOM_TIMEOUT,
+        "max_retries": settings.WECOM_MAX_RETRIES,
+        "backoff": settings.WECOM_RETRY_BACKOFF,
+        "rate_limit_per_minute": settings.WECOM_RATE_LIMIT_PER_MINUTE,
+    }
+    return WeComClient(**{**options, **overrides})
