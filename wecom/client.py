@@ -152,11 +152,12 @@ class WeComClient(WeChatClient):
 
     def _forget(self, name: str, value: str) -> None:
         # Only drop the value that failed: another worker may already have cached a fresh one.
-        if cache.get(self._key(name)) == value:
-            cache.delete(self._key(name))
+        key = self._key(name)
+        if cache.get(key) == value:
+            cache.delete(key)
         with _local_values_lock:
-            if _local_values.get(self._key(name), ("",))[0] == value:
-                del _local_values[self._key(name)]
+            if _local_values.get(key, ("",))[0] == value:
+                del _local_values[key]
 
     # Requests ----------------------------------------------------------------------------------
 
@@ -210,7 +211,7 @@ class WeComClient(WeChatClient):
         # Every answer is counted here, retried or not, so the metrics show what WeCom said, attempt by attempt.
         name = self._endpoint_name(endpoint)
         for retry in range(self.max_retries + 1):
-            self._throttle(endpoint)
+            self._throttle(name)
             try:
                 result = call()
             except requests.RequestException as exc:
@@ -235,13 +236,12 @@ class WeComClient(WeChatClient):
         """The API's path ("externalcontact/get"): a bounded label, without the base URL and query."""
         return endpoint.split("?", 1)[0].removeprefix(self.API_BASE_URL)
 
-    def _throttle(self, endpoint: str) -> None:
+    def _throttle(self, name: str) -> None:
         """Stay under WeCom's per-API per-minute limit across all workers (a cache counter per minute).
 
         With the counters unreachable the call goes ahead uncounted: the budget keeps room for the corp's other
         tools, and WeCom's own limit still holds (its 45009 / 45033 are retried with backoff like any busy answer).
         """
-        name = self._endpoint_name(endpoint)
         while True:
             minute = int(time.time() // 60)
             try:
