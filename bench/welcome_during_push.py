@@ -43,6 +43,16 @@ REALTIME_CONCURRENCY, BULK_CONCURRENCY, WEB_WORKERS = 2, 2, 2
 TIMEOUT_SECONDS = 300
 
 
+def add_arguments(parser) -> None:
+    parser.add_argument(
+        "--shared-worker",
+        action="store_true",
+        help="One worker on both queues instead of a real-time and a bulk worker apart.",
+    )
+    parser.add_argument("--realtime-concurrency", type=int, help="Real-time worker processes.")
+    parser.add_argument("--bulk-concurrency", type=int, help="Bulk worker processes.")
+
+
 def run(
     *,
     scale: float,

@@ -10,7 +10,7 @@ import json
 import pkgutil
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.test.utils import setup_test_environment, teardown_test_environment
 
@@ -28,26 +28,33 @@ class Command(BaseCommand):
         parser.add_argument("--scale", type=float, default=1.0, help="Size factor; 1 is the documented size.")
         parser.add_argument("--keepdb", action="store_true", help="Keep the scratch database afterwards.")
         parser.add_argument("--customers", type=int, help="Data set size, for benchmarks that take one.")
-        parser.add_argument(
-            "--shared-worker",
-            action="store_true",
-            help="welcome_during_push: one worker on both queues instead of a real-time and a bulk worker apart.",
-        )
-        parser.add_argument("--realtime-concurrency", type=int, help="welcome_during_push: real-time worker processes.")
-        parser.add_argument("--bulk-concurrency", type=int, help="welcome_during_push: bulk worker processes.")
+        # A benchmark's own options: `add_arguments(parser)` in its module, each option's dest one of its run()'s
+        # keyword arguments; passed to it only when given (its run() keeps the default).
+        for module_name in names:
+            module = importlib.import_module(f"bench.{module_name}")
+            if hasattr(module, "add_arguments"):
+                group = parser.add_argument_group(module_name)
+                before = {action.dest for action in parser._actions}
+                module.add_arguments(group)
+                self._own_options[module_name] = {a.dest for a in parser._actions} - before
 
-    def handle(self, *args, name, scale, keepdb, customers, shared_worker, **options):
+    def __init__(self, *args, **kwargs):
+        self._own_options: dict[str, set[str]] = {}
+        super().__init__(*args, **kwargs)
+
+    def handle(self, *args, name, scale, keepdb, customers, **options):
         module = importlib.import_module(f"bench.{name}")
         log = lambda message: self.stderr.write(message)  # noqa: E731
         kwargs = {"scale": scale, "log": log}
         if customers is not None:
             kwargs["customers"] = customers
-        # Options only some benchmarks take are passed only when given.
-        if shared_worker:
-            kwargs["shared_worker"] = True
-        for option in ("realtime_concurrency", "bulk_concurrency"):
-            if options[option] is not None:
+        for option in self._own_options.get(name, ()):
+            if options.get(option) not in (None, False):
                 kwargs[option] = options[option]
+        for module_name, own in self._own_options.items():
+            given = [o for o in own if module_name != name and options.get(o) not in (None, False)]
+            if given:
+                raise CommandError(f"--{given[0].replace('_', '-')} is an option of bench {module_name}, not {name}")
         if not getattr(module, "SCRATCH_DATABASE", True):
             # The benchmark builds (or reuses) data sets of its own.
             setup_test_environment()
