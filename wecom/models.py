@@ -1,4 +1,5 @@
-"""Raw WeCom callback events, stored before they are acted on, each processed once."""
+"""Raw WeCom callback events, stored before they are acted on, each processed once; on PostgreSQL partitioned by
+day of receipt (omni.partitions), their dedupe keys apart."""
 
 from django.db import models
 
@@ -28,6 +29,25 @@ class CallbackEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event}/{self.change_type} #{self.pk}"
+
+
+class CallbackEventKey(models.Model):
+    """The dedupe key of each stored callback event, on PostgreSQL (on SQLite the event's own unique key serves).
+
+    There the events are partitioned by day of receipt (wecom/migrations/0002), and a unique index on a
+    partitioned table must hold the partition key, which a redelivery does not share with the first delivery; so
+    the keys are unique here, written in the same statement as the event (wecom.services.callback_event_store), and
+    go with the callback events' retention."""
+
+    dedupe_key = models.CharField("去重键", max_length=64, primary_key=True)
+    received_at = models.DateTimeField("接收时间", db_index=True)
+
+    class Meta:
+        verbose_name = "企业微信回调去重键"
+        verbose_name_plural = "企业微信回调去重键"
+
+    def __str__(self) -> str:
+        return self.dedupe_key
 
 
 class SyncRun(models.Model):
