@@ -103,21 +103,25 @@ def partitions(table: str) -> list[Partition]:
     return found
 
 
-def partitions_create(*, now: dt.datetime | None = None) -> list[str]:
-    """Create, for every registered table partitioned here, the partitions from the newest one (or the current
-    period) up to `ahead` past the current period; answers the names created. Safe to run again."""
+def partitions_create(*, now: dt.datetime | None = None, since: dt.datetime | None = None) -> list[str]:
+    """Create, for every registered table partitioned here, the partitions missing from the current period (or
+    `since`'s: a backfill of older periods) up to `ahead` past the current one; answers the names created. Safe to
+    run again."""
     now = now or timezone.now()
     created = []
     for spec in partitioned_tables().values():
         if not is_partitioned(spec.table):
             continue
-        existing = partitions(spec.table)
-        start = existing[-1].end if existing else period_start(now, spec.interval)
+        existing = {partition.start for partition in partitions(spec.table)}
+        start = period_start(min(since or now, now), spec.interval)
+        if existing and not since:
+            start = min(start, max(existing))  # no gap after the newest, however long the task did not run
         last = period_start(now, spec.interval)
         for _ in range(spec.ahead):
             last = period_next(last, spec.interval)
         while start <= last:
-            created.append(_partition_add(spec, start))
+            if start not in existing:
+                created.append(_partition_add(spec, start))
             start = period_next(start, spec.interval)
     if created:
         logger.info("partitions created: %s", ", ".join(created))
@@ -183,6 +187,8 @@ def _partition_prune(partition: Partition, expired: QuerySet, *, dry_run: bool, 
         gone = expired.count()
         if held == gone:
             if not dry_run:
+                # Deferred foreign-key checks of this transaction's own writes would forbid the drop: run them now.
+                connection.check_constraints()
                 cursor.execute(f"DROP TABLE {partition.name}")
                 logger.info("partition %s dropped (%d rows)", partition.name, held)
             return held
