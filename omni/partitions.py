@@ -209,13 +209,13 @@ def table_partition(
     unique_dropped: tuple[str, ...] = (),
 ) -> None:
     """Turn `table` into a table partitioned by range on `column`, in the migration's transaction (PostgreSQL;
-    nothing on SQLite). Its rows move into partitions (those of the last `back_days` days; older
-    rows into the default one);
-    its columns, defaults, identity sequence (continuing after the largest id), check constraints, indexes and
-    foreign keys keep their names. The primary key becomes (id, `column`): PostgreSQL's unique indexes on a
-    partitioned table must hold the partition key. A unique constraint without `column` cannot stay: it must be
-    named in `unique_dropped` (the caller keeps that uniqueness some other way) and becomes a plain index of the
-    same name. No other table may reference this one (a foreign key to it would have to hold `column`)."""
+    nothing on SQLite). Its rows move into partitions (those of the last `back_days` days; older rows into the
+    default one); its columns, defaults, identity sequence (continuing after the largest id), check constraints,
+    indexes and foreign keys keep their names. The primary key gains `column` ((id) becomes (id, `column`)):
+    PostgreSQL's unique indexes on a partitioned table must hold the partition key. A unique constraint without
+    `column` cannot stay: it must be named in `unique_dropped` (the caller keeps that uniqueness some other way)
+    and becomes a plain index of the same name. No other table may reference this one (a foreign key to it would
+    have to hold `column`)."""
     if schema_editor.connection.vendor == "postgresql":
         _table_rebuild(
             schema_editor,
@@ -228,11 +228,13 @@ def table_partition(
         )
 
 
-def table_unpartition(schema_editor, *, table: str, unique_restored: tuple[str, ...] = ()) -> None:
-    """The reverse of `table_partition`: a plain table again, its primary key (id), the plain indexes named in
+def table_unpartition(
+    schema_editor, *, table: str, primary_key: tuple[str, ...] = ("id",), unique_restored: tuple[str, ...] = ()
+) -> None:
+    """The reverse of `table_partition`: a plain table again, with `primary_key`, the plain indexes named in
     `unique_restored` unique constraints again."""
     if schema_editor.connection.vendor == "postgresql":
-        _table_rebuild(schema_editor, table=table, column=None, unique_swapped=unique_restored)
+        _table_rebuild(schema_editor, table=table, column=None, primary_key=primary_key, unique_swapped=unique_restored)
 
 
 def _table_rebuild(
@@ -244,6 +246,7 @@ def _table_rebuild(
     interval: str = DAY,
     ahead: int = 0,
     back_days: int = 0,
+    primary_key: tuple[str, ...] = (),
 ) -> None:
     """Copy `table` into a new one of the same name, partitioned on `column` (or plain when None), and give it back
     its constraints and indexes by name."""
@@ -266,8 +269,12 @@ def _table_rebuild(
             [table],
         )
         indexes = cursor.fetchall()
-        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
-        sequence = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT pg_get_serial_sequence(%s, attname) FROM pg_attribute WHERE attrelid = to_regclass(%s)"
+            " AND attname = 'id'",
+            [table, table],
+        )
+        sequence = (cursor.fetchone() or [None])[0]
         old = f"{table}__old"
         cursor.execute(f"ALTER TABLE {table} RENAME TO {old}")
         cursor.execute(
@@ -300,8 +307,9 @@ def _table_rebuild(
             )
         for name, kind, definition in constraints:
             if kind == "p":
-                key = f"id, {column}" if column else "id"
-                cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {quote(name)} PRIMARY KEY ({key})")
+                key = list(primary_key or _columns(definition))
+                key += [column] if column and column not in key else []
+                cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {quote(name)} PRIMARY KEY ({', '.join(key)})")
             elif kind == "u" and column and column not in _columns(definition):
                 if name not in unique_swapped:
                     raise RuntimeError(f"{table}: the unique constraint {name} cannot hold on a partitioned table")

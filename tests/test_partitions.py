@@ -21,7 +21,7 @@ from wecom.models import CallbackEvent, CallbackEventKey
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
-EVENTS, AUDIT = CallbackEvent._meta.db_table, AuditLog._meta.db_table
+EVENTS, KEYS, AUDIT = CallbackEvent._meta.db_table, CallbackEventKey._meta.db_table, AuditLog._meta.db_table
 
 
 def _midnight(days: int) -> dt.datetime:
@@ -29,9 +29,9 @@ def _midnight(days: int) -> dt.datetime:
     return today + dt.timedelta(days=days)
 
 
-def _holder(table: str, pk: int) -> str:
+def _holder(table: str, pk, *, column: str = "id") -> str:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT tableoid::regclass::text FROM {table} WHERE id = %s", [pk])
+        cursor.execute(f"SELECT tableoid::regclass::text FROM {table} WHERE {column} = %s", [pk])
         return cursor.fetchone()[0]
 
 
@@ -48,6 +48,7 @@ def test_the_logs_are_registered_with_their_schemes():
 
     assert (tables[AUDIT].column, tables[AUDIT].interval, tables[AUDIT].ahead) == ("at", MONTH, 3)
     assert (tables[EVENTS].column, tables[EVENTS].interval, tables[EVENTS].ahead) == ("received_at", DAY, 7)
+    assert (tables[KEYS].column, tables[KEYS].interval, tables[KEYS].ahead) == ("event_time", DAY, 7)
 
 
 def test_rows_land_in_their_periods_partition():
@@ -73,7 +74,7 @@ def test_the_daily_task_creates_the_next_days_and_months():
 
     created = partitions_create(now=in_ten_days)
 
-    assert [name for name in created if name.startswith(EVENTS)] == [
+    assert [name for name in created if name.startswith(f"{EVENTS}_p")] == [
         f"{EVENTS}_p{_midnight(n):%Y%m%d}" for n in range(8, 18)
     ]
     assert [p.start for p in partitions(EVENTS)][-1] == _midnight(17)
@@ -138,7 +139,8 @@ def test_prune_of_the_audit_log_drops_its_old_months_and_keeps_the_rest():
 
 
 def test_a_redelivered_event_is_stored_once_across_midnight(client, wecom, time_machine):
-    plaintext, midnight = _event_xml(CreateTime=str(int(time.time()))), _midnight(3)
+    created = int(time.time())
+    plaintext, midnight = _event_xml(CreateTime=str(created)), _midnight(3)
     time_machine.move_to(midnight - dt.timedelta(seconds=1), tick=False)
     first = _post(client, wecom, plaintext)
     time_machine.move_to(midnight + dt.timedelta(seconds=1), tick=False)
@@ -148,7 +150,20 @@ def test_a_redelivered_event_is_stored_once_across_midnight(client, wecom, time_
     assert (first.status_code, second.status_code) == (200, 200)
     event = CallbackEvent.objects.get()
     assert _holder(EVENTS, event.pk) == f"{EVENTS}_p{midnight - dt.timedelta(days=1):%Y%m%d}"
-    assert list(CallbackEventKey.objects.values_list("dedupe_key", flat=True)) == [event.dedupe_key]
+    key = CallbackEventKey.objects.get()
+    assert (key.dedupe_key, key.event_time) == (event.dedupe_key, dt.datetime.fromtimestamp(created, tz=dt.UTC))
+    assert _holder(KEYS, key.dedupe_key, column="dedupe_key") == f"{KEYS}_p{key.event_time:%Y%m%d}"
+
+
+def test_a_redelivery_a_week_later_is_still_stored_once(client, wecom, time_machine):
+    plaintext = _event_xml(CreateTime=str(int(time.time())))
+    first = _post(client, wecom, plaintext)
+    time_machine.move_to(timezone.now() + dt.timedelta(days=7), tick=False)
+
+    second = _post(client, wecom, plaintext)
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert CallbackEvent.objects.count() == CallbackEventKey.objects.count() == 1
 
 
 def test_the_orm_and_admin_read_the_partitioned_logs(client):

@@ -34,22 +34,30 @@ def callback_crypto() -> CallbackCrypto:
 
 
 _EVENTS = CallbackEvent._meta.db_table
-# PostgreSQL: the key first, in its own table (CallbackEventKey: the events are partitioned), the event only if the
-# key was new, in one statement. SQLite: the event table's own unique key.
+# PostgreSQL: the key first, in its own table (CallbackEventKey, by the event's time: the events are partitioned by
+# their receipt's), the event only if the key was new, in one statement. SQLite: the event table's own unique key.
 _STORE_SQL = {
     True: f"""
         WITH key AS (
-            INSERT INTO {CallbackEventKey._meta.db_table} (dedupe_key, received_at) VALUES (%s, %s)
-            ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key, received_at
+            INSERT INTO {CallbackEventKey._meta.db_table} (dedupe_key, event_time) VALUES (%s, %s)
+            ON CONFLICT (dedupe_key, event_time) DO NOTHING RETURNING dedupe_key
         )
         INSERT INTO {_EVENTS} (dedupe_key, received_at, event, change_type, payload, status, attempts, error)
-        SELECT key.dedupe_key, key.received_at, %s, %s, %s::jsonb, %s, 0, '' FROM key RETURNING id
+        SELECT key.dedupe_key, %s, %s, %s, %s::jsonb, %s, 0, '' FROM key RETURNING id
     """,
     False: f"""
         INSERT INTO {_EVENTS} (dedupe_key, received_at, event, change_type, payload, status, attempts, error)
         VALUES (%s, %s, %s, %s, %s, %s, 0, '') ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
     """,
 }
+
+
+def _event_time(payload: dict, received_at: dt.datetime) -> dt.datetime:
+    """The event's own time (its CreateTime, part of the payload the dedupe key digests), or its receipt's."""
+    try:
+        return dt.datetime.fromtimestamp(int(payload["CreateTime"]), tz=dt.UTC)
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        return received_at
 
 
 def callback_event_store(*, payload: dict, process_later: Callable[[int], None]) -> int | None:
@@ -69,9 +77,11 @@ def callback_event_store(*, payload: dict, process_later: Callable[[int], None])
     event, change_type = event_kind(payload)
     raw = json.dumps(payload, sort_keys=True, ensure_ascii=False)
     key = hashlib.sha256(raw.encode()).hexdigest()
-    params = [key, connection.ops.adapt_datetimefield_value(timezone.now())]
-    params += [event, change_type, raw, CallbackEvent.Status.PENDING]
-    found = rawsql.unprobed(lambda: rawsql.rows(_STORE_SQL[connection.vendor == "postgresql"], params, prepare=True))
+    now = timezone.now()
+    on_postgres = connection.vendor == "postgresql"
+    params = [key, *([_event_time(payload, now)] if on_postgres else [])]
+    params += [connection.ops.adapt_datetimefield_value(now), event, change_type, raw, CallbackEvent.Status.PENDING]
+    found = rawsql.unprobed(lambda: rawsql.rows(_STORE_SQL[on_postgres], params, prepare=True))
     if not found:
         logger.info("WeCom event %s/%s delivered again; already stored", event, change_type)
         return None
