@@ -6,9 +6,11 @@ each: the partitioned `wecom_callbackevent` (daily partitions, its dedupe keys i
 plain copy of the table as it was before (its unique dedupe key, its indexes). Retention at 30 days then removes
 half of them: on the plain table with the statements the rule ran before (`batched_delete`: a batch of 5,000
 primary keys per transaction), on the partitioned one with the rule as it is (wecom.retention: the 30 old days
-dropped, their keys deleted in batches). Printed: the seconds of each, the rows removed, and the table sizes after
-(a DELETE leaves its space to VACUUM; a dropped partition gives it back at once). Target: the partitioned prune at
-least 10× faster. PostgreSQL only.
+dropped, and their keys' days). Printed: the seconds of each, the rows removed, and the table sizes after
+(a DELETE leaves its space to VACUUM; a dropped partition gives it back at once). The partitioned prune removes a
+little less: the day the cutoff falls in stays until it is wholly past. Target: the partitioned prune at least 10×
+faster at the issue's 10M events (a drop costs the same whatever a day holds; a DELETE grows with the rows).
+PostgreSQL only.
 """
 
 import datetime as dt
@@ -58,7 +60,7 @@ def run(*, scale: float, log: Callable[[str], None], events: int = 1_000_000) ->
         params = {"now": now, "events": events}
         cursor.execute(f"INSERT INTO wecom_callbackevent ({columns}) {rows}", params)
         cursor.execute(
-            "INSERT INTO wecom_callbackeventkey (dedupe_key, received_at) SELECT dedupe_key, received_at"
+            "INSERT INTO wecom_callbackeventkey (dedupe_key, event_time) SELECT dedupe_key, received_at"
             " FROM wecom_callbackevent"
         )
         cursor.execute(f"INSERT INTO {PLAIN} ({columns}) {rows}", params)
@@ -90,7 +92,7 @@ def run(*, scale: float, log: Callable[[str], None], events: int = 1_000_000) ->
         "size_after_plain_mb": _size_mb(PLAIN),
         "size_after_partitioned_mb": _size_mb("wecom_callbackevent") + _size_mb("wecom_callbackeventkey"),
         "targets": {"speedup": TARGET_SPEEDUP},
-        "met": speedup >= TARGET_SPEEDUP and deleted == dropped,
+        "met": speedup >= TARGET_SPEEDUP,
     }
 
 
@@ -111,11 +113,11 @@ def _plain_prune(cutoff: dt.datetime) -> int:
 
 
 def _size_mb(table: str) -> int:
-    """Heap, indexes and TOAST of the table and its partitions."""
+    """Heap, indexes and TOAST of the table, or of its partitions."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT COALESCE(SUM(pg_total_relation_size(relid)), 0) FROM pg_partition_tree(%s)"
-            " WHERE isleaf OR relid = %s::regclass",
+            "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c WHERE c.oid = to_regclass(%s)"
+            " OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(%s))",
             [table, table],
         )
         return round(cursor.fetchone()[0] / 2**20)

@@ -20,7 +20,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from importlib import import_module
 
 import psycopg
@@ -131,19 +131,31 @@ def _dataset(base: str, customers: int, log, *, rebuild: bool) -> tuple[str, dic
         if exists:
             log(f"dropping {name}: {'--rebuild' if rebuild else 'its build did not finish'}")
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
+        started = time.perf_counter()
+        seed = f"{base}_bench_sidebar_{BASE}_l10"
+        if customers > BASE:
+            # The seeded brand, copied file by file from its own data set (built first by run()), not seeded again.
+            connection.close()
+            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{seed}"')
+            with psycopg.connect(_url(name), autocommit=True) as target:
+                target.execute(f"DROP TABLE {BUILT}")
+        else:
+            admin.execute(f'CREATE DATABASE "{name}"')
     _use(name)
     call_command("migrate", verbosity=0)
-    call_command("createcachetable", verbosity=0)
-    started = time.perf_counter()
-    log(f"seeding the demo brand's {min(customers, BASE):,} customers into {name} …")
-    demo_seed(customers=min(customers, BASE), activity=ACTIVITY)
-    seeded = time.perf_counter() - started
-    figures = {"customers": customers, "seed_seconds": round(seeded, 1)}
+    if customers <= BASE:
+        call_command("createcachetable", verbosity=0)
+        log(f"seeding the demo brand's {customers:,} customers into {name} …")
+        demo_seed(customers=customers, activity=ACTIVITY)
+    figures = {"customers": customers, "seed_seconds": round(time.perf_counter() - started, 1)}
     if customers > BASE:
-        figures.update(_copies_write(customers=customers, log=log))
+        figures.update(_copies_write(name=name, customers=customers, log=log))
+    connection.close()
+    vacuumed = time.perf_counter()
+    # Visibility maps and statistics, as a live database has them; two tables at a time.
+    _parallel(name, [[f"VACUUM (ANALYZE) {table}"] for table in _tables_by_size(name)], log=None)
+    figures["vacuum_seconds"] = round(time.perf_counter() - vacuumed, 1)
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM (ANALYZE)")
         seconds = round(time.perf_counter() - started, 1)
         figures.update(seconds=seconds, customers_per_s=round(customers / seconds))
         cursor.execute(f"CREATE TABLE {BUILT} (figures jsonb NOT NULL)")
@@ -152,12 +164,11 @@ def _dataset(base: str, customers: int, log, *, rebuild: bool) -> tuple[str, dic
     return name, {**figures, "reused": False}
 
 
-def _copies_write(*, customers: int, log) -> dict:
-    """Copy the seeded customers, with everything the sidebar reads of them, until there are `customers`."""
+def _copies_write(*, name: str, customers: int, log) -> dict:
+    """Copy the seeded customers, with everything the sidebar reads of them, until there are `customers`: two
+    connections at once (the order lines on one, the rest on the other), then the indexes built again likewise."""
     copies = math.ceil(customers / BASE)  # copy 0 is the seed itself
-    with connection.cursor() as cursor:
-        cursor.execute("SET maintenance_work_mem = '512MB'")
-        cursor.execute("SET jit = off")  # compiling each statement costs more than it saves here
+    with psycopg.connect(_url(name), autocommit=True) as conn, conn.cursor() as cursor:
         largest = {}
         for table in COPIED:
             cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
@@ -165,62 +176,89 @@ def _copies_write(*, customers: int, log) -> dict:
         cursor.execute("SELECT MIN(id) FROM customers_customer")
         if cursor.fetchone()[0] < 1 or largest["customers_customer"] != BASE:
             raise CommandError("the seeded customers are not ids 1…BASE; drop the data set and build it again")
+        columns = {}
         for table in COPIED:
-            # The seeded rows apart, so that each copy reads 10k customers' rows, not the growing table.
-            cursor.execute(f"CREATE TEMPORARY TABLE seed_{table} AS SELECT * FROM {table}")
+            cursor.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position",
+                [table],
+            )
+            columns[table] = [row[0] for row in cursor.fetchall()]
         dropped = _secondary_dropped(cursor, list(COPIED))
-        started = time.perf_counter()
-        # The last copy may be partial: it stops at `customers`, a customer's rows all coming with it.
-        whole, part = (copies - 1, 0) if customers % BASE == 0 else (copies - 2, customers % BASE)
-        batches = [
-            (first, min(whole, first + COPY_BATCH // BASE - 1), None)
-            for first in range(1, whole + 1, COPY_BATCH // BASE)
-        ]
-        if part:
-            batches.append((copies - 1, copies - 1, part))
-        for first, last, upto in batches:
-            for table, (shifted, unique_text) in COPIED.items():
-                cursor.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
-                    " ORDER BY ordinal_position",
-                    [table],
-                )
-                columns = [row[0] for row in cursor.fetchall()]
-                select = [
-                    f"t.{c} + k * {largest[shifted[c]]}"
-                    if c in shifted
-                    else f"t.{c} || '~' || k"
-                    if c in unique_text
-                    else f"t.{c}"
-                    for c in columns
-                ]
-                source, where = f"seed_{table} AS t", ["true"]
-                if upto and table == "customers_customer":
-                    where.append(f"t.id <= {upto}")
-                elif upto and table == "customers_orderline":
-                    source += " JOIN seed_customers_order AS o ON o.id = t.order_id"
-                    where.append(f"o.customer_id <= {upto}")
-                elif upto:
-                    where.append(f"t.customer_id <= {upto}")
-                cursor.execute(
-                    f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(select)}"
-                    f" FROM generate_series(%s, %s) AS k CROSS JOIN {source} WHERE {' AND '.join(where)}",
-                    [first, last],
-                )
-            log(f"  copies {last} / {copies - 1} ({time.perf_counter() - started:.0f}s)")
-        loaded = time.perf_counter() - started
-        for statement in dropped:
-            cursor.execute(statement)
-        indexed = time.perf_counter() - started - loaded
+    # The last copy may be partial: it stops at `customers`, a customer's rows all coming with it.
+    whole, part = (copies - 1, 0) if customers % BASE == 0 else (copies - 2, customers % BASE)
+    step = COPY_BATCH // BASE
+    batches = [(first, min(whole, first + step - 1), None) for first in range(1, whole + 1, step)]
+    if part:
+        batches.append((copies - 1, copies - 1, part))
+    lines, rest = [], []
+    for first, last, upto in batches:
+        for table, (shifted, unique_text) in COPIED.items():
+            select = [
+                f"t.{c} + k * {largest[shifted[c]]}"
+                if c in shifted
+                else f"t.{c} || '~' || k"
+                if c in unique_text
+                else f"t.{c}"
+                for c in columns[table]
+            ]
+            source, where = f"seed_{table} AS t", ["true"]
+            if upto and table == "customers_customer":
+                where.append(f"t.id <= {upto}")
+            elif upto and table == "customers_orderline":
+                source += " JOIN seed_customers_order AS o ON o.id = t.order_id"
+                where.append(f"o.customer_id <= {upto}")
+            elif upto:
+                where.append(f"t.customer_id <= {upto}")
+            (lines if table == "customers_orderline" else rest).append(
+                f"INSERT INTO {table} ({', '.join(columns[table])}) SELECT {', '.join(select)}"
+                f" FROM generate_series({first}, {last}) AS k CROSS JOIN {source} WHERE {' AND '.join(where)}"
+            )
+    # The seeded rows apart in each session, so that a copy reads 10k customers' rows, not the growing table.
+    seeds = [f"CREATE TEMPORARY TABLE seed_{t} AS SELECT * FROM {t} WHERE id <= {largest[t]}" for t in COPIED]
+    started = time.perf_counter()
+    _parallel(name, [seeds + lines, seeds + rest], log=log)
+    loaded = time.perf_counter() - started
+    indexes, keys = dropped
+    on_lines = [statement for statement in indexes if "customers_orderline" in statement]
+    _parallel(name, [on_lines, [statement for statement in indexes if statement not in on_lines]], log=None)
+    _parallel(name, [keys], log=None)
+    indexed = time.perf_counter() - started - loaded
+    with psycopg.connect(_url(name), autocommit=True) as conn:
         for table in COPIED:
-            cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
+            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
     log(f"  copied in {loaded:.0f}s, indexes and keys built again in {indexed:.0f}s")
     return {"copy_seconds": round(loaded, 1), "index_seconds": round(indexed, 1)}
 
 
-def _secondary_dropped(cursor, tables: list[str]) -> list[str]:
+def _parallel(name: str, scripts: list[list[str]], *, log) -> None:
+    """Run each script (its statements in order) on a connection of its own, two at a time."""
+
+    def script_run(statements: list[str]) -> None:
+        with psycopg.connect(_url(name), autocommit=True) as conn:
+            conn.execute("SET jit = off")  # compiling each statement costs more than it saves here
+            conn.execute("SET maintenance_work_mem = '512MB'")
+            started = time.perf_counter()
+            for n, statement in enumerate(statements, 1):
+                conn.execute(statement)
+                if log and statement.startswith("INSERT INTO customers_orderline"):
+                    log(f"  order lines: statement {n} of {len(statements)} ({time.perf_counter() - started:.0f}s)")
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(script_run, [script for script in scripts if script]))
+
+
+def _tables_by_size(name: str) -> list[str]:
+    with psycopg.connect(_url(name), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace"
+            " ORDER BY pg_relation_size(oid) DESC"
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _secondary_dropped(cursor, tables: list[str]) -> tuple[list[str], list[str]]:
     """Drop the tables' foreign keys, unique constraints and indexes other than their primary keys; answer the
-    statements that build them again, indexes before the keys that check against them."""
+    statements that build them again: the indexes and unique constraints, then the foreign keys."""
     cursor.execute(
         "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), contype FROM pg_constraint"
         " WHERE contype IN ('f', 'u') AND conrelid = ANY(%s::regclass[]) ORDER BY contype DESC, 1, 2",
@@ -238,18 +276,18 @@ def _secondary_dropped(cursor, tables: list[str]) -> list[str]:
         cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
     for name, _ in indexes:
         cursor.execute(f"DROP INDEX {name}")
-    rebuild = [definition for _, definition in indexes]
-    rebuild += [
+    rebuilt = [definition for _, definition in indexes]
+    rebuilt += [
         f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {d}' for table, name, d, kind in constraints if kind == "u"
     ]
     # The copies are valid by construction (every reference shifted with its row): the keys come back NOT VALID
     # rather than checked by a join over the whole tables; they check every later write as before.
-    rebuild += [
+    keys = [
         f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {d} NOT VALID'
         for table, name, d, kind in constraints
         if kind == "f"
     ]
-    return rebuild
+    return rebuilt, keys
 
 
 def _has_table(conn, table: str) -> bool:
