@@ -21,7 +21,8 @@ import logging
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import BigIntegerField, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.signals import post_migrate
 from django.utils import timezone
 
@@ -134,6 +135,9 @@ def _partition_add(spec: PartitionedTable, start: dt.datetime) -> str:
     bounds = f"FOR VALUES FROM ('{start.isoformat()}') TO ('{period_next(start, spec.interval).isoformat()}')"
     in_range = f"{spec.column} >= %s AND {spec.column} < %s"
     with transaction.atomic(), connection.cursor() as cursor:
+        # Adding a partition locks the whole table for a moment: never queue the log's writers behind a long reader
+        # (the run fails instead, and the next day's makes the partition, days before it is needed).
+        cursor.execute("SET LOCAL lock_timeout = '5s'")
         # The default partition is locked first, so no row of the range can arrive in it meanwhile.
         cursor.execute(f"LOCK TABLE {default} IN SHARE ROW EXCLUSIVE MODE")
         cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {default} WHERE {in_range})", [start, _end(spec, start)])
@@ -157,9 +161,8 @@ def partitions_prune(*, table: str, expired: QuerySet, cutoff: dt.datetime, dry_
     if not is_partitioned(table):
         return batched_delete(expired, dry_run=dry_run, batch_size=batch_size)
     column = _tables[table].column
-    found = partitions(table)
     rows = 0
-    for partition in found:
+    for partition in partitions(table):
         if partition.end > cutoff:
             break
         rows += _partition_prune(
@@ -168,10 +171,12 @@ def partitions_prune(*, table: str, expired: QuerySet, cutoff: dt.datetime, dry_
             dry_run=dry_run,
             batch_size=batch_size,
         )
-    # The default partition's rows: those outside every range partition.
-    outside = expired
-    if found:
-        outside = expired.filter(Q(**{f"{column}__lt": found[0].start}) | Q(**{f"{column}__gte": found[-1].end}))
+    # The default partition's rows (those no range partition covered when they were written), one by one.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)::oid", [f"{table}_default"])
+        default = cursor.fetchone()[0]
+    held_by = RawSQL(f"{connection.ops.quote_name(table)}.tableoid", (), output_field=BigIntegerField())
+    outside = expired.alias(held_by=held_by).filter(held_by=default)
     return rows + batched_delete(outside, dry_run=dry_run, batch_size=batch_size)
 
 
