@@ -12,7 +12,16 @@ from django.db import connection
 from django.utils import timezone
 
 from customers.models import AuditLog
-from omni.partitions import DAY, MONTH, partitioned_tables, partitions, partitions_create, partitions_prune
+from omni.partitions import (
+    DAY,
+    MONTH,
+    partitioned_tables,
+    partitions,
+    partitions_create,
+    partitions_prune,
+    table_partition,
+    table_unpartition,
+)
 from omni.tasks import partitions_create_task
 from tests.factories import UserFactory
 from tests.test_wecom_callbacks import _event_xml, _post
@@ -184,3 +193,55 @@ def test_the_orm_and_admin_read_the_partitioned_logs(client):
     assert audit.context["cl"].result_count == 1
     assert CallbackEvent.objects.filter(pk=done.pk).update(attempts=2) == 1
     assert CallbackEvent.objects.order_by("-received_at").first() == pending
+
+
+def _schema(table: str) -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = to_regclass(%s)", [table]
+        )
+        constraints = dict(cursor.fetchall())
+        cursor.execute(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE i.indrelid = to_regclass(%s)",
+            [table],
+        )
+        indexes = {row[0] for row in cursor.fetchall()}
+        cursor.execute(
+            "SELECT pg_get_serial_sequence(%s, 'id'), relkind FROM pg_class WHERE oid = to_regclass(%s)", [table, table]
+        )
+        sequence, kind = cursor.fetchone()
+    return {"constraints": constraints, "indexes": indexes, "sequence": sequence, "partitioned": kind == "p"}
+
+
+def test_the_migration_converts_a_table_with_its_rows_and_back():
+    partitions_create(since=_midnight(-3))
+    events = [_event(f"{n:064d}", received_at=_midnight(-n) + dt.timedelta(hours=1)) for n in range(3)]
+    partitioned = _schema(EVENTS)
+
+    with connection.schema_editor() as editor:
+        table_unpartition(editor, table=EVENTS, unique_restored=("wecom_callbackevent_dedupe_key_key",))
+    plain = _schema(EVENTS)
+    after_plain = CallbackEvent.objects.create(dedupe_key="x" * 64, event="e", payload={})
+    with connection.schema_editor() as editor:
+        table_partition(
+            editor,
+            table=EVENTS,
+            column="received_at",
+            interval=DAY,
+            ahead=7,
+            back_days=60,
+            unique_dropped=("wecom_callbackevent_dedupe_key_key",),
+        )
+    again = _schema(EVENTS)
+    after_again = CallbackEvent.objects.create(dedupe_key="y" * 64, event="e", payload={})
+
+    assert not plain["partitioned"] and again["partitioned"]
+    assert plain["constraints"]["wecom_callbackevent_pkey"] == "PRIMARY KEY (id)"
+    assert plain["constraints"]["wecom_callbackevent_dedupe_key_key"] == "UNIQUE (dedupe_key)"
+    assert again["constraints"] == partitioned["constraints"]
+    assert again["constraints"]["wecom_callbackevent_pkey"] == "PRIMARY KEY (id, received_at)"
+    assert again["indexes"] == partitioned["indexes"] == plain["indexes"]
+    assert again["sequence"] == plain["sequence"] == partitioned["sequence"] == "public.wecom_callbackevent_id_seq"
+    assert after_again.pk == after_plain.pk + 1 > max(e.pk for e in events)
+    assert [_holder(EVENTS, e.pk) for e in events] == [f"{EVENTS}_p{_midnight(-n):%Y%m%d}" for n in range(3)]
