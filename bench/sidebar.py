@@ -30,10 +30,13 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from associates.auth import SESSION_KEY
+from associates.models import Associate
 from bench._http_client import get_all
 from bench._servers import database_url, free_port, omni_process, wait_until_up, web_cmd
+from clientbook.models import FollowRelation
 from customers.models import Customer
 from demo.seed import demo_seed
 
@@ -311,6 +314,7 @@ def _measure(name: str, log) -> dict:
         .order_by("pk")
         .values_list("pk", "primary_associate_id")[:SAMPLE]
     )
+    sample = _cross_store_followers(sample)
     sessions = {}
     for _, associate_id in sample:
         if associate_id not in sessions:
@@ -349,6 +353,29 @@ def _measure(name: str, log) -> dict:
         "orders": _latencies([ms for path, _, ms in results if path.endswith("orders/")]),
         "queries_per_request": queries,
     }
+
+
+def _cross_store_followers(sample: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Every tenth sampled customer viewed by an associate of another store they also follow on WeCom (the seeded
+    brand's customers follow only their own store's associate): the scope check's follower path, whose cost must
+    not grow with how many contacts that associate has."""
+    stores = dict(Associate.objects.values_list("pk", "store_id"))
+    by_store = {}
+    for associate_id, store_id in sorted(stores.items()):
+        by_store.setdefault(store_id, associate_id)
+    viewed = []
+    for n, (customer_id, associate_id) in enumerate(sample):
+        if n % 10 == 0:
+            other = next(a for s, a in sorted(by_store.items()) if s != stores[associate_id])
+            FollowRelation.objects.get_or_create(
+                associate_id=other,
+                external_userid=f"bench-cross-{customer_id}",
+                defaults={"customer_id": customer_id, "followed_at": timezone.now()},
+            )
+            viewed.append((customer_id, other))
+        else:
+            viewed.append((customer_id, associate_id))
+    return viewed
 
 
 def _count(table: str) -> int:
