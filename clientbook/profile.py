@@ -101,7 +101,12 @@ def customer_head(*, viewer, customer_id: int, with_friendship: bool = False) ->
             seen.append(f"c.primary_store_id IN ({', '.join(['%s'] * len(scope.store_ids))})")
             params.extend(sorted(scope.store_ids))
         if scope.follower_id is not None:
-            seen.append(f"c.id IN (SELECT customer_id FROM {_FOLLOW} WHERE associate_id = %s AND ended_at IS NULL)")
+            # EXISTS probes this customer's follows by index; `c.id IN (SELECT …)` under an OR is a hashed subplan
+            # that reads every follow of the associate, 170k of them each at 5M customers (bench sidebar).
+            seen.append(
+                f"EXISTS (SELECT 1 FROM {_FOLLOW} sf WHERE sf.customer_id = c.id AND sf.associate_id = %s"
+                " AND sf.ended_at IS NULL)"
+            )
             params.append(scope.follower_id)
         where.append(f"({' OR '.join(seen)})")
     follow_join, follow_columns = "", "NULL, NULL, NULL, NULL, NULL"

@@ -57,6 +57,8 @@ TASKS = {
     "suggestions.tasks.suggestion_model_build_task": (BULK, 1800, 1900),
     # The daily retention run, in batches of a few thousand rows (omni.retention).
     "omni.tasks.prune_task": (BULK, 3 * 3600, 3 * 3600 + 60),
+    # The partitions of the append-only logs for the days and months ahead (omni.partitions): a few DDL statements.
+    "omni.tasks.partitions_create_task": (BULK, 300, 360),
 }
 app.conf.task_routes = {name: {"queue": queue} for name, (queue, _, _) in TASKS.items()}
 app.conf.task_annotations = {
@@ -131,6 +133,11 @@ app.conf.beat_schedule = {
     },
     # Retention (omni.retention): rows past their period (OMNI_RETENTION_DAYS), in batches, after the night's
     # insights so that it never deletes what they still read.
+    # Partitions ahead (omni.partitions: a week of days, three months), so that no row lands in a default partition.
+    "partitions-create-daily": {
+        "task": "omni.tasks.partitions_create_task",
+        "schedule": crontab(hour=2, minute=40),
+    },
     "retention-prune-daily": {
         "task": "omni.tasks.prune_task",
         "schedule": crontab(hour=4, minute=50),

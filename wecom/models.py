@@ -1,4 +1,5 @@
-"""Raw WeCom callback events, stored before they are acted on, each processed once."""
+"""Raw WeCom callback events, stored before they are acted on, each processed once; on PostgreSQL partitioned by
+day of receipt (omni.partitions), their dedupe keys apart."""
 
 from django.db import models
 
@@ -28,6 +29,27 @@ class CallbackEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event}/{self.change_type} #{self.pk}"
+
+
+class CallbackEventKey(models.Model):
+    """The dedupe key of each stored callback event, on PostgreSQL (on SQLite the event's own unique key serves).
+
+    There the events are partitioned by day of receipt (wecom/migrations/0002), and a unique index on a
+    partitioned table must hold the partition key, which a redelivery does not share with the first delivery. The
+    keys are unique here instead, written in the same statement as the event (wecom.services.callback_event_store):
+    partitioned by day of the event's own CreateTime, which is part of what the key digests, so a redelivery, however
+    late, meets its first delivery's key in the same partition; retention drops their days like the events'."""
+
+    pk = models.CompositePrimaryKey("dedupe_key", "event_time")
+    dedupe_key = models.CharField("去重键", max_length=64)
+    event_time = models.DateTimeField("事件时间", help_text="事件的 CreateTime（缺失时为接收时间）")
+
+    class Meta:
+        verbose_name = "企业微信回调去重键"
+        verbose_name_plural = "企业微信回调去重键"
+
+    def __str__(self) -> str:
+        return self.dedupe_key
 
 
 class SyncRun(models.Model):

@@ -16,7 +16,7 @@ from omni import rawsql
 from wecom.client import WeComError
 from wecom.crypto import CallbackCrypto
 from wecom.events import EventNotApplicable, event_kind, handler_for, is_known
-from wecom.models import CallbackEvent
+from wecom.models import CallbackEvent, CallbackEventKey
 
 logger = logging.getLogger(__name__)
 # An event's note while its processing task is known not to be in the broker (queueing it failed): the next requeue
@@ -33,13 +33,41 @@ def callback_crypto() -> CallbackCrypto:
     )
 
 
+_EVENTS = CallbackEvent._meta.db_table
+# PostgreSQL: the key first, in its own table (CallbackEventKey, by the event's time: the events are partitioned by
+# their receipt's), the event only if the key was new, in one statement. SQLite: the event table's own unique key.
+_STORE_SQL = {
+    True: f"""
+        WITH key AS (
+            INSERT INTO {CallbackEventKey._meta.db_table} (dedupe_key, event_time) VALUES (%s, %s)
+            ON CONFLICT (dedupe_key, event_time) DO NOTHING RETURNING dedupe_key
+        )
+        INSERT INTO {_EVENTS} (dedupe_key, received_at, event, change_type, payload, status, attempts, error)
+        SELECT key.dedupe_key, %s, %s, %s, %s::jsonb, %s, 0, '' FROM key RETURNING id
+    """,
+    False: f"""
+        INSERT INTO {_EVENTS} (dedupe_key, received_at, event, change_type, payload, status, attempts, error)
+        VALUES (%s, %s, %s, %s, %s, %s, 0, '') ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+    """,
+}
+
+
+def _event_time(payload: dict, received_at: dt.datetime) -> dt.datetime:
+    """The event's own time (its CreateTime, part of the payload the dedupe key digests), or its receipt's."""
+    try:
+        return dt.datetime.fromtimestamp(int(payload["CreateTime"]), tz=dt.UTC)
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        return received_at
+
+
 def callback_event_store(*, payload: dict, process_later: Callable[[int], None]) -> int | None:
     """Keep a verified, decrypted event and queue its processing; a re-delivery is stored once.
 
-    One INSERT … ON CONFLICT DO NOTHING (PostgreSQL and SQLite alike): the request path stays a single
-    round trip (the kept connection is not probed first: the INSERT is safe to run again, rawsql.unprobed), and
-    a duplicate is recognised by the database, not by a check-then-insert race. A broker that cannot take the
-    task loses nothing: the event is stored, WeCom gets its answer, and callback_events_requeue sends it later.
+    One INSERT … ON CONFLICT DO NOTHING (on PostgreSQL into the key table, the event's INSERT beside it in the
+    same statement): the request path stays a single round trip (the kept connection is not probed first: the
+    INSERT is safe to run again, rawsql.unprobed), and a duplicate is recognised by the database, not by a
+    check-then-insert race. A broker that cannot take the task loses nothing: the event is stored, WeCom gets its
+    answer, and callback_events_requeue sends it later.
     `process_later(event_id)` queues the processing (`wecom.tasks.callback_event_queue`), after commit.
     Returns the new event's id, or None for a duplicate or an event Omni does not handle.
     """
@@ -49,22 +77,11 @@ def callback_event_store(*, payload: dict, process_later: Callable[[int], None])
     event, change_type = event_kind(payload)
     raw = json.dumps(payload, sort_keys=True, ensure_ascii=False)
     key = hashlib.sha256(raw.encode()).hexdigest()
-    table = connection.ops.quote_name(CallbackEvent._meta.db_table)
-    found = rawsql.unprobed(
-        lambda: rawsql.rows(
-            f"INSERT INTO {table} (dedupe_key, event, change_type, payload, status, attempts, error, received_at) "
-            "VALUES (%s, %s, %s, %s, %s, 0, '', %s) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-            [
-                key,
-                event,
-                change_type,
-                raw,
-                CallbackEvent.Status.PENDING,
-                connection.ops.adapt_datetimefield_value(timezone.now()),
-            ],
-            prepare=True,
-        )
-    )
+    now = timezone.now()
+    on_postgres = connection.vendor == "postgresql"
+    params = [key, *([_event_time(payload, now)] if on_postgres else [])]
+    params += [connection.ops.adapt_datetimefield_value(now), event, change_type, raw, CallbackEvent.Status.PENDING]
+    found = rawsql.unprobed(lambda: rawsql.rows(_STORE_SQL[on_postgres], params, prepare=True))
     if not found:
         logger.info("WeCom event %s/%s delivered again; already stored", event, change_type)
         return None
