@@ -1,11 +1,12 @@
 """A private PgBouncer in transaction mode in front of a PostgreSQL server, for the till benchmark
 (`bench coupons --through-pgbouncer`), the tests (tests/servers.py) and `./run test --pgbouncer`.
 
-Debian's `pgbouncer` package, on a free port of 127.0.0.1, its files in a temporary folder; every database name is
-passed through to the server (`* = host=… port=…`), every user of the server is let in without a password
-(the machine's PostgreSQL trusts 127.0.0.1). Transaction pooling as production runs it: a server connection serves
-one transaction, then any other client, so a client's session state (prepared statements, server-side cursors
-outside a transaction, SET) does not follow it: the settings' DATABASE_POOLER=pgbouncer-transaction.
+Debian's `pgbouncer` package, on a free port of 127.0.0.1, its files in a temporary folder. Every database name is
+passed through to the server (`* = host=… port=…`); its one user needs no password to come in and logs in to the
+server with the one given (none: the machine's PostgreSQL trusts 127.0.0.1). Transaction pooling as production runs
+it: a server connection serves one transaction, then any other client, so a client's session state (prepared
+statements, server-side cursors outside a transaction, SET) does not follow it: the settings'
+DATABASE_POOLER=pgbouncer-transaction.
 
 Standard library only: `./run`, which starts before any virtual environment exists, imports it too.
 """
@@ -67,9 +68,10 @@ class PgBouncer:
 
 @contextlib.contextmanager
 def pgbouncer(
-    *, upstream_host: str, upstream_port: int, user: str = "postgres", pool_size: int = 20
+    *, upstream_host: str, upstream_port: int, user: str = "postgres", password: str = "", pool_size: int = 20
 ) -> Iterator[PgBouncer]:
-    """A PgBouncer in transaction mode in front of upstream_host:upstream_port, stopped when the context ends.
+    """A PgBouncer in transaction mode in front of upstream_host:upstream_port, stopped when the context ends. It logs
+    in to the server as `user` with `password` (none: the server trusts 127.0.0.1); its clients need none.
 
     PgBouncer refuses to run as root: as root it switches to the `postgres` system user after start (`user =`)."""
     binary = shutil.which("pgbouncer")
@@ -80,7 +82,7 @@ def pgbouncer(
     as_root = os.geteuid() == 0
     if as_root:
         shutil.chown(folder, "postgres")
-    (folder / "userlist.txt").write_text(f'"{user}" ""\n')
+    (folder / "userlist.txt").write_text(f'"{user}" "{password}"\n')
     (folder / "pgbouncer.ini").write_text(
         CONFIG.format(
             upstream_host=upstream_host,

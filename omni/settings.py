@@ -182,15 +182,18 @@ if DATABASE_POOLER not in ("", "pgbouncer-transaction"):
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=not DATABASE_POOLER)
 
 
-def postgres_database(url: str, *, replica: bool = False) -> dict:
-    """The DATABASES entry of a PostgreSQL URL: the primary's, or (`replica`) a streaming replica's."""
+def postgres_database(
+    url: str, *, replica: bool = False, pooler: str = DATABASE_POOLER, prepared: bool = DATABASE_PREPARED_STATEMENTS
+) -> dict:
+    """The DATABASES entry of a PostgreSQL URL: the primary's, or (`replica`) a streaming replica's; behind `pooler`,
+    with or without `prepared` statements (this process's DATABASE_POOLER and DATABASE_PREPARED_STATEMENTS)."""
     database = env.db_url_config(url)
     database.setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
     database["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
     # The hottest hand-written statements (omni.rawsql, prepare=True) are prepared once per connection; the ORM's
     # queries never are (Django binds them client-side).
-    database.setdefault("OPTIONS", {})["prepare_threshold"] = 5 if DATABASE_PREPARED_STATEMENTS else None
-    database["DISABLE_SERVER_SIDE_CURSORS"] = bool(DATABASE_POOLER)
+    database.setdefault("OPTIONS", {})["prepare_threshold"] = 5 if prepared else None
+    database["DISABLE_SERVER_SIDE_CURSORS"] = bool(pooler)
     if replica:
         # An unreachable replica costs the request that finds out at most this long; then reads go to the primary.
         database["OPTIONS"].setdefault("connect_timeout", 2)
