@@ -32,10 +32,10 @@ LAG_CHECK_SECONDS, UNREACHABLE_RETRY_SECONDS = 2.0, 30.0
 LAG_SQL = """
 SELECT CASE
     WHEN NOT pg_is_in_recovery() THEN 0
-    WHEN NOT EXISTS (SELECT FROM pg_stat_wal_receiver) THEN 'Infinity'
+    WHEN NOT EXISTS (SELECT FROM pg_stat_wal_receiver) THEN 'Infinity'::float8
     WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
-    ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 'Infinity')
-END::float8
+    ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8, 'Infinity'::float8)
+END
 """
 
 logger = logging.getLogger(__name__)
