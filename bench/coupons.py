@@ -11,6 +11,10 @@ Targets (issue 6, this 2-core machine, PostgreSQL): issuing a 3-coupon pack to 1
 2. redeem: Omni runs on uWSGI (uwsgi.ini, 4 workers); 8 client processes POST /api/v1/coupons/redeem/ back to
    back with a store POS key, every request on a fresh connection and for a different coupon of the campaign.
 3. validate: the same for /api/v1/coupons/validate/ on coupons not redeemed.
+
+`--through-pgbouncer`: the web processes of 2 and 3 reach PostgreSQL through a private PgBouncer in transaction mode
+(bench/_pgbouncer.py) with the settings production uses behind one (DATABASE_POOLER=pgbouncer-transaction: no
+prepared statements), as a deployment with more web processes than the server has connections would run.
 """
 
 import json
@@ -21,6 +25,7 @@ import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from decimal import Decimal
 
 from django.core.management.base import CommandError
@@ -31,6 +36,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from associates.models import Associate, Store
+from bench._pgbouncer import pgbouncer
 from bench._servers import database_url, free_port, omni_process, wait_until_up, web_cmd
 from coupons.models import Coupon, CouponPack, CouponPackItem, CouponTemplate, CustomerHolding, IssueRequest, Redemption
 from coupons.sending_many import coupon_pack_send_many
@@ -44,7 +50,17 @@ TARGET_CAMPAIGN_S, TARGET_REDEEM_P95_MS = 20, 20
 WEB_WORKERS, CLIENTS, REQUESTS_PER_CLIENT, WARM_UP = 4, 8, 500, 25
 
 
-def run(*, scale: float, log: Callable[[str], None], customers: int | None = None) -> dict:
+def add_arguments(parser) -> None:
+    parser.add_argument(
+        "--through-pgbouncer",
+        action="store_true",
+        help="The till's web processes reach PostgreSQL through a private PgBouncer in transaction mode.",
+    )
+
+
+def run(
+    *, scale: float, log: Callable[[str], None], customers: int | None = None, through_pgbouncer: bool = False
+) -> dict:
     if connection.vendor != "postgresql":
         raise CommandError("bench coupons measures PostgreSQL: set DATABASE_URL=postgres://…")
     size = customers or max(1000, int(CUSTOMERS * scale))
@@ -54,13 +70,14 @@ def run(*, scale: float, log: Callable[[str], None], customers: int | None = Non
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     per_client = max(50, int(REQUESTS_PER_CLIENT * min(scale, 1)))
-    redeem, validate = _till(pack, per_client, log)
+    redeem, validate = _till(pack, per_client, log, through_pgbouncer=through_pgbouncer)
     return {
         # Other work on the machine slows every figure: how much of its CPU was idle just before the run.
         "machine": {"cpus": os.cpu_count(), "cpu_idle_before": idle_before},
         "customers": size,
         "campaign": campaign,
         "web_workers": WEB_WORKERS,
+        "web_to_postgres": "pgbouncer-transaction" if through_pgbouncer else "direct",
         "clients": CLIENTS,
         "redeem": redeem,
         "validate": validate,
@@ -154,7 +171,7 @@ def _campaign(recipients: list[tuple[int, int]], log) -> tuple[dict, CouponPack]
     return figures, pack
 
 
-def _till(pack: CouponPack, per_client: int, log) -> tuple[dict, dict]:
+def _till(pack: CouponPack, per_client: int, log, *, through_pgbouncer: bool) -> tuple[dict, dict]:
     store = Store.objects.order_by("pk").first()
     _, secret = api_key_create(name="bench POS", channel=Channel.STORE_POS, stores=[store])
     threshold, percent = (item.template_id for item in pack.items.order_by("template_id")[:2])
@@ -170,11 +187,20 @@ def _till(pack: CouponPack, per_client: int, log) -> tuple[dict, dict]:
     redeem_posts = [("/api/v1/coupons/redeem/", body(code, n)) for n, code in enumerate(to_redeem)]
     validate_posts = [("/api/v1/coupons/validate/", body(code, n)) for n, code in enumerate(to_validate)]
     port = free_port()
+    url, pooler = database_url(), {}
     connection.close()  # the client processes are forked from this one: they must not share its connection
-    with (
-        omni_process(web_cmd(port, WEB_WORKERS), database_url=database_url()),
-        ProcessPoolExecutor(CLIENTS, mp_context=multiprocessing.get_context("fork")) as pool,
-    ):
+    with ExitStack() as stack:
+        if through_pgbouncer:
+            db = connection.settings_dict
+            bouncer = stack.enter_context(
+                pgbouncer(
+                    upstream_host=db["HOST"] or "127.0.0.1", upstream_port=int(db["PORT"] or 5432), user=db["USER"]
+                )
+            )
+            url, pooler = bouncer.url(url), {"DATABASE_POOLER": "pgbouncer-transaction"}
+            log(f"the web processes reach PostgreSQL through PgBouncer (transaction mode) on port {bouncer.port}")
+        stack.enter_context(omni_process(web_cmd(port, WEB_WORKERS), database_url=url, extra_env=pooler))
+        pool = stack.enter_context(ProcessPoolExecutor(CLIENTS, mp_context=multiprocessing.get_context("fork")))
         wait_until_up(port)
         redeem = _load(pool, port, secret, redeem_posts, per_client, expected=201)
         log(f"redeem: p95 {redeem['p95_ms']} ms, {redeem['requests_per_s']} req/s")

@@ -172,6 +172,36 @@ TEMPLATES = [
 # Database: PostgreSQL when DATABASE_URL is set, otherwise SQLite in WAL mode so that the web
 # process and the Celery worker can read while the other writes.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'omni.sqlite3'}")}
+# What stands between the processes and PostgreSQL: nothing, or PgBouncer in transaction mode, where a server
+# connection serves one transaction and then another client. Session state does not survive that: prepared
+# statements (off unless DATABASE_PREPARED_STATEMENTS says otherwise, for a PgBouncer ≥ 1.21 that keeps them) and
+# server-side cursors outside a transaction (Django's DISABLE_SERVER_SIDE_CURSORS: .iterator() fetches client-side).
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
+if DATABASE_POOLER not in ("", "pgbouncer-transaction"):
+    raise ImproperlyConfigured(f"DATABASE_POOLER={DATABASE_POOLER!r}: empty or pgbouncer-transaction")
+DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=not DATABASE_POOLER)
+
+
+def postgres_database(
+    url: str, *, replica: bool = False, pooler: str = DATABASE_POOLER, prepared: bool = DATABASE_PREPARED_STATEMENTS
+) -> dict:
+    """The DATABASES entry of a PostgreSQL URL: the primary's, or (`replica`) a streaming replica's; behind `pooler`,
+    with or without `prepared` statements (this process's DATABASE_POOLER and DATABASE_PREPARED_STATEMENTS)."""
+    database = env.db_url_config(url)
+    database.setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+    database["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
+    # The hottest hand-written statements (omni.rawsql, prepare=True) are prepared once per connection; the ORM's
+    # queries never are (Django binds them client-side).
+    database.setdefault("OPTIONS", {})["prepare_threshold"] = 5 if prepared else None
+    database["DISABLE_SERVER_SIDE_CURSORS"] = bool(pooler)
+    if replica:
+        # An unreachable replica costs the request that finds out at most this long; then reads go to the primary.
+        database["OPTIONS"].setdefault("connect_timeout", 2)
+        # Tests read the primary's test database through it: no test database is made on a read-only server.
+        database["TEST"] = {"MIRROR": "default"}
+    return database
+
+
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
@@ -182,14 +212,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # run on that same connection mid-transaction. A file gives every thread its own connection, as in production.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_omni.sqlite3")}
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
-    # The hottest hand-written statements (omni.rawsql, prepare=True) are prepared once per connection; the ORM's
-    # queries never are (Django binds them client-side). Off (DATABASE_PREPARED_STATEMENTS=false) behind a
-    # transaction-mode pooler that cannot keep prepared statements.
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
-        5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
-    )
+    DATABASES["default"] = postgres_database(env.str("DATABASE_URL"))
+# A streaming replica of the primary for heavy reads that opt in (omni.replicas): the dashboard, exports, the
+# audience preview, the suggestion build. The router (omni.routers) sends nothing else there, nor anything while it
+# lags more than OMNI_REPLICA_MAX_LAG seconds or cannot be reached.
+if env.str("DATABASE_REPLICA_URL", default=""):
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL is a PostgreSQL replica: DATABASE_URL must be PostgreSQL too.")
+    DATABASES["replica"] = postgres_database(env.str("DATABASE_REPLICA_URL"), replica=True)
+DATABASE_ROUTERS = ["omni.routers.ReplicaRouter"]
+OMNI_REPLICA_MAX_LAG = env.float("OMNI_REPLICA_MAX_LAG", default=30.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = _required("REDIS_URL")

@@ -1,4 +1,5 @@
-"""Private PostgreSQL and Redis servers for tests that stop, restart or break them.
+"""Private PostgreSQL, PgBouncer and Redis servers for tests that stop, restart or break them, or need a topology
+the machine's own servers do not have (a streaming replica, a pooler).
 
 The machine's own servers carry every other test (and, on a shared machine, other runs): a fault test never
 touches them. Each server here is a real one from the machine's packages, on a free port of 127.0.0.1, with its
@@ -8,6 +9,12 @@ data in a temporary folder, and is stopped and removed when its context ends.
         env["DATABASE_URL"] = pg.url("omni")
         pg.restart()
         redis.stop(); redis.start()
+
+    with private_streaming_replica() as (primary, replica):   # a hot standby made with pg_basebackup
+        replica.psql("omni", "SELECT pg_is_in_recovery()")    # 't'
+
+    with private_pgbouncer(upstream_port=5432) as bouncer:      # transaction pooling in front of a server
+        env["DATABASE_URL"] = bouncer.url("postgres://postgres@127.0.0.1:5432/omni")
 
 PostgreSQL's initdb refuses to run as root: as root, the cluster belongs to the `postgres` system user.
 """
@@ -25,6 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from bench._pgbouncer import PgBouncer, pgbouncer
+from bench._pgbouncer import available as pgbouncer_available
 
 
 def free_port() -> int:
@@ -99,8 +109,9 @@ class PrivatePostgres:
 
 
 @contextlib.contextmanager
-def private_postgres() -> Iterator[PrivatePostgres]:
+def private_postgres(config: str = "") -> Iterator[PrivatePostgres]:
     """A PostgreSQL cluster of the machine's version, trust auth on 127.0.0.1, user postgres; skips without one.
+    `config`: lines added to its postgresql.conf.
 
     Its folder is a new one under the system's temporary folder (pytest's tmp_path is closed to other users)."""
     bin_dir = _postgres_bin()
@@ -117,6 +128,9 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         check=True,
         capture_output=True,
     )
+    if config:
+        with (data_dir / "postgresql.conf").open("a") as conf:
+            conf.write(f"\n{config}\n")
     server = PrivatePostgres(bin_dir=bin_dir, data_dir=data_dir, port=free_port())
     server.start()
     try:
@@ -125,6 +139,45 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         with contextlib.suppress(subprocess.CalledProcessError):
             server.stop("immediate")
         shutil.rmtree(base, ignore_errors=True)
+
+
+# A primary that streams its WAL to standbys (initdb's pg_hba.conf already trusts replication from 127.0.0.1 with
+# -A trust). Standbys answer read-only queries (hot_standby) and never cancel one for a conflicting replay within
+# a test's time.
+REPLICATION_CONFIG = """
+wal_level = replica
+max_wal_senders = 4
+wal_keep_size = '256MB'
+hot_standby = on
+max_standby_streaming_delay = -1
+"""
+
+
+@contextlib.contextmanager
+def private_streaming_replica() -> Iterator[tuple[PrivatePostgres, PrivatePostgres]]:
+    """A private primary and a hot standby of it on another free port, as production runs one: `pg_basebackup -R`
+    (a base backup that starts as a standby streaming from the primary, `standby.signal` and `primary_conninfo`
+    written for it). Yields (primary, replica); both are stopped and removed when the context ends."""
+    with private_postgres(REPLICATION_CONFIG) as primary:
+        replica_dir = primary.data_dir.parent / "replica"
+        subprocess.run(
+            [
+                *_as_postgres_user(),
+                str(primary.bin_dir / "pg_basebackup"),
+                *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
+                *("-D", str(replica_dir), "-R", "-X", "stream", "-c", "fast"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        (replica_dir / "server.log").unlink(missing_ok=True)  # the primary's, copied with its folder
+        replica = PrivatePostgres(bin_dir=primary.bin_dir, data_dir=replica_dir, port=free_port())
+        replica.start()
+        try:
+            yield primary, replica
+        finally:
+            with contextlib.suppress(subprocess.CalledProcessError):
+                replica.stop("immediate")
 
 
 @dataclass
@@ -171,3 +224,14 @@ def private_redis() -> Iterator[PrivateRedis]:
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def private_pgbouncer(
+    *, upstream_port: int, upstream_host: str = "127.0.0.1", pool_size: int = 20
+) -> Iterator[PgBouncer]:
+    """A PgBouncer in transaction mode in front of a PostgreSQL server (bench/_pgbouncer.py); skips without one."""
+    if not pgbouncer_available():
+        pytest.skip("install Debian's pgbouncer")
+    with pgbouncer(upstream_host=upstream_host, upstream_port=upstream_port, pool_size=pool_size) as bouncer:
+        yield bouncer
