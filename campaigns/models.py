@@ -104,6 +104,14 @@ class Campaign(models.Model):
     submitted_at = models.DateTimeField("提交时间", null=True, blank=True)
     approved_at = models.DateTimeField("审批时间", null=True, blank=True)
     resolved_at = models.DateTimeField("确定收件人时间", null=True, blank=True)
+    # The resolution's resume point: the audience is resolved in keyset ranges of customer ids, each committed
+    # with the last id it covered here (campaigns.services.campaign_resolve).
+    resolved_through = models.BigIntegerField("已确定至客户ID", null=True, blank=True, editable=False)
+    # The exact audience size, counted in the background for the filters whose fingerprint is audience_count_key
+    # (campaigns.selectors.campaign_audience_key); the admin shows an estimate until it matches.
+    audience_count = models.PositiveIntegerField("精确人数", null=True, blank=True, editable=False)
+    audience_count_key = models.CharField(max_length=32, blank=True, editable=False)
+    audience_counted_at = models.DateTimeField("精确人数统计时间", null=True, blank=True, editable=False)
     finished_at = models.DateTimeField("完成时间", null=True, blank=True)
     cancelled_at = models.DateTimeField("取消时间", null=True, blank=True)
     # The recipients' counts, kept here before retention deletes their rows (campaigns.retention); from then on
