@@ -201,9 +201,17 @@ class CampaignRecipient(models.Model):
         FREQUENCY_CAP = "frequency_cap", "超过频次上限"
         MONTHLY_CAP = "monthly_cap", "超过企业微信每月上限"
 
-    campaign = models.ForeignKey(Campaign, verbose_name="活动", on_delete=models.CASCADE, related_name="recipients")
+    # Each foreign key's lookups are served by a composite index that starts with it (the unique constraint and
+    # Meta.indexes), so none has an index of its own: four fewer indexes to write per recipient.
+    campaign = models.ForeignKey(
+        Campaign, verbose_name="活动", on_delete=models.CASCADE, related_name="recipients", db_index=False
+    )
     customer = models.ForeignKey(
-        "customers.Customer", verbose_name="客户", on_delete=models.PROTECT, related_name="campaign_receipts"
+        "customers.Customer",
+        verbose_name="客户",
+        on_delete=models.PROTECT,
+        related_name="campaign_receipts",
+        db_index=False,
     )
     associate = models.ForeignKey(
         "associates.Associate",
@@ -212,6 +220,7 @@ class CampaignRecipient(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="campaign_receipts",
+        db_index=False,
     )
     chunk = models.ForeignKey(
         CampaignChunk,
@@ -220,6 +229,7 @@ class CampaignRecipient(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="recipients",
+        db_index=False,
     )
     external_userid = models.CharField("外部联系人ID", max_length=64, blank=True)
     status = models.CharField("状态", max_length=16, choices=Status.choices)
