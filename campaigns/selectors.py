@@ -12,6 +12,7 @@ from django.db.models import Count, DecimalField, Exists, Max, Min, OuterRef, Q,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from campaigns import constants as K
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
 from communities.models import GroupMember
 from coupons.models import Coupon
@@ -94,9 +95,6 @@ def campaign_audience_count(*, campaign: Campaign, now: dt.datetime | None = Non
         return campaign_audience(campaign=campaign, now=now).count()
 
 
-# The admin's first figure: the audience counted on this many customers' worth of ids, in windows spread over the
-# id range of the campaign's stores, scaled up (exact when the stores have no more customers than that).
-ESTIMATE_SAMPLE = 20_000
 _ESTIMATE_WINDOWS = 16
 
 
@@ -106,10 +104,11 @@ class AudienceEstimate:
     exact: bool
 
 
-def campaign_audience_estimate(*, campaign: Campaign, sample: int = ESTIMATE_SAMPLE) -> AudienceEstimate:
+def campaign_audience_estimate(*, campaign: Campaign, sample: int | None = None) -> AudienceEstimate:
     """The audience's size within a second at any size: exact on small stores, else counted on id windows that cover
     about `sample` ids and scaled to the whole id range (the exact figure follows from `campaign_audience_count`
     in the background)."""
+    sample = sample or K.estimate_sample()
     with replica_reads():
         bounds = Customer.objects.filter(merged_into__isnull=True, primary_store__in=campaign.stores.all()).aggregate(
             low=Min("pk"), high=Max("pk")
@@ -127,6 +126,22 @@ def campaign_audience_estimate(*, campaign: Campaign, sample: int = ESTIMATE_SAM
             windows |= Q(pk__gte=start, pk__lt=start + width)
         counted = audience.filter(windows).count()
     return AudienceEstimate(count=round(counted * span / (width * _ESTIMATE_WINDOWS)), exact=False)
+
+
+@dataclass(frozen=True)
+class AudiencePreview:
+    count: int
+    exact: bool
+    counted_at: dt.datetime | None = None
+
+
+def campaign_audience_preview(*, campaign: Campaign) -> AudiencePreview:
+    """What the admin shows at once: the exact count stored for the campaign's current filters, else an estimate
+    (the caller queues the exact count, `campaigns.services.campaign_audience_count_queue`)."""
+    if campaign.audience_count is not None and campaign.audience_count_key == campaign_audience_key(campaign=campaign):
+        return AudiencePreview(count=campaign.audience_count, exact=True, counted_at=campaign.audience_counted_at)
+    estimate = campaign_audience_estimate(campaign=campaign)
+    return AudiencePreview(count=estimate.count, exact=estimate.exact)
 
 
 def campaign_audience_key(*, campaign: Campaign) -> str:

@@ -28,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Case, CharField, Count, Exists, F, IntegerField, Max, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
@@ -37,7 +38,7 @@ from associates.models import Store
 from associates.selectors import user_store_ids
 from campaigns import constants as K
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, JourneyConfig
-from campaigns.selectors import campaign_audience, campaign_audience_count
+from campaigns.selectors import campaign_audience, campaign_audience_count, campaign_audience_key
 from clientbook.models import FollowRelation, FollowUpTask
 from coupons.links import coupon_card_image_url
 from coupons.sending_many import coupon_pack_send_many
@@ -164,6 +165,33 @@ def campaign_save(*, campaign: Campaign, user) -> Campaign:
     return campaign
 
 
+def campaign_audience_count_store(*, campaign_id: int) -> int:
+    """Count the campaign's audience exactly (on the replica when there is one) and store the figure with the
+    fingerprint of the filters it counted; the admin preview shows it while the filters stay the same."""
+    campaign = Campaign.objects.get(pk=campaign_id)
+    key = campaign_audience_key(campaign=campaign)
+    count = campaign_audience_count(campaign=campaign)
+    Campaign.objects.filter(pk=campaign_id).update(
+        audience_count=count, audience_count_key=key, audience_counted_at=timezone.now()
+    )
+    return count
+
+
+COUNT_QUEUED_SECONDS = 600
+
+
+def campaign_audience_count_queue(*, campaign: Campaign, send_later: Callable[[int], None]) -> bool:
+    """Queue the exact count of the campaign's current filters once (`send_later(campaign_id)`, after the
+    transaction commits): a page shown again while it runs queues nothing new. Returns whether it queued."""
+    key = campaign_audience_key(campaign=campaign)
+    if campaign.audience_count is not None and campaign.audience_count_key == key:
+        return False
+    if not cache.add(f"campaign-audience-count:{campaign.pk}:{key}", 1, COUNT_QUEUED_SECONDS):
+        return False
+    transaction.on_commit(functools.partial(send_later, campaign.pk))
+    return True
+
+
 def campaign_submit(*, campaign_id: int, user, store_ids: frozenset[int] | EllipsisType | None = ...) -> Campaign:
     """Draft → submitted, with the audience size as the manager saw it."""
     campaign = Campaign.objects.get(pk=campaign_id)
@@ -172,7 +200,10 @@ def campaign_submit(*, campaign_id: int, user, store_ids: frozenset[int] | Ellip
     problems = campaign_content_problems(campaign=campaign)
     if problems:
         raise ApplicationError("campaign_invalid", "；".join(problems))
-    size = campaign_audience_count(campaign=campaign)
+    fresh = campaign.audience_count is not None and campaign.audience_count_key == campaign_audience_key(
+        campaign=campaign
+    )
+    size = campaign.audience_count if fresh else campaign_audience_count(campaign=campaign)
     if not _move(campaign_id, from_=[S.DRAFT], to=S.SUBMITTED, submitted_at=timezone.now(), audience_size=size):
         raise _conflict("not_draft", "只有草稿可以提交审批。")
     return Campaign.objects.get(pk=campaign_id)

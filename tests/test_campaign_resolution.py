@@ -19,7 +19,6 @@ import pytest
 import time_machine
 from django.db.models import Count, DecimalField, Max, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from campaigns import constants as K
 from campaigns import services
