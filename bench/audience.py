@@ -32,14 +32,10 @@ CUSTOMERS, STORES, ASSOCIATES_PER_STORE = 1_000_000, 10, 100
 TARGET_SECONDS, TARGET_RSS_GROWTH_MB, TARGET_PREVIEW_SECONDS = 30, 100, 1
 
 
-def add_arguments(parser) -> None:
-    parser.add_argument("--recipients", type=int, help="Customers in the audience (default 1,000,000 × scale).")
-
-
-def run(*, scale: float, log: Callable[[str], None], customers: int | None = None, recipients: int | None = None):
+def run(*, scale: float, log: Callable[[str], None], customers: int | None = None) -> dict:
     if connection.vendor != "postgresql":
         raise CommandError("bench audience measures PostgreSQL: set DATABASE_URL=postgres://…")
-    size = recipients or customers or max(1000, int(CUSTOMERS * scale))
+    size = customers or max(1000, int(CUSTOMERS * scale))
     campaign, expected = _seed(size, log)
 
     started = time.perf_counter()

@@ -38,7 +38,12 @@ from associates.models import Store
 from associates.selectors import user_store_ids
 from campaigns import constants as K
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, JourneyConfig
-from campaigns.selectors import campaign_audience, campaign_audience_count, campaign_audience_key
+from campaigns.selectors import (
+    campaign_audience,
+    campaign_audience_count,
+    campaign_audience_key,
+    campaign_store_ids,
+)
 from clientbook.models import FollowRelation, FollowUpTask
 from coupons.links import coupon_card_image_url
 from coupons.sending_many import coupon_pack_send_many
@@ -416,7 +421,9 @@ def _chunks_extend(*, campaign_id: int, queued: dict[int, int], size: int) -> No
 
 def _next_range(*, campaign: Campaign, after: int, customers: int) -> tuple[int, int] | None:
     """The next keyset range of the campaign's stores' customers: ids (after, high] holding `customers` of them."""
-    base = Customer.objects.filter(merged_into__isnull=True, primary_store__in=campaign.stores.all(), pk__gt=after)
+    base = Customer.objects.filter(
+        merged_into__isnull=True, primary_store_id__in=campaign_store_ids(campaign=campaign), pk__gt=after
+    )
     ids = base.order_by("pk").values_list("pk", flat=True)
     high = ids[customers - 1 : customers].first()
     if high is None:
