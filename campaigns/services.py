@@ -3,10 +3,12 @@ WeCom mass-message task per chunk, collecting results, reminding and cancelling.
 
 Concurrency and retries (policy):
 - Every status change is a compare-and-set UPDATE … WHERE status = <expected>; the loser does nothing.
-- The audience is resolved once, in one transaction that writes every recipient and every chunk and stamps
-  `resolved_at`: a worker killed in the middle leaves nothing behind, and a rerun resolves again. Campaigns are
-  resolved one at a time (an advisory lock on PostgreSQL, the writer lock on SQLite) so two campaigns cannot
-  both pass a customer's frequency cap.
+- The audience is resolved once, set-based in SQL, in keyset ranges of customer ids: each range is one short
+  transaction that writes its recipients (INSERT … SELECT, ON CONFLICT DO NOTHING on (campaign, customer)), grows
+  the chunks and moves `resolved_through`; a worker killed in the middle leaves whole ranges behind and a rerun
+  continues after them. `resolved_at` is stamped after the last range, and no chunk is sent before it. Ranges are
+  resolved one at a time across campaigns (an advisory lock on PostgreSQL, the writer lock on SQLite), so two
+  campaigns cannot both pass a customer's frequency cap.
 - A chunk moves pending → creating → created(msgid) | failed(reason). A worker that dies inside the
   add_msg_template call leaves the chunk `creating`; after the lease, the next attempt first looks for the task
   in WeCom (get_groupmsg_list_v2 by creator and time, matching the chunk key written into the message's link)
