@@ -17,13 +17,14 @@ from associates.models import Store
 from associates.scoping import StoreScopedAdmin, request_store_ids
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, JourneyConfig
 from campaigns.selectors import (
-    campaign_audience_count,
+    campaign_audience_preview,
     campaign_progress,
     campaign_recipients_export_rows,
     campaigns_visible,
 )
 from campaigns.services import (
     campaign_approve,
+    campaign_audience_count_queue,
     campaign_cancel,
     campaign_content_problems,
     campaign_failed_chunks_retry,
@@ -31,7 +32,7 @@ from campaigns.services import (
     campaign_save,
     campaign_submit,
 )
-from campaigns.tasks import campaign_chunk_send_task
+from campaigns.tasks import campaign_audience_count_task, campaign_chunk_send_task
 from communities.models import Community
 from omni.errors import ApplicationError
 from omni.replicas import replica_reads, replica_reads_streamed
@@ -123,16 +124,24 @@ class CampaignAdmin(StoreScopedAdmin):
         store_ids = request_store_ids(request)
         if store_ids is not None and form.instance.stores.exclude(pk__in=store_ids).exists():
             raise PermissionDenied
+        campaign_audience_count_queue(campaign=form.instance, send_later=campaign_audience_count_task.delay)
 
     @admin.display(description="受众人数（预览）")
     def audience_preview(self, obj):
         if obj is None or obj.pk is None:
             return "保存后显示"
         with replica_reads():
-            count = campaign_audience_count(campaign=obj)
+            preview = campaign_audience_preview(campaign=obj)
+        if not preview.exact:
+            campaign_audience_count_queue(campaign=obj, send_later=campaign_audience_count_task.delay)
         problems = campaign_content_problems(campaign=obj)
         note = format_html("<br><span style='color:#c94838'>{}</span>", "；".join(problems)) if problems else ""
-        return format_html("{} 人（发送时再排除退订、未同意营销、超频和非好友的客户）{}", count, note)
+        figure = (
+            format_html("{} 人", preview.count)
+            if preview.exact
+            else format_html("约 {} 人（估算；精确人数正在后台统计，稍后刷新本页查看）", preview.count)
+        )
+        return format_html("{}（发送时再排除退订、未同意营销、超频和非好友的客户）{}", figure, note)
 
     @admin.display(description="进度")
     def progress_bar(self, obj):

@@ -19,6 +19,17 @@ def chunk_size() -> int:
     return min(CHUNK_MAX_RECIPIENTS, setting("CAMPAIGN_CHUNK_SIZE", CHUNK_MAX_RECIPIENTS))
 
 
+def resolve_range() -> int:
+    """Customers of the campaign's stores per keyset range of the audience's resolution (one short transaction each)."""
+    return setting("CAMPAIGN_RESOLVE_RANGE", 50_000)
+
+
+def estimate_sample() -> int:
+    """The admin preview's first figure counts the audience on about this many ids of the stores' id range, in windows
+    spread over it, and scales up (exact when the range is no wider)."""
+    return setting("CAMPAIGN_ESTIMATE_SAMPLE", 20_000)
+
+
 def frequency_cap() -> tuple[int, int]:
     """Omni's own cross-associate cap: at most N marketing mass messages per customer in D days."""
     return setting("CAMPAIGN_FREQUENCY_CAP", 2), setting("CAMPAIGN_FREQUENCY_DAYS", 7)

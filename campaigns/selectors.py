@@ -2,20 +2,24 @@
 of a campaign's recipients opened its landing page."""
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, Exists, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, Exists, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from campaigns import constants as K
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
 from communities.models import GroupMember
 from coupons.models import Coupon
 from customers.models import Customer, CustomerTag, Order, OrderLine
-from customers.selectors import TIERS, customer_record_ids, customer_segment
+from customers.selectors import TIERS, customer_record_ids, customer_segment_case
 from omni.errors import ApplicationError
+from omni.replicas import replica_reads
 
 _COUNTED = ~Q(status__in=[Order.Status.CANCELLED, Order.Status.RETURNED])
 
@@ -28,12 +32,19 @@ def _tier_bounds(tier: str) -> tuple[Decimal, Decimal | None]:
     raise ValueError(tier)
 
 
+def campaign_store_ids(*, campaign: Campaign) -> list[int]:
+    """The audience's stores as literal ids: the planner then sizes a store filter right (a subquery on the M2M table
+    is estimated at one store, and a keyset range of customer ids would be read through the store index)."""
+    return sorted(campaign.stores.values_list("pk", flat=True))
+
+
 def campaign_audience(*, campaign: Campaign, now: dt.datetime | None = None) -> QuerySet[Customer]:
-    """The customers a campaign's filters select (consent, opt-outs and caps are applied at send time, with
-    a reason per skipped customer). Segments need three figures per customer and are applied by
-    `campaign_audience_ids`."""
+    """The customers a campaign's filters select, every filter (segments too) in one SQL query (consent, opt-outs
+    and caps are applied when the audience is resolved, with a reason per skipped customer)."""
     now = now or timezone.now()
-    customers = Customer.objects.filter(merged_into__isnull=True, primary_store__in=campaign.stores.all())
+    customers = Customer.objects.filter(
+        merged_into__isnull=True, primary_store_id__in=campaign_store_ids(campaign=campaign)
+    ).order_by()
     tag_ids = list(campaign.tags.values_list("pk", flat=True))
     if tag_ids:
         customers = customers.filter(Exists(CustomerTag.objects.filter(customer=OuterRef("pk"), tag_id__in=tag_ids)))
@@ -72,27 +83,94 @@ def campaign_audience(*, campaign: Campaign, now: dt.datetime | None = None) -> 
         )
         customers = customers.filter(Exists(member) if campaign.community_membership == "in" else ~Exists(member))
     if campaign.segments:
-        customers = customers.annotate(order_count=Subquery(orders.annotate(n=Count("pk")).values("n")))
+        customers = customers.annotate(
+            order_count=Subquery(orders.annotate(n=Count("pk")).values("n")),
+            segment=customer_segment_case(
+                orders="order_count", lifetime_spend="lifetime_spend", last_purchase_at="last_purchase_at", now=now
+            ),
+        ).filter(segment__in=list(campaign.segments))
     return customers
 
 
 def campaign_audience_ids(*, campaign: Campaign, now: dt.datetime | None = None) -> list[int]:
-    """The ids of the audience in id order, segments applied."""
-    customers = campaign_audience(campaign=campaign, now=now).order_by("pk")
-    if not campaign.segments:
-        return list(customers.values_list("pk", flat=True))
-    wanted = set(campaign.segments)
-    return [
-        pk
-        for pk, orders, spend, last in customers.values_list("pk", "order_count", "lifetime_spend", "last_purchase_at")
-        if customer_segment(orders=orders or 0, lifetime_spend=spend or Decimal("0"), last_purchase_at=last) in wanted
-    ]
+    """The ids of the audience in id order (for tests and small audiences; resolution stays in SQL)."""
+    return list(campaign_audience(campaign=campaign, now=now).order_by("pk").values_list("pk", flat=True))
 
 
-def campaign_audience_count(*, campaign: Campaign) -> int:
-    if campaign.segments:
-        return len(campaign_audience_ids(campaign=campaign))
-    return campaign_audience(campaign=campaign).count()
+def campaign_audience_count(*, campaign: Campaign, now: dt.datetime | None = None) -> int:
+    """The exact size of the audience: one COUNT in the database, on the replica when one is configured."""
+    with replica_reads():
+        return campaign_audience(campaign=campaign, now=now).count()
+
+
+_ESTIMATE_WINDOWS = 16
+
+
+@dataclass(frozen=True)
+class AudienceEstimate:
+    count: int
+    exact: bool
+
+
+def campaign_audience_estimate(*, campaign: Campaign, sample: int | None = None) -> AudienceEstimate:
+    """The audience's size within a second at any size: exact on small stores, else counted on id windows that cover
+    about `sample` ids and scaled to the whole id range (the exact figure follows from `campaign_audience_count`
+    in the background)."""
+    sample = sample or K.estimate_sample()
+    with replica_reads():
+        bounds = Customer.objects.filter(
+            merged_into__isnull=True, primary_store_id__in=campaign_store_ids(campaign=campaign)
+        ).aggregate(low=Min("pk"), high=Max("pk"))
+        audience = campaign_audience(campaign=campaign)
+        if bounds["low"] is None:
+            return AudienceEstimate(count=0, exact=True)
+        span = bounds["high"] - bounds["low"] + 1
+        if span <= sample:
+            return AudienceEstimate(count=audience.count(), exact=True)
+        width = max(1, sample // _ESTIMATE_WINDOWS)
+        windows = Q()
+        for n in range(_ESTIMATE_WINDOWS):
+            start = bounds["low"] + n * span // _ESTIMATE_WINDOWS
+            windows |= Q(pk__gte=start, pk__lt=start + width)
+        counted = audience.filter(windows).count()
+    return AudienceEstimate(count=round(counted * span / (width * _ESTIMATE_WINDOWS)), exact=False)
+
+
+@dataclass(frozen=True)
+class AudiencePreview:
+    count: int
+    exact: bool
+    counted_at: dt.datetime | None = None
+
+
+def campaign_audience_preview(*, campaign: Campaign) -> AudiencePreview:
+    """What the admin shows at once: the exact count stored for the campaign's current filters, else an estimate
+    (the caller queues the exact count, `campaigns.services.campaign_audience_count_queue`)."""
+    if campaign.audience_count is not None and campaign.audience_count_key == campaign_audience_key(campaign=campaign):
+        return AudiencePreview(count=campaign.audience_count, exact=True, counted_at=campaign.audience_counted_at)
+    estimate = campaign_audience_estimate(campaign=campaign)
+    return AudiencePreview(count=estimate.count, exact=estimate.exact)
+
+
+def campaign_audience_key(*, campaign: Campaign) -> str:
+    """A fingerprint of the campaign's filters: an exact count stored under another key counted other filters."""
+    fields = {name: getattr(campaign, name) for name in AUDIENCE_FILTERS}
+    fields["stores"] = sorted(campaign.stores.values_list("pk", flat=True))
+    fields["tags"] = sorted(campaign.tags.values_list("pk", flat=True))
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+AUDIENCE_FILTERS = [
+    "tiers",
+    "segments",
+    "last_purchase_after",
+    "last_purchase_before",
+    "bought_category",
+    "holds_unused_coupon",
+    "birthday_month",
+    "community_id",
+    "community_membership",
+]
 
 
 def campaigns_visible(*, store_ids: frozenset[int] | None, queryset: QuerySet[Campaign] | None = None):

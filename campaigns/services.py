@@ -3,10 +3,12 @@ WeCom mass-message task per chunk, collecting results, reminding and cancelling.
 
 Concurrency and retries (policy):
 - Every status change is a compare-and-set UPDATE … WHERE status = <expected>; the loser does nothing.
-- The audience is resolved once, in one transaction that writes every recipient and every chunk and stamps
-  `resolved_at`: a worker killed in the middle leaves nothing behind, and a rerun resolves again. Campaigns are
-  resolved one at a time (an advisory lock on PostgreSQL, the writer lock on SQLite) so two campaigns cannot
-  both pass a customer's frequency cap.
+- The audience is resolved once, set-based in SQL, in keyset ranges of customer ids: each range is one short
+  transaction that writes its recipients (INSERT … SELECT, ON CONFLICT DO NOTHING on (campaign, customer)), grows
+  the chunks and moves `resolved_through`; a worker killed in the middle leaves whole ranges behind and a rerun
+  continues after them. `resolved_at` is stamped after the last range, and no chunk is sent before it. Ranges are
+  resolved one at a time across campaigns (an advisory lock on PostgreSQL, the writer lock on SQLite), so two
+  campaigns cannot both pass a customer's frequency cap.
 - A chunk moves pending → creating → created(msgid) | failed(reason). A worker that dies inside the
   add_msg_template call leaves the chunk `creating`; after the lease, the next attempt first looks for the task
   in WeCom (get_groupmsg_list_v2 by creator and time, matching the chunk key written into the message's link)
@@ -28,20 +30,26 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Case, CharField, Count, Exists, F, IntegerField, Max, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from associates.models import Store
 from associates.selectors import user_store_ids
 from campaigns import constants as K
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, JourneyConfig
-from campaigns.selectors import campaign_audience_count, campaign_audience_ids
+from campaigns.selectors import (
+    campaign_audience,
+    campaign_audience_count,
+    campaign_audience_key,
+    campaign_store_ids,
+)
 from clientbook.models import FollowRelation, FollowUpTask
 from coupons.links import coupon_card_image_url
 from coupons.sending_many import coupon_pack_send_many
 from customers.models import Customer, Order
-from omni.bulk import bulk_copy
 from omni.errors import ApplicationError
 from wecom.client import WeComError, wecom_client
 
@@ -164,6 +172,33 @@ def campaign_save(*, campaign: Campaign, user) -> Campaign:
     return campaign
 
 
+def campaign_audience_count_store(*, campaign_id: int) -> int:
+    """Count the campaign's audience exactly (on the replica when there is one) and store the figure with the
+    fingerprint of the filters it counted; the admin preview shows it while the filters stay the same."""
+    campaign = Campaign.objects.get(pk=campaign_id)
+    key = campaign_audience_key(campaign=campaign)
+    count = campaign_audience_count(campaign=campaign)
+    Campaign.objects.filter(pk=campaign_id).update(
+        audience_count=count, audience_count_key=key, audience_counted_at=timezone.now()
+    )
+    return count
+
+
+COUNT_QUEUED_SECONDS = 600
+
+
+def campaign_audience_count_queue(*, campaign: Campaign, send_later: Callable[[int], None]) -> bool:
+    """Queue the exact count of the campaign's current filters once (`send_later(campaign_id)`, after the
+    transaction commits): a page shown again while it runs queues nothing new. Returns whether it queued."""
+    key = campaign_audience_key(campaign=campaign)
+    if campaign.audience_count is not None and campaign.audience_count_key == key:
+        return False
+    if not cache.add(f"campaign-audience-count:{campaign.pk}:{key}", 1, COUNT_QUEUED_SECONDS):
+        return False
+    transaction.on_commit(functools.partial(send_later, campaign.pk))
+    return True
+
+
 def campaign_submit(*, campaign_id: int, user, store_ids: frozenset[int] | EllipsisType | None = ...) -> Campaign:
     """Draft → submitted, with the audience size as the manager saw it."""
     campaign = Campaign.objects.get(pk=campaign_id)
@@ -172,7 +207,10 @@ def campaign_submit(*, campaign_id: int, user, store_ids: frozenset[int] | Ellip
     problems = campaign_content_problems(campaign=campaign)
     if problems:
         raise ApplicationError("campaign_invalid", "；".join(problems))
-    size = campaign_audience_count(campaign=campaign)
+    fresh = campaign.audience_count is not None and campaign.audience_count_key == campaign_audience_key(
+        campaign=campaign
+    )
+    size = campaign.audience_count if fresh else campaign_audience_count(campaign=campaign)
     if not _move(campaign_id, from_=[S.DRAFT], to=S.SUBMITTED, submitted_at=timezone.now(), audience_size=size):
         raise _conflict("not_draft", "只有草稿可以提交审批。")
     return Campaign.objects.get(pk=campaign_id)
@@ -242,35 +280,161 @@ def _serialize_resolution() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [zlib.crc32(b"campaigns.resolve")])
 
 
-def _choose_follows(customer_ids: list[int]) -> dict[int, tuple[int, str]]:
-    """customer → (associate id, external_userid): the primary associate when they follow the customer, else a
-    follower in the customer's store, else any active follower (the earliest friendship first)."""
-    chosen: dict[int, tuple[int, str, int]] = {}
-    primary = dict(Customer.objects.filter(pk__in=customer_ids).values_list("pk", "primary_associate_id"))
-    stores = dict(Customer.objects.filter(pk__in=customer_ids).values_list("pk", "primary_store_id"))
-    follows = (
-        FollowRelation.objects.filter(customer_id__in=customer_ids, ended_at__isnull=True, associate__is_active=True)
-        .order_by("followed_at", "pk")
-        .values_list("customer_id", "associate_id", "associate__store_id", "external_userid")
-    )
-    for customer_id, associate_id, store_id, external_userid in follows:
-        rank = 0 if associate_id == primary.get(customer_id) else 1 if store_id == stores.get(customer_id) else 2
-        if customer_id not in chosen or rank < chosen[customer_id][2]:
-            chosen[customer_id] = (associate_id, external_userid, rank)
-    return {c: (a, e) for c, (a, e, _) in chosen.items()}
+def _at_least(receipts, n: int):
+    """At least `n` rows in `receipts`: an EXISTS that stops at the n-th (OFFSET n-1 LIMIT 1)."""
+    return Value(True) if n <= 0 else Exists(receipts.order_by()[n - 1 : n])
 
 
-def _receipts_since(customer_ids: list[int], since: dt.datetime, exclude_campaign: int) -> dict[int, int]:
-    rows = (
-        CampaignRecipient.objects.filter(
-            customer_id__in=customer_ids, status__in=_COUNTS_FOR_CAPS, created_at__gte=since
+def _stage_query(*, campaign: Campaign, now: dt.datetime, low: int, high: int) -> tuple[str, list]:
+    """The SELECT of one id range of the audience: (customer id, follow relation chosen, why refused or '', which cap
+    it is over or '').
+
+    The follow chosen is the primary associate's when they follow the customer, else a follower in the customer's
+    store, else any active follower, the earliest friendship first. A skipped customer's reason is the first of:
+    opted out, no consent (`refused`), no follower (`_resolve_range`), Omni's frequency cap (other campaigns in the
+    last D days), WeCom's monthly cap (`capped`)."""
+    # Three probes, first match wins (SQLite cannot read the outer row in a subquery's ORDER BY).
+    active = FollowRelation.objects.filter(customer=OuterRef("pk"), ended_at__isnull=True, associate__is_active=True)
+    follow = Coalesce(
+        *(
+            Subquery(ranked.order_by("followed_at", "pk").values("pk")[:1], output_field=IntegerField())
+            for ranked in (
+                active.filter(associate_id=OuterRef("primary_associate_id")),
+                active.filter(associate__store_id=OuterRef("primary_store_id")),
+                active,
+            )
         )
-        .exclude(campaign_id=exclude_campaign)
-        .values("customer_id")
-        .annotate(n=Count("pk"))
-        .values_list("customer_id", "n")
     )
-    return dict(rows)
+    per, days = K.frequency_cap()
+    local = now.astimezone(CORP_TZ)
+    month_cap = K.monthly_cap() or calendar.monthrange(local.year, local.month)[1]
+    receipts = CampaignRecipient.objects.filter(customer=OuterRef("pk"), status__in=_COUNTS_FOR_CAPS).exclude(
+        campaign_id=campaign.pk
+    )
+    Skip = CampaignRecipient.Skip
+    stage = (
+        campaign_audience(campaign=campaign, now=now)
+        .filter(pk__gte=low, pk__lte=high)
+        .annotate(
+            follow_id=follow,
+            refused=Case(
+                When(opted_out=True, then=Value(Skip.OPTED_OUT.value)),
+                When(marketing_consent=False, then=Value(Skip.NO_CONSENT.value)),
+                default=Value(""),
+                output_field=CharField(),
+            ),
+            capped=Case(
+                When(
+                    _at_least(receipts.filter(created_at__gte=now - dt.timedelta(days=days)), per),
+                    then=Value(Skip.FREQUENCY_CAP.value),
+                ),
+                When(
+                    _at_least(receipts.filter(created_at__gte=_month_start(now)), month_cap),
+                    then=Value(Skip.MONTHLY_CAP.value),
+                ),
+                default=Value(""),
+                output_field=CharField(),
+            ),
+        )
+        .values("follow_id", "refused", "capped", customer_id=F("pk"))
+    )
+    return stage.query.sql_with_params()
+
+
+_STAGE = "campaign_resolve_stage"
+
+
+def _resolve_range(*, campaign: Campaign, now: dt.datetime, low: int, high: int) -> None:
+    """Resolve the audience's customers with ids in [low, high] into recipients and chunks, set-based, inside the
+    caller's transaction. No row per customer passes through Python: the range is staged in a temporary table,
+    only per-associate counts come back to extend the associate's chunks, and INSERT … SELECT writes the rows.
+
+    A recipient's chunk is its position among its associate's queued recipients in customer id order, divided by
+    the chunk size. Ranges are resolved in id order, so that position is the associate's chunks' total size before
+    this range plus its rank inside the range; the chunks are extended first, so their total now counts this range
+    too and the rank is subtracted back from it."""
+    sql, params = _stage_query(campaign=campaign, now=now, low=low, high=high)
+    recipients = connection.ops.quote_name(CampaignRecipient._meta.db_table)
+    chunks = connection.ops.quote_name(CampaignChunk._meta.db_table)
+    follows = connection.ops.quote_name(FollowRelation._meta.db_table)
+    temporary = "CREATE TEMPORARY TABLE" + (" {} ON COMMIT DROP AS" if connection.vendor == "postgresql" else " {} AS")
+    size = K.chunk_size()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The planner prices a range's per-customer subqueries high enough to JIT-compile them, which costs more
+            # (over a second per range) than the statements take to run.
+            cursor.execute("SET LOCAL jit = off")
+        cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+        cursor.execute(
+            temporary.format(_STAGE) + " SELECT s.customer_id, f.associate_id, f.external_userid, "
+            "CASE WHEN s.refused <> '' THEN s.refused WHEN f.id IS NULL THEN %s ELSE s.capped END AS reason "
+            f"FROM ({sql}) s LEFT JOIN {follows} f ON f.id = s.follow_id",
+            [CampaignRecipient.Skip.NO_FOLLOWER.value, *params],
+        )
+        cursor.execute(f"SELECT associate_id, COUNT(*) FROM {_STAGE} WHERE reason = '' GROUP BY associate_id")
+        queued = dict(cursor.fetchall())
+        _chunks_extend(campaign_id=campaign.pk, queued=queued, size=size)
+        # SQLite reads "INSERT … SELECT … ON CONFLICT" as a join's ON without a WHERE in the SELECT.
+        cursor.execute(
+            f"INSERT INTO {recipients} (campaign_id, customer_id, associate_id, chunk_id, external_userid, status, "
+            f"skip_reason, created_at) "
+            f"SELECT %s, q.customer_id, q.associate_id, ch.id, q.external_userid, %s, '', %s FROM ("
+            f"SELECT customer_id, associate_id, external_userid, "
+            f"ROW_NUMBER() OVER (PARTITION BY associate_id ORDER BY customer_id) AS position, "
+            f"COUNT(*) OVER (PARTITION BY associate_id) AS here FROM {_STAGE} WHERE reason = '') q "
+            f"JOIN (SELECT associate_id, SUM(size) AS filled FROM {chunks} WHERE campaign_id = %s "
+            f"GROUP BY associate_id) f ON f.associate_id = q.associate_id "
+            f"JOIN {chunks} ch ON ch.campaign_id = %s AND ch.associate_id = q.associate_id "
+            f"AND ch.{connection.ops.quote_name('index')} = (f.filled - q.here + q.position - 1) / %s "
+            f"WHERE 1 = 1 ON CONFLICT (campaign_id, customer_id) DO NOTHING",
+            [campaign.pk, RS.QUEUED, now, campaign.pk, campaign.pk, size],
+        )
+        cursor.execute(
+            f"INSERT INTO {recipients} (campaign_id, customer_id, associate_id, chunk_id, external_userid, status, "
+            f"skip_reason, created_at) "
+            f"SELECT %s, customer_id, associate_id, NULL, '', %s, reason, %s FROM {_STAGE} WHERE reason <> '' "
+            f"ON CONFLICT (campaign_id, customer_id) DO NOTHING",
+            [campaign.pk, RS.SKIPPED, now],
+        )
+        cursor.execute(f"DROP TABLE {_STAGE}")
+
+
+def _chunks_extend(*, campaign_id: int, queued: dict[int, int], size: int) -> None:
+    """Grow each associate's chunks by `queued[associate]` recipients: fill their last chunk, then add new ones.
+    One row per associate passes through here, never one per recipient."""
+    last: dict[int, CampaignChunk] = {}
+    for chunk in CampaignChunk.objects.filter(campaign_id=campaign_id, associate_id__in=list(queued)).order_by(
+        "associate_id", "index"
+    ):
+        last[chunk.associate_id] = chunk
+    grown, new = [], []
+    for associate_id, count in sorted(queued.items()):
+        chunk = last.get(associate_id)
+        index = -1 if chunk is None else chunk.index
+        if chunk is not None and chunk.size < size:
+            take = min(size - chunk.size, count)
+            chunk.size += take
+            grown.append(chunk)
+            count -= take
+        while count > 0:
+            index += 1
+            take = min(size, count)
+            new.append(CampaignChunk(campaign_id=campaign_id, associate_id=associate_id, index=index, size=take))
+            count -= take
+    CampaignChunk.objects.bulk_update(grown, ["size"], batch_size=1000)
+    CampaignChunk.objects.bulk_create(new, batch_size=1000)
+
+
+def _next_range(*, campaign: Campaign, after: int, customers: int) -> tuple[int, int] | None:
+    """The next keyset range of the campaign's stores' customers: ids (after, high] holding `customers` of them."""
+    base = Customer.objects.filter(
+        merged_into__isnull=True, primary_store_id__in=campaign_store_ids(campaign=campaign), pk__gt=after
+    )
+    ids = base.order_by("pk").values_list("pk", flat=True)
+    high = ids[customers - 1 : customers].first()
+    if high is None:
+        high = base.aggregate(high=Max("pk"))["high"]
+    return None if high is None else (after + 1, high)
 
 
 @dataclass
@@ -281,93 +445,33 @@ class Resolved:
 
 
 def campaign_resolve(*, campaign_id: int, now: dt.datetime | None = None) -> Resolved | None:
-    """Write the campaign's recipients and chunks once (None when another run already did)."""
+    """Write the campaign's recipients and chunks once (None when another run already did).
+
+    Set-based and resumable: the stores' customers are taken in keyset ranges of customer ids, each resolved in its
+    own short transaction (`_resolve_range`) that also moves `resolved_through` to the range's last id; a run that
+    dies or is retried continues after it, and the unique (campaign, customer) with ON CONFLICT DO NOTHING
+    keeps any overlap out. `resolved_at` is stamped after the last range, and only then are chunks sent."""
     now = now or timezone.now()
-    with transaction.atomic():
-        _serialize_resolution()
-        campaign = Campaign.objects.select_for_update(no_key=True).get(pk=campaign_id)
-        if campaign.resolved_at is not None or campaign.status != S.SENDING:
-            return None
-        ids = campaign_audience_ids(campaign=campaign, now=now)
-        flags = {}
-        step = 20_000
-        for start in range(0, len(ids), step):
-            part = ids[start : start + step]
-            flags.update(
-                {
-                    pk: (opted_out, consent)
-                    for pk, opted_out, consent in Customer.objects.filter(pk__in=part).values_list(
-                        "pk", "opted_out", "marketing_consent"
-                    )
-                }
-            )
-        follows: dict[int, tuple[int, str]] = {}
-        week: dict[int, int] = {}
-        month: dict[int, int] = {}
-        per, days = K.frequency_cap()
-        for start in range(0, len(ids), step):
-            part = ids[start : start + step]
-            follows.update(_choose_follows(part))
-            week.update(_receipts_since(part, now - dt.timedelta(days=days), campaign_id))
-            month.update(_receipts_since(part, _month_start(now), campaign_id))
-        local = now.astimezone(CORP_TZ)
-        month_cap = K.monthly_cap() or calendar.monthrange(local.year, local.month)[1]
-
-        skipped: list[tuple[int, str]] = []
-        by_associate: dict[int, list[tuple[int, str]]] = defaultdict(list)
-        for pk in ids:
-            opted_out, consent = flags[pk]
-            reason = (
-                CampaignRecipient.Skip.OPTED_OUT
-                if opted_out
-                else CampaignRecipient.Skip.NO_CONSENT
-                if not consent
-                else CampaignRecipient.Skip.NO_FOLLOWER
-                if pk not in follows
-                else CampaignRecipient.Skip.FREQUENCY_CAP
-                if week.get(pk, 0) >= per
-                else CampaignRecipient.Skip.MONTHLY_CAP
-                if month.get(pk, 0) >= month_cap
-                else ""
-            )
-            if reason:
-                skipped.append((pk, reason))
-            else:
-                associate_id, external_userid = follows[pk]
-                by_associate[associate_id].append((pk, external_userid))
-
-        size = K.chunk_size()
-        chunk_rows = [
-            CampaignChunk(
-                campaign_id=campaign_id,
-                associate_id=associate_id,
-                index=index,
-                size=len(members[index * size : (index + 1) * size]),
-            )
-            for associate_id, members in sorted(by_associate.items())
-            for index in range((len(members) + size - 1) // size)
-        ]
-        CampaignChunk.objects.bulk_create(chunk_rows)
-        chunk_ids = {
-            (a, i): pk
-            for pk, a, i in CampaignChunk.objects.filter(campaign_id=campaign_id).values_list(
-                "pk", "associate_id", "index"
-            )
-        }
-        columns = ["campaign_id", "customer_id", "associate_id", "chunk_id", "external_userid", "status"]
-        columns += ["skip_reason", "created_at"]
-
-        def rows():
-            for pk, reason in skipped:
-                yield (campaign_id, pk, follows.get(pk, (None,))[0], None, "", RS.SKIPPED, reason, now)
-            for associate_id, members in by_associate.items():
-                for position, (pk, external_userid) in enumerate(members):
-                    chunk_id = chunk_ids[associate_id, position // size]
-                    yield (campaign_id, pk, associate_id, chunk_id, external_userid, RS.QUEUED, "", now)
-
-        bulk_copy(CampaignRecipient, columns, rows())
-        Campaign.objects.filter(pk=campaign_id).update(resolved_at=now)
-    return Resolved(recipients=len(ids) - len(skipped), skipped=len(skipped), chunks=len(chunk_rows))
+    while True:
+        with transaction.atomic():
+            _serialize_resolution()
+            campaign = Campaign.objects.select_for_update(no_key=True).get(pk=campaign_id)
+            if campaign.resolved_at is not None or campaign.status != S.SENDING:
+                return None
+            span = _next_range(campaign=campaign, after=campaign.resolved_through or 0, customers=K.resolve_range())
+            if span is None:
+                Campaign.objects.filter(pk=campaign_id).update(resolved_at=now)
+                break
+            _resolve_range(campaign=campaign, now=now, low=span[0], high=span[1])
+            Campaign.objects.filter(pk=campaign_id).update(resolved_through=span[1])
+    counts = CampaignRecipient.objects.filter(campaign_id=campaign_id).aggregate(
+        skipped=Count("pk", filter=Q(status=RS.SKIPPED)), total=Count("pk")
+    )
+    return Resolved(
+        recipients=counts["total"] - counts["skipped"],
+        skipped=counts["skipped"],
+        chunks=CampaignChunk.objects.filter(campaign_id=campaign_id).count(),
+    )
 
 
 def campaign_send_start(*, campaign_id: int, now: dt.datetime | None = None) -> list[int]:
@@ -453,6 +557,10 @@ def campaign_chunk_send(*, chunk_id: int, now: dt.datetime | None = None) -> str
     campaign = chunk.campaign
     if campaign.status != S.SENDING:
         CampaignChunk.objects.filter(pk=chunk_id, status=CS.PENDING).update(status=CS.CANCELLED)
+        return "skipped"
+    if campaign.resolved_at is None:
+        # The audience is still being resolved range by range and may still grow this chunk: campaign_send_start
+        # queues it again once the resolution is stamped.
         return "skipped"
     stale = now - dt.timedelta(seconds=K.chunk_lease_seconds())
     sender = chunk.associate.wecom_userid

@@ -10,6 +10,7 @@ from celery import shared_task
 
 from campaigns.services import (
     ChunkRetry,
+    campaign_audience_count_store,
     campaign_chunk_send,
     campaign_results_poll,
     campaign_send_start,
@@ -81,3 +82,9 @@ def journeys_run_task() -> dict:
     """Each morning: the journeys' follow-up tasks (birthdays, post-purchase, lapsing), once per occasion."""
     made = journeys_run()
     return {"birthday": made.birthday, "post_purchase": made.post_purchase, "lapsing": made.lapsing}
+
+
+@shared_task(acks_late=True, autoretry_for=DATABASE_DISCONNECTS, retry_backoff=2, max_retries=3)
+def campaign_audience_count_task(campaign_id: int) -> int:
+    """The exact audience size the admin preview shows after its estimate (a read, harmless to run twice)."""
+    return campaign_audience_count_store(campaign_id=campaign_id)

@@ -24,7 +24,8 @@ named may differ. tests/test_till_equivalence.py runs both paths on the same inp
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import BooleanField, F, Q
@@ -62,7 +63,7 @@ class ManySent:
 def coupon_pack_send_many(
     *,
     pack_id: int,
-    recipients: Sequence[tuple[int, int | None]],
+    recipients: Iterable[tuple[int, int | None]],
     request_prefix: str,
     source: str = IssueRequest.Source.CAMPAIGN,
     now: dt.datetime | None = None,
@@ -73,12 +74,13 @@ def coupon_pack_send_many(
     Each customer's request number is "<request_prefix>:<customer id>", so running a campaign again issues only
     to those not yet served. The pack's and templates' rows are locked for the batch (single sends wait), and
     customers are served in the given order until stock, budget or a day's limit runs out. Associates' daily
-    quotas do not apply: a campaign is approved by a manager.
+    quotas do not apply: a campaign is approved by a manager. `recipients` is consumed a batch at a time, so a
+    generator reading them from the database keeps memory flat however many there are.
     """
     result = ManySent()
     now = now or timezone.now()
-    for start in range(0, len(recipients), batch_size):
-        chunk = recipients[start : start + batch_size]
+    pending = iter(recipients)
+    while chunk := list(itertools.islice(pending, batch_size)):
         for attempt in range(3):
             try:
                 with transaction.atomic():

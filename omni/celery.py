@@ -46,6 +46,8 @@ TASKS = {
     "campaigns.tasks.campaigns_tick_task": (BULK, 50, 60),
     "campaigns.tasks.campaigns_results_poll_task": (BULK, 240, 280),
     "campaigns.tasks.journeys_run_task": (BULK, 1800, 1900),
+    # The exact audience count behind the admin preview's estimate.
+    "campaigns.tasks.campaign_audience_count_task": (BULK, 600, 660),
     "clientbook.tasks.handovers_sync_task": (BULK, 1500, 1600),
     "coupons.tasks.coupons_expire_task": (BULK, 540, 580),
     "coupons.tasks.coupons_expiry_remind_task": (BULK, 1800, 1900),

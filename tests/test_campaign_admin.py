@@ -48,6 +48,46 @@ def test_a_manager_sees_their_stores_campaigns_with_the_audience_preview(client,
     assert client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").status_code == 404
 
 
+def test_the_preview_shows_an_estimate_at_once_then_the_exact_count_from_the_background(
+    client, shop, settings, django_capture_on_commit_callbacks
+):
+    store, manager, _, _, campaign = shop
+    associate = AssociateFactory(store=store)
+    for n in range(57):
+        CustomerFactory(primary_store=store, primary_associate=associate, opted_out=n % 2 == 0)
+    settings.CAMPAIGN_ESTIMATE_SAMPLE = 16  # the stores' 60 ids are more than the sample: an estimate first
+    client.force_login(manager)
+
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        first = client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+    stored = Campaign.objects.get(pk=campaign.pk)
+    again = client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+    with django_capture_on_commit_callbacks(execute=True) as queued_after_edit:
+        Campaign.objects.filter(pk=campaign.pk).update(birthday_month=6)
+        edited = client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+
+    assert "约 " in first and "精确人数正在后台统计" in first
+    assert len(queued) == 1
+    assert stored.audience_count == 60 and stored.audience_counted_at is not None
+    assert "60 人（发送时再排除" in again and "约 " not in again
+    assert "精确人数正在后台统计" in edited and len(queued_after_edit) == 1
+    assert Campaign.objects.get(pk=campaign.pk).audience_count == 0  # nobody of the store was born in June
+
+
+def test_a_page_shown_twice_queues_one_exact_count(shop, django_capture_on_commit_callbacks):
+    from campaigns.services import campaign_audience_count_queue
+
+    _, _, _, _, campaign = shop
+    sent = []
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = campaign_audience_count_queue(campaign=campaign, send_later=sent.append)
+        second = campaign_audience_count_queue(campaign=campaign, send_later=sent.append)
+
+    assert (first, second) == (True, False)
+    assert sent == [campaign.pk]
+
+
 def test_the_approve_action_refuses_the_creator_and_accepts_another_manager(client, shop):
     _, manager, creator, _, campaign = shop
     campaign_submit(campaign_id=campaign.pk, user=creator)

@@ -1,18 +1,21 @@
 """Customer 360 reads: exact figures across channels, segments, who sees whom, and constant query counts."""
 
+import itertools
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Group, Permission
+from django.db.models import DateTimeField, DecimalField, IntegerField, Value
 from django.utils import timezone
 
 from associates.selectors import user_id_store_ids
 from clientbook.models import FollowRelation
 from clientbook.profile import customer_figures, customer_head, customer_lists, customer_orders_page
 from clientbook.selectors import customers_visible
-from customers.models import Channel, Order
-from customers.selectors import customer_segment, customer_tier
+from customers.models import Channel, Customer, Order
+from customers.selectors import customer_segment, customer_segment_case, customer_tier
 from tests.factories import (
     AssociateFactory,
     CustomerFactory,
@@ -124,6 +127,36 @@ def test_tiers_and_segments():
         == "流失风险"
     )
     assert customer_segment(orders=2, lifetime_spend=Decimal("300"), last_purchase_at=now) == "一般维护"
+
+
+@pytest.mark.django_db
+def test_the_sql_segment_answers_as_customer_segment_on_every_combination():
+    """customer_segment_case (audiences filtered in the database) against customer_segment (one customer)."""
+    now = timezone.now()
+    CustomerFactory()
+    cases = list(
+        itertools.product(
+            [None, 0, 1, 2, 5],
+            [Decimal("0"), Decimal("1999.99"), Decimal("2000"), Decimal("9000")],
+            [None, now - timedelta(days=3), now - timedelta(days=119), now - timedelta(days=121)],
+        )
+    )
+    with time_machine.travel(now, tick=False):
+        expected = [customer_segment(orders=n or 0, lifetime_spend=s, last_purchase_at=last) for n, s, last in cases]
+        answered = [
+            Customer.objects.annotate(
+                n=Value(n, output_field=IntegerField()),
+                s=Value(s, output_field=DecimalField()),
+                last=Value(last, output_field=DateTimeField()),
+                segment=customer_segment_case(orders="n", lifetime_spend="s", last_purchase_at="last", now=now),
+            )
+            .values_list("segment", flat=True)
+            .get()
+            for n, s, last in cases
+        ]
+
+    assert answered == expected
+    assert set(expected) == {"潜在客户", "新客", "重要挽回", "重要价值", "流失风险", "一般维护"}
 
 
 @pytest.mark.django_db
