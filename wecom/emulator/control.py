@@ -13,6 +13,7 @@ from typing import Any
 
 from wecom.emulator.callbacks import CallbackDispatcher
 from wecom.emulator.config import EmulatorConfig
+from wecom.emulator.generated import GeneratedCorp
 from wecom.emulator.state import EmulatorState, group_chat_key, single_chat_key
 from wecom.emulator.web import CORS_HEADERS, Request, Response, json_response
 from wecom.emulator.world import World, WorldError, member_version
@@ -55,6 +56,8 @@ class ControlApi:
             (post, "associates/resign"): self.associates_resign,
             (get, "customers"): self.customers_list,
             (post, "customers"): self.customers_create,
+            (get, "generated"): self.generated_get,
+            (post, "generated"): self.generated_set,
             (post, "contacts/add"): self.contacts_add,
             (post, "contacts/edit"): self.contacts_edit,
             (post, "contacts/delete"): self.contacts_delete,
@@ -247,6 +250,20 @@ class ControlApi:
             avatar=_str(body, "avatar", required=False),
             external_userid=_str(body, "external_userid", required=False),
         )
+
+    def generated_get(self, request: Request, body: dict) -> dict:
+        corp = self.state.generated
+        return {"generated": asdict(corp) if corp else None}
+
+    def generated_set(self, request: Request, body: dict) -> dict:
+        """Set (or change, or with associates 0 remove) the generated corp (generated.py) the customer APIs serve
+        beside the members and customers made one by one."""
+        with self.state.lock:
+            try:
+                self.state.generated = GeneratedCorp.from_body(body, self.state.generated)
+            except ValueError as exc:
+                raise WorldError(400, "invalid_generated", str(exc)) from exc
+        return self.generated_get(request, body)
 
     def contacts_add(self, request: Request, body: dict) -> dict:
         add_way = body.get("add_way")
