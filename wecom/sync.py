@@ -143,7 +143,9 @@ def _run_settle(run: SyncRun) -> None:
     else:
         run.status = SyncRun.Status.DONE
     run.save()
-    logger.info("WeCom %s sync #%s: %s in %s parts, %s items", run.kind, run.pk, run.status, run.parts.count(), run.items)
+    logger.info(
+        "WeCom %s sync #%s: %s in %s parts, %s items", run.kind, run.pk, run.status, run.parts.count(), run.items
+    )
 
 
 def sync_parts_queue(*, run_id: int, queue: Callable[[int], None], window: int) -> int:
@@ -161,7 +163,9 @@ def sync_parts_queue(*, run_id: int, queue: Callable[[int], None], window: int) 
         busy = run.parts.filter(status__in=(SyncPart.Status.QUEUED, SyncPart.Status.RUNNING))
         lost = list(busy.filter(updated_at__lt=stale).values_list("pk", flat=True))
         room = max(window - busy.filter(updated_at__gte=stale).count() - len(lost), 0)
-        fresh = list(run.parts.filter(status=SyncPart.Status.PENDING).order_by("pk").values_list("pk", flat=True)[:room])
+        fresh = list(
+            run.parts.filter(status=SyncPart.Status.PENDING).order_by("pk").values_list("pk", flat=True)[:room]
+        )
         chosen = lost + fresh
         if chosen:
             SyncPart.objects.filter(pk__in=chosen).update(status=SyncPart.Status.QUEUED, updated_at=now)
@@ -206,8 +210,8 @@ def sync_part_page(*, part_id: int, client: WeComClient | None = None) -> bool:
 
 def sync_runs_resume(*, run_ids: Iterable[int], queue: Callable[[int], None]) -> int:
     """An operator resumes failed syncs: each one still failed runs again from the page it failed on (its cursor is
-    kept; a fanned-out run's failed members from theirs), queued by `queue(run_id)` after commit, unless another sync of its kind is running then (that one is
-    left to finish). Returns how many were resumed."""
+    kept; a fanned-out run's failed members from theirs), queued by `queue(run_id)` after commit, unless another
+    sync of its kind is running then (that one is left to finish). Returns how many were resumed."""
     resumed = 0
     for run_id in sorted(set(run_ids)):
         try:

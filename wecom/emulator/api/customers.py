@@ -83,7 +83,9 @@ class CustomersApi(ApiBase):
         corp = self.state.generated
         with self.state.lock:
             data = self.state.data
-            unknown = [u for u in userids if u not in data["associates"] and not (corp and corp.index_of(u) is not None)]
+            unknown = [
+                u for u in userids if u not in data["associates"] and not (corp and corp.index_of(u) is not None)
+            ]
             require(not unknown, f"unknown userid {unknown[0]!r}" if unknown else "", L.INVALID_USERID)
             barred = [u for u in userids if not self.state.admin.has_contact_permission(u)]
             require(not barred, f"userid {barred[0]!r}" if barred else "", L.NO_CONTACT_PRIVILEGE)

@@ -1,8 +1,8 @@
 """WeComApi: the /cgi-bin/ routing table, from WeCom's path to the handler of its family (the modules beside this
-one), and the gate every call goes through, as on WeCom: injected latency, the per-API per-minute and per-hour limits
-(45009, then blocked for a minute or an hour), injected 45009 / -1 faults, then the access_token check (41001 missing, 40014 unknown,
-42001 expired). Then the handler reads or changes the state, and the call is written to the call log without its
-secrets. Answers are always HTTP 200 with errcode/errmsg."""
+one), and the gate every call goes through, as on WeCom: injected latency, the per-API per-minute and per-hour
+limits (45009, then blocked for a minute or an hour), injected 45009 / -1 faults, then the access_token check (41001
+missing, 40014 unknown, 42001 expired). Then the handler reads or changes the state, and the call is written to the
+call log without its secrets. Answers are always HTTP 200 with errcode/errmsg."""
 
 import email.utils
 import json
