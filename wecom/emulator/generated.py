@@ -4,8 +4,8 @@ sync a national brand's contacts through the real endpoints.
 
 Associate i's contacts in generation g are slots [g·k, g·k + M), k = round(churn · M): each new generation
 (`POST /control/generated {"generation": g}`) the first k of every associate's contacts are gone and k new ones
-appear, which gives an incremental sync its work. With `shared_every` n, every n-th slot of associate i > 0 is
-the same person as associate i − 1's slot (one customer, two associates' friend). Everything a contact shows is a
+appear, which gives an incremental sync its work. With `shared_every` n, every n-th slot of an odd-numbered associate
+i is the same person as associate i − 1's slot (one customer, two associates' friend). Everything a contact shows is a
 pure function of (seed, person, slot), so two syncs of the same generation read the same data.
 """
 
@@ -79,7 +79,7 @@ class GeneratedCorp:
         return self.contacts_per_associate
 
     def person(self, index: int, slot: int) -> int:
-        if self.shared_every and index > 0 and slot % self.shared_every == 0:
+        if self.shared_every and index % 2 == 1 and slot % self.shared_every == 0:
             return (index - 1) * STRIDE + slot
         return index * STRIDE + slot
 
@@ -99,7 +99,8 @@ class GeneratedCorp:
         window = range(self.first_slot, self.first_slot + self.contacts_per_associate)
         if index < self.associates and slot in window and self.person(index, slot) == person:
             pairs.append((index, slot))
-        if self.shared_every and slot % self.shared_every == 0 and index + 1 < self.associates and slot in window:
+        shared = self.shared_every and index % 2 == 0 and slot % self.shared_every == 0
+        if shared and index + 1 < self.associates and slot in window:
             pairs.append((index + 1, slot))
         return pairs
 
