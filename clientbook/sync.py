@@ -25,6 +25,8 @@ from wecom.models import SyncPart, SyncRun
 from wecom.sync import FanOut, sync_fan_out, sync_pages
 
 EXTERNAL, UNIONID = Identity.Kind.WECOM_EXTERNAL_USERID, Identity.Kind.WECHAT_UNIONID
+# WeCom pages (of 100 contacts) fetched, then written in one transaction with the cursor after them.
+PAGES_PER_WRITE = 5
 # A page that met a concurrent writer of the same new customer (two associates' passes, or a callback) is written
 # again at once on its savepoint; a second clash leaves it to the task's retry.
 _ATTEMPTS = 3
@@ -34,19 +36,26 @@ def contacts_keys(client: WeComClient) -> list[str]:
     return client.external_contact.get_follow_user_list().get("follow_user", [])
 
 
-def contacts_part_page(client: WeComClient, part: SyncPart) -> tuple[str, int, bool]:
+def contacts_part_page(client: WeComClient, part: SyncPart) -> tuple[str, int, int, bool]:
+    """Up to PAGES_PER_WRITE pages of the member's contacts from the part's cursor, written at once (the caller
+    commits them with the cursor after the last): fewer, larger statements and commits than one write per page."""
     associate = Associate.objects.select_related("store").filter(wecom_userid=part.key).first()
     if associate is None:  # a member who is not one of Omni's associates: nothing of theirs is kept
-        return "", 0, True
-    page = client.batch_get_by_user(userid_list=[part.key], cursor=part.cursor, limit=C.BATCH_GET_BY_USER_MAX_LIMIT)
-    items = [
-        (item.get("external_contact", {}), item.get("follow_info", {}))
-        for item in page.get("external_contact_list", [])
-        if item.get("follow_info", {}).get("userid") == part.key
-    ]
+        return "", 0, 0, True
+    items, cursor, pages = [], part.cursor, 0
+    while pages < PAGES_PER_WRITE:
+        page = client.batch_get_by_user(userid_list=[part.key], cursor=cursor, limit=C.BATCH_GET_BY_USER_MAX_LIMIT)
+        pages += 1
+        items += [
+            (item.get("external_contact", {}), item.get("follow_info", {}))
+            for item in page.get("external_contact_list", [])
+            if item.get("follow_info", {}).get("userid") == part.key
+        ]
+        cursor = page.get("next_cursor", "")
+        if not cursor:
+            break
     follows_record_page(associate=associate, items=items, run_id=part.run_id)
-    cursor = page.get("next_cursor", "")
-    return cursor, len(items), not cursor
+    return cursor, len(items), pages, not cursor
 
 
 def contacts_part_finish(part: SyncPart) -> int:
@@ -128,11 +137,12 @@ def _stage_rows(associate: Associate, items: list[tuple[dict, dict]]) -> list[tu
     """The page as follow_record reads each contact, one tuple per contact in _STAGE_COLUMNS' order."""
     states = {follow.get("state", "") for _, follow in items} - {""}
     ways = {way.state: way for way in ContactWay.objects.filter(state__in=states)} if states else {}
+    contact_types = set(FollowRelation.ContactType.values)
     now = timezone.now()
     rows = []
     for seq, (person, follow) in enumerate(items):
-        external_userid = identity_normalize(kind=EXTERNAL, value=person["external_userid"])
-        unionid = identity_normalize(kind=UNIONID, value=person["unionid"]) if person.get("unionid") else ""
+        external_userid = _identity(EXTERNAL, person["external_userid"])
+        unionid = _identity(UNIONID, person["unionid"]) if person.get("unionid") else ""
         state = follow.get("state", "")
         way = ways.get(state)
         contact_type = person.get("type")
@@ -145,7 +155,7 @@ def _stage_rows(associate: Associate, items: list[tuple[dict, dict]]) -> list[tu
                 person.get("name") or "",
                 _GENDER.get(person.get("gender")),
                 _avatar_url(person),
-                contact_type if contact_type in FollowRelation.ContactType.values else None,
+                contact_type if contact_type in contact_types else None,
                 follow.get("add_way"),
                 state[:30],
                 way.pk if way else None,
@@ -155,6 +165,18 @@ def _stage_rows(associate: Associate, items: list[tuple[dict, dict]]) -> list[tu
             )
         )
     return rows
+
+
+def _identity(kind: str, value) -> str:
+    """identity_normalize's answer for an id kind (trimmed, not empty, not too long), without its per-call lookups of
+    the kinds: it runs for every contact of the night."""
+    text = "" if value is None else str(value).strip()
+    if not text or len(text) > _IDENTITY_MAX:
+        return identity_normalize(kind=kind, value=value)  # its error, with its code and message
+    return text
+
+
+_IDENTITY_MAX = Identity._meta.get_field("value").max_length
 
 
 def _write_page(associate: Associate, rows: list[tuple], run_id: int | None) -> list[str]:

@@ -90,9 +90,9 @@ def wecom_sync_task(run_id: int) -> None:
 
 
 WATCH_SECONDS = 60
-# Pages one part task syncs before it queues its follow-up: a member with many contacts does not hold a process
-# past the task's time limit, and other parts get their turn.
-PART_PAGES_PER_TASK = 50
+# Writes (each a few WeCom pages: the fan-out's `page`) one part task makes before it queues its follow-up: a member
+# with many contacts does not hold a process past the task's time limit, and other parts get their turn.
+PART_WRITES_PER_TASK = 20
 
 
 def _part_queue(part_id: int) -> None:
@@ -115,7 +115,7 @@ def _part_queue(part_id: int) -> None:
 )
 def wecom_sync_part_task(self, part_id: int) -> None:
     try:
-        for _ in range(PART_PAGES_PER_TASK):
+        for _ in range(PART_WRITES_PER_TASK):
             if not sync_part_page(part_id=part_id):
                 break
         else:

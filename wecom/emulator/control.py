@@ -423,11 +423,15 @@ class ControlApi:
             calls = [dict(c) for c in self.state.calls if not api or c["api"] == api]
         if "errcode" in request.query:
             calls = [c for c in calls if str(c["errcode"]) == request.query["errcode"]]
-        return {"calls": calls, "count": len(calls)}
+        with self.state.lock:
+            totals = {f"{api} {errcode}": n for (api, errcode), n in sorted(self.state.call_totals.items())}
+        # The log keeps the last calls only; `totals` counts every call since the last clear, by API and errcode.
+        return {"calls": calls, "count": len(calls), "totals": totals}
 
     def calls_clear(self, request: Request, body: dict) -> dict:
         with self.state.lock:
             self.state.calls.clear()
+            self.state.call_totals.clear()
         return {"ok": True}
 
     def deliveries_list(self, request: Request, body: dict) -> dict:

@@ -14,7 +14,7 @@ import string
 import tempfile
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
@@ -237,6 +237,7 @@ class EmulatorState:
         self.faults = Faults(**self.data["faults"])
         self.admin = CorpAdmin(**self.data["corp_admin"])
         self.calls: deque[dict] = deque(maxlen=CALL_LOG_SIZE)
+        self.call_totals: Counter[tuple[str, str]] = Counter()  # (api, errcode) -> calls since the last clear
         self.deliveries: deque[dict] = deque(maxlen=DELIVERY_LOG_SIZE)
         self.media_bytes: dict[str, bytes] = {}
         # (api, minute) -> calls; api -> blocked until; (ticket type, hour) -> ticket calls.
@@ -271,6 +272,7 @@ class EmulatorState:
         }
         with self.lock:
             self.calls.append(entry)
+            self.call_totals[api, str(errcode)] += 1
 
     # Clock -------------------------------------------------------------------------------------
 
@@ -309,6 +311,7 @@ class EmulatorState:
             self.faults = Faults()
             self.admin = CorpAdmin()
             self.calls.clear()
+            self.call_totals.clear()
             self.deliveries.clear()
             self.media_bytes.clear()
             self.rate_counts.clear()
