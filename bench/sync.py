@@ -26,6 +26,7 @@ from associates.models import Associate, Store
 from bench._servers import bench_emulator, database_url, omni_process, worker_cmd
 from clientbook.models import FollowRelation
 from customers.models import Customer
+from omni.celery import app
 from wecom.emulator.generated import GeneratedCorp
 from wecom.models import SyncPart, SyncRun
 from wecom.sync import sync_start
@@ -72,15 +73,15 @@ def run(
         )
         _seed(corp, log)
         env = {**wecom, "REDIS_URL": os.environ["REDIS_URL"], "WECOM_SYNC_WINDOW": str(window)}
-        with _workers(workers, concurrency, env) as processes:
-            time.sleep(3)  # let the workers connect to the broker before the clock starts
-            memory = _Memory(processes)
-            full = _sync(emulator, memory, log, "full")
+        with _workers(workers, concurrency, env) as mains:
+            _wait_for_workers(workers)
+            processes = _Processes(mains)
+            full = _sync(emulator, processes, log, "full")
             full.update(_check(corp))
             corp = GeneratedCorp(**emulator.control("POST", "generated", {"generation": 1})["generated"])
-            incremental = _sync(emulator, memory, log, "incremental")
+            incremental = _sync(emulator, processes, log, "incremental")
             incremental.update(_check(corp))
-            rss = memory.figures()
+            rss = processes.figures()
     relations_per_s = full["relations_per_s"]
     calls_per_page = 1  # batch/get_by_user, one member's 100 contacts a call
     full_n, full_m = FULL_SIZE
@@ -130,6 +131,15 @@ def _seed(corp: GeneratedCorp, log) -> None:
     log(f"{corp.associates:,} associates seeded in {time.perf_counter() - started:.1f}s")
 
 
+def _wait_for_workers(count: int) -> None:
+    """Until every worker answers a ping (booted, connected to the broker): the clock starts after."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if len(app.control.ping(timeout=1.0) or []) >= count:
+            return
+    raise CommandError("the workers did not start")
+
+
 class _workers:
     """Worker processes on the bulk queue, each a main process and its pool."""
 
@@ -150,28 +160,30 @@ class _workers:
             context.__exit__(*exc)
 
 
-class _Memory:
-    """RSS of every worker process (main and pool), from /proc: when warm, then sampled while the sync runs."""
+class _Processes:
+    """Every worker process (main and pool) from /proc: RSS (`start` once the sync is under way and warm, then as it
+    runs) and CPU; and the CPU of the database's backends and of this process (the emulator), to tell what one
+    relation costs whatever else the machine is doing."""
+
+    TICKS = os.sysconf("SC_CLK_TCK")
 
     def __init__(self, mains: list):
         self.mains = [main.pid for main in mains]
         self.start: dict[int, float] = {}
         self.last: dict[int, float] = {}
         self.peak: dict[int, float] = {}
+        # Database backends: pid -> [CPU when the pass began (0 for one opened since), CPU when last seen]. Celery
+        # closes a task's connection when it ends, so backends come and go: they are sampled as the sync runs.
+        self.backends: dict[int, list[float]] = {}
 
     def pids(self) -> list[int]:
         found = list(self.mains)
         for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                except (OSError, IndexError, ValueError):  # gone meanwhile
-                    continue
-                if ppid in self.mains:
-                    found.append(int(entry.name))
+            if entry.name.isdigit() and _parent(int(entry.name)) in self.mains:
+                found.append(int(entry.name))
         return found
 
-    def sample(self) -> None:
+    def sample(self, *, warm: bool = False) -> None:
         for pid in self.pids():
             try:
                 status = (Path("/proc") / str(pid) / "status").read_text()
@@ -179,9 +191,31 @@ class _Memory:
                 continue
             fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
             rss, hwm = (int(fields[name].split()[0]) / 1024 for name in ("VmRSS", "VmHWM"))
-            self.start.setdefault(pid, rss)
+            if warm:
+                self.start.setdefault(pid, rss)
             self.last[pid] = rss
             self.peak[pid] = max(self.peak.get(pid, 0), hwm)
+
+    def backends_sample(self, *, baseline: bool = False) -> None:
+        if baseline:
+            self.backends = {}
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            for (pid,) in cursor.fetchall():
+                seconds = _cpu_seconds(pid, self.TICKS)
+                seen = self.backends.setdefault(pid, [seconds if baseline else 0.0, seconds])
+                seen[1] = max(seen[1], seconds)
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far: the workers', the database backends' (of this database, this pass, as sampled) and
+        this process's (the emulator's)."""
+        return {
+            "workers": sum(_cpu_seconds(pid, self.TICKS) for pid in self.pids()),
+            "postgres": sum(last - first for first, last in self.backends.values()),
+            "emulator_and_bench": time.process_time(),
+        }
 
     def figures(self) -> list[dict]:
         return [
@@ -197,29 +231,54 @@ class _Memory:
         ]
 
 
-def _sync(emulator, memory: _Memory, log, label: str) -> dict:
+def _parent(pid: int) -> int | None:
+    try:
+        return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):  # gone meanwhile
+        return None
+
+
+def _cpu_seconds(pid: int, ticks: int) -> float:
+    try:
+        fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+
+
+def _sync(emulator, processes: _Processes, log, label: str) -> dict:
     emulator.control("POST", "calls/clear")
-    memory.sample()
+    processes.sample()
+    processes.backends_sample(baseline=True)
+    cpu_before = processes.cpu()
     started = time.perf_counter()
     run = sync_start(kind=SyncRun.Kind.CONTACTS)
     wecom_sync_task.delay(run.pk)
     deadline = started + TIMEOUT_SECONDS
     last_log = started
+    parts = done = 0
     while time.perf_counter() < deadline:
         run.refresh_from_db()
         if run.status != SyncRun.Status.RUNNING:
             break
-        memory.sample()
+        parts = parts or run.state.get("parts", 0)
+        done = SyncPart.objects.filter(run=run, status=SyncPart.Status.DONE).count()
+        # Memory is compared from a tenth of the way into the first pass (imports done, connections open, the
+        # first pages read) to the end: growth is then what the sync itself keeps.
+        processes.sample(warm=bool(parts) and done >= parts / 10)
+        processes.backends_sample()
         if time.perf_counter() - last_log > 10:
-            done = SyncPart.objects.filter(run=run, status=SyncPart.Status.DONE).count()
-            log(f"{label}: {done} associates done after {time.perf_counter() - started:.0f}s")
+            log(f"{label}: {done} of {parts} associates done after {time.perf_counter() - started:.0f}s")
             last_log = time.perf_counter()
-        time.sleep(0.2)
+        time.sleep(0.1)
     seconds = time.perf_counter() - started
-    memory.sample()
+    processes.sample(warm=True)
+    processes.backends_sample()
+    cpu = {name: round(value - cpu_before[name], 2) for name, value in processes.cpu().items()}
     totals = emulator.control("GET", "calls", api="none")["totals"]
     lost = sum(SyncPart.objects.filter(run=run).values_list("lost", flat=True))
     log(f"{label}: {run.status}, {run.items:,} relations in {seconds:.1f}s")
+    omni_cpu = cpu["workers"] + cpu["postgres"]
     return {
         "status": run.status,
         "seconds": round(seconds, 2),
@@ -228,6 +287,11 @@ def _sync(emulator, memory: _Memory, log, label: str) -> dict:
         "ended_as_vanished": lost,
         "wecom_calls": totals,
         "wecom_45009": sum(n for key, n in totals.items() if key.endswith(" 45009")),
+        "cpu_seconds": cpu,
+        # What Omni's side (workers and PostgreSQL, not the emulator) spends: a machine's cores over this figure
+        # bound the rate whatever else shared this one during the run.
+        "omni_cpu_ms_per_1000_relations": round(1_000_000 * omni_cpu / run.items, 1) if run.items else None,
+        "cpu_bound_relations_per_s_all_cores": round(os.cpu_count() * run.items / omni_cpu) if omni_cpu else None,
     }
 
 

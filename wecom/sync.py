@@ -190,8 +190,9 @@ def sync_part_page(*, part_id: int, client: WeComClient | None = None) -> bool:
                 # for the disk, which is most of what a page costs.
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            # The part's row lock makes a redelivered task and the one it doubles take turns, page by page.
-            part = SyncPart.objects.select_for_update(no_key=True).select_related("run").get(pk=part_id)
+            # The part's row lock (not the run's: parts run side by side) makes a redelivered task and the one it
+            # doubles take turns, page by page.
+            part = SyncPart.objects.select_for_update(no_key=True, of=("self",)).select_related("run").get(pk=part_id)
             if part.status not in _OPEN or part.run.status != SyncRun.Status.RUNNING:
                 return False
             fan_out = _fan_outs[part.run.kind]
