@@ -32,11 +32,12 @@ from wecom.models import SyncPart, SyncRun
 from wecom.sync import sync_start
 from wecom.tasks import wecom_sync_task
 
-ASSOCIATES, CONTACTS_PER_ASSOCIATE = 300, 1000
+ASSOCIATES, CONTACTS_PER_ASSOCIATE = 500, 1000
 WORKERS, CONCURRENCY = 2, 2
 CHURN = 0.05
 TARGET_RELATIONS_PER_S = 5000
 FLAT_RSS_MB = 30
+# A pass waits at most this long, or longer when WeCom's hourly budget makes it (a full-size corp: 1.7 h).
 TIMEOUT_SECONDS = 1800
 FULL_SIZE = (5000, 4000)
 
@@ -76,10 +77,11 @@ def run(
         with _workers(workers, concurrency, env) as mains:
             _wait_for_workers(workers)
             processes = _Processes(mains)
-            full = _sync(emulator, processes, log, "full")
+            timeout = max(TIMEOUT_SECONDS, 1.5 * 3600 * n * -(-m // 100) / settings.WECOM_RATE_LIMIT_PER_HOUR)
+            full = _sync(emulator, processes, log, "full", timeout)
             full.update(_check(corp))
             corp = GeneratedCorp(**emulator.control("POST", "generated", {"generation": 1})["generated"])
-            incremental = _sync(emulator, processes, log, "incremental")
+            incremental = _sync(emulator, processes, log, "incremental", timeout)
             incremental.update(_check(corp))
             rss = processes.figures()
     relations_per_s = full["relations_per_s"]
@@ -246,7 +248,7 @@ def _cpu_seconds(pid: int, ticks: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
 
 
-def _sync(emulator, processes: _Processes, log, label: str) -> dict:
+def _sync(emulator, processes: _Processes, log, label: str, timeout: float) -> dict:
     emulator.control("POST", "calls/clear")
     processes.sample()
     processes.backends_sample(baseline=True)
@@ -254,7 +256,7 @@ def _sync(emulator, processes: _Processes, log, label: str) -> dict:
     started = time.perf_counter()
     run = sync_start(kind=SyncRun.Kind.CONTACTS)
     wecom_sync_task.delay(run.pk)
-    deadline = started + TIMEOUT_SECONDS
+    deadline = started + timeout
     last_log = started
     parts = done = 0
     while time.perf_counter() < deadline:
