@@ -78,6 +78,7 @@ class FollowRelation(models.Model):
         CUSTOMER = "customer_deleted", "客户删除了导购"
         ASSOCIATE = "associate_deleted", "导购删除了客户"
         TRANSFERRED = "transferred", "已转接给其他导购"
+        SYNC_MISSING = "sync_missing", "同步时企业微信已无此好友"
 
     class ContactType(models.IntegerChoices):
         """external_contact.type in WeCom."""
@@ -101,6 +102,9 @@ class FollowRelation(models.Model):
     ended_at = models.DateTimeField("结束时间", null=True, blank=True)
     ended_reason = models.CharField("结束原因", max_length=20, choices=Ended.choices, blank=True)
     welcome = models.CharField("欢迎语", max_length=16, choices=Welcome.choices, default=Welcome.NONE)
+    # The last contacts sync (wecom.SyncRun) that found this friendship in WeCom: when the associate's pass ends,
+    # friendships it did not find are ended (SYNC_MISSING).
+    seen_by_sync = models.BigIntegerField("最近同步", null=True, blank=True, editable=False)
 
     class Meta:
         db_table = "associates_followrelation"

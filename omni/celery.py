@@ -37,8 +37,11 @@ TASKS = {
     "clientbook.tasks.welcome_message_send_task": (REALTIME, 25, 35),
     # A group chat's callback looked at again (one re-fetch).
     "communities.tasks.group_chat_recheck_task": (REALTIME, 120, 150),
-    # Bulk: one page of a WeCom sync; the nightly sync only queues the first pages.
+    # Bulk: one page of a WeCom sync (the nightly sync only queues the first pages), or a fanned-out sync's watch
+    # (its window of parts queued); one member's part of a contacts sync, up to PART_WRITES_PER_TASK writes (each a
+    # few WeCom calls and one set-based write; the hard limit is below wecom.sync.PART_STALE_SECONDS).
     "wecom.tasks.wecom_sync_task": (BULK, 300, 360),
+    "wecom.tasks.wecom_sync_part_task": (BULK, 300, 360),
     "wecom.tasks.wecom_sync_all_task": (BULK, 300, 360),
     # A campaign's audience resolved and its chunks queued; one chunk's WeCom task; the minute's tick (expires 50 s).
     "campaigns.tasks.campaign_send_task": (BULK, 1800, 1900),

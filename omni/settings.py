@@ -386,6 +386,12 @@ WECOM_MAX_RETRIES = env.int("WECOM_MAX_RETRIES", default=3)
 WECOM_RETRY_BACKOFF = env.float("WECOM_RETRY_BACKOFF", default=0.5)
 # Our own budget per API per minute, under WeCom's 10,000 so other tools of the corp keep room.
 WECOM_RATE_LIMIT_PER_MINUTE = env.int("WECOM_RATE_LIMIT_PER_MINUTE", default=8000)
+# And per hour, under WeCom's 150,000 (Doc 90454): past it a call is refused here, before WeCom blocks the API for an
+# hour; the nightly sync's tasks then wait for the next hour.
+WECOM_RATE_LIMIT_PER_HOUR = env.int("WECOM_RATE_LIMIT_PER_HOUR", default=120_000)
+# A full contacts sync fans out one task per associate; at most this many are queued or running at once, so the bulk
+# queue keeps room for other work (campaigns) while the sync runs for an hour or two.
+WECOM_SYNC_WINDOW = env.int("WECOM_SYNC_WINDOW", default=16)
 # Seconds a callback's timestamp may be away from now.
 WECOM_CALLBACK_MAX_AGE = env.int("WECOM_CALLBACK_MAX_AGE", default=300)
 # Seconds after which a callback event still pending is queued again by the every-minute requeue job, whatever kept

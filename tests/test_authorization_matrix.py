@@ -67,7 +67,7 @@ from suggestions.models import ComplementRule, Outreach, SuggestionModel
 from tests.factories import CouponPackFactory, CouponPackItemFactory, CouponTemplateFactory, OrderLineFactory
 from wecom.emulator.config import EmulatorConfig
 from wecom.emulator.server import start_emulator
-from wecom.models import CallbackEvent, SyncRun
+from wecom.models import CallbackEvent, SyncPart, SyncRun
 
 # ---------------------------------------------------------------------------------------------------------------
 # Roles
@@ -182,6 +182,7 @@ def _world_build() -> World:
         error="WeCom error 84061",
     )
     sync_run = SyncRun.objects.create(kind=SyncRun.Kind.CONTACTS, status=SyncRun.Status.FAILED, error="60020")
+    sync_part = SyncPart.objects.create(run=sync_run, key=associate_b.wecom_userid, status=SyncPart.Status.FAILED)
 
     template = CouponTemplateFactory(name="满300减50（全部门店）")
     pack_b = CouponPackFactory(name=f"{MARK}券包")
@@ -314,6 +315,7 @@ def _world_build() -> World:
         "customers.importjob": import_job,
         "wecom.callbackevent": callback_event,
         "wecom.syncrun": sync_run,
+        "wecom.syncpart": sync_part,
         "coupons.coupontemplate": template,
         "coupons.couponpack": pack_b,
         "coupons.issuerequest": sent.request,
@@ -605,6 +607,7 @@ ADMIN_MODELS = {
     "customers.importjob": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
     "wecom.callbackevent": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
     "wecom.syncrun": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
+    "wecom.syncpart": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
     "coupons.coupontemplate": ((200, 403, 200, 200, 403), (200, 200, 200, 200, 403)),
     "coupons.couponpack": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 403)),
     "coupons.issuerequest": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
@@ -658,6 +661,7 @@ ADMIN_ACTIONS = {
     "wecom.callbackevent:process_again": (403, 403),
     "wecom.syncrun:delete_selected": (403, 403),
     "wecom.syncrun:resume": (403, 403),
+    "wecom.syncpart:delete_selected": (403, 403),
     "coupons.coupontemplate:delete_selected": (200, 302),
     "coupons.coupontemplate:start": (200, 302),
     "coupons.coupontemplate:pause": (200, 302),
@@ -711,6 +715,7 @@ BRAND_WIDE = {
     "customers.importjob",
     "wecom.callbackevent",
     "wecom.syncrun",
+    "wecom.syncpart",
     "coupons.coupontemplate",
     "suggestions.complementrule",
     "suggestions.suggestionmodel",

@@ -50,6 +50,14 @@ class WeComError(Exception):
         return self.errcode is None or self.errcode in C.TRANSIENT_ERRORS
 
 
+class WeComBudgetExhausted(WeComError):
+    """Omni's hourly budget for this API is spent: refused before calling WeCom; try again in `retry_in` seconds."""
+
+    def __init__(self, endpoint: str, *, retry_in: float):
+        super().__init__(C.ERR_FREQUENCY_LIMIT, f"hourly budget for {endpoint} spent; next hour in {retry_in:.0f}s")
+        self.retry_in = retry_in
+
+
 class WeComClient(WeChatClient):
     def __init__(
         self,
@@ -62,6 +70,7 @@ class WeComClient(WeChatClient):
         max_retries: int = 3,
         backoff: float = 0.5,
         rate_limit_per_minute: int = C.RATE_LIMIT_PER_MINUTE,
+        rate_limit_per_hour: int = C.RATE_LIMIT_PER_HOUR,
     ):
         super().__init__(corp_id, secret, timeout=timeout, auto_retry=False)
         self.API_BASE_URL = api_base if api_base.endswith("/") else f"{api_base}/"
@@ -69,6 +78,7 @@ class WeComClient(WeChatClient):
         self.max_retries = max_retries
         self.backoff = backoff
         self.rate_limit_per_minute = rate_limit_per_minute
+        self.rate_limit_per_hour = rate_limit_per_hour
         secret_digest = hashlib.sha256(secret.encode()).hexdigest()[:12]
         self.cache_prefix = f"wecom:{corp_id}:{self.agent_id}:{secret_digest}"
 
@@ -237,14 +247,21 @@ class WeComClient(WeChatClient):
         return endpoint.split("?", 1)[0].removeprefix(self.API_BASE_URL)
 
     def _throttle(self, name: str) -> None:
-        """Stay under WeCom's per-API per-minute limit across all workers (a cache counter per minute).
+        """Stay under WeCom's per-API limits across all workers (cache counters per minute and per hour).
 
-        With the counters unreachable the call goes ahead uncounted: the budget keeps room for the corp's other
-        tools, and WeCom's own limit still holds (its 45009 / 45033 are retried with backoff like any busy answer).
+        Past the minute's budget the call waits for the next minute; past the hour's it is refused here with
+        WeComBudgetExhausted (transient, with the seconds to the next hour), since WeCom would block the API for an
+        hour and no worker should sleep that long. With the counters unreachable the call goes ahead uncounted: the
+        budget keeps room for the corp's other tools, and WeCom's own limit still holds (its 45009 / 45033 are
+        retried with backoff like any busy answer).
         """
         while True:
-            minute = int(time.time() // 60)
+            now = time.time()
+            minute, hour = int(now // 60), int(now // 3600)
             try:
+                hourly = counter_incr(f"{self.cache_prefix}:rate:{name}:h{hour}", timeout=7200)
+                if hourly > self.rate_limit_per_hour:
+                    raise WeComBudgetExhausted(name, retry_in=(hour + 1) * 3600 - now)
                 used = counter_incr(f"{self.cache_prefix}:rate:{name}:{minute}", timeout=120)
             except LockUnavailable:
                 logger.warning("Rate counters unreachable; calling WeCom %s uncounted", name)
@@ -344,5 +361,6 @@ def wecom_client(**overrides: Any) -> WeComClient:
         "max_retries": settings.WECOM_MAX_RETRIES,
         "backoff": settings.WECOM_RETRY_BACKOFF,
         "rate_limit_per_minute": settings.WECOM_RATE_LIMIT_PER_MINUTE,
+        "rate_limit_per_hour": settings.WECOM_RATE_LIMIT_PER_HOUR,
     }
     return WeComClient(**{**options, **overrides})

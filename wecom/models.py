@@ -1,5 +1,6 @@
-"""Raw WeCom callback events, stored before they are acted on, each processed once; on PostgreSQL partitioned by
-day of receipt (omni.partitions), their dedupe keys apart."""
+"""Raw WeCom callback events, stored before they are acted on, each processed once (on PostgreSQL partitioned by
+day of receipt, omni.partitions, their dedupe keys apart); full syncs from WeCom and, for those that fan out
+(contacts: one part per associate), their parts."""
 
 from django.db import models
 
@@ -87,3 +88,38 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.get_status_display()}"
+
+
+class SyncPart(models.Model):
+    """One part of a sync that fans out (contacts: one associate, by WeCom userid), synced by its own task; its cursor
+    commits with each page's writes, so a part whose worker died resumes at the page it was on."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "待同步"
+        QUEUED = "queued", "已排队"
+        RUNNING = "running", "进行中"
+        DONE = "done", "已完成"
+        FAILED = "failed", "失败"
+
+    run = models.ForeignKey(SyncRun, verbose_name="同步", on_delete=models.CASCADE, related_name="parts")
+    key = models.CharField("成员 userid", max_length=64)
+    status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.PENDING)
+    cursor = models.CharField("游标", max_length=512, blank=True)
+    pages = models.PositiveIntegerField("已同步页数", default=0)
+    items = models.PositiveIntegerField("已同步条数", default=0)
+    # Relations WeCom no longer lists for this member, marked ended when the part completes.
+    lost = models.PositiveIntegerField("已失去的好友", default=0)
+    error = models.TextField("错误", blank=True)
+    started_at = models.DateTimeField("开始时间", null=True, blank=True)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+    finished_at = models.DateTimeField("完成时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "同步分片（按成员）"
+        verbose_name_plural = "同步分片（按成员）"
+        ordering = ["run", "pk"]
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="sync_part_run_key_unique")]
+        indexes = [models.Index(fields=["run", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}/{self.key} {self.get_status_display()}"

@@ -13,6 +13,7 @@ from typing import Any
 
 from wecom.emulator.callbacks import CallbackDispatcher
 from wecom.emulator.config import EmulatorConfig
+from wecom.emulator.generated import GeneratedCorp
 from wecom.emulator.state import EmulatorState, group_chat_key, single_chat_key
 from wecom.emulator.web import CORS_HEADERS, Request, Response, json_response
 from wecom.emulator.world import World, WorldError, member_version
@@ -55,6 +56,8 @@ class ControlApi:
             (post, "associates/resign"): self.associates_resign,
             (get, "customers"): self.customers_list,
             (post, "customers"): self.customers_create,
+            (get, "generated"): self.generated_get,
+            (post, "generated"): self.generated_set,
             (post, "contacts/add"): self.contacts_add,
             (post, "contacts/edit"): self.contacts_edit,
             (post, "contacts/delete"): self.contacts_delete,
@@ -248,6 +251,20 @@ class ControlApi:
             external_userid=_str(body, "external_userid", required=False),
         )
 
+    def generated_get(self, request: Request, body: dict) -> dict:
+        corp = self.state.generated
+        return {"generated": asdict(corp) if corp else None}
+
+    def generated_set(self, request: Request, body: dict) -> dict:
+        """Set (or change, or with associates 0 remove) the generated corp (generated.py) the customer APIs serve
+        beside the members and customers made one by one."""
+        with self.state.lock:
+            try:
+                self.state.generated = GeneratedCorp.from_body(body, self.state.generated)
+            except ValueError as exc:
+                raise WorldError(400, "invalid_generated", str(exc)) from exc
+        return self.generated_get(request, body)
+
     def contacts_add(self, request: Request, body: dict) -> dict:
         add_way = body.get("add_way")
         if add_way is not None and (not isinstance(add_way, int) or isinstance(add_way, bool)):
@@ -406,11 +423,15 @@ class ControlApi:
             calls = [dict(c) for c in self.state.calls if not api or c["api"] == api]
         if "errcode" in request.query:
             calls = [c for c in calls if str(c["errcode"]) == request.query["errcode"]]
-        return {"calls": calls, "count": len(calls)}
+        with self.state.lock:
+            totals = {f"{api} {errcode}": n for (api, errcode), n in sorted(self.state.call_totals.items())}
+        # The log keeps the last calls only; `totals` counts every call since the last clear, by API and errcode.
+        return {"calls": calls, "count": len(calls), "totals": totals}
 
     def calls_clear(self, request: Request, body: dict) -> dict:
         with self.state.lock:
             self.state.calls.clear()
+            self.state.call_totals.clear()
         return {"ok": True}
 
     def deliveries_list(self, request: Request, body: dict) -> dict:

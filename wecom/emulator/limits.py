@@ -10,9 +10,12 @@ TICKET_TTL_SECONDS = 7200
 JSAPI_TICKET_PER_HOUR = 400  # per corp
 AGENT_TICKET_PER_HOUR = 100  # per app
 
-# Rate limit (Doc 90454): per API per corp; exceeding blocks that API for a minute.
+# Rate limit (Doc 90454): per API per corp; exceeding the minute's blocks that API for a minute, the hour's for an
+# hour.
 RATE_LIMIT_PER_MINUTE = 10_000
 RATE_LIMIT_BLOCK_SECONDS = 60
+RATE_LIMIT_PER_HOUR = 150_000
+RATE_LIMIT_HOUR_BLOCK_SECONDS = 3600
 
 # OAuth (Doc 91023, 91335): a code is single-use and lives five minutes.
 OAUTH_CODE_TTL_SECONDS = 300

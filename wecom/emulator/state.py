@@ -14,7 +14,7 @@ import string
 import tempfile
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
@@ -24,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from wecom.emulator import limits as L
+from wecom.emulator.generated import GeneratedCorp
 
 STATE_VERSION = 1
 # WeCom's natural month (for the mass-message receive cap) is China's.
@@ -46,6 +47,7 @@ class Faults:
     only_apis: list[str] = field(default_factory=list)  # the faults above hit only these APIs ([] = all)
     token_ttl: int = L.TOKEN_TTL_SECONDS
     per_minute_limit: int = L.RATE_LIMIT_PER_MINUTE
+    per_hour_limit: int = L.RATE_LIMIT_PER_HOUR
     monthly_cap: int | None = L.MONTHLY_RECEIVE_CAP
     callbacks: str = "on"  # on | off | duplicate
     callback_timeout: float = L.CALLBACK_TIMEOUT_SECONDS
@@ -75,7 +77,7 @@ def _fault_value(name: str, value: Any) -> Any:
         if not isinstance(value, int | float) or not 0 <= value <= 1:
             raise ValueError(f"{name} must be a number from 0 to 1")
         return float(value)
-    if name in ("latency_ms", "token_ttl", "per_minute_limit"):
+    if name in ("latency_ms", "token_ttl", "per_minute_limit", "per_hour_limit"):
         if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "latency_ms" else 1):
             raise ValueError(f"{name} must be a positive integer")
         return value
@@ -235,12 +237,16 @@ class EmulatorState:
         self.faults = Faults(**self.data["faults"])
         self.admin = CorpAdmin(**self.data["corp_admin"])
         self.calls: deque[dict] = deque(maxlen=CALL_LOG_SIZE)
+        self.call_totals: Counter[tuple[str, str]] = Counter()  # (api, errcode) -> calls since the last clear
         self.deliveries: deque[dict] = deque(maxlen=DELIVERY_LOG_SIZE)
         self.media_bytes: dict[str, bytes] = {}
         # (api, minute) -> calls; api -> blocked until; (ticket type, hour) -> ticket calls.
         self.rate_counts: dict[tuple[str, int], int] = {}
+        self.hour_counts: dict[tuple[str, int], int] = {}
         self.blocked_until: dict[str, float] = {}
         self.ticket_counts: dict[tuple[str, int], int] = {}
+        # The generated corp's shape (generated.py), beside the members and customers above; kept in memory only.
+        self.generated: GeneratedCorp | None = None
         self._dirty = threading.Event()
         self._stop = threading.Event()
         self._saver = None
@@ -266,6 +272,7 @@ class EmulatorState:
         }
         with self.lock:
             self.calls.append(entry)
+            self.call_totals[api, str(errcode)] += 1
 
     # Clock -------------------------------------------------------------------------------------
 
@@ -304,11 +311,14 @@ class EmulatorState:
             self.faults = Faults()
             self.admin = CorpAdmin()
             self.calls.clear()
+            self.call_totals.clear()
             self.deliveries.clear()
             self.media_bytes.clear()
             self.rate_counts.clear()
+            self.hour_counts.clear()
             self.blocked_until.clear()
             self.ticket_counts.clear()
+            self.generated = None
         if self.media_dir and self.media_dir.exists():
             for item in self.media_dir.iterdir():
                 item.unlink()

@@ -46,6 +46,13 @@ def page(items: list, cursor: Any, limit: int) -> tuple[list, str]:
     return chunk, _encode_cursor(start + limit) if start + limit < len(items) else ""
 
 
+def page_window(total: int, cursor: Any, limit: int) -> tuple[int, int, str]:
+    """`page` over a list only counted, not held: the [start, end) of this page and the cursor that follows it."""
+    start = _decode_cursor(cursor)
+    end = min(start + limit, total)
+    return start, end, _encode_cursor(start + limit) if start + limit < total else ""
+
+
 def page_limit(value: Any, *, default: int, maximum: int) -> int:
     if value in (None, ""):
         return default

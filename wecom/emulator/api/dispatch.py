@@ -1,8 +1,8 @@
 """WeComApi: the /cgi-bin/ routing table, from WeCom's path to the handler of its family (the modules beside this
-one), and the gate every call goes through, as on WeCom: injected latency, the per-API per-minute limit (45009,
-then blocked for a minute), injected 45009 / -1 faults, then the access_token check (41001 missing, 40014 unknown,
-42001 expired). Then the handler reads or changes the state, and the call is written to the call log without its
-secrets. Answers are always HTTP 200 with errcode/errmsg."""
+one), and the gate every call goes through, as on WeCom: injected latency, the per-API per-minute and per-hour
+limits (45009, then blocked for a minute or an hour), injected 45009 / -1 faults, then the access_token check (41001
+missing, 40014 unknown, 42001 expired). Then the handler reads or changes the state, and the call is written to the
+call log without its secrets. Answers are always HTTP 200 with errcode/errmsg."""
 
 import email.utils
 import json
@@ -159,6 +159,13 @@ class WeComApi(
             self.state.rate_counts[key] = self.state.rate_counts.get(key, 0) + 1
             for old in [k for k in self.state.rate_counts if k[1] < minute]:
                 del self.state.rate_counts[old]
+            hour = (api, int(now // 3600))
+            self.state.hour_counts[hour] = self.state.hour_counts.get(hour, 0) + 1
+            for old in [k for k in self.state.hour_counts if k[1] < hour[1]]:
+                del self.state.hour_counts[old]
+            if self.state.hour_counts[hour] > self.state.faults.per_hour_limit:
+                self.state.blocked_until[api] = now + L.RATE_LIMIT_HOUR_BLOCK_SECONDS
+                raise ApiError(L.FREQUENCY_LIMIT, f"more than {self.state.faults.per_hour_limit} calls this hour")
             if self.state.rate_counts[key] > self.state.faults.per_minute_limit:
                 self.state.blocked_until[api] = now + L.RATE_LIMIT_BLOCK_SECONDS
                 raise ApiError(L.FREQUENCY_LIMIT, f"more than {self.state.faults.per_minute_limit} calls this minute")
