@@ -287,6 +287,21 @@ def _ranker_label_baskets(table: _Purchases, params: Params) -> np.ndarray:
     return label
 
 
+@dataclasses.dataclass(frozen=True)
+class _ItemSums:
+    """The additive parts of `_ItemStats` over a set of baskets: those of customers taken apart add up."""
+
+    counts: np.ndarray  # per item: the baskets holding it
+    baskets: int
+    recent: np.ndarray  # per item: Σ recency weight of the baskets holding it
+    recent_total: float  # Σ recency weight of the baskets
+    repeats: np.ndarray  # per item: purchases followed by one in the customer's next basket
+    chances: np.ndarray  # per item: purchases in a basket the customer has a next one of
+
+    def __add__(self, other: _ItemSums) -> _ItemSums:
+        return _ItemSums(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other), strict=True)))
+
+
 def _item_stats(
     table: _Purchases,
     baskets: np.ndarray,
@@ -297,25 +312,40 @@ def _item_stats(
     params: Params,
 ) -> _ItemStats:
     """Item statistics over the given baskets (a mask), with their (cosine, transition) matrices."""
+    return _item_stats_of(_item_sums(table, baskets, by_item, built_day, n_items, params), similarity, params)
+
+
+def _item_sums(
+    table: _Purchases, baskets: np.ndarray, by_item: np.ndarray, built_day: int, n_items: int, params: Params
+) -> _ItemSums:
     rows = baskets[table.basket]
     counts = np.bincount(table.item[rows], minlength=n_items).astype(np.float64)
     recent_weight = np.where(baskets, 0.5 ** ((built_day - table.basket_day) / params.popularity_half_life_days), 0)
     recent = np.bincount(table.item, weights=recent_weight[table.basket], minlength=n_items)
-    recent /= max(recent_weight.sum(), _EPS)
+    repeats, chances = _repeat_counts(table, baskets, by_item, n_items)
+    return _ItemSums(counts, int(np.count_nonzero(baskets)), recent, float(recent_weight.sum()), repeats, chances)
+
+
+def _item_stats_of(sums: _ItemSums, similarity: tuple[sp.csr_matrix, sp.csr_matrix], params: Params) -> _ItemStats:
+    recent = sums.recent / max(sums.recent_total, _EPS)
+    overall = sums.repeats.sum() / max(sums.chances.sum(), 1.0)
+    prior = params.repeat_rate_prior
     return _ItemStats(
         similarity=similarity[0],
         transition=similarity[1],
-        popularity=counts / max(np.count_nonzero(baskets), 1),
+        popularity=sums.counts / max(sums.baskets, 1),
         popularity_recent=recent,
-        repeat_rate=_repeat_rates(table, baskets, by_item, n_items, params.repeat_rate_prior),
-        popular_order=np.lexsort((-counts, -recent)),
+        # P(item in the customer's next basket | item in this one), smoothed.
+        repeat_rate=(sums.repeats + prior * overall) / (sums.chances + prior) + _EPS,
+        popular_order=np.lexsort((-sums.counts, -recent)),
     )
 
 
-def _repeat_rates(
-    table: _Purchases, baskets: np.ndarray, by_item: np.ndarray, n_items: int, prior: float
-) -> np.ndarray:
-    """P(item in the customer's next basket | item in this one) among the given baskets, smoothed."""
+def _repeat_counts(
+    table: _Purchases, baskets: np.ndarray, by_item: np.ndarray, n_items: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per item, among the given baskets: purchases repeated in the customer's next basket, and purchases that
+    had a next basket."""
     kept = np.flatnonzero(baskets)
     successor = np.full(table.n_baskets, -1, dtype=np.int64)
     same_customer = table.basket_customer[kept[1:]] == table.basket_customer[kept[:-1]]
@@ -326,18 +356,23 @@ def _repeat_rates(
     follows = (item[1:] == item[:-1]) & (basket[1:] == successor[basket[:-1]])
     repeats = np.bincount(item[:-1][follows], minlength=n_items).astype(np.float64)
     chances = np.bincount(item[successor[basket] >= 0], minlength=n_items).astype(np.float64)
-    overall = repeats.sum() / max(chances.sum(), 1.0)
-    return (repeats + prior * overall) / (chances + prior) + _EPS
+    return repeats, chances
 
 
 def _repurchase_intervals(table: _Purchases, by_item: np.ndarray, n_items: int) -> np.ndarray:
     """Median days between consecutive purchases of the item by one customer; nan if nobody bought it twice."""
-    customer, item, day = table.customer[by_item], table.item[by_item], table.day[by_item]
-    again = (customer[1:] == customer[:-1]) & (item[1:] == item[:-1])
-    gaps = pd.Series((day[1:] - day[:-1])[again]).groupby(item[1:][again]).median()
+    item, gap = _repurchase_gaps(table, by_item)
+    gaps = pd.Series(gap).groupby(item).median()
     intervals = np.full(n_items, np.nan)
     intervals[gaps.index.to_numpy()] = gaps.to_numpy()
     return intervals
+
+
+def _repurchase_gaps(table: _Purchases, by_item: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(item, days since the customer's previous purchase of it) of every repurchase."""
+    customer, item, day = table.customer[by_item], table.item[by_item], table.day[by_item]
+    again = (customer[1:] == customer[:-1]) & (item[1:] == item[:-1])
+    return item[1:][again], (day[1:] - day[:-1])[again]
 
 
 def _cosine_pair(
@@ -348,6 +383,17 @@ def _cosine_pair(
     Co-occurrence adds up over baskets, so both come from one pass over row blocks of XᵀX (X: baskets × items,
     entries √weight), the blocks sized to bound memory whatever the catalogue.
     """
+    parts, counts = _cosine_parts(table, base, basket_weight, n_items)
+    basket_sizes = np.bincount(table.basket, minlength=table.n_baskets)
+    # A row's non-zeros are at most the summed sizes of the baskets holding its item.
+    row_bound = np.bincount(table.item, weights=basket_sizes[table.basket], minlength=n_items)
+    return _cosine_products(parts, parts, counts, counts, row_bound, top_n, diagonal=False)
+
+
+def _cosine_parts(
+    table: _Purchases, base: np.ndarray, basket_weight: np.ndarray, n_items: int
+) -> tuple[list[sp.csr_matrix], tuple[np.ndarray, np.ndarray]]:
+    """X over the base baskets and over the others; the items' summed weights over the base and over all."""
     weight = basket_weight[table.basket]
     in_base = base[table.basket]
     parts = [_basket_matrix(table, rows, weight, table.basket, n_items) for rows in (in_base, ~in_base)]
@@ -355,10 +401,7 @@ def _cosine_pair(
         np.bincount(table.item[in_base], weights=weight[in_base], minlength=n_items),
         np.bincount(table.item, weights=weight, minlength=n_items),
     )
-    basket_sizes = np.bincount(table.basket, minlength=table.n_baskets)
-    # A row's non-zeros are at most the summed sizes of the baskets holding its item.
-    row_bound = np.bincount(table.item, weights=basket_sizes[table.basket], minlength=n_items)
-    return _cosine_products(parts, parts, counts, counts, row_bound, top_n, diagonal=False)
+    return parts, counts
 
 
 def _transition_pair(
@@ -370,6 +413,18 @@ def _transition_pair(
     As in `_cosine_pair`, one pass over row blocks of PᵀX, where P holds each basket's predecessor's items in the
     basket's row. The diagonal stays: an item followed by itself is a repurchase.
     """
+    previous, following, from_counts, to_counts = _transition_parts(table, base, basket_weight, n_items)
+    has_next = table.basket_ago > 0
+    from_any = has_next[table.basket]
+    next_sizes = np.append(np.bincount(table.basket, minlength=table.n_baskets)[1:], 0)
+    row_bound = np.bincount(table.item[from_any], weights=next_sizes[table.basket[from_any]], minlength=n_items)
+    return _cosine_products(previous, following, from_counts, to_counts, row_bound, top_n, diagonal=True)
+
+
+def _transition_parts(
+    table: _Purchases, base: np.ndarray, basket_weight: np.ndarray, n_items: int
+) -> tuple[list[sp.csr_matrix], list[sp.csr_matrix], tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """P and X over the base pairs and the others; the items' summed weights on each side, over the base and all."""
     has_next = table.basket_ago > 0  # then the next basket is the following one
     # Labels are last baskets, so a base pair is one whose later basket is in the base.
     next_in_base, has_previous = np.zeros_like(has_next), np.zeros_like(has_next)
@@ -387,9 +442,7 @@ def _transition_pair(
         tuple(np.bincount(table.item[rows], weights=weight[rows], minlength=n_items) for rows in pair)
         for pair in ((from_base, from_any), (to_base, to_any))
     )
-    next_sizes = np.append(np.bincount(table.basket, minlength=table.n_baskets)[1:], 0)
-    row_bound = np.bincount(table.item[from_any], weights=next_sizes[table.basket[from_any]], minlength=n_items)
-    return _cosine_products(previous, following, from_counts, to_counts, row_bound, top_n, diagonal=True)
+    return previous, following, from_counts, to_counts
 
 
 def _basket_matrix(
@@ -415,16 +468,42 @@ def _cosine_products(
     the squared entries, top-N per row, in row blocks of at most _BLOCK_NONZEROS bounded non-zeros."""
     n_items = len(row_bound)
     transposed = [left.T.tocsr() for left in lefts]
-    left_norms = [1 / np.sqrt(np.maximum(counts, _EPS)) for counts in left_counts]
-    right_norms = [1 / np.sqrt(np.maximum(counts, _EPS)) for counts in right_counts]
+    norms = _cosine_norms(left_counts, right_counts)
     found: tuple[list, list] = ([], [])
     for start, stop in _blocks(row_bound, _BLOCK_NONZEROS):
         base_product = sp.csr_matrix(transposed[0][start:stop] @ rights[0])
         all_product = sp.csr_matrix(base_product + transposed[1][start:stop] @ rights[1])
         for part, product in enumerate((base_product, all_product)):
-            rows = np.repeat(np.arange(start, stop), np.diff(product.indptr))
-            product.data *= (left_norms[part][rows] * right_norms[part][product.indices]).astype(np.float32)
-            found[part].append(_top_per_row(product, top_n, diagonal_offset=None if diagonal else start))
+            found[part].append(_cosine_top(product, start, *norms[part], top_n, diagonal=diagonal))
+    return _stacked(found, n_items)
+
+
+def _cosine_norms(
+    left_counts: tuple[np.ndarray, np.ndarray], right_counts: tuple[np.ndarray, np.ndarray]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(left, right) norms of the base part and of both parts."""
+    return [
+        (1 / np.sqrt(np.maximum(left, _EPS)), 1 / np.sqrt(np.maximum(right, _EPS)))
+        for left, right in zip(left_counts, right_counts, strict=True)
+    ]
+
+
+def _cosine_top(
+    product: sp.csr_matrix,
+    start: int,
+    left_norm: np.ndarray,
+    right_norm: np.ndarray,
+    top_n: int,
+    *,
+    diagonal: bool,
+) -> sp.csr_matrix:
+    """Rows start… of a float32 product LᵀR, cosine-normalized and pruned to top-N per row."""
+    rows = np.repeat(np.arange(start, start + product.shape[0]), np.diff(product.indptr))
+    product.data *= (left_norm[rows] * right_norm[product.indices]).astype(np.float32)
+    return _top_per_row(product, top_n, diagonal_offset=None if diagonal else start)
+
+
+def _stacked(found: tuple[list, list], n_items: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     empty = sp.csr_matrix((n_items, n_items), dtype=np.float32)
     base, every = (sp.vstack(blocks, format="csr") if blocks else empty for blocks in found)
     return base, every
