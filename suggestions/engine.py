@@ -28,7 +28,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
+import tempfile
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -231,6 +234,209 @@ def model_build(
         built_day=built_day,
         baskets=table.n_baskets,
     )
+
+
+def model_build_streamed(
+    chunks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    *,
+    now: Any = None,
+    params: Params | None = None,
+    item_categories: Mapping[Hashable, str] | pd.Series | None = None,
+    category_rules: Mapping[str, Iterable[str]] | None = None,
+    item_group: Mapping[Hashable, Hashable] | pd.Series | None = None,
+    spool_dir: str | os.PathLike | None = None,
+) -> Model:
+    """`model_build` from order lines that arrive in chunks, in memory bounded by the model and one chunk.
+
+    Each chunk is three arrays (customer_id, day, item_id), day in days since 1970-01-01, holding every line of
+    its customers, whose ids are greater than those of the chunks before. The model is the one `model_build` builds
+    from the same lines sorted by customer, date and item, within float tolerance: sums add up chunk by chunk in
+    float64, where `model_build` sums the co-occurrence of all baskets at once in float32.
+
+    Two passes: the first numbers the items (in order of first appearance, as `model_build` does), counts the
+    customers the ranker may sample (its sample needs their number before any item statistic is summed) and spools
+    each chunk's distinct purchases, 12 bytes each, to a temporary directory in `spool_dir`; the second adds up the
+    chunks' co-occurrence and item statistics and keeps the sampled customers' histories to fit the ranker.
+    """
+    params = params or Params()
+    with tempfile.TemporaryDirectory(prefix="suggestions-build-", dir=spool_dir) as directory:
+        spool = _spool_chunks(chunks, Path(directory))
+        return _model_from_spool(spool, now, params, item_categories, category_rules, item_group)
+
+
+@dataclasses.dataclass
+class _Spool:
+    """The first pass's findings: the chunks' distinct purchases on disk, and what the second pass needs first."""
+
+    directory: Path
+    sold: pd.Index  # item ids, in order of first appearance
+    chunks: list[tuple[int, int]]  # per spooled chunk: customers and eligible customers before it
+    eligible: int = 0  # customers with two baskets or more: those the ranker may sample
+    baskets: int = 0
+    last_day: int | None = None
+
+    def path(self, n: int) -> Path:
+        return self.directory / f"{n}.npy"
+
+
+def _spool_chunks(chunks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], directory: Path) -> _Spool:
+    spool = _Spool(directory, pd.Index([]), [])
+    customers, last_customer = 0, None
+    for customer_id, day, item_id in chunks:
+        if len(customer_id) == 0:
+            continue
+        customer_id, day, item_id = np.asarray(customer_id), np.asarray(day, dtype=np.int64), np.asarray(item_id)
+        order = np.lexsort((item_id, day, customer_id))
+        customer_id, day, item_id = customer_id[order], day[order], item_id[order]
+        if last_customer is not None and customer_id[0] <= last_customer:
+            raise ValueError("Each chunk must hold whole customers, in ascending customer order.")
+        last_customer = customer_id[-1]
+        first_seen = pd.unique(item_id)
+        new = first_seen[spool.sold.get_indexer(first_seen) < 0]
+        if len(new):
+            spool.sold = spool.sold.append(pd.Index(new))
+        customer_ids, customer = np.unique(customer_id, return_inverse=True)
+        table = _Purchases.of(customer, day, spool.sold.get_indexer(item_id))
+        np.save(spool.path(len(spool.chunks)), np.stack([table.customer, table.day, table.item]))
+        spool.chunks.append((customers, spool.eligible))
+        customers += len(customer_ids)
+        spool.eligible += int(np.count_nonzero(np.bincount(table.basket_customer) >= 2))
+        spool.baskets += table.n_baskets
+        spool.last_day = max(spool.last_day or int(day.max()), int(day.max()))
+    return spool
+
+
+class _ProductSums:
+    """Σ LᵀR over the chunks, in float64, over the base part and the other part apart, with the column sums of
+    their squared entries: `_cosine_products` once every chunk is in."""
+
+    def __init__(self, n_items: int):
+        empty = sp.csr_matrix((n_items, n_items), dtype=np.float64)
+        self.products = [empty, empty]
+        self.left_counts = [np.zeros(n_items), np.zeros(n_items)]
+        self.right_counts = [np.zeros(n_items), np.zeros(n_items)]
+
+    def add(self, lefts: list, rights: list, left_counts: tuple, right_counts: tuple) -> None:
+        for part in (0, 1):
+            product = lefts[part].T.astype(np.float64).tocsr() @ rights[part].astype(np.float64)
+            self.products[part] = sp.csr_matrix(self.products[part] + product)
+            self.left_counts[part] += left_counts[part]
+            self.right_counts[part] += right_counts[part]
+
+    def top(self, top_n: int, *, diagonal: bool) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        base, other = self.products
+        norms = _cosine_norms(tuple(self.left_counts), tuple(self.right_counts))
+        found: tuple[list, list] = ([], [])
+        for start, stop in _blocks(np.diff(base.indptr) + np.diff(other.indptr), _BLOCK_NONZEROS):
+            base_product = base[start:stop]
+            all_product = base_product + other[start:stop]
+            for part, product in enumerate((base_product, all_product)):
+                product = sp.csr_matrix(product, dtype=np.float32)
+                found[part].append(_cosine_top(product, start, *norms[part], top_n, diagonal=diagonal))
+        return _stacked(found, base.shape[0])
+
+
+def _model_from_spool(
+    spool: _Spool,
+    now: Any,
+    params: Params,
+    item_categories: Mapping | pd.Series | None,
+    category_rules: Mapping[str, Iterable[str]] | None,
+    item_group: Mapping | pd.Series | None,
+) -> Model:
+    items = _item_index(spool.sold, item_categories, item_group)
+    n_items = len(items)
+    built_day = _day(now) if now is not None else (spool.last_day or 0)
+    sampled = np.arange(spool.eligible)
+    if spool.eligible > params.ranker_customers:
+        # The positions `_ranker_label_baskets` draws among the eligible customers' last baskets.
+        rng = np.random.default_rng(params.seed)
+        sampled = np.sort(rng.choice(spool.eligible, params.ranker_customers, replace=False))
+    cosine, transition = _ProductSums(n_items), _ProductSums(n_items)
+    base_sums = all_sums = _ItemSums(np.zeros(n_items), 0, np.zeros(n_items), 0.0, np.zeros(n_items), np.zeros(n_items))
+    sold = np.zeros(n_items, dtype=np.int64)
+    gaps = _KeyCounts()  # repurchases by item << 32 | gap in days
+    label_rows: list[np.ndarray] = []
+    for n, (customers_before, eligible_before) in enumerate(spool.chunks):
+        customer, day, item = np.load(spool.path(n))
+        table = _Purchases.of(customer, day, item)
+        baskets_per_customer = np.bincount(table.basket_customer)
+        eligible = np.flatnonzero(baskets_per_customer >= 2)
+        is_label_customer = np.zeros(len(baskets_per_customer), dtype=bool)
+        is_label_customer[eligible[np.isin(eligible_before + np.arange(len(eligible)), sampled)]] = True
+        label = (table.basket_ago == 0) & is_label_customer[table.basket_customer]
+        by_item = np.lexsort((table.basket, table.customer.astype(np.int64) * n_items + table.item))
+        basket_weight = 0.5 ** ((built_day - table.basket_day) / params.cooccurrence_half_life_days)
+        parts, counts = _cosine_parts(table, ~label, basket_weight, n_items)
+        cosine.add(parts, parts, counts, counts)
+        transition.add(*_transition_parts(table, ~label, basket_weight, n_items))
+        base_sums += _item_sums(table, ~label, by_item, built_day, n_items, params)
+        all_sums += _item_sums(table, np.ones(table.n_baskets, dtype=bool), by_item, built_day, n_items, params)
+        sold += np.bincount(table.item, minlength=n_items)
+        gap_item, gap = _repurchase_gaps(table, by_item)
+        gaps.add(gap_item.astype(np.int64) << 32 | gap.astype(np.int64))
+        in_label = is_label_customer[table.customer]
+        label_rows.append(
+            np.stack([table.customer[in_label] + customers_before, table.day[in_label], table.item[in_label]])
+        )
+    similarity_base, similarity = cosine.top(params.neighbours_per_item, diagonal=False)
+    transition_base, transition_all = transition.top(params.neighbours_per_item, diagonal=True)
+    del cosine, transition
+    base_stats = _item_stats_of(base_sums, (similarity_base, transition_base), params)
+    label_customer, label_day, label_item = (
+        np.concatenate(label_rows, axis=1) if label_rows else np.zeros((3, 0), dtype=np.int64)
+    )
+    labelled = _Purchases.of(np.unique(label_customer, return_inverse=True)[1], label_day, label_item)
+    ranker = _ranker_fit(labelled, labelled.basket_ago == 0, base_stats, params)
+
+    categories, item_category = _categories(items, item_categories)
+    stats = _seed_unsold(_item_stats_of(all_sums, (similarity, transition_all), params), item_category)
+    category_items = []
+    for code in range(len(categories)):
+        members = np.flatnonzero(item_category == code)
+        category_items.append(members[np.lexsort((-stats.popularity[members], sold[members] > 0))])
+    return Model(
+        params=params,
+        items=items,
+        stats=stats,
+        ranker=ranker,
+        interval_days=_medians(gaps, n_items),
+        item_group=_groups(items, item_group),
+        item_category=item_category,
+        categories=categories,
+        category_items=tuple(category_items),
+        rules=_rules(categories, category_rules),
+        built_day=built_day,
+        baskets=spool.baskets,
+    )
+
+
+class _KeyCounts:
+    """How often each int64 key was added."""
+
+    def __init__(self):
+        self.keys, self.counts = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+
+    def add(self, keys: np.ndarray) -> None:
+        self.keys, at = np.unique(np.concatenate([self.keys, keys]), return_inverse=True)
+        weights = np.concatenate([self.counts, np.ones(len(keys), dtype=np.int64)])
+        self.counts = np.bincount(at, weights=weights, minlength=len(self.keys)).astype(np.int64)
+
+
+def _medians(counts: _KeyCounts, n_items: int) -> np.ndarray:
+    """Per item, the median of the values counted under item << 32 | value; nan for an item without any."""
+    medians = np.full(n_items, np.nan)
+    if len(counts.keys) == 0:
+        return medians
+    item, value = counts.keys >> 32, (counts.keys & 0xFFFFFFFF).astype(np.float64)
+    ends = np.cumsum(counts.counts)  # keys are sorted: by item, then value
+    starts = np.flatnonzero(np.r_[True, item[1:] != item[:-1]])
+    before = np.r_[0, ends][starts]
+    total = np.add.reduceat(counts.counts, starts)
+    low = np.searchsorted(ends, before + (total - 1) // 2, side="right")
+    high = np.searchsorted(ends, before + total // 2, side="right")
+    medians[item[starts]] = (value[low] + value[high]) / 2
+    return medians
 
 
 @dataclasses.dataclass(frozen=True)
@@ -467,13 +673,16 @@ def _cosine_products(
     """LᵀR over the base part (lefts[0], rights[0]) and over both parts, cosine-normalized by the column sums of
     the squared entries, top-N per row, in row blocks of at most _BLOCK_NONZEROS bounded non-zeros."""
     n_items = len(row_bound)
-    transposed = [left.T.tocsr() for left in lefts]
+    # Summed in float64, as a streamed build sums its chunks, then kept in float32.
+    transposed = [left.T.tocsr().astype(np.float64) for left in lefts]
+    rights = [right.astype(np.float64) for right in rights]
     norms = _cosine_norms(left_counts, right_counts)
     found: tuple[list, list] = ([], [])
     for start, stop in _blocks(row_bound, _BLOCK_NONZEROS):
         base_product = sp.csr_matrix(transposed[0][start:stop] @ rights[0])
         all_product = sp.csr_matrix(base_product + transposed[1][start:stop] @ rights[1])
         for part, product in enumerate((base_product, all_product)):
+            product = sp.csr_matrix(product, dtype=np.float32)
             found[part].append(_cosine_top(product, start, *norms[part], top_n, diagonal=diagonal))
     return _stacked(found, n_items)
 
@@ -498,6 +707,9 @@ def _cosine_top(
     diagonal: bool,
 ) -> sp.csr_matrix:
     """Rows start… of a float32 product LᵀR, cosine-normalized and pruned to top-N per row."""
+    # Columns in order: a sparse product's own order depends on the order of the baskets, and ties at the N-th
+    # value are kept by position.
+    product.sort_indices()
     rows = np.repeat(np.arange(start, start + product.shape[0]), np.diff(product.indptr))
     product.data *= (left_norm[rows] * right_norm[product.indices]).astype(np.float32)
     return _top_per_row(product, top_n, diagonal_offset=None if diagonal else start)
