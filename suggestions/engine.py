@@ -467,10 +467,10 @@ class _Purchases:
         key *= n_items
         key += item
         key.sort()
-        key = key[np.r_[True, key[1:] != key[:-1]]]
+        key = key[np.r_[True, key[1:] != key[:-1]][: len(key)]]
         item = (key % n_items).astype(np.int32)
         key //= n_items  # now per row: its basket's (customer, day)
-        new_basket = np.r_[True, key[1:] != key[:-1]]
+        new_basket = np.r_[True, key[1:] != key[:-1]][: len(key)]
         basket = (np.cumsum(new_basket) - 1).astype(np.int32)
         basket_key = key[new_basket]
         del key
@@ -889,7 +889,7 @@ def _candidates(
     key = history.row.astype(np.int64) * n_items + history.item
     order = np.lexsort((history.ago, key))
     key, ago, day = key[order], history.ago[order], history.day[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]][: len(key)]) if len(key) else np.zeros(0, dtype=np.int64)
     bought_key = key[starts]
     bought_row, bought_item = bought_key // n_items, bought_key % n_items
     # Per bought item, padded with a zero that candidates not bought read.
