@@ -116,12 +116,12 @@ _COPY_ROW = np.dtype(
 _COPY_HEADER = 19  # signature, flags, header extension length (0)
 
 
-def _order_line_chunks(*, chunk_lines: int = CHUNK_LINES) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _order_line_chunks() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Every kept order line of a known customer as (customer_id, day, item_id) arrays, in chunks of whole
     customers in ascending order: the surviving customer of a merge, the local day of the order (days since
     1970-01-01), the product. PostgreSQL streams them sorted (COPY … TO STDOUT, binary); SQLite, the embedded demo
     database, reads them at once."""
-    survivor = customer_survivor_ids()
+    survivor, chunk_lines = customer_survivor_ids(), CHUNK_LINES
     with replica_reads():
         alias = read_alias()
         if connections[alias].vendor == "postgresql":
@@ -185,23 +185,24 @@ def _order_line_chunks_postgres(
             pending += data
             if len(pending) - skip < chunk_lines * _COPY_ROW.itemsize:
                 continue
-            rows = np.frombuffer(
-                pending, dtype=_COPY_ROW, offset=skip, count=(len(pending) - skip) // _COPY_ROW.itemsize
-            )
-            last = rows["customer"][-1]
-            whole = int(np.searchsorted(rows["customer"], last, side="left"))  # the last customer may go on
+            customer = _copy_rows(pending, skip)["customer"]
+            whole = int(np.searchsorted(customer, customer[-1], side="left"))  # the last customer may go on
+            del customer  # a view of pending, which cannot change size while it lives
             if whole:
-                yield _columns(rows[:whole])
-                del rows
+                yield _columns(_copy_rows(pending, skip)[:whole])
                 del pending[: skip + whole * _COPY_ROW.itemsize]
                 skip = 0
-    end = len(pending) - 2  # the trailer: a field count of -1
-    rows = np.frombuffer(pending, dtype=_COPY_ROW, offset=skip, count=max(end - skip, 0) // _COPY_ROW.itemsize)
-    if len(rows):
-        yield _columns(rows)
+    if len(pending) > skip + 2:  # more than the trailer, a field count of -1
+        yield _columns(_copy_rows(pending, skip))
+
+
+def _copy_rows(pending: bytearray, skip: int) -> np.ndarray:
+    """The whole rows in pending after skip bytes, as a view."""
+    return np.frombuffer(pending, dtype=_COPY_ROW, offset=skip, count=(len(pending) - skip) // _COPY_ROW.itemsize)
 
 
 def _columns(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Native copies: no view of the buffer outlives the call."""
     return rows["customer"].astype(np.int64), rows["day"].astype(np.int64), rows["item"].astype(np.int64)
 
 
