@@ -65,20 +65,7 @@ def suggestion_model_build(*, now: datetime | None = None) -> SuggestionModel:
     started, memory = time.perf_counter(), _PeakMemory()
     try:
         lines = _Counted(_order_line_chunks())
-        catalog = pd.DataFrame.from_records(
-            Product.objects.values_list("pk", "category", "style_code", "sku"),
-            columns=["pk", "category", "style_code", "sku"],
-        ).set_index("pk")
-        categorised = catalog[catalog["category"] != ""]
-        model = engine.model_build_streamed(
-            lines,
-            now=timezone.localdate(now),
-            item_categories=categorised["category"],
-            category_rules={
-                rule.category: rule.complement_codes for rule in ComplementRule.objects.filter(is_active=True)
-            },
-            item_group=catalog["style_code"].where(catalog["style_code"] != "", catalog["sku"]),
-        )
+        model = engine.model_build_streamed(lines, now=timezone.localdate(now), **_catalog())
         payload = zlib.compress(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
     except Exception:
         logger.exception("Suggestion model build #%s failed; the previous model stays in use", build.pk)
@@ -95,6 +82,21 @@ def suggestion_model_build(*, now: datetime | None = None) -> SuggestionModel:
     return build
 
 
+def _catalog() -> dict:
+    """What a build knows of the catalog beside the lines: categories, the active rules, variant groups."""
+    catalog = pd.DataFrame.from_records(
+        Product.objects.values_list("pk", "category", "style_code", "sku"),
+        columns=["pk", "category", "style_code", "sku"],
+    ).set_index("pk")
+    return {
+        "item_categories": catalog["category"][catalog["category"] != ""],
+        "category_rules": {
+            rule.category: rule.complement_codes for rule in ComplementRule.objects.filter(is_active=True)
+        },
+        "item_group": catalog["style_code"].where(catalog["style_code"] != "", catalog["sku"]),
+    }
+
+
 def _old_builds_delete() -> None:
     """Keep the newest KEEP_READY ready builds and everything since the oldest of them."""
     ready = SuggestionModel.objects.filter(status=SuggestionModel.Status.READY).order_by("-built_at", "-pk")
@@ -109,10 +111,10 @@ def _old_builds_delete() -> None:
 # chunks that adding each one's co-occurrence to the running sums stays cheap.
 CHUNK_LINES = 2_000_000
 
-# A line in PostgreSQL's binary COPY format: the field count, then each field's length and big-endian value.
-_COPY_ROW = np.dtype(
-    [("n", ">i2"), ("l1", ">i4"), ("customer", ">i8"), ("l2", ">i4"), ("day", ">i4"), ("l3", ">i4"), ("item", ">i8")]
-)
+# Lines travel packed: a COPY row per block of CUSTOMER_BLOCK customer ids, holding its lines as fixed-width
+# big-endian records (a message per line would cost the client more than the database takes to find them).
+CUSTOMER_BLOCK = 1024
+_PACKED_LINE = np.dtype([("customer", ">i8"), ("day", ">i4"), ("item", ">i8")])
 _COPY_HEADER = 19  # signature, flags, header extension length (0)
 
 
@@ -161,48 +163,50 @@ def _order_lines_plain(db, survivor: dict[int, int]) -> tuple[np.ndarray, np.nda
 def _order_line_chunks_postgres(
     db, survivor: dict[int, int], chunk_lines: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """The lines sorted by surviving customer, in PostgreSQL's binary COPY format: fixed-width rows that numpy
-    reads in place, a chunk at a time; the last customer of a chunk waits for the rest of their lines.
+    """The lines by block of surviving customers' ids, blocks in order, packed by PostgreSQL (string_agg of
+    int8send…: a hash aggregate, not a sort of every line) and read by numpy in place; a chunk is whole blocks.
 
     COPY TO needs no server-side cursor, so it streams through PgBouncer in transaction mode too; the merges travel
     as two arrays, so the statement runs on a read-only replica."""
     merged = sorted(survivor)
     statement = pg_sql.SQL(
-        "COPY (SELECT COALESCE(m.survivor, o.customer_id)::int8,"
-        " ((o.placed_at AT TIME ZONE {zone})::date - DATE '1970-01-01')::int4, l.product_id::int8"
+        "COPY (SELECT string_agg(int8send(c) || int4send(d) || int8send(p), '') FROM ("
+        " SELECT COALESCE(m.survivor, o.customer_id) AS c,"
+        " ((o.placed_at AT TIME ZONE {zone})::date - DATE '1970-01-01') AS d, l.product_id AS p"
         f" FROM {_LINE} l JOIN {_ORDER} o ON o.id = l.order_id"
         " LEFT JOIN unnest({merged}::int8[], {survivors}::int8[]) AS m(merged, survivor) ON m.merged = o.customer_id"
-        f" WHERE o.customer_id IS NOT NULL AND {KEPT_ORDER} ORDER BY 1) TO STDOUT (FORMAT BINARY)"
+        f" WHERE o.customer_id IS NOT NULL AND {KEPT_ORDER}) AS lines"
+        " GROUP BY c / {block} ORDER BY c / {block}) TO STDOUT (FORMAT BINARY)"
     ).format(
         zone=pg_sql.Literal(settings.TIME_ZONE),
         merged=pg_sql.Literal(merged),
         survivors=pg_sql.Literal([survivor[m] for m in merged]),
+        block=pg_sql.Literal(CUSTOMER_BLOCK),
     )
     db.ensure_connection()
-    pending, skip = bytearray(), _COPY_HEADER
+    pending, at, blocks, lines = bytearray(), _COPY_HEADER, [], 0
     with db.connection.cursor() as cursor, cursor.copy(statement) as copy:
         for data in copy:
             pending += data
-            if len(pending) - skip < chunk_lines * _COPY_ROW.itemsize:
-                continue
-            customer = _copy_rows(pending, skip)["customer"]
-            whole = int(np.searchsorted(customer, customer[-1], side="left"))  # the last customer may go on
-            del customer  # a view of pending, which cannot change size while it lives
-            if whole:
-                yield _columns(_copy_rows(pending, skip)[:whole])
-                del pending[: skip + whole * _COPY_ROW.itemsize]
-                skip = 0
-    if len(pending) > skip + 2:  # more than the trailer, a field count of -1
-        yield _columns(_copy_rows(pending, skip))
+            # A row: its field count (1; -1 ends the data), the field's length, its bytes.
+            while len(pending) >= at + 6 and int.from_bytes(pending[at : at + 2], "big", signed=True) == 1:
+                length = int.from_bytes(pending[at + 2 : at + 6], "big")
+                if len(pending) < at + 6 + length:
+                    break
+                blocks.append(np.frombuffer(pending[at + 6 : at + 6 + length], dtype=_PACKED_LINE))
+                lines += len(blocks[-1])
+                at += 6 + length
+            del pending[:at]
+            at = 0
+            if lines >= chunk_lines:
+                yield _columns(blocks)
+                blocks, lines = [], 0
+    if blocks:
+        yield _columns(blocks)
 
 
-def _copy_rows(pending: bytearray, skip: int) -> np.ndarray:
-    """The whole rows in pending after skip bytes, as a view."""
-    return np.frombuffer(pending, dtype=_COPY_ROW, offset=skip, count=(len(pending) - skip) // _COPY_ROW.itemsize)
-
-
-def _columns(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Native copies: no view of the buffer outlives the call."""
+def _columns(blocks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows = np.concatenate(blocks)
     return rows["customer"].astype(np.int64), rows["day"].astype(np.int64), rows["item"].astype(np.int64)
 
 

@@ -110,7 +110,7 @@ def history(db):
     ]
     ComplementRule.objects.create(category="dress", complements="belt")
     customers = CustomerFactory.create_batch(400)
-    for merged, survivor in zip(customers[:5], customers[5:10], strict=True):
+    for merged, survivor in zip(customers[:5], customers[-5:], strict=True):
         Customer.objects.filter(pk=merged.pk).update(merged_into=survivor)
     start = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
     orders, lines = [], []
@@ -156,8 +156,9 @@ def in_memory_lines() -> pd.DataFrame:
 
 @pytest.mark.django_db
 def test_the_nightly_build_streams_the_database_into_the_model_the_in_memory_build_makes(history, monkeypatch):
-    # given the history, streamed 7 lines at a time
+    # given the history, streamed 7 lines at a time (PostgreSQL: in blocks of 8 customer ids)
     monkeypatch.setattr(services, "CHUNK_LINES", 7)
+    monkeypatch.setattr(services, "CUSTOMER_BLOCK", 8)
     now = datetime(2026, 7, 25, 12, 0, tzinfo=UTC)
 
     # when the nightly build runs
