@@ -285,19 +285,19 @@ def _spool_chunks(chunks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], d
     for customer_id, day, item_id in chunks:
         if len(customer_id) == 0:
             continue
-        customer_id, day, item_id = np.asarray(customer_id), np.asarray(day, dtype=np.int64), np.asarray(item_id)
-        order = np.lexsort((item_id, day, customer_id))
-        customer_id, day, item_id = customer_id[order], day[order], item_id[order]
-        if last_customer is not None and customer_id[0] <= last_customer:
+        customer_ids, customer = np.unique(np.asarray(customer_id), return_inverse=True)
+        if last_customer is not None and customer_ids[0] <= last_customer:
             raise ValueError("Each chunk must hold whole customers, in ascending customer order.")
-        last_customer = customer_id[-1]
-        first_seen = pd.unique(item_id)
+        last_customer = customer_ids[-1]
+        item_ids, item = np.unique(np.asarray(item_id), return_inverse=True)
+        day = np.asarray(day, dtype=np.int64)
+        table = _Purchases.of(customer, day, item)  # distinct purchases by customer, day and item id
+        first_seen = item_ids[pd.unique(table.item)]
         new = first_seen[spool.sold.get_indexer(first_seen) < 0]
         if len(new):
             spool.sold = spool.sold.append(pd.Index(new))
-        customer_ids, customer = np.unique(customer_id, return_inverse=True)
-        table = _Purchases.of(customer, day, spool.sold.get_indexer(item_id))
-        np.save(spool.path(len(spool.chunks)), np.stack([table.customer, table.day, table.item]))
+        code = spool.sold.get_indexer(item_ids).astype(np.int32)
+        np.save(spool.path(len(spool.chunks)), np.stack([table.customer, table.day, code[table.item]]))
         spool.chunks.append((customers, spool.eligible))
         customers += len(customer_ids)
         spool.eligible += int(np.count_nonzero(np.bincount(table.basket_customer) >= 2))
@@ -412,20 +412,29 @@ def _model_from_spool(
 
 
 class _KeyCounts:
-    """How often each int64 key was added."""
+    """How often each int64 key was added: each chunk's counts kept apart until they outweigh the totals."""
 
     def __init__(self):
         self.keys, self.counts = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        self.pending: list[tuple[np.ndarray, np.ndarray]] = []
 
     def add(self, keys: np.ndarray) -> None:
-        self.keys, at = np.unique(np.concatenate([self.keys, keys]), return_inverse=True)
-        weights = np.concatenate([self.counts, np.ones(len(keys), dtype=np.int64)])
-        self.counts = np.bincount(at, weights=weights, minlength=len(self.keys)).astype(np.int64)
+        self.pending.append(np.unique(keys, return_counts=True))
+        if sum(len(keys) for keys, _ in self.pending) > max(len(self.keys), 1 << 20):
+            self.merge()
+
+    def merge(self) -> None:
+        keys = np.concatenate([self.keys, *(keys for keys, _ in self.pending)])
+        counts = np.concatenate([self.counts, *(counts for _, counts in self.pending)])
+        self.keys, at = np.unique(keys, return_inverse=True)
+        self.counts = np.bincount(at, weights=counts, minlength=len(self.keys)).astype(np.int64)
+        self.pending = []
 
 
 def _medians(counts: _KeyCounts, n_items: int) -> np.ndarray:
     """Per item, the median of the values counted under item << 32 | value; nan for an item without any."""
     medians = np.full(n_items, np.nan)
+    counts.merge()
     if len(counts.keys) == 0:
         return medians
     item, value = counts.keys >> 32, (counts.keys & 0xFFFFFFFF).astype(np.float64)
