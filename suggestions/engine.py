@@ -60,6 +60,9 @@ _FALLBACK_WEIGHTS = np.array([4.0, 1.0, 0.5, 0.5, 3.0, 0.0, 0.0, 0.5, 0.0, 0.1, 
 _MIN_LABELS = 20  # positive and negative examples, each, to fit the ranker
 _RANKER_CHUNK = 500  # customers per feature batch while fitting: bounds memory
 _BLOCK_NONZEROS = 10_000_000  # bound on the entries of one row block of the item-item product: bounds memory
+# … and of a block of the summed products a streamed build normalizes: they are exact, where the bound above is
+# loose, and the block's copies come beside sums already as large as the model allows.
+_SUMMED_BLOCK_NONZEROS = 2_000_000
 _GATHER_ROWS = 16  # up to this many customers, complement scores gather similarity rows instead of a product
 _DENSE_SUMS = 1 << 20  # … and add them up in a dense array of customers × items up to this size
 _EPS = 1e-7
@@ -327,7 +330,7 @@ class _ProductSums:
         base, other = self.products
         norms = _cosine_norms(tuple(self.left_counts), tuple(self.right_counts))
         found: tuple[list, list] = ([], [])
-        for start, stop in _blocks(np.diff(base.indptr) + np.diff(other.indptr), _BLOCK_NONZEROS):
+        for start, stop in _blocks(np.diff(base.indptr) + np.diff(other.indptr), _SUMMED_BLOCK_NONZEROS):
             base_product = base[start:stop]
             all_product = base_product + other[start:stop]
             for part, product in enumerate((base_product, all_product)):
