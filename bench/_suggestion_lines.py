@@ -4,7 +4,7 @@ For each size, smallest first: the data set is generated (or grown, or cut) in P
 (`<DATABASE_URL's name>_bench_suggestions`, kept for the next run with --keep-data), then `manage.py
 suggestions_build` runs in a process of its own — the nightly build as production runs it, streaming the lines
 with COPY — and its wall time and peak RSS (wait4's ru_maxrss: the whole process, Python and libraries included)
-are measured, with the machine's idle CPU before it and the bytes PostgreSQL spilled to temporary files (its sort).
+are measured, with the machine's idle CPU before it and the bytes PostgreSQL spilled to temporary files (its hash aggregate).
 Then serving is timed through `customer_suggestions` (the sidebar's service: history read from PostgreSQL, the
 engine, the store's sellable products) for SERVE_SAMPLE customers. Up to COMPARE_MAX_LINES lines, the in-memory
 build (today's `engine.model_build` over every line at once) also runs on the same lines, in this process: its
@@ -56,9 +56,9 @@ POPULARITY_POWER = 2.33  # rank = ⌊n · u^2.33⌋: popularity ∝ rank^(1/2.33
 CLUSTER_SHARE, RETURNED_SHARE = 0.6, 0.03
 VARIANTS = 4  # consecutive products share a style code: sizes of one garment
 CUSTOMERS_PER_STATEMENT = 100_000  # about 1M lines
-# Disk per line, table and indexes (orders' share included), measured at 1M lines; and PostgreSQL's sort spill
-# while a build streams them.
-BYTES_PER_LINE, SORT_BYTES_PER_LINE = 190, 40
+# Disk per line, tables and indexes (the orders' and customers' share included), and PostgreSQL's temporary files
+# while a build streams them (its hash aggregate spills): measured at 3M lines (331 and 69).
+BYTES_PER_LINE, SPILL_BYTES_PER_LINE = 340, 70
 COMPARE_MAX_LINES = 5_000_000
 SERVE_SAMPLE, SERVE_WARM = 1_000, 20
 TARGET_LINES, TARGET_BUILD_S, TARGET_PEAK_MB = 100_000_000, 600, 6144
@@ -211,7 +211,7 @@ def _generate_orders(store_id: int) -> str:
 
 
 def _disk_check(lines: int, log) -> None:
-    """Refuse a size whose tables and build-time sort would not fit on PostgreSQL's disk."""
+    """Refuse a size whose tables and build-time spill would not fit on PostgreSQL's disk."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM customers_orderline")
         have = cursor.fetchone()[0]
@@ -222,12 +222,12 @@ def _disk_check(lines: int, log) -> None:
     except OSError:  # PostgreSQL on another machine: its disk cannot be seen from here
         log(f"PostgreSQL's data directory {directory} is not on this machine: disk not checked")
         return
-    need = max(lines - have, 0) * BYTES_PER_LINE + lines * SORT_BYTES_PER_LINE
+    need = max(lines - have, 0) * BYTES_PER_LINE + lines * SPILL_BYTES_PER_LINE
     log(f"disk: {need / 1e9:,.1f} GB more needed at {lines:,} lines, {free / 1e9:,.1f} GB free")
     if need > 0.9 * free:
         raise CommandError(
             f"{lines:,} lines need about {need / 1e9:,.1f} GB more on PostgreSQL's disk ({BYTES_PER_LINE} bytes a"
-            f" line and {SORT_BYTES_PER_LINE} of sort spill), and {free / 1e9:,.1f} GB are free."
+            f" line and {SPILL_BYTES_PER_LINE} of PostgreSQL's temporary files), and {free / 1e9:,.1f} GB are free."
         )
 
 
@@ -276,7 +276,7 @@ def _measure(name: str, log) -> dict:
 
 
 def _build_process(name: str) -> dict:
-    """`manage.py suggestions_build` in a process of its own: wall time, its peak RSS, PostgreSQL's sort spill."""
+    """`manage.py suggestions_build` in a process of its own: wall time, its peak RSS, PostgreSQL's temporary files."""
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     db = connection.settings_dict
     env.update(
