@@ -4,7 +4,7 @@ For each size, smallest first: the data set is generated (or grown, or cut) in P
 (`<DATABASE_URL's name>_bench_suggestions`, kept for the next run with --keep-data), then `manage.py
 suggestions_build` runs in a process of its own — the nightly build as production runs it, streaming the lines
 with COPY — and its wall time and peak RSS (wait4's ru_maxrss: the whole process, Python and libraries included)
-are measured, with the machine's idle CPU before it and the bytes PostgreSQL spilled to temporary files (its hash aggregate).
+are measured, with the machine's idle CPU before it and the bytes PostgreSQL spilled to temporary files (its aggregate).
 Then serving is timed through `customer_suggestions` (the sidebar's service: history read from PostgreSQL, the
 engine, the store's sellable products) for SERVE_SAMPLE customers. Up to COMPARE_MAX_LINES lines, the in-memory
 build (today's `engine.model_build` over every line at once) also runs on the same lines, in this process: its
