@@ -311,10 +311,13 @@ def _spool_chunks(chunks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], d
 
 class _ProductSums:
     """Σ LᵀR over the chunks, in float64, over the base part and the other part apart, with the column sums of
-    their squared entries: `_cosine_products` once every chunk is in."""
+    their squared entries: `_cosine_products` once every chunk is in. A symmetric product (XᵀX, the co-occurrence
+    of the cosine, whose diagonal it leaves out) is summed as its upper triangle: half the entries in hand while the
+    chunks add up, when they are most."""
 
-    def __init__(self, n_items: int):
+    def __init__(self, n_items: int, *, symmetric: bool):
         empty = sp.csr_matrix((n_items, n_items), dtype=np.float64)
+        self.symmetric = symmetric
         self.products = [empty, empty]
         self.left_counts = [np.zeros(n_items), np.zeros(n_items)]
         self.right_counts = [np.zeros(n_items), np.zeros(n_items)]
@@ -322,21 +325,28 @@ class _ProductSums:
     def add(self, lefts: list, rights: list, left_counts: tuple, right_counts: tuple) -> None:
         for part in (0, 1):
             product = lefts[part].T.astype(np.float64).tocsr() @ rights[part].astype(np.float64)
+            if self.symmetric:
+                product = sp.triu(product, k=1, format="csr")
             self.products[part] = sp.csr_matrix(self.products[part] + product)
             self.left_counts[part] += left_counts[part]
             self.right_counts[part] += right_counts[part]
 
     def top(self, top_n: int, *, diagonal: bool) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-        base, other = self.products
+        upper = self.products
+        lower = [product.T.tocsr() for product in upper] if self.symmetric else []
         norms = _cosine_norms(tuple(self.left_counts), tuple(self.right_counts))
         found: tuple[list, list] = ([], [])
-        for start, stop in _blocks(np.diff(base.indptr) + np.diff(other.indptr), _SUMMED_BLOCK_NONZEROS):
-            base_product = base[start:stop]
-            all_product = base_product + other[start:stop]
+        row_entries = sum(np.diff(product.indptr) for product in upper + lower)
+        for start, stop in _blocks(row_entries, _SUMMED_BLOCK_NONZEROS):
+            base_product, other_product = (
+                product[start:stop] + triangle[start:stop] if self.symmetric else product[start:stop]
+                for product, triangle in zip(upper, lower or upper, strict=True)
+            )
+            all_product = base_product + other_product
             for part, product in enumerate((base_product, all_product)):
                 product = sp.csr_matrix(product, dtype=np.float32)
                 found[part].append(_cosine_top(product, start, *norms[part], top_n, diagonal=diagonal))
-        return _stacked(found, base.shape[0])
+        return _stacked(found, upper[0].shape[0])
 
 
 def _model_from_spool(
@@ -355,7 +365,7 @@ def _model_from_spool(
         # The positions `_ranker_label_baskets` draws among the eligible customers' last baskets.
         rng = np.random.default_rng(params.seed)
         sampled = np.sort(rng.choice(spool.eligible, params.ranker_customers, replace=False))
-    cosine, transition = _ProductSums(n_items), _ProductSums(n_items)
+    cosine, transition = _ProductSums(n_items, symmetric=True), _ProductSums(n_items, symmetric=False)
     base_sums = all_sums = _ItemSums(np.zeros(n_items), 0, np.zeros(n_items), 0.0, np.zeros(n_items), np.zeros(n_items))
     sold = np.zeros(n_items, dtype=np.int64)
     gaps = _KeyCounts()  # repurchases by item << 32 | gap in days
@@ -382,9 +392,11 @@ def _model_from_spool(
         label_rows.append(
             np.stack([table.customer[in_label] + customers_before, table.day[in_label], table.item[in_label]])
         )
-    similarity_base, similarity = cosine.top(params.neighbours_per_item, diagonal=False)
+    # One after the other, each sum let go once pruned to its top-N.
     transition_base, transition_all = transition.top(params.neighbours_per_item, diagonal=True)
-    del cosine, transition
+    del transition
+    similarity_base, similarity = cosine.top(params.neighbours_per_item, diagonal=False)
+    del cosine
     base_stats = _item_stats_of(base_sums, (similarity_base, transition_base), params)
     label_customer, label_day, label_item = (
         np.concatenate(label_rows, axis=1) if label_rows else np.zeros((3, 0), dtype=np.int64)
