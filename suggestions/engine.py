@@ -1,8 +1,9 @@
 """The add-on suggestion engine: what to suggest to one customer, and what goes with given items.
 
 Pure numpy / scipy.sparse / pandas, no Django: the nightly job builds a `Model` from all orders with
-`model_build` and pickles it; the web process reloads it and answers `suggest` (one customer, from the history
-passed at call time) and `complements_for` (add-ons for these items).
+`model_build_streamed` (chunks of whole customers, memory bounded by the model; `model_build` is the same build
+over lines held at once) and pickles it; the web process reloads it and answers `suggest` (one customer, from the
+history passed at call time) and `complements_for` (add-ons for these items).
 
 How a customer's suggestions are ranked:
 1. Candidates: everything the customer bought, the items that co-occur most with their history (item-item
