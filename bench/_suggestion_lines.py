@@ -3,8 +3,9 @@
 For each size, smallest first: the data set is generated (or grown, or cut) in PostgreSQL, in a database of its own
 (`<DATABASE_URL's name>_bench_suggestions`, kept for the next run with --keep-data), then `manage.py
 suggestions_build` runs in a process of its own — the nightly build as production runs it, streaming the lines
-with COPY — and its wall time and peak RSS (wait4's ru_maxrss: the whole process, Python and libraries included)
-are measured, with the machine's idle CPU before it and the bytes PostgreSQL spilled to temporary files (its aggregate).
+with COPY — and its wall time and peak RSS (its VmHWM sampled while it runs: the whole process, Python and
+libraries included) are measured, with the machine's idle CPU before it and the bytes PostgreSQL spilled to
+temporary files (its aggregate).
 Then serving is timed through `customer_suggestions` (the sidebar's service: history read from PostgreSQL, the
 engine, the store's sellable products) for SERVE_SAMPLE customers. Up to COMPARE_MAX_LINES lines, the in-memory
 build (today's `engine.model_build` over every line at once) also runs on the same lines, in this process: its
@@ -293,8 +294,10 @@ def _build_process(name: str) -> dict:
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
+        peak_kb = 0
+        while child.poll() is None:
+            peak_kb = max(peak_kb, _high_water_kb(child.pid))
+            time.sleep(0.2)
         seconds = time.perf_counter() - started
         output.seek(0)
         printed = output.read().decode(errors="replace")
@@ -303,7 +306,7 @@ def _build_process(name: str) -> dict:
         "status": build.status if build else "none",
         "exit_code": child.returncode,
         "process_s": round(seconds, 1),
-        "process_peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "process_peak_rss_mb": round(peak_kb / 1024),
         "build_s": round(build.seconds, 1) if build else None,
         "build_peak_mb": round(build.peak_mb) if build else None,
         "baskets": build.baskets if build else None,
@@ -419,6 +422,21 @@ def _verdict(sizes: list[dict]) -> dict:
         and all(ratio <= TARGET_SERVE_P95_RATIO for ratio in ratios)
     )
     return verdict
+
+
+def _high_water_kb(pid: int) -> int:
+    """The process's peak resident memory so far (VmHWM), in kB; 0 once it is gone.
+
+    Sampled while it runs, since the rusage wait4 returns would count this process's memory too: a forked child
+    starts with its parent's high-water mark, and exec keeps it."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def _temp_bytes() -> int:
