@@ -3,6 +3,10 @@ per-customer serving latency (excluding HTTP).
 
 Targets (issue 5, this 2-core machine): build ≤ 60 s and ≤ 2 GB at 10M lines; serving p95 ≤ 5 ms.
 
+`--lines 10000000,30000000,100000000` (issue 22) measures the nightly build itself — `manage.py suggestions_build`
+in a process of its own, streaming the lines from PostgreSQL — on a data set generated in PostgreSQL with
+set-based SQL (see `_lines_run`); targets ≤ 10 min and ≤ 6 GB peak at 100M lines, serving p95 unchanged.
+
 The lines are generated with the shape of a retailer's history: a catalog of 20,000 items in 400 styles of
 related items (what co-occurs), Zipf popularity, customers with a taste for a few styles, repeat buying, and
 two years of dates; about 10 lines per customer. Each size is built in a fresh process, so its peak resident
@@ -30,7 +34,24 @@ SERVICE_CUSTOMERS, SERVICE_SAMPLE = 100_000, 1_000
 TARGET_BUILD_S, TARGET_BUILD_MB, TARGET_SERVE_P95_MS = 60, 2048, 5
 
 
-def run(*, scale: float, log: Callable[[str], None]) -> dict:
+def add_arguments(parser) -> None:
+    parser.add_argument(
+        "--lines",
+        help="Order line counts, comma-separated (e.g. 10000000,30000000,100000000): generate a data set of each size "
+        "in PostgreSQL, smallest first, and time the streamed nightly build on it.",
+    )
+    parser.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="With --lines: keep the generated data set for the next run, which grows it (or cuts it) to its sizes.",
+    )
+
+
+def run(*, scale: float, log: Callable[[str], None], lines: str | None = None, keep_data: bool = False) -> dict:
+    if lines is not None:
+        from bench._suggestion_lines import lines_run
+
+        return lines_run(lines, keep_data=keep_data, log=log)
     figures = {"items": ITEMS}
     context = multiprocessing.get_context("spawn")
     for lines in SIZES:

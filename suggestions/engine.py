@@ -1,8 +1,9 @@
 """The add-on suggestion engine: what to suggest to one customer, and what goes with given items.
 
 Pure numpy / scipy.sparse / pandas, no Django: the nightly job builds a `Model` from all orders with
-`model_build` and pickles it; the web process reloads it and answers `suggest` (one customer, from the history
-passed at call time) and `complements_for` (add-ons for these items).
+`model_build_streamed` (chunks of whole customers, memory bounded by the model; `model_build` is the same build
+over lines held at once) and pickles it; the web process reloads it and answers `suggest` (one customer, from the
+history passed at call time) and `complements_for` (add-ons for these items).
 
 How a customer's suggestions are ranked:
 1. Candidates: everything the customer bought, the items that co-occur most with their history (item-item
@@ -28,7 +29,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
+import tempfile
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,6 +61,9 @@ _FALLBACK_WEIGHTS = np.array([4.0, 1.0, 0.5, 0.5, 3.0, 0.0, 0.0, 0.5, 0.0, 0.1, 
 _MIN_LABELS = 20  # positive and negative examples, each, to fit the ranker
 _RANKER_CHUNK = 500  # customers per feature batch while fitting: bounds memory
 _BLOCK_NONZEROS = 10_000_000  # bound on the entries of one row block of the item-item product: bounds memory
+# … and of a block of the summed products a streamed build normalizes: they are exact, where the bound above is
+# loose, and the block's copies come beside sums already as large as the model allows.
+_SUMMED_BLOCK_NONZEROS = 2_000_000
 _GATHER_ROWS = 16  # up to this many customers, complement scores gather similarity rows instead of a product
 _DENSE_SUMS = 1 << 20  # … and add them up in a dense array of customers × items up to this size
 _EPS = 1e-7
@@ -233,6 +240,230 @@ def model_build(
     )
 
 
+def model_build_streamed(
+    chunks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    *,
+    now: Any = None,
+    params: Params | None = None,
+    item_categories: Mapping[Hashable, str] | pd.Series | None = None,
+    category_rules: Mapping[str, Iterable[str]] | None = None,
+    item_group: Mapping[Hashable, Hashable] | pd.Series | None = None,
+    spool_dir: str | os.PathLike | None = None,
+) -> Model:
+    """`model_build` from order lines that arrive in chunks, in memory bounded by the model and one chunk.
+
+    Each chunk is three arrays (customer_id, day, item_id), day in days since 1970-01-01, holding every line of
+    its customers, whose ids are greater than those of the chunks before. The model is the one `model_build` builds
+    from the same lines sorted by customer, date and item, within float tolerance: sums add up chunk by chunk in
+    float64, where `model_build` sums the co-occurrence of all baskets at once in float32.
+
+    Two passes: the first numbers the items (in order of first appearance, as `model_build` does), counts the
+    customers the ranker may sample (its sample needs their number before any item statistic is summed) and spools
+    each chunk's distinct purchases, 12 bytes each, to a temporary directory in `spool_dir`; the second adds up the
+    chunks' co-occurrence and item statistics and keeps the sampled customers' histories to fit the ranker.
+    """
+    params = params or Params()
+    with tempfile.TemporaryDirectory(prefix="suggestions-build-", dir=spool_dir) as directory:
+        spool = _spool_chunks(chunks, Path(directory))
+        return _model_from_spool(spool, now, params, item_categories, category_rules, item_group)
+
+
+@dataclasses.dataclass
+class _Spool:
+    """The first pass's findings: the chunks' distinct purchases on disk, and what the second pass needs first."""
+
+    directory: Path
+    sold: pd.Index  # item ids, in order of first appearance
+    chunks: list[tuple[int, int]]  # per spooled chunk: customers and eligible customers before it
+    eligible: int = 0  # customers with two baskets or more: those the ranker may sample
+    baskets: int = 0
+    last_day: int | None = None
+
+    def path(self, n: int) -> Path:
+        return self.directory / f"{n}.npy"
+
+
+def _spool_chunks(chunks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], directory: Path) -> _Spool:
+    spool = _Spool(directory, pd.Index([]), [])
+    customers, last_customer = 0, None
+    for customer_id, day, item_id in chunks:
+        if len(customer_id) == 0:
+            continue
+        customer_ids, customer = np.unique(np.asarray(customer_id), return_inverse=True)
+        if last_customer is not None and customer_ids[0] <= last_customer:
+            raise ValueError("Each chunk must hold whole customers, in ascending customer order.")
+        last_customer = customer_ids[-1]
+        item_ids, item = np.unique(np.asarray(item_id), return_inverse=True)
+        day = np.asarray(day, dtype=np.int64)
+        table = _Purchases.of(customer, day, item)  # distinct purchases by customer, day and item id
+        first_seen = item_ids[pd.unique(table.item)]
+        new = first_seen[spool.sold.get_indexer(first_seen) < 0]
+        if len(new):
+            spool.sold = spool.sold.append(pd.Index(new))
+        code = spool.sold.get_indexer(item_ids).astype(np.int32)
+        np.save(spool.path(len(spool.chunks)), np.stack([table.customer, table.day, code[table.item]]))
+        spool.chunks.append((customers, spool.eligible))
+        customers += len(customer_ids)
+        spool.eligible += int(np.count_nonzero(np.bincount(table.basket_customer) >= 2))
+        spool.baskets += table.n_baskets
+        spool.last_day = max(spool.last_day or int(day.max()), int(day.max()))
+    return spool
+
+
+class _ProductSums:
+    """Σ LᵀR over the chunks, in float64, over the base part and the other part apart, with the column sums of
+    their squared entries: `_cosine_products` once every chunk is in. A symmetric product (XᵀX, the co-occurrence
+    of the cosine, whose diagonal it leaves out) is summed as its upper triangle: half the entries in hand while the
+    chunks add up, when they are most."""
+
+    def __init__(self, n_items: int, *, symmetric: bool):
+        empty = sp.csr_matrix((n_items, n_items), dtype=np.float64)
+        self.symmetric = symmetric
+        self.products = [empty, empty]
+        self.left_counts = [np.zeros(n_items), np.zeros(n_items)]
+        self.right_counts = [np.zeros(n_items), np.zeros(n_items)]
+
+    def add(self, lefts: list, rights: list, left_counts: tuple, right_counts: tuple) -> None:
+        for part in (0, 1):
+            product = lefts[part].T.astype(np.float64).tocsr() @ rights[part].astype(np.float64)
+            if self.symmetric:
+                product = sp.triu(product, k=1, format="csr")
+            self.products[part] = sp.csr_matrix(self.products[part] + product)
+            self.left_counts[part] += left_counts[part]
+            self.right_counts[part] += right_counts[part]
+
+    def top(self, top_n: int, *, diagonal: bool) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        upper = self.products
+        lower = [product.T.tocsr() for product in upper] if self.symmetric else []
+        norms = _cosine_norms(tuple(self.left_counts), tuple(self.right_counts))
+        found: tuple[list, list] = ([], [])
+        row_entries = sum(np.diff(product.indptr) for product in upper + lower)
+        for start, stop in _blocks(row_entries, _SUMMED_BLOCK_NONZEROS):
+            base_product, other_product = (
+                product[start:stop] + triangle[start:stop] if self.symmetric else product[start:stop]
+                for product, triangle in zip(upper, lower or upper, strict=True)
+            )
+            all_product = base_product + other_product
+            for part, product in enumerate((base_product, all_product)):
+                product = sp.csr_matrix(product, dtype=np.float32)
+                found[part].append(_cosine_top(product, start, *norms[part], top_n, diagonal=diagonal))
+        return _stacked(found, upper[0].shape[0])
+
+
+def _model_from_spool(
+    spool: _Spool,
+    now: Any,
+    params: Params,
+    item_categories: Mapping | pd.Series | None,
+    category_rules: Mapping[str, Iterable[str]] | None,
+    item_group: Mapping | pd.Series | None,
+) -> Model:
+    items = _item_index(spool.sold, item_categories, item_group)
+    n_items = len(items)
+    built_day = _day(now) if now is not None else (spool.last_day or 0)
+    sampled = np.arange(spool.eligible)
+    if spool.eligible > params.ranker_customers:
+        # The positions `_ranker_label_baskets` draws among the eligible customers' last baskets.
+        rng = np.random.default_rng(params.seed)
+        sampled = np.sort(rng.choice(spool.eligible, params.ranker_customers, replace=False))
+    cosine, transition = _ProductSums(n_items, symmetric=True), _ProductSums(n_items, symmetric=False)
+    base_sums = all_sums = _ItemSums(np.zeros(n_items), 0, np.zeros(n_items), 0.0, np.zeros(n_items), np.zeros(n_items))
+    sold = np.zeros(n_items, dtype=np.int64)
+    gaps = _KeyCounts()  # repurchases by item << 32 | gap in days
+    label_rows: list[np.ndarray] = []
+    for n, (customers_before, eligible_before) in enumerate(spool.chunks):
+        customer, day, item = np.load(spool.path(n))
+        table = _Purchases.of(customer, day, item)
+        baskets_per_customer = np.bincount(table.basket_customer)
+        eligible = np.flatnonzero(baskets_per_customer >= 2)
+        is_label_customer = np.zeros(len(baskets_per_customer), dtype=bool)
+        is_label_customer[eligible[np.isin(eligible_before + np.arange(len(eligible)), sampled)]] = True
+        label = (table.basket_ago == 0) & is_label_customer[table.basket_customer]
+        by_item = np.lexsort((table.basket, table.customer.astype(np.int64) * n_items + table.item))
+        basket_weight = 0.5 ** ((built_day - table.basket_day) / params.cooccurrence_half_life_days)
+        parts, counts = _cosine_parts(table, ~label, basket_weight, n_items)
+        cosine.add(parts, parts, counts, counts)
+        transition.add(*_transition_parts(table, ~label, basket_weight, n_items))
+        base_sums += _item_sums(table, ~label, by_item, built_day, n_items, params)
+        all_sums += _item_sums(table, np.ones(table.n_baskets, dtype=bool), by_item, built_day, n_items, params)
+        sold += np.bincount(table.item, minlength=n_items)
+        gap_item, gap = _repurchase_gaps(table, by_item)
+        gaps.add(gap_item.astype(np.int64) << 32 | gap.astype(np.int64))
+        in_label = is_label_customer[table.customer]
+        label_rows.append(
+            np.stack([table.customer[in_label] + customers_before, table.day[in_label], table.item[in_label]])
+        )
+    # One after the other, each sum let go once pruned to its top-N.
+    transition_base, transition_all = transition.top(params.neighbours_per_item, diagonal=True)
+    del transition
+    similarity_base, similarity = cosine.top(params.neighbours_per_item, diagonal=False)
+    del cosine
+    base_stats = _item_stats_of(base_sums, (similarity_base, transition_base), params)
+    label_customer, label_day, label_item = (
+        np.concatenate(label_rows, axis=1) if label_rows else np.zeros((3, 0), dtype=np.int64)
+    )
+    labelled = _Purchases.of(np.unique(label_customer, return_inverse=True)[1], label_day, label_item)
+    ranker = _ranker_fit(labelled, labelled.basket_ago == 0, base_stats, params)
+
+    categories, item_category = _categories(items, item_categories)
+    stats = _seed_unsold(_item_stats_of(all_sums, (similarity, transition_all), params), item_category)
+    category_items = []
+    for code in range(len(categories)):
+        members = np.flatnonzero(item_category == code)
+        category_items.append(members[np.lexsort((-stats.popularity[members], sold[members] > 0))])
+    return Model(
+        params=params,
+        items=items,
+        stats=stats,
+        ranker=ranker,
+        interval_days=_medians(gaps, n_items),
+        item_group=_groups(items, item_group),
+        item_category=item_category,
+        categories=categories,
+        category_items=tuple(category_items),
+        rules=_rules(categories, category_rules),
+        built_day=built_day,
+        baskets=spool.baskets,
+    )
+
+
+class _KeyCounts:
+    """How often each int64 key was added: each chunk's counts kept apart until they outweigh the totals."""
+
+    def __init__(self):
+        self.keys, self.counts = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        self.pending: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def add(self, keys: np.ndarray) -> None:
+        self.pending.append(np.unique(keys, return_counts=True))
+        if sum(len(keys) for keys, _ in self.pending) > max(len(self.keys), 1 << 20):
+            self.merge()
+
+    def merge(self) -> None:
+        keys = np.concatenate([self.keys, *(keys for keys, _ in self.pending)])
+        counts = np.concatenate([self.counts, *(counts for _, counts in self.pending)])
+        self.keys, at = np.unique(keys, return_inverse=True)
+        self.counts = np.bincount(at, weights=counts, minlength=len(self.keys)).astype(np.int64)
+        self.pending = []
+
+
+def _medians(counts: _KeyCounts, n_items: int) -> np.ndarray:
+    """Per item, the median of the values counted under item << 32 | value; nan for an item without any."""
+    medians = np.full(n_items, np.nan)
+    counts.merge()
+    if len(counts.keys) == 0:
+        return medians
+    item, value = counts.keys >> 32, (counts.keys & 0xFFFFFFFF).astype(np.float64)
+    ends = np.cumsum(counts.counts)  # keys are sorted: by item, then value
+    starts = np.flatnonzero(np.r_[True, item[1:] != item[:-1]])
+    before = np.r_[0, ends][starts]
+    total = np.add.reduceat(counts.counts, starts)
+    low = np.searchsorted(ends, before + (total - 1) // 2, side="right")
+    high = np.searchsorted(ends, before + total // 2, side="right")
+    medians[item[starts]] = (value[low] + value[high]) / 2
+    return medians
+
+
 @dataclasses.dataclass(frozen=True)
 class _Purchases:
     """Distinct (customer, day, item) rows sorted by customer and day, with their baskets."""
@@ -261,10 +492,10 @@ class _Purchases:
         key *= n_items
         key += item
         key.sort()
-        key = key[np.r_[True, key[1:] != key[:-1]]]
+        key = key[np.r_[True, key[1:] != key[:-1]][: len(key)]]
         item = (key % n_items).astype(np.int32)
         key //= n_items  # now per row: its basket's (customer, day)
-        new_basket = np.r_[True, key[1:] != key[:-1]]
+        new_basket = np.r_[True, key[1:] != key[:-1]][: len(key)]
         basket = (np.cumsum(new_basket) - 1).astype(np.int32)
         basket_key = key[new_basket]
         del key
@@ -287,6 +518,21 @@ def _ranker_label_baskets(table: _Purchases, params: Params) -> np.ndarray:
     return label
 
 
+@dataclasses.dataclass(frozen=True)
+class _ItemSums:
+    """The additive parts of `_ItemStats` over a set of baskets: those of customers taken apart add up."""
+
+    counts: np.ndarray  # per item: the baskets holding it
+    baskets: int
+    recent: np.ndarray  # per item: Σ recency weight of the baskets holding it
+    recent_total: float  # Σ recency weight of the baskets
+    repeats: np.ndarray  # per item: purchases followed by one in the customer's next basket
+    chances: np.ndarray  # per item: purchases in a basket the customer has a next one of
+
+    def __add__(self, other: _ItemSums) -> _ItemSums:
+        return _ItemSums(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other), strict=True)))
+
+
 def _item_stats(
     table: _Purchases,
     baskets: np.ndarray,
@@ -297,25 +543,40 @@ def _item_stats(
     params: Params,
 ) -> _ItemStats:
     """Item statistics over the given baskets (a mask), with their (cosine, transition) matrices."""
+    return _item_stats_of(_item_sums(table, baskets, by_item, built_day, n_items, params), similarity, params)
+
+
+def _item_sums(
+    table: _Purchases, baskets: np.ndarray, by_item: np.ndarray, built_day: int, n_items: int, params: Params
+) -> _ItemSums:
     rows = baskets[table.basket]
     counts = np.bincount(table.item[rows], minlength=n_items).astype(np.float64)
     recent_weight = np.where(baskets, 0.5 ** ((built_day - table.basket_day) / params.popularity_half_life_days), 0)
     recent = np.bincount(table.item, weights=recent_weight[table.basket], minlength=n_items)
-    recent /= max(recent_weight.sum(), _EPS)
+    repeats, chances = _repeat_counts(table, baskets, by_item, n_items)
+    return _ItemSums(counts, int(np.count_nonzero(baskets)), recent, float(recent_weight.sum()), repeats, chances)
+
+
+def _item_stats_of(sums: _ItemSums, similarity: tuple[sp.csr_matrix, sp.csr_matrix], params: Params) -> _ItemStats:
+    recent = sums.recent / max(sums.recent_total, _EPS)
+    overall = sums.repeats.sum() / max(sums.chances.sum(), 1.0)
+    prior = params.repeat_rate_prior
     return _ItemStats(
         similarity=similarity[0],
         transition=similarity[1],
-        popularity=counts / max(np.count_nonzero(baskets), 1),
+        popularity=sums.counts / max(sums.baskets, 1),
         popularity_recent=recent,
-        repeat_rate=_repeat_rates(table, baskets, by_item, n_items, params.repeat_rate_prior),
-        popular_order=np.lexsort((-counts, -recent)),
+        # P(item in the customer's next basket | item in this one), smoothed.
+        repeat_rate=(sums.repeats + prior * overall) / (sums.chances + prior) + _EPS,
+        popular_order=np.lexsort((-sums.counts, -recent)),
     )
 
 
-def _repeat_rates(
-    table: _Purchases, baskets: np.ndarray, by_item: np.ndarray, n_items: int, prior: float
-) -> np.ndarray:
-    """P(item in the customer's next basket | item in this one) among the given baskets, smoothed."""
+def _repeat_counts(
+    table: _Purchases, baskets: np.ndarray, by_item: np.ndarray, n_items: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per item, among the given baskets: purchases repeated in the customer's next basket, and purchases that
+    had a next basket."""
     kept = np.flatnonzero(baskets)
     successor = np.full(table.n_baskets, -1, dtype=np.int64)
     same_customer = table.basket_customer[kept[1:]] == table.basket_customer[kept[:-1]]
@@ -326,18 +587,23 @@ def _repeat_rates(
     follows = (item[1:] == item[:-1]) & (basket[1:] == successor[basket[:-1]])
     repeats = np.bincount(item[:-1][follows], minlength=n_items).astype(np.float64)
     chances = np.bincount(item[successor[basket] >= 0], minlength=n_items).astype(np.float64)
-    overall = repeats.sum() / max(chances.sum(), 1.0)
-    return (repeats + prior * overall) / (chances + prior) + _EPS
+    return repeats, chances
 
 
 def _repurchase_intervals(table: _Purchases, by_item: np.ndarray, n_items: int) -> np.ndarray:
     """Median days between consecutive purchases of the item by one customer; nan if nobody bought it twice."""
-    customer, item, day = table.customer[by_item], table.item[by_item], table.day[by_item]
-    again = (customer[1:] == customer[:-1]) & (item[1:] == item[:-1])
-    gaps = pd.Series((day[1:] - day[:-1])[again]).groupby(item[1:][again]).median()
+    item, gap = _repurchase_gaps(table, by_item)
+    gaps = pd.Series(gap).groupby(item).median()
     intervals = np.full(n_items, np.nan)
     intervals[gaps.index.to_numpy()] = gaps.to_numpy()
     return intervals
+
+
+def _repurchase_gaps(table: _Purchases, by_item: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(item, days since the customer's previous purchase of it) of every repurchase."""
+    customer, item, day = table.customer[by_item], table.item[by_item], table.day[by_item]
+    again = (customer[1:] == customer[:-1]) & (item[1:] == item[:-1])
+    return item[1:][again], (day[1:] - day[:-1])[again]
 
 
 def _cosine_pair(
@@ -348,6 +614,17 @@ def _cosine_pair(
     Co-occurrence adds up over baskets, so both come from one pass over row blocks of XᵀX (X: baskets × items,
     entries √weight), the blocks sized to bound memory whatever the catalogue.
     """
+    parts, counts = _cosine_parts(table, base, basket_weight, n_items)
+    basket_sizes = np.bincount(table.basket, minlength=table.n_baskets)
+    # A row's non-zeros are at most the summed sizes of the baskets holding its item.
+    row_bound = np.bincount(table.item, weights=basket_sizes[table.basket], minlength=n_items)
+    return _cosine_products(parts, parts, counts, counts, row_bound, top_n, diagonal=False)
+
+
+def _cosine_parts(
+    table: _Purchases, base: np.ndarray, basket_weight: np.ndarray, n_items: int
+) -> tuple[list[sp.csr_matrix], tuple[np.ndarray, np.ndarray]]:
+    """X over the base baskets and over the others; the items' summed weights over the base and over all."""
     weight = basket_weight[table.basket]
     in_base = base[table.basket]
     parts = [_basket_matrix(table, rows, weight, table.basket, n_items) for rows in (in_base, ~in_base)]
@@ -355,10 +632,7 @@ def _cosine_pair(
         np.bincount(table.item[in_base], weights=weight[in_base], minlength=n_items),
         np.bincount(table.item, weights=weight, minlength=n_items),
     )
-    basket_sizes = np.bincount(table.basket, minlength=table.n_baskets)
-    # A row's non-zeros are at most the summed sizes of the baskets holding its item.
-    row_bound = np.bincount(table.item, weights=basket_sizes[table.basket], minlength=n_items)
-    return _cosine_products(parts, parts, counts, counts, row_bound, top_n, diagonal=False)
+    return parts, counts
 
 
 def _transition_pair(
@@ -370,6 +644,18 @@ def _transition_pair(
     As in `_cosine_pair`, one pass over row blocks of PᵀX, where P holds each basket's predecessor's items in the
     basket's row. The diagonal stays: an item followed by itself is a repurchase.
     """
+    previous, following, from_counts, to_counts = _transition_parts(table, base, basket_weight, n_items)
+    has_next = table.basket_ago > 0
+    from_any = has_next[table.basket]
+    next_sizes = np.append(np.bincount(table.basket, minlength=table.n_baskets)[1:], 0)
+    row_bound = np.bincount(table.item[from_any], weights=next_sizes[table.basket[from_any]], minlength=n_items)
+    return _cosine_products(previous, following, from_counts, to_counts, row_bound, top_n, diagonal=True)
+
+
+def _transition_parts(
+    table: _Purchases, base: np.ndarray, basket_weight: np.ndarray, n_items: int
+) -> tuple[list[sp.csr_matrix], list[sp.csr_matrix], tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """P and X over the base pairs and the others; the items' summed weights on each side, over the base and all."""
     has_next = table.basket_ago > 0  # then the next basket is the following one
     # Labels are last baskets, so a base pair is one whose later basket is in the base.
     next_in_base, has_previous = np.zeros_like(has_next), np.zeros_like(has_next)
@@ -387,9 +673,7 @@ def _transition_pair(
         tuple(np.bincount(table.item[rows], weights=weight[rows], minlength=n_items) for rows in pair)
         for pair in ((from_base, from_any), (to_base, to_any))
     )
-    next_sizes = np.append(np.bincount(table.basket, minlength=table.n_baskets)[1:], 0)
-    row_bound = np.bincount(table.item[from_any], weights=next_sizes[table.basket[from_any]], minlength=n_items)
-    return _cosine_products(previous, following, from_counts, to_counts, row_bound, top_n, diagonal=True)
+    return previous, following, from_counts, to_counts
 
 
 def _basket_matrix(
@@ -414,17 +698,49 @@ def _cosine_products(
     """LᵀR over the base part (lefts[0], rights[0]) and over both parts, cosine-normalized by the column sums of
     the squared entries, top-N per row, in row blocks of at most _BLOCK_NONZEROS bounded non-zeros."""
     n_items = len(row_bound)
-    transposed = [left.T.tocsr() for left in lefts]
-    left_norms = [1 / np.sqrt(np.maximum(counts, _EPS)) for counts in left_counts]
-    right_norms = [1 / np.sqrt(np.maximum(counts, _EPS)) for counts in right_counts]
+    # Summed in float64, as a streamed build sums its chunks, then kept in float32.
+    transposed = [left.T.tocsr().astype(np.float64) for left in lefts]
+    rights = [right.astype(np.float64) for right in rights]
+    norms = _cosine_norms(left_counts, right_counts)
     found: tuple[list, list] = ([], [])
     for start, stop in _blocks(row_bound, _BLOCK_NONZEROS):
         base_product = sp.csr_matrix(transposed[0][start:stop] @ rights[0])
         all_product = sp.csr_matrix(base_product + transposed[1][start:stop] @ rights[1])
         for part, product in enumerate((base_product, all_product)):
-            rows = np.repeat(np.arange(start, stop), np.diff(product.indptr))
-            product.data *= (left_norms[part][rows] * right_norms[part][product.indices]).astype(np.float32)
-            found[part].append(_top_per_row(product, top_n, diagonal_offset=None if diagonal else start))
+            product = sp.csr_matrix(product, dtype=np.float32)
+            found[part].append(_cosine_top(product, start, *norms[part], top_n, diagonal=diagonal))
+    return _stacked(found, n_items)
+
+
+def _cosine_norms(
+    left_counts: tuple[np.ndarray, np.ndarray], right_counts: tuple[np.ndarray, np.ndarray]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(left, right) norms of the base part and of both parts."""
+    return [
+        (1 / np.sqrt(np.maximum(left, _EPS)), 1 / np.sqrt(np.maximum(right, _EPS)))
+        for left, right in zip(left_counts, right_counts, strict=True)
+    ]
+
+
+def _cosine_top(
+    product: sp.csr_matrix,
+    start: int,
+    left_norm: np.ndarray,
+    right_norm: np.ndarray,
+    top_n: int,
+    *,
+    diagonal: bool,
+) -> sp.csr_matrix:
+    """Rows start… of a float32 product LᵀR, cosine-normalized and pruned to top-N per row."""
+    # Columns in order: a sparse product's own order depends on the order of the baskets, and ties at the N-th
+    # value are kept by position.
+    product.sort_indices()
+    rows = np.repeat(np.arange(start, start + product.shape[0]), np.diff(product.indptr))
+    product.data *= (left_norm[rows] * right_norm[product.indices]).astype(np.float32)
+    return _top_per_row(product, top_n, diagonal_offset=None if diagonal else start)
+
+
+def _stacked(found: tuple[list, list], n_items: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     empty = sp.csr_matrix((n_items, n_items), dtype=np.float32)
     base, every = (sp.vstack(blocks, format="csr") if blocks else empty for blocks in found)
     return base, every
@@ -598,7 +914,7 @@ def _candidates(
     key = history.row.astype(np.int64) * n_items + history.item
     order = np.lexsort((history.ago, key))
     key, ago, day = key[order], history.ago[order], history.day[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]][: len(key)]) if len(key) else np.zeros(0, dtype=np.int64)
     bought_key = key[starts]
     bought_row, bought_item = bought_key // n_items, bought_key % n_items
     # Per bought item, padded with a zero that candidates not bought read.

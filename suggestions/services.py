@@ -1,11 +1,12 @@
 """Writes of the suggestions app: building the suggestion model from all orders, and recording the products
 associates send to customers.
 
-A build reads every kept order line (PostgreSQL: packed into a few byte strings per million rows and unpacked
-by numpy, no Python object per row), hands them to `engine.model_build` with the catalog and the active
-complement rules, and stores the pickled model in a `SuggestionModel` row. A failed build is recorded with its
-error and leaves the previous ready build in use. At most one build runs at a time (a partial unique index on
-"building").
+A build streams every kept order line, sorted by customer, in chunks of whole customers (PostgreSQL: COPY … TO
+STDOUT in binary, read by numpy in place, no Python object per row; on the replica when one is configured) into
+`engine.model_build_streamed` with the catalog and the active complement rules, so that its memory is bounded by
+the model rather than by the lines, and stores the pickled model in a `SuggestionModel` row. A failed build is
+recorded with its error and leaves the previous ready build in use. At most one build runs at a time (a partial
+unique index on "building").
 """
 
 import logging
@@ -16,26 +17,26 @@ import time
 import traceback
 import uuid
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-import psycopg
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
+from psycopg import sql as pg_sql
 
 from associates.models import Associate
 from clientbook.selectors import customers_visible
 from customers.models import Order, OrderLine, Product
 from customers.selectors import customer_survivor_ids
-from omni.bulk import is_postgres
 from omni.errors import ApplicationError
+from omni.replicas import read_alias, replica_reads
 from suggestions import engine
 from suggestions.models import ComplementRule, Outreach, SuggestionModel
-from suggestions.selectors import KEPT_LINE, KEPT_ORDER, KEPT_ORDER_STATUS
+from suggestions.selectors import KEPT_ORDER
 
 logger = logging.getLogger(__name__)
 
@@ -63,21 +64,8 @@ def suggestion_model_build(*, now: datetime | None = None) -> SuggestionModel:
         raise ApplicationError("suggestion_build_running", "已有推荐模型正在构建，请稍后再试。") from None
     started, memory = time.perf_counter(), _PeakMemory()
     try:
-        baskets = _order_lines()
-        catalog = pd.DataFrame.from_records(
-            Product.objects.values_list("pk", "category", "style_code", "sku"),
-            columns=["pk", "category", "style_code", "sku"],
-        ).set_index("pk")
-        categorised = catalog[catalog["category"] != ""]
-        model = engine.model_build(
-            baskets,
-            now=timezone.localdate(now),
-            item_categories=categorised["category"],
-            category_rules={
-                rule.category: rule.complement_codes for rule in ComplementRule.objects.filter(is_active=True)
-            },
-            item_group=catalog["style_code"].where(catalog["style_code"] != "", catalog["sku"]),
-        )
+        lines = _Counted(_order_line_chunks())
+        model = engine.model_build_streamed(lines, now=timezone.localdate(now), **_catalog())
         payload = zlib.compress(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
     except Exception:
         logger.exception("Suggestion model build #%s failed; the previous model stays in use", build.pk)
@@ -86,12 +74,27 @@ def suggestion_model_build(*, now: datetime | None = None) -> SuggestionModel:
         build.save(update_fields=["status", "error", "seconds", "peak_mb"])
         return build
     build.status, build.built_at = SuggestionModel.Status.READY, timezone.now()
-    build.lines, build.baskets, build.items = len(baskets), model.baskets, len(model.items)
+    build.lines, build.baskets, build.items = lines.lines, model.baskets, len(model.items)
     build.seconds, build.peak_mb = time.perf_counter() - started, memory.peak_mb()
     build.payload, build.payload_bytes = payload, len(payload)
     build.save()
     _old_builds_delete()
     return build
+
+
+def _catalog() -> dict:
+    """What a build knows of the catalog beside the lines: categories, the active rules, variant groups."""
+    catalog = pd.DataFrame.from_records(
+        Product.objects.values_list("pk", "category", "style_code", "sku"),
+        columns=["pk", "category", "style_code", "sku"],
+    ).set_index("pk")
+    return {
+        "item_categories": catalog["category"][catalog["category"] != ""],
+        "category_rules": {
+            rule.category: rule.complement_codes for rule in ComplementRule.objects.filter(is_active=True)
+        },
+        "item_group": catalog["style_code"].where(catalog["style_code"] != "", catalog["sku"]),
+    }
 
 
 def _old_builds_delete() -> None:
@@ -104,91 +107,119 @@ def _old_builds_delete() -> None:
         ).delete()
 
 
-def _order_lines() -> pd.DataFrame:
-    """Every kept order line of a known customer as (customer_id, date, item_id): the surviving customer of a
-    merge, the local date of the order, the product."""
-    if is_postgres():
-        customer, day, item = _order_lines_postgres()
-    else:
-        local_date, params = connection.ops.datetime_cast_date_sql("o.placed_at", (), settings.TIME_ZONE)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT o.customer_id, {local_date}, l.product_id FROM {_LINE} l JOIN {_ORDER} o ON o.id = l.order_id"
-                f" WHERE o.customer_id IS NOT NULL AND {KEPT_ORDER}",
-                params,
-            )
-            rows = cursor.fetchall()
-        customer = np.array([row[0] for row in rows], dtype=np.int64)
-        day = np.array([row[1] for row in rows], dtype="datetime64[D]")
-        item = np.array([row[2] for row in rows], dtype=np.int64)
-    return pd.DataFrame({"customer_id": _survivors(customer), "date": day, "item_id": item})
+# Lines per chunk of a streamed build (whole customers, so a few more): ~40 MB of arrays in hand, and few enough
+# chunks that adding each one's co-occurrence to the running sums stays cheap.
+CHUNK_LINES = 2_000_000
+
+# Lines travel packed: a COPY row per block of CUSTOMER_BLOCK customer ids, holding its lines as fixed-width
+# big-endian records (a message per line would cost the client more than the database takes to find them).
+CUSTOMER_BLOCK = 1024
+_PACKED_LINE = np.dtype([("customer", ">i8"), ("day", ">i4"), ("item", ">i8")])
+_COPY_HEADER = 19  # signature, flags, header extension length (0)
 
 
-def _survivors(customer: np.ndarray) -> np.ndarray:
-    """Each customer id replaced by its survivor (`customer_survivor_ids`: the end of its chain of merges)."""
-    survivor = customer_survivor_ids()
-    if not survivor:
-        return customer
-    merged_ids = np.array(sorted(survivor), dtype=np.int64)
-    targets = np.array([survivor[m] for m in merged_ids.tolist()], dtype=np.int64)
-    at = np.minimum(np.searchsorted(merged_ids, customer), len(merged_ids) - 1)
-    return np.where(merged_ids[at] == customer, targets[at], customer)
+def _order_line_chunks() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every kept order line of a known customer as (customer_id, day, item_id) arrays, in chunks of whole
+    customers in ascending order: the surviving customer of a merge, the local day of the order (days since
+    1970-01-01), the product. PostgreSQL streams them sorted (COPY … TO STDOUT, binary); SQLite, the embedded demo
+    database, reads them at once."""
+    survivor, chunk_lines = customer_survivor_ids(), CHUNK_LINES
+    with replica_reads():
+        alias = read_alias()
+        if connections[alias].vendor == "postgresql":
+            yield from _order_line_chunks_postgres(connections[alias], survivor, chunk_lines)
+            return
+        customer, day, item = _order_lines_plain(connections[alias], survivor)
+    order = np.argsort(customer, kind="stable")
+    customer, day, item = customer[order], day[order], item[order]
+    for start, stop in _whole_customers(customer, chunk_lines):
+        yield customer[start:stop], day[start:stop], item[start:stop]
 
 
-_CHUNK_PAGES = 8192  # table pages (64 MB) per statement: bounds the bytes in hand whatever the table
+def _whole_customers(customer: np.ndarray, chunk_lines: int) -> Iterator[tuple[int, int]]:
+    """(start, stop) of chunks of about chunk_lines sorted lines that never split a customer."""
+    start = 0
+    while start < len(customer):
+        stop = int(np.searchsorted(customer, customer[min(start + chunk_lines, len(customer)) - 1], side="right"))
+        yield start, stop
+        start = stop
 
 
-def _order_lines_postgres() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Customer, local day and product of every kept line, read as packed big-endian integers.
+def _order_lines_plain(db, survivor: dict[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    local_date, params = db.ops.datetime_cast_date_sql("o.placed_at", (), settings.TIME_ZONE)
+    with db.cursor() as cursor:
+        cursor.execute(
+            f"SELECT o.customer_id, {local_date}, l.product_id FROM {_LINE} l JOIN {_ORDER} o ON o.id = l.order_id"
+            f" WHERE o.customer_id IS NOT NULL AND {KEPT_ORDER}",
+            params,
+        )
+        rows = cursor.fetchall()
+    customer = np.array([survivor.get(row[0], row[0]) for row in rows], dtype=np.int64)
+    day = np.array([row[1] for row in rows], dtype="datetime64[D]").astype(np.int64)
+    item = np.array([row[2] for row in rows], dtype=np.int64)
+    return customer, day, item
 
-    A row per line would cost more in the client (a Python object, or a COPY message, per row) than the
-    database takes to find them, so each statement packs a range of table pages into one bytea per column
-    (string_agg of int8send: every aggregate of a statement sees the rows in the same order). Orders and lines
-    are read apart and joined here by order id: cheaper than PostgreSQL's hash join of the two tables."""
-    local_day = "((o.placed_at AT TIME ZONE %s)::date - DATE '1970-01-01')"
-    order_id, customer, day = _packed(
-        f"{_ORDER} o",
-        [("int8send(o.id)", ">i8"), ("int8send(o.customer_id)", ">i8"), (f"int4send({local_day})", ">i4")],
-        where=f"o.customer_id IS NOT NULL AND {KEPT_ORDER_STATUS}",
-        params=[settings.TIME_ZONE],
+
+def _order_line_chunks_postgres(
+    db, survivor: dict[int, int], chunk_lines: int
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The lines by block of surviving customers' ids, blocks in order, packed by PostgreSQL (string_agg of
+    int8send…: a hash aggregate, not a sort of every line) and read by numpy in place; a chunk is whole blocks.
+
+    COPY TO needs no server-side cursor, so it streams through PgBouncer in transaction mode too; the merges travel
+    as two arrays, so the statement runs on a read-only replica."""
+    merged = sorted(survivor)
+    statement = pg_sql.SQL(
+        "COPY (SELECT string_agg(int8send(c) || int4send(d) || int8send(p), '') FROM ("
+        " SELECT COALESCE(m.survivor, o.customer_id) AS c,"
+        " ((o.placed_at AT TIME ZONE {zone})::date - DATE '1970-01-01') AS d, l.product_id AS p"
+        f" FROM {_LINE} l JOIN {_ORDER} o ON o.id = l.order_id"
+        " LEFT JOIN unnest({merged}::int8[], {survivors}::int8[]) AS m(merged, survivor) ON m.merged = o.customer_id"
+        f" WHERE o.customer_id IS NOT NULL AND {KEPT_ORDER}) AS lines"
+        " GROUP BY c / {block} ORDER BY c / {block}) TO STDOUT (FORMAT BINARY)"
+    ).format(
+        zone=pg_sql.Literal(settings.TIME_ZONE),
+        merged=pg_sql.Literal(merged),
+        survivors=pg_sql.Literal([survivor[m] for m in merged]),
+        block=pg_sql.Literal(CUSTOMER_BLOCK),
     )
-    line_order, item = _packed(
-        f"{_LINE} l", [("int8send(l.order_id)", ">i8"), ("int8send(l.product_id)", ">i8")], where=KEPT_LINE
-    )
-    by_id = np.argsort(order_id, kind="stable")
-    order_id, customer, day = order_id[by_id], customer[by_id], day[by_id]
-    at = np.minimum(np.searchsorted(order_id, line_order), max(len(order_id) - 1, 0))
-    kept = order_id[at] == line_order if len(order_id) else np.zeros(len(line_order), dtype=bool)
-    at = at[kept]
-    return customer[at], day[at].astype("datetime64[D]"), item[kept]
+    db.ensure_connection()
+    pending, at, blocks, lines = bytearray(), _COPY_HEADER, [], 0
+    with db.connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for data in copy:
+            pending += data
+            # A row: its field count (1; -1 ends the data), the field's length, its bytes.
+            while len(pending) >= at + 6 and int.from_bytes(pending[at : at + 2], "big", signed=True) == 1:
+                length = int.from_bytes(pending[at + 2 : at + 6], "big")
+                if len(pending) < at + 6 + length:
+                    break
+                blocks.append(np.frombuffer(pending[at + 6 : at + 6 + length], dtype=_PACKED_LINE))
+                lines += len(blocks[-1])
+                at += 6 + length
+            del pending[:at]
+            at = 0
+            if lines >= chunk_lines:
+                yield _columns(blocks)
+                blocks, lines = [], 0
+    if blocks:
+        yield _columns(blocks)
 
 
-def _packed(table_alias: str, columns: list[tuple[str, str]], *, where: str, params: Sequence = ()) -> list[np.ndarray]:
-    """Columns (SQL, big-endian numpy type) of the rows of `table_alias` ("table alias") matching `where`, each
-    as one native array. Statements walk the table a range of pages at a time (TID range scans, PostgreSQL 14+)."""
-    table, alias = table_alias.split()
-    aggregates = ", ".join(f"string_agg({expression}, '')" for expression, _ in columns)
-    parts: list[list[np.ndarray]] = [[] for _ in columns]
-    connection.ensure_connection()
-    # A cursor of psycopg's own class on Django's connection: the same transaction, but server-side binding,
-    # which returns bytea raw (binary) rather than as hex text.
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute("SELECT pg_relation_size(%s) / current_setting('block_size')::int", [table])
-        pages = cursor.fetchone()[0]
-        for first in range(0, pages + 1, _CHUNK_PAGES):
-            cursor.execute(
-                f"SELECT {aggregates} FROM {table_alias}"
-                f" WHERE {alias}.ctid >= %s::tid AND {alias}.ctid < %s::tid AND {where}",
-                [*params, f"({first},0)", f"({first + _CHUNK_PAGES},0)"],
-                binary=True,
-            )
-            for found, packed, (_, dtype) in zip(parts, cursor.fetchone(), columns, strict=True):
-                if packed is not None:  # no row in these pages
-                    found.append(np.frombuffer(packed, dtype=dtype).astype(dtype[1:]))
-    return [
-        np.concatenate(found) if found else np.zeros(0, dtype=dtype[1:])
-        for found, (_, dtype) in zip(parts, columns, strict=True)
-    ]
+def _columns(blocks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows = np.concatenate(blocks)
+    return rows["customer"].astype(np.int64), rows["day"].astype(np.int64), rows["item"].astype(np.int64)
+
+
+class _Counted:
+    """The chunks, counting their lines as they go by."""
+
+    def __init__(self, chunks: Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]):
+        self.chunks, self.lines = chunks, 0
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        for chunk in self.chunks:
+            self.lines += len(chunk[0])
+            yield chunk
 
 
 class _PeakMemory:

@@ -357,7 +357,7 @@ def test_a_failed_build_is_recorded_and_the_previous_model_keeps_serving(shop, m
     def out_of_memory(*args, **kwargs):
         raise MemoryError("no room for the item-item matrix")
 
-    monkeypatch.setattr(engine, "model_build", out_of_memory)
+    monkeypatch.setattr(engine, "model_build_streamed", out_of_memory)
     failed = suggestion_model_build()
 
     # then the failure is recorded with its error and the first model still serves
