@@ -7,6 +7,7 @@ from django.db.models import Count, DecimalField, Exists, F, IntegerField, Outer
 from django.db.models.functions import Coalesce
 
 from coupons.models import Coupon, CouponPack, CouponTemplate, CustomerHolding, IssueRequest, Redemption
+from customers.models import Customer
 from omni.integrity import Finding, integrity_check
 
 
@@ -53,6 +54,15 @@ def customer_holdings() -> list[Finding]:
     findings = [
         Finding(f"template {template} × customer {customer}", f"holding {held}, coupons {rows}")
         for template, customer, held, rows in wrong
+    ]
+    # The holding's keys carry no database constraint (see CustomerHolding): a row pointing nowhere is a finding.
+    dangling = (
+        CustomerHolding.objects.exclude(Exists(Customer.objects.filter(pk=OuterRef("customer_id"))))
+        | CustomerHolding.objects.exclude(Exists(CouponTemplate.objects.filter(pk=OuterRef("template_id"))))
+    ).values_list("template_id", "customer_id")
+    findings += [
+        Finding(f"template {template} × customer {customer}", "holding of a template or customer that does not exist")
+        for template, customer in dangling.order_by("template_id", "customer_id")
     ]
     holding = CustomerHolding.objects.filter(template=OuterRef("template_id"), customer=OuterRef("customer_id"))
     unheld = (

@@ -214,7 +214,9 @@ class IssueRequest(models.Model):
         CAMPAIGN = "campaign", "群发活动"
         ADMIN = "admin", "后台"
 
-    request_no = models.CharField("请求号", max_length=64, unique=True)
+    # Unique by a constraint rather than unique=True, which on PostgreSQL adds a second (LIKE) index a campaign would
+    # write once per customer for no query.
+    request_no = models.CharField("请求号", max_length=64)
     pack = models.ForeignKey(CouponPack, verbose_name="券包", on_delete=models.PROTECT, related_name="issue_requests")
     customer = models.ForeignKey(
         "customers.Customer", verbose_name="客户", on_delete=models.PROTECT, related_name="coupon_issue_requests"
@@ -226,6 +228,7 @@ class IssueRequest(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="coupon_issue_requests",
+        db_index=False,  # (associate, created_at) below serves every lookup by associate
     )
     store = models.ForeignKey(
         "associates.Store", verbose_name="门店", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -239,6 +242,7 @@ class IssueRequest(models.Model):
         verbose_name_plural = "发券记录"
         ordering = ["-pk"]
         indexes = [models.Index(fields=["associate", "created_at"])]
+        constraints = [models.UniqueConstraint(fields=["request_no"], name="coupon_issue_request_no_unique")]
 
     def __str__(self) -> str:
         return self.request_no
@@ -413,10 +417,22 @@ class TemplateDay(models.Model):
 
 
 class CustomerHolding(models.Model):
-    """Coupons of a template ever issued to one customer: backs the per-customer limit."""
+    """Coupons of a template ever issued to one customer: backs the per-customer limit.
 
-    template = models.ForeignKey(CouponTemplate, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    A counter of the coupons ledger, written only in the transaction that writes the coupons it counts: their
+    template's and their issue request's customer's foreign keys are checked by the database there, so the holding's
+    own two would only repeat those checks (two per coupon, a third of a campaign's checks at commit). Deleting a
+    template or a customer still cascades here (Django's collector does it, constraint or not), and the integrity
+    check `coupons.holdings` finds a holding whose template or customer is gone."""
+
+    template = models.ForeignKey(
+        CouponTemplate,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,  # the unique (template, customer) serves every lookup by template
+    )
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+", db_constraint=False)
     issued = models.PositiveIntegerField(default=0)
 
     class Meta:

@@ -97,6 +97,12 @@ def _holding_missing(ledgers):
     return "coupons.holdings", f"× customer {ledgers['merged'].pk}: no holding, coupons 2"
 
 
+def _holding_dangling(ledgers):
+    # The holding's keys carry no database constraint: a raw write can point one at a customer that is not there.
+    CustomerHolding.objects.create(template_id=ledgers["item"].template_id, customer_id=987654321, issued=0)
+    return "coupons.holdings", "× customer 987654321: holding of a template or customer that does not exist"
+
+
 def _redeemed_twice(ledgers):
     used = Redemption.objects.filter(request_no="redeem-2").get()
     Redemption.objects.create(
@@ -130,6 +136,7 @@ def _follow_left_behind(ledgers):
         _pack_spent,
         _holding,
         _holding_missing,
+        _holding_dangling,
         _redeemed_twice,
         _status_without_ledger,
         _merge_loop,
