@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
 from clientbook.models import FollowRelation
 from coupons.models import Coupon, CouponPack, CouponTemplate, CustomerHolding, Redemption
 from coupons.redemption import OrderIn, coupon_return
@@ -17,11 +18,12 @@ from coupons.sending import coupon_pack_send
 from coupons.till import coupon_redeem
 from customers.models import Customer
 from customers.services import customer_merge
-from tests.factories import AssociateFactory, CouponPackItemFactory, CustomerFactory, StoreFactory
+from tests.factories import AssociateFactory, CouponPackItemFactory, CustomerFactory, StoreFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 CHECKS = (
+    "campaigns.recipients",
     "clientbook.follows",
     "coupons.holdings",
     "coupons.issued_count",
@@ -152,3 +154,21 @@ def test_each_broken_invariant_is_reported_by_its_check_with_the_row(ledgers, co
     broken = [line.split()[1].rstrip(":") for line in report.splitlines() if line.startswith("BROKEN")]
     assert broken == [check], report
     assert finding in report
+
+
+def test_a_recipient_whose_chunk_is_another_associates_is_reported_and_a_sound_one_is_not(ledgers):
+    """The recipient's chunk and associate keys carry no database constraint: the check stands in for it."""
+    ours, other = AssociateFactory(), AssociateFactory()
+    campaign = Campaign.objects.create(name="会员日", created_by=UserFactory(), status="sending", text="x")
+    chunk = CampaignChunk.objects.create(campaign=campaign, associate=ours, index=0, size=2)
+    fields = {"campaign": campaign, "chunk": chunk, "status": "queued", "created_at": ledgers["kept"].created_at}
+    CampaignRecipient.objects.create(customer=ledgers["kept"], associate=ours, **fields)
+    wrong = CampaignRecipient.objects.create(customer=ledgers["merged"], associate=other, **fields)
+
+    status, report = check_integrity()
+
+    assert status == 1
+    broken = [line.split()[1].rstrip(":") for line in report.splitlines() if line.startswith("BROKEN")]
+    assert broken == ["campaigns.recipients"], report
+    assert f"recipient {wrong.pk}:" in report
+    assert report.count("recipient ") == 1, report
