@@ -80,11 +80,12 @@ def coupon_pack_send_many(
     result = ManySent()
     now = now or timezone.now()
     pending = iter(recipients)
+    postgres = connection.vendor == "postgresql"
     while chunk := list(itertools.islice(pending, batch_size)):
         for attempt in range(3):
             try:
                 with transaction.atomic():
-                    if connection.vendor == "postgresql":
+                    if postgres:
                         # The batch's commit does not wait for its WAL to reach the disk: a crash of the database
                         # server may lose the last batches committed (well under a second), never half of one. Nothing
                         # else depends on them being durable: any later ordinary commit (the chunk marked created, the
@@ -92,13 +93,96 @@ def coupon_pack_send_many(
                         # was lost, once, by request number.
                         with connection.cursor() as cursor:
                             cursor.execute("SET LOCAL synchronous_commit = off")
-                    _send_batch(pack_id, chunk, request_prefix, source, now, result)
+                    batch = ManySent()
+                    try:
+                        with transaction.atomic():
+                            _send_batch(pack_id, chunk, request_prefix, source, now, batch, optimistic=postgres)
+                    except _Moved:
+                        batch = ManySent()
+                        _send_batch(pack_id, chunk, request_prefix, source, now, batch, optimistic=False)
+                result.issued += batch.issued
+                result.replayed += batch.replayed
+                for reason, count in batch.skipped.items():
+                    result.skip(reason, count)
                 break
             except IntegrityError:
                 # Only a clash of two random coupon codes gets here: draw new ones.
                 if attempt == 2:
                     raise
     return result
+
+
+class _Moved(Exception):
+    """Between the batch's unlocked reading and its locking, something it decided on changed: redo it locked."""
+
+
+@dataclasses.dataclass
+class _State:
+    pack: CouponPack
+    items: list[CouponPackItem]
+    templates: dict[int, CouponTemplate]
+    windows: dict[int, tuple[dt.datetime, dt.datetime]]
+    refusal: str  # why no customer of the batch can have the pack, or ""
+
+
+def _state(pack_id: int, now: dt.datetime, *, lock: bool) -> _State:
+    """The pack, its items and templates (locked in the fixed order when `lock`), and whether they can issue now."""
+    packs = CouponPack.objects.select_for_update(no_key=True) if lock else CouponPack.objects
+    pack = packs.filter(pk=pack_id).first()
+    if pack is None:
+        raise ApplicationError("pack_not_found", "没有找到这个券包。", status_code=404)
+    items = pack_items(pack)
+    templates_qs = CouponTemplate.objects.select_for_update(no_key=True) if lock else CouponTemplate.objects
+    templates = {
+        template.pk: template
+        for template in templates_qs.filter(pk__in=[item.template_id for item in items]).order_by("pk")
+    }
+    windows = {pk: coupon_window(template=template, issued_at=now) for pk, template in templates.items()}
+    refusal = ""
+    if pack.status != CouponPack.Status.RUNNING:
+        refusal = "pack_unavailable"
+    elif any(template.status != CouponTemplate.Status.RUNNING for template in templates.values()):
+        refusal = "template_unavailable"
+    elif any(ends <= now for _, ends in windows.values()):
+        refusal = "template_ended"
+    return _State(pack, items, templates, windows, refusal)
+
+
+def _holdings(state: _State, customers: list[int]) -> dict[tuple[int, int], int]:
+    held: dict[tuple[int, int], int] = {}
+    for template_id, customer_id, issued in CustomerHolding.objects.filter(
+        _among("customer_id", customers), template_id__in=list(state.templates)
+    ).values_list("template_id", "customer_id", "issued"):
+        held[template_id, customer_id] = issued
+    return held
+
+
+def _under_limit(state: _State, held: dict[tuple[int, int], int], customer_id: int) -> bool:
+    return all(
+        held.get((i.template_id, customer_id), 0) + i.quantity <= state.templates[i.template_id].per_customer_limit
+        for i in state.items
+    )
+
+
+def _fit(state: _State, now: dt.datetime, wanted: int) -> tuple[str, int]:
+    """How many packs budget, stock and today's limits still allow, and the limit that allows the fewest."""
+    today = local_day(now)
+    day_issued = dict(
+        TemplateDay.objects.filter(template_id__in=list(state.templates), day=today).values_list(
+            "template_id", "issued"
+        )
+    )
+    cost = coupon_pack_cost(items=state.items)
+    pack = state.pack
+    fits = {"budget_exhausted": int((pack.budget - pack.spent) // cost) if cost else wanted}
+    for item in state.items:
+        template = state.templates[item.template_id]
+        fits[f"out_of_stock:{template.pk}"] = (template.total_stock - template.issued_count) // item.quantity
+        if template.per_day_limit is not None:
+            left = template.per_day_limit - day_issued.get(template.pk, 0)
+            fits[f"daily_limit_reached:{template.pk}"] = max(0, left) // item.quantity
+    reason, fit = min(fits.items(), key=lambda pair: pair[1])
+    return reason.split(":")[0], max(0, fit)
 
 
 def _send_batch(
@@ -108,26 +192,20 @@ def _send_batch(
     source: str,
     now: dt.datetime,
     result: ManySent,
+    *,
+    optimistic: bool,
 ) -> None:
-    pack = CouponPack.objects.select_for_update(no_key=True).filter(pk=pack_id).first()
-    if pack is None:
-        raise ApplicationError("pack_not_found", "没有找到这个券包。", status_code=404)
-    items = pack_items(pack)
-    templates = {
-        template.pk: template
-        for template in CouponTemplate.objects.select_for_update(no_key=True)
-        .filter(pk__in=[item.template_id for item in items])
-        .order_by("pk")
-    }
-    if pack.status != CouponPack.Status.RUNNING:
-        result.skip("pack_unavailable", len(chunk))
-        return
-    if any(template.status != CouponTemplate.Status.RUNNING for template in templates.values()):
-        result.skip("template_unavailable", len(chunk))
-        return
-    windows = {pk: coupon_window(template=template, issued_at=now) for pk, template in templates.items()}
-    if any(ends <= now for _, ends in windows.values()):
-        result.skip("template_ended", len(chunk))
+    """Decide and write one batch. Locked (the reference order): lock the pack and templates, decide, write. Optimistic
+    (PostgreSQL, when the unlocked reading serves every eligible customer): decide on an unlocked reading, write the
+    ledger rows and coupons with their foreign keys checked at once, and only then lock the pack and templates, read
+    again everything decided on, and take the counters; if anything moved, `_Moved` has the caller redo the batch
+    locked. The locks are then held for the counters alone, so concurrent batches of a campaign (its chunks on
+    several workers) write their rows side by side instead of one after another."""
+    state = _state(pack_id, now, lock=not optimistic)
+    if state.refusal:
+        if optimistic:
+            raise _Moved
+        result.skip(state.refusal, len(chunk))
         return
 
     by_customer = dict(chunk)
@@ -137,64 +215,55 @@ def _send_batch(
             "request_no", flat=True
         )
     )
-    result.replayed += len(done)
     live = set(
         Customer.objects.filter(
             _among("id", [c for n, c in request_nos.items() if n not in done]), merged_into__isnull=True
         ).values_list("pk", flat=True)
     )
     todo = [c for n, c in request_nos.items() if n not in done and c in live]
+    held = _holdings(state, todo)
+    eligible = [c for c in todo if _under_limit(state, held, c)]
+    reason, fit = _fit(state, now, len(eligible))
+    served = eligible[:fit]
+    if optimistic and len(served) < len(eligible):
+        raise _Moved  # a limit runs out in this batch: who is served is decided under the locks
+    if served:
+        items, windows, cost = state.items, state.windows, coupon_pack_cost(items=state.items)
+        if optimistic:
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        if connection.vendor == "postgresql":
+            _write_in_sql(pack_id, items, windows, served, by_customer, prefix, source, cost, now)
+        else:
+            _write_rows(pack_id, items, windows, served, by_customer, prefix, source, cost, now)
+        if optimistic:
+            locked = _state(pack_id, now, lock=True)
+            same_items = [(i.template_id, i.quantity) for i in locked.items] == [
+                (i.template_id, i.quantity) for i in items
+            ]
+            if locked.refusal or not same_items or locked.windows != windows:
+                raise _Moved
+            state, held = locked, _holdings(locked, served)
+            if not all(_under_limit(state, held, c) for c in served) or _fit(state, now, len(served))[1] < len(served):
+                raise _Moved
+        _holdings_add(items, served, held)
+        today = local_day(now)
+        for item in items:
+            quantity = item.quantity * len(served)
+            CouponTemplate.objects.filter(pk=item.template_id).update(issued_count=F("issued_count") + quantity)
+            if state.templates[item.template_id].per_day_limit is not None:
+                counter_take(
+                    TemplateDay._meta.db_table,
+                    "issued",
+                    {"template_id": item.template_id, "day": today},
+                    quantity,
+                    state.templates[item.template_id].per_day_limit,
+                )
+        CouponPack.objects.filter(pk=pack_id).update(spent=F("spent") + cost * len(served))
+    result.replayed += len(done)
     result.skip("customer_not_found", len(request_nos) - len(done) - len(todo))
-
-    held: dict[tuple[int, int], int] = {}
-    for template_id, customer_id, issued in CustomerHolding.objects.filter(
-        _among("customer_id", todo), template_id__in=list(templates)
-    ).values_list("template_id", "customer_id", "issued"):
-        held[template_id, customer_id] = issued
-    eligible = [
-        c
-        for c in todo
-        if all(
-            held.get((i.template_id, c), 0) + i.quantity <= templates[i.template_id].per_customer_limit for i in items
-        )
-    ]
     result.skip("limit_reached", len(todo) - len(eligible))
-
-    today = local_day(now)
-    day_issued = dict(
-        TemplateDay.objects.filter(template_id__in=list(templates), day=today).values_list("template_id", "issued")
-    )
-    cost = coupon_pack_cost(items=items)
-    fits = {"budget_exhausted": int((pack.budget - pack.spent) // cost) if cost else len(eligible)}
-    for item in items:
-        template = templates[item.template_id]
-        fits[f"out_of_stock:{template.pk}"] = (template.total_stock - template.issued_count) // item.quantity
-        if template.per_day_limit is not None:
-            left = template.per_day_limit - day_issued.get(template.pk, 0)
-            fits[f"daily_limit_reached:{template.pk}"] = max(0, left) // item.quantity
-    reason, fit = min(fits.items(), key=lambda pair: pair[1])
-    served = eligible[: max(0, fit)]
-    result.skip(reason.split(":")[0], len(eligible) - len(served))
-    if not served:
-        return
-
-    if connection.vendor == "postgresql":
-        _write_in_sql(pack.pk, items, windows, served, by_customer, prefix, source, cost, now)
-    else:
-        _write_rows(pack.pk, items, windows, served, by_customer, prefix, source, cost, now)
-    _holdings_add(items, served, held)
-    for item in items:
-        quantity = item.quantity * len(served)
-        CouponTemplate.objects.filter(pk=item.template_id).update(issued_count=F("issued_count") + quantity)
-        if templates[item.template_id].per_day_limit is not None:
-            counter_take(
-                TemplateDay._meta.db_table,
-                "issued",
-                {"template_id": item.template_id, "day": today},
-                quantity,
-                templates[item.template_id].per_day_limit,
-            )
-    CouponPack.objects.filter(pk=pack.pk).update(spent=F("spent") + cost * len(served))
+    result.skip(reason, len(eligible) - len(served))
     result.issued += len(served)
 
 
