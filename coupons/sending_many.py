@@ -2,10 +2,11 @@
 thousands per transaction, all of a pack or none per customer.
 
 This is the fast equivalent of `coupons.sending.coupon_pack_send`, which decides the same rules one customer at a
-time with a conditional UPDATE per limit. Here one batch locks the pack's and its templates' rows (single sends
-wait), reads what every customer already holds, serves customers in the given order while budget, stock and the
-templates' daily limits last, and writes the ledger and the coupons with COPY (`omni.bulk`). What both paths
-decide, and what must be changed in both together:
+time with a conditional UPDATE per limit. Here one batch reads what every customer already holds, serves customers
+in the given order while budget, stock and the templates' daily limits last, writes the ledger and the coupons
+(PostgreSQL: one INSERT … SELECT; SQLite: `omni.bulk`), and takes the counters under the pack's and its templates'
+row locks (single sends wait); on PostgreSQL the rows are written before the locks are taken and everything decided
+on is read again under them (`_send_batch`). What both paths decide, and what must be changed in both together:
 
 - the request number: "<request_prefix>:<customer id>" here; a replay writes nothing (`replayed`);
 - the pack running and its budget (`pack_unavailable`, `budget_exhausted`), each template running, its window not
@@ -72,8 +73,8 @@ def coupon_pack_send_many(
     """Issue the pack to each (customer id, crediting associate id or None), all of a pack or none per customer.
 
     Each customer's request number is "<request_prefix>:<customer id>", so running a campaign again issues only
-    to those not yet served. The pack's and templates' rows are locked for the batch (single sends wait), and
-    customers are served in the given order until stock, budget or a day's limit runs out. Associates' daily
+    to those not yet served. The pack's and templates' rows are locked for the batch's counters (single sends
+    wait; concurrent batches write their rows side by side), and customers are served in the given order until stock, budget or a day's limit runs out. Associates' daily
     quotas do not apply: a campaign is approved by a manager. `recipients` is consumed a batch at a time, so a
     generator reading them from the database keeps memory flat however many there are.
     """
@@ -106,7 +107,8 @@ def coupon_pack_send_many(
                     result.skip(reason, count)
                 break
             except IntegrityError:
-                # Only a clash of two random coupon codes gets here: draw new ones.
+                # A clash of two random coupon codes (draw new ones), or a request number another worker wrote
+                # first (read it as done).
                 if attempt == 2:
                     raise
     return result
