@@ -74,7 +74,8 @@ def coupon_pack_send_many(
 
     Each customer's request number is "<request_prefix>:<customer id>", so running a campaign again issues only
     to those not yet served. The pack's and templates' rows are locked for the batch's counters (single sends
-    wait; concurrent batches write their rows side by side), and customers are served in the given order until stock, budget or a day's limit runs out. Associates' daily
+    wait; concurrent batches write their rows side by side), and customers are served in the given order until
+    stock, budget or a day's limit runs out. Associates' daily
     quotas do not apply: a campaign is approved by a manager. `recipients` is consumed a batch at a time, so a
     generator reading them from the database keeps memory flat however many there are.
     """
