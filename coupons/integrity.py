@@ -78,6 +78,25 @@ def customer_holdings() -> list[Finding]:
     return findings
 
 
+@integrity_check(
+    "coupons.keys", what="each coupon's template and issue request exist, and it is its request's customer's"
+)
+def coupon_keys() -> list[Finding]:
+    request = IssueRequest.objects.filter(pk=OuterRef("issue_request_id"), customer_id=OuterRef("customer_id"))
+    wrong = (
+        Coupon.objects.exclude(Exists(request))
+        | Coupon.objects.exclude(Exists(CouponTemplate.objects.filter(pk=OuterRef("template_id"))))
+    ).values_list("pk", "template_id", "issue_request_id", "customer_id")
+    return [
+        Finding(
+            f"coupon {pk}",
+            f"template {template}, issue request {request}, customer {customer}: no such template, or no such "
+            "request of that customer",
+        )
+        for pk, template, request, customer in wrong.order_by("pk")
+    ]
+
+
 @integrity_check("coupons.redemptions", what="each coupon is used at most once net of returns, as its status says")
 def redemption_ledger() -> list[Finding]:
     redeem, give_back = Redemption.Kind.REDEEM, Redemption.Kind.RETURN

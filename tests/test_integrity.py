@@ -27,6 +27,7 @@ CHECKS = (
     "clientbook.follows",
     "coupons.holdings",
     "coupons.issued_count",
+    "coupons.keys",
     "coupons.pack_spent",
     "coupons.redemptions",
     "customers.merge_chains",
@@ -105,6 +106,13 @@ def _holding_dangling(ledgers):
     return "coupons.holdings", "× customer 987654321: holding of a template or customer that does not exist"
 
 
+def _coupon_of_no_request(ledgers):
+    # A coupon's keys carry no database constraint: a raw write can point it at an issue request that is not there.
+    coupon = ledgers["coupons"][2]
+    Coupon.objects.filter(pk=coupon.pk).update(issue_request_id=987654321)
+    return "coupons.keys", f"coupon {coupon.pk}: template {coupon.template_id}, issue request 987654321"
+
+
 def _redeemed_twice(ledgers):
     used = Redemption.objects.filter(request_no="redeem-2").get()
     Redemption.objects.create(
@@ -139,6 +147,7 @@ def _follow_left_behind(ledgers):
         _holding,
         _holding_missing,
         _holding_dangling,
+        _coupon_of_no_request,
         _redeemed_twice,
         _status_without_ledger,
         _merge_loop,
