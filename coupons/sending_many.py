@@ -288,14 +288,30 @@ def _write_rows(
         )
     }
     request_ids = next_ids(IssueRequest, len(served))
-    bulk_copy(
-        IssueRequest,
-        ["id", "request_no", "pack_id", "customer_id", "associate_id", "store_id", "source", "cost", "created_at"],
-        (
-            (rid, f"{prefix}:{c}", pack_id, c, by_customer[c], associates.get(by_customer[c]), source, cost, now)
-            for rid, c in zip(request_ids, served, strict=True)
-        ),
-    )
+    request_columns = ["id", "request_no", "pack_id", "customer_id", "associate_id", "store_id", "source", "cost"]
+    request_columns.append("created_at")
+    if connection.vendor != "postgresql":
+        bulk_copy(
+            IssueRequest,
+            request_columns,
+            (
+                (rid, f"{prefix}:{c}", pack_id, c, by_customer[c], associates.get(by_customer[c]), source, cost, now)
+                for rid, c in zip(request_ids, served, strict=True)
+            ),
+        )
+    else:
+        if any(character in prefix for character in "\t\n\r\\"):
+            raise ValueError(f"request prefix {prefix!r}: a tab, line break or backslash would need COPY escaping")
+        tail = f"\t{source}\t{cost}\t{now.isoformat()}\n"
+        _copy_lines(
+            IssueRequest,
+            request_columns,
+            (
+                f"{rid}\t{prefix}:{c}\t{pack_id}\t{c}\t{_copy_text(by_customer[c])}\t"
+                f"{_copy_text(associates.get(by_customer[c]))}{tail}"
+                for rid, c in zip(request_ids, served, strict=True)
+            ),
+        )
     columns = ["code", "template_id", "issue_request_id", "customer_id", "associate_id", "store_id"]
     columns += ["valid_from", "valid_until", "status", "issued_at"]
     units = [(item.template_id, *windows[item.template_id]) for item in items for _ in range(item.quantity)]
@@ -320,13 +336,19 @@ def _write_rows(
         associate = by_customer[c]
         who = f"{rid}\t{c}\t{_copy_text(associate)}\t{_copy_text(associates.get(associate))}"
         lines.extend(f"{code_draw()}{head}{who}{tail}" for head, tail in zip(heads, tails, strict=True))
+    _copy_lines(Coupon, columns, lines)
+
+
+def _copy_lines(model, columns: list[str], lines: Iterable[str]) -> None:
+    """COPY `lines` (text format, each ending in a newline) into the model's table, in one write."""
+    text = "".join(lines)
     quote = connection.ops.quote_name
-    table = quote(Coupon._meta.db_table)
+    table = quote(model._meta.db_table)
     with (
         connection.cursor() as cursor,
         cursor.cursor.copy(f"COPY {table} ({', '.join(map(quote, columns))}) FROM STDIN") as copy,
     ):
-        copy.write("".join(lines))
+        copy.write(text)
 
 
 def _copy_text(value: int | None) -> str:
