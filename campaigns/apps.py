@@ -6,4 +6,4 @@ class CampaignsConfig(AppConfig):
     verbose_name = "群发活动"
 
     def ready(self) -> None:
-        from campaigns import retention  # noqa: F401 - registers the recipients' retention
+        from campaigns import integrity, retention  # noqa: F401 - register the recipients' integrity check, retention

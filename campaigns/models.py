@@ -213,6 +213,11 @@ class CampaignRecipient(models.Model):
         related_name="campaign_receipts",
         db_index=False,
     )
+    # associate and chunk carry no database constraint: a queued recipient's chunk comes from a join with the chunks
+    # the same transaction wrote, and its associate is that chunk's (whose own keys the database checks); a skipped
+    # one's associate is the follower found, for the record. Checking them again would cost two lookups per
+    # recipient at commit, half of the audience's checks. Django still applies on_delete, and the integrity check
+    # `campaigns.recipients` finds a recipient whose chunk or associate is gone or disagrees.
     associate = models.ForeignKey(
         "associates.Associate",
         verbose_name="发送导购",
@@ -221,6 +226,7 @@ class CampaignRecipient(models.Model):
         on_delete=models.PROTECT,
         related_name="campaign_receipts",
         db_index=False,
+        db_constraint=False,
     )
     chunk = models.ForeignKey(
         CampaignChunk,
@@ -230,6 +236,7 @@ class CampaignRecipient(models.Model):
         on_delete=models.CASCADE,
         related_name="recipients",
         db_index=False,
+        db_constraint=False,
     )
     external_userid = models.CharField("外部联系人ID", max_length=64, blank=True)
     status = models.CharField("状态", max_length=16, choices=Status.choices)

@@ -7,6 +7,7 @@ from django.db.models import Count, DecimalField, Exists, F, IntegerField, Outer
 from django.db.models.functions import Coalesce
 
 from coupons.models import Coupon, CouponPack, CouponTemplate, CustomerHolding, IssueRequest, Redemption
+from customers.models import Customer
 from omni.integrity import Finding, integrity_check
 
 
@@ -54,6 +55,15 @@ def customer_holdings() -> list[Finding]:
         Finding(f"template {template} × customer {customer}", f"holding {held}, coupons {rows}")
         for template, customer, held, rows in wrong
     ]
+    # The holding's keys carry no database constraint (see CustomerHolding): a row pointing nowhere is a finding.
+    dangling = (
+        CustomerHolding.objects.exclude(Exists(Customer.objects.filter(pk=OuterRef("customer_id"))))
+        | CustomerHolding.objects.exclude(Exists(CouponTemplate.objects.filter(pk=OuterRef("template_id"))))
+    ).values_list("template_id", "customer_id")
+    findings += [
+        Finding(f"template {template} × customer {customer}", "holding of a template or customer that does not exist")
+        for template, customer in dangling.order_by("template_id", "customer_id")
+    ]
     holding = CustomerHolding.objects.filter(template=OuterRef("template_id"), customer=OuterRef("customer_id"))
     unheld = (
         Coupon.objects.exclude(Exists(holding))
@@ -66,6 +76,25 @@ def customer_holdings() -> list[Finding]:
         for row in unheld
     ]
     return findings
+
+
+@integrity_check(
+    "coupons.keys", what="each coupon's template and issue request exist, and it is its request's customer's"
+)
+def coupon_keys() -> list[Finding]:
+    request = IssueRequest.objects.filter(pk=OuterRef("issue_request_id"), customer_id=OuterRef("customer_id"))
+    wrong = (
+        Coupon.objects.exclude(Exists(request))
+        | Coupon.objects.exclude(Exists(CouponTemplate.objects.filter(pk=OuterRef("template_id"))))
+    ).values_list("pk", "template_id", "issue_request_id", "customer_id")
+    return [
+        Finding(
+            f"coupon {pk}",
+            f"template {template}, issue request {request}, customer {customer}: no such template, or no such "
+            "request of that customer",
+        )
+        for pk, template, request, customer in wrong.order_by("pk")
+    ]
 
 
 @integrity_check("coupons.redemptions", what="each coupon is used at most once net of returns, as its status says")

@@ -2,10 +2,11 @@
 thousands per transaction, all of a pack or none per customer.
 
 This is the fast equivalent of `coupons.sending.coupon_pack_send`, which decides the same rules one customer at a
-time with a conditional UPDATE per limit. Here one batch locks the pack's and its templates' rows (single sends
-wait), reads what every customer already holds, serves customers in the given order while budget, stock and the
-templates' daily limits last, and writes the ledger and the coupons with COPY (`omni.bulk`). What both paths
-decide, and what must be changed in both together:
+time with a conditional UPDATE per limit. Here one batch reads what every customer already holds, serves customers
+in the given order while budget, stock and the templates' daily limits last, writes the ledger and the coupons
+(PostgreSQL: one INSERT … SELECT; SQLite: `omni.bulk`), and takes the counters under the pack's and its templates'
+row locks (single sends wait); on PostgreSQL the rows are written before the locks are taken and everything decided
+on is read again under them (`_send_batch`). What both paths decide, and what must be changed in both together:
 
 - the request number: "<request_prefix>:<customer id>" here; a replay writes nothing (`replayed`);
 - the pack running and its budget (`pack_unavailable`, `budget_exhausted`), each template running, its window not
@@ -72,25 +73,119 @@ def coupon_pack_send_many(
     """Issue the pack to each (customer id, crediting associate id or None), all of a pack or none per customer.
 
     Each customer's request number is "<request_prefix>:<customer id>", so running a campaign again issues only
-    to those not yet served. The pack's and templates' rows are locked for the batch (single sends wait), and
-    customers are served in the given order until stock, budget or a day's limit runs out. Associates' daily
+    to those not yet served. The pack's and templates' rows are locked for the batch's counters (single sends
+    wait; concurrent batches write their rows side by side), and customers are served in the given order until
+    stock, budget or a day's limit runs out. Associates' daily
     quotas do not apply: a campaign is approved by a manager. `recipients` is consumed a batch at a time, so a
     generator reading them from the database keeps memory flat however many there are.
     """
     result = ManySent()
     now = now or timezone.now()
     pending = iter(recipients)
+    postgres = connection.vendor == "postgresql"
     while chunk := list(itertools.islice(pending, batch_size)):
         for attempt in range(3):
             try:
                 with transaction.atomic():
-                    _send_batch(pack_id, chunk, request_prefix, source, now, result)
+                    if postgres:
+                        # The batch's commit does not wait for its WAL to reach the disk: a crash of the database
+                        # server may lose the last batches committed (well under a second), never half of one. Nothing
+                        # else depends on them being durable: any later ordinary commit (the chunk marked created, the
+                        # campaign's progress) flushes the WAL before it, batches included, and a replay issues what
+                        # was lost, once, by request number.
+                        with connection.cursor() as cursor:
+                            cursor.execute("SET LOCAL synchronous_commit = off")
+                    batch = ManySent()
+                    try:
+                        with transaction.atomic():
+                            _send_batch(pack_id, chunk, request_prefix, source, now, batch, optimistic=postgres)
+                    except _Moved:
+                        batch = ManySent()
+                        _send_batch(pack_id, chunk, request_prefix, source, now, batch, optimistic=False)
+                result.issued += batch.issued
+                result.replayed += batch.replayed
+                for reason, count in batch.skipped.items():
+                    result.skip(reason, count)
                 break
             except IntegrityError:
-                # Only a clash of two random coupon codes gets here: draw new ones.
+                # A clash of two random coupon codes (draw new ones), or a request number another worker wrote
+                # first (read it as done).
                 if attempt == 2:
                     raise
     return result
+
+
+class _Moved(Exception):
+    """Between the batch's unlocked reading and its locking, something it decided on changed: redo it locked."""
+
+
+@dataclasses.dataclass
+class _State:
+    pack: CouponPack
+    items: list[CouponPackItem]
+    templates: dict[int, CouponTemplate]
+    windows: dict[int, tuple[dt.datetime, dt.datetime]]
+    refusal: str  # why no customer of the batch can have the pack, or ""
+
+
+def _state(pack_id: int, now: dt.datetime, *, lock: bool) -> _State:
+    """The pack, its items and templates (locked in the fixed order when `lock`), and whether they can issue now."""
+    packs = CouponPack.objects.select_for_update(no_key=True) if lock else CouponPack.objects
+    pack = packs.filter(pk=pack_id).first()
+    if pack is None:
+        raise ApplicationError("pack_not_found", "没有找到这个券包。", status_code=404)
+    items = pack_items(pack)
+    templates_qs = CouponTemplate.objects.select_for_update(no_key=True) if lock else CouponTemplate.objects
+    templates = {
+        template.pk: template
+        for template in templates_qs.filter(pk__in=[item.template_id for item in items]).order_by("pk")
+    }
+    windows = {pk: coupon_window(template=template, issued_at=now) for pk, template in templates.items()}
+    refusal = ""
+    if pack.status != CouponPack.Status.RUNNING:
+        refusal = "pack_unavailable"
+    elif any(template.status != CouponTemplate.Status.RUNNING for template in templates.values()):
+        refusal = "template_unavailable"
+    elif any(ends <= now for _, ends in windows.values()):
+        refusal = "template_ended"
+    return _State(pack, items, templates, windows, refusal)
+
+
+def _holdings(state: _State, customers: list[int]) -> dict[tuple[int, int], int]:
+    held: dict[tuple[int, int], int] = {}
+    for template_id, customer_id, issued in CustomerHolding.objects.filter(
+        _among("customer_id", customers), template_id__in=list(state.templates)
+    ).values_list("template_id", "customer_id", "issued"):
+        held[template_id, customer_id] = issued
+    return held
+
+
+def _under_limit(state: _State, held: dict[tuple[int, int], int], customer_id: int) -> bool:
+    return all(
+        held.get((i.template_id, customer_id), 0) + i.quantity <= state.templates[i.template_id].per_customer_limit
+        for i in state.items
+    )
+
+
+def _fit(state: _State, now: dt.datetime, wanted: int) -> tuple[str, int]:
+    """How many packs budget, stock and today's limits still allow, and the limit that allows the fewest."""
+    today = local_day(now)
+    day_issued = dict(
+        TemplateDay.objects.filter(template_id__in=list(state.templates), day=today).values_list(
+            "template_id", "issued"
+        )
+    )
+    cost = coupon_pack_cost(items=state.items)
+    pack = state.pack
+    fits = {"budget_exhausted": int((pack.budget - pack.spent) // cost) if cost else wanted}
+    for item in state.items:
+        template = state.templates[item.template_id]
+        fits[f"out_of_stock:{template.pk}"] = (template.total_stock - template.issued_count) // item.quantity
+        if template.per_day_limit is not None:
+            left = template.per_day_limit - day_issued.get(template.pk, 0)
+            fits[f"daily_limit_reached:{template.pk}"] = max(0, left) // item.quantity
+    reason, fit = min(fits.items(), key=lambda pair: pair[1])
+    return reason.split(":")[0], max(0, fit)
 
 
 def _send_batch(
@@ -100,26 +195,20 @@ def _send_batch(
     source: str,
     now: dt.datetime,
     result: ManySent,
+    *,
+    optimistic: bool,
 ) -> None:
-    pack = CouponPack.objects.select_for_update(no_key=True).filter(pk=pack_id).first()
-    if pack is None:
-        raise ApplicationError("pack_not_found", "没有找到这个券包。", status_code=404)
-    items = pack_items(pack)
-    templates = {
-        template.pk: template
-        for template in CouponTemplate.objects.select_for_update(no_key=True)
-        .filter(pk__in=[item.template_id for item in items])
-        .order_by("pk")
-    }
-    if pack.status != CouponPack.Status.RUNNING:
-        result.skip("pack_unavailable", len(chunk))
-        return
-    if any(template.status != CouponTemplate.Status.RUNNING for template in templates.values()):
-        result.skip("template_unavailable", len(chunk))
-        return
-    windows = {pk: coupon_window(template=template, issued_at=now) for pk, template in templates.items()}
-    if any(ends <= now for _, ends in windows.values()):
-        result.skip("template_ended", len(chunk))
+    """Decide and write one batch. Locked (the reference order): lock the pack and templates, decide, write. Optimistic
+    (PostgreSQL, when the unlocked reading serves every eligible customer): decide on an unlocked reading, write the
+    ledger rows and coupons with their foreign keys checked at once, and only then lock the pack and templates, read
+    again everything decided on, and take the counters; if anything moved, `_Moved` has the caller redo the batch
+    locked. The locks are then held for the counters alone, so concurrent batches of a campaign (its chunks on
+    several workers) write their rows side by side instead of one after another."""
+    state = _state(pack_id, now, lock=not optimistic)
+    if state.refusal:
+        if optimistic:
+            raise _Moved
+        result.skip(state.refusal, len(chunk))
         return
 
     by_customer = dict(chunk)
@@ -129,47 +218,69 @@ def _send_batch(
             "request_no", flat=True
         )
     )
-    result.replayed += len(done)
     live = set(
         Customer.objects.filter(
             _among("id", [c for n, c in request_nos.items() if n not in done]), merged_into__isnull=True
         ).values_list("pk", flat=True)
     )
     todo = [c for n, c in request_nos.items() if n not in done and c in live]
+    held = _holdings(state, todo)
+    eligible = [c for c in todo if _under_limit(state, held, c)]
+    reason, fit = _fit(state, now, len(eligible))
+    served = eligible[:fit]
+    if optimistic and len(served) < len(eligible):
+        raise _Moved  # a limit runs out in this batch: who is served is decided under the locks
+    if served:
+        items, windows, cost = state.items, state.windows, coupon_pack_cost(items=state.items)
+        if optimistic:
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        _write_rows(pack_id, items, windows, served, by_customer, prefix, source, cost, now)
+        if optimistic:
+            locked = _state(pack_id, now, lock=True)
+            same_items = [(i.template_id, i.quantity) for i in locked.items] == [
+                (i.template_id, i.quantity) for i in items
+            ]
+            if locked.refusal or not same_items or locked.windows != windows:
+                raise _Moved
+            state, held = locked, _holdings(locked, served)
+            if not all(_under_limit(state, held, c) for c in served) or _fit(state, now, len(served))[1] < len(served):
+                raise _Moved
+        _holdings_add(items, served, held)
+        today = local_day(now)
+        for item in items:
+            quantity = item.quantity * len(served)
+            CouponTemplate.objects.filter(pk=item.template_id).update(issued_count=F("issued_count") + quantity)
+            if state.templates[item.template_id].per_day_limit is not None:
+                counter_take(
+                    TemplateDay._meta.db_table,
+                    "issued",
+                    {"template_id": item.template_id, "day": today},
+                    quantity,
+                    state.templates[item.template_id].per_day_limit,
+                )
+        CouponPack.objects.filter(pk=pack_id).update(spent=F("spent") + cost * len(served))
+    result.replayed += len(done)
     result.skip("customer_not_found", len(request_nos) - len(done) - len(todo))
-
-    held: dict[tuple[int, int], int] = {}
-    for template_id, customer_id, issued in CustomerHolding.objects.filter(
-        _among("customer_id", todo), template_id__in=list(templates)
-    ).values_list("template_id", "customer_id", "issued"):
-        held[template_id, customer_id] = issued
-    eligible = [
-        c
-        for c in todo
-        if all(
-            held.get((i.template_id, c), 0) + i.quantity <= templates[i.template_id].per_customer_limit for i in items
-        )
-    ]
     result.skip("limit_reached", len(todo) - len(eligible))
+    result.skip(reason, len(eligible) - len(served))
+    result.issued += len(served)
 
-    today = local_day(now)
-    day_issued = dict(
-        TemplateDay.objects.filter(template_id__in=list(templates), day=today).values_list("template_id", "issued")
-    )
-    cost = coupon_pack_cost(items=items)
-    fits = {"budget_exhausted": int((pack.budget - pack.spent) // cost) if cost else len(eligible)}
-    for item in items:
-        template = templates[item.template_id]
-        fits[f"out_of_stock:{template.pk}"] = (template.total_stock - template.issued_count) // item.quantity
-        if template.per_day_limit is not None:
-            left = template.per_day_limit - day_issued.get(template.pk, 0)
-            fits[f"daily_limit_reached:{template.pk}"] = max(0, left) // item.quantity
-    reason, fit = min(fits.items(), key=lambda pair: pair[1])
-    served = eligible[: max(0, fit)]
-    result.skip(reason.split(":")[0], len(eligible) - len(served))
-    if not served:
-        return
 
+def _write_rows(
+    pack_id: int,
+    items: Sequence[CouponPackItem],
+    windows: dict[int, tuple[dt.datetime, dt.datetime]],
+    served: Sequence[int],
+    by_customer: dict[int, int | None],
+    prefix: str,
+    source: str,
+    cost,
+    now: dt.datetime,
+) -> None:
+    """The ledger rows and their coupons, written by COPY (`omni.bulk`; an INSERT … SELECT generating them costs the
+    database more than COPY's multi-row inserts). On PostgreSQL the coupons, three or more per customer, are written
+    as COPY text lines whose constant columns are formatted once per batch rather than adapted per row."""
     associates = {
         a: s
         for a, s in Associate.objects.filter(pk__in={by_customer[c] for c in served} - {None}).values_list(
@@ -177,59 +288,71 @@ def _send_batch(
         )
     }
     request_ids = next_ids(IssueRequest, len(served))
-    bulk_copy(
-        IssueRequest,
-        ["id", "request_no", "pack_id", "customer_id", "associate_id", "store_id", "source", "cost", "created_at"],
-        (
-            (rid, f"{prefix}:{c}", pack.pk, c, by_customer[c], associates.get(by_customer[c]), source, cost, now)
-            for rid, c in zip(request_ids, served, strict=True)
-        ),
-    )
-    bulk_copy(
-        Coupon,
-        [
-            "code",
-            "template_id",
-            "issue_request_id",
-            "customer_id",
-            "associate_id",
-            "store_id",
-            "valid_from",
-            "valid_until",
-            "status",
-            "issued_at",
-        ],
-        (
+    request_columns = ["id", "request_no", "pack_id", "customer_id", "associate_id", "store_id", "source", "cost"]
+    request_columns.append("created_at")
+    if connection.vendor != "postgresql":
+        bulk_copy(
+            IssueRequest,
+            request_columns,
             (
-                code_draw(),
-                item.template_id,
-                rid,
-                c,
-                by_customer[c],
-                associates.get(by_customer[c]),
-                *windows[item.template_id],
-                Coupon.Status.ISSUED,
-                now,
-            )
-            for rid, c in zip(request_ids, served, strict=True)
-            for item in items
-            for _ in range(item.quantity)
-        ),
-    )
-    _holdings_add(items, served)
-    for item in items:
-        quantity = item.quantity * len(served)
-        CouponTemplate.objects.filter(pk=item.template_id).update(issued_count=F("issued_count") + quantity)
-        if templates[item.template_id].per_day_limit is not None:
-            counter_take(
-                TemplateDay._meta.db_table,
-                "issued",
-                {"template_id": item.template_id, "day": today},
-                quantity,
-                templates[item.template_id].per_day_limit,
-            )
-    CouponPack.objects.filter(pk=pack.pk).update(spent=F("spent") + cost * len(served))
-    result.issued += len(served)
+                (rid, f"{prefix}:{c}", pack_id, c, by_customer[c], associates.get(by_customer[c]), source, cost, now)
+                for rid, c in zip(request_ids, served, strict=True)
+            ),
+        )
+    else:
+        if any(character in prefix for character in "\t\n\r\\"):
+            raise ValueError(f"request prefix {prefix!r}: a tab, line break or backslash would need COPY escaping")
+        tail = f"\t{source}\t{cost}\t{now.isoformat()}\n"
+        _copy_lines(
+            IssueRequest,
+            request_columns,
+            (
+                f"{rid}\t{prefix}:{c}\t{pack_id}\t{c}\t{_copy_text(by_customer[c])}\t"
+                f"{_copy_text(associates.get(by_customer[c]))}{tail}"
+                for rid, c in zip(request_ids, served, strict=True)
+            ),
+        )
+    columns = ["code", "template_id", "issue_request_id", "customer_id", "associate_id", "store_id"]
+    columns += ["valid_from", "valid_until", "status", "issued_at"]
+    units = [(item.template_id, *windows[item.template_id]) for item in items for _ in range(item.quantity)]
+    issued = (Coupon.Status.ISSUED, now)
+    if connection.vendor != "postgresql":
+        bulk_copy(
+            Coupon,
+            columns,
+            (
+                (code_draw(), template, rid, c, by_customer[c], associates.get(by_customer[c]), starts, ends, *issued)
+                for rid, c in zip(request_ids, served, strict=True)
+                for template, starts, ends in units
+            ),
+        )
+        return
+    # Codes (letters and digits), ids and ISO times hold no tab, newline or backslash: nothing to escape.
+    constant = f"\t{Coupon.Status.ISSUED}\t{now.isoformat()}\n"
+    tails = [f"\t{starts.isoformat()}\t{ends.isoformat()}{constant}" for _, starts, ends in units]
+    heads = [f"\t{template}\t" for template, _, _ in units]
+    lines = []
+    for rid, c in zip(request_ids, served, strict=True):
+        associate = by_customer[c]
+        who = f"{rid}\t{c}\t{_copy_text(associate)}\t{_copy_text(associates.get(associate))}"
+        lines.extend(f"{code_draw()}{head}{who}{tail}" for head, tail in zip(heads, tails, strict=True))
+    _copy_lines(Coupon, columns, lines)
+
+
+def _copy_lines(model, columns: list[str], lines: Iterable[str]) -> None:
+    """COPY `lines` (text format, each ending in a newline) into the model's table, in one write."""
+    text = "".join(lines)
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({', '.join(map(quote, columns))}) FROM STDIN") as copy,
+    ):
+        copy.write(text)
+
+
+def _copy_text(value: int | None) -> str:
+    return "\\N" if value is None else str(value)
 
 
 def _among(column: str, values: list, *, sql_type: str = "bigint") -> Q | RawSQL:
@@ -240,19 +363,39 @@ def _among(column: str, values: list, *, sql_type: str = "bigint") -> Q | RawSQL
     return RawSQL(f"{connection.ops.quote_name(column)} = ANY(%s::{sql_type}[])", [values], output_field=BooleanField())
 
 
-def _holdings_add(items: Sequence[CouponPackItem], customer_ids: Sequence[int]) -> None:
-    table = CustomerHolding._meta.db_table
-    upsert = "ON CONFLICT (template_id, customer_id) DO UPDATE SET issued = t.issued + excluded.issued"
+def _holdings_add(
+    items: Sequence[CouponPackItem], customer_ids: Sequence[int], held: dict[tuple[int, int], int]
+) -> None:
+    """Count the pack's coupons in each customer's holdings: an UPDATE of the rows read in `held`, an INSERT of
+    the others. The batch holds the templates' row locks, and every writer of a holding takes its template's lock
+    first, so no holding read as absent can appear before the commit (if one did, the unique constraint would refuse
+    the INSERT and the batch would roll back whole); a plain INSERT is cheaper than an upsert's conflict check."""
+    table = connection.ops.quote_name(CustomerHolding._meta.db_table)
     with connection.cursor() as cursor:
         for item in items:
+            holding = [c for c in customer_ids if (item.template_id, c) in held]
+            new = [c for c in customer_ids if (item.template_id, c) not in held]
+            if holding and connection.vendor == "postgresql":
+                cursor.execute(
+                    f"UPDATE {table} SET issued = issued + %s "
+                    "WHERE template_id = %s AND customer_id = ANY(%s::bigint[])",
+                    [item.quantity, item.template_id, holding],
+                )
+            elif holding:
+                cursor.executemany(
+                    f"UPDATE {table} SET issued = issued + %s WHERE template_id = %s AND customer_id = %s",
+                    [(item.quantity, item.template_id, c) for c in holding],
+                )
+            if not new:
+                continue
             if connection.vendor == "postgresql":
                 cursor.execute(
-                    f"INSERT INTO {table} AS t (template_id, customer_id, issued) "
-                    f"SELECT %s, c, %s FROM unnest(%s::bigint[]) AS c {upsert}",
-                    [item.template_id, item.quantity, list(customer_ids)],
+                    f"INSERT INTO {table} (template_id, customer_id, issued) "
+                    f"SELECT %s, c, %s FROM unnest(%s::bigint[]) AS c",
+                    [item.template_id, item.quantity, new],
                 )
             else:
                 cursor.executemany(
-                    f"INSERT INTO {table} AS t (template_id, customer_id, issued) VALUES (%s, %s, %s) {upsert}",
-                    [(item.template_id, c, item.quantity) for c in customer_ids],
+                    f"INSERT INTO {table} (template_id, customer_id, issued) VALUES (%s, %s, %s)",
+                    [(item.template_id, c, item.quantity) for c in new],
                 )

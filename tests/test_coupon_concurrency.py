@@ -208,3 +208,53 @@ def test_a_campaign_racing_sidebar_sends_never_issues_past_the_stock():
     assert sum(results) == 10
     assert Coupon.objects.count() == 10 == CouponTemplate.objects.get(pk=template.pk).issued_count
     assert CustomerHolding.objects.count() == 10
+
+
+def test_campaign_workers_sending_side_by_side_serve_each_customer_once_within_the_stock():
+    """Four workers send the same pack at once (a campaign's chunks on several Celery workers), two of them to the
+    same customers under another campaign's request numbers: batches write their rows unlocked and take the counters
+    under the locks, so the per-customer limit of one and the stock of 50 still hold exactly."""
+    from coupons.sending_many import coupon_pack_send_many
+
+    template = CouponTemplateFactory(total_stock=50, per_customer_limit=1)
+    pack = CouponPackFactory(daily_quota=1000)
+    CouponPackItemFactory(pack=pack, template=template)
+    customers = [CustomerFactory().pk for _ in range(40)]
+    shares = [customers[:20], customers[20:], customers[:20], customers[20:]]
+
+    def attempt(i: int):
+        return coupon_pack_send_many(
+            pack_id=pack.pk, recipients=[(c, None) for c in shares[i]], request_prefix=f"cmp{i // 2}", batch_size=4
+        )
+
+    results, codes = results_and_codes(run_concurrently(attempt, each=range(4)))
+
+    assert not codes
+    assert sum(sent.issued for sent in results) == 40
+    assert sum(sent.skipped.get("limit_reached", 0) for sent in results) == 40
+    assert Coupon.objects.count() == 40 == CouponTemplate.objects.get(pk=template.pk).issued_count
+    assert sorted(Coupon.objects.values_list("customer_id", flat=True)) == sorted(customers)
+    assert set(CustomerHolding.objects.values_list("issued", flat=True)) == {1}
+    assert IssueRequest.objects.count() == 40
+
+
+def test_campaign_workers_racing_for_the_last_stock_issue_exactly_the_stock():
+    from coupons.sending_many import coupon_pack_send_many
+
+    template = CouponTemplateFactory(total_stock=25)
+    pack = CouponPackFactory(daily_quota=1000)
+    CouponPackItemFactory(pack=pack, template=template)
+    shares = [[CustomerFactory().pk for _ in range(12)] for _ in range(4)]
+
+    def attempt(i: int):
+        return coupon_pack_send_many(
+            pack_id=pack.pk, recipients=[(c, None) for c in shares[i]], request_prefix="cmp", batch_size=5
+        )
+
+    results, codes = results_and_codes(run_concurrently(attempt, each=range(4)))
+
+    assert not codes
+    assert sum(sent.issued for sent in results) == 25
+    assert sum(sent.skipped.get("out_of_stock", 0) for sent in results) == 48 - 25
+    assert Coupon.objects.count() == 25 == CouponTemplate.objects.get(pk=template.pk).issued_count
+    assert IssueRequest.objects.count() == 25 == CustomerHolding.objects.count()

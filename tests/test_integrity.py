@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
 from clientbook.models import FollowRelation
 from coupons.models import Coupon, CouponPack, CouponTemplate, CustomerHolding, Redemption
 from coupons.redemption import OrderIn, coupon_return
@@ -17,14 +18,16 @@ from coupons.sending import coupon_pack_send
 from coupons.till import coupon_redeem
 from customers.models import Customer
 from customers.services import customer_merge
-from tests.factories import AssociateFactory, CouponPackItemFactory, CustomerFactory, StoreFactory
+from tests.factories import AssociateFactory, CouponPackItemFactory, CustomerFactory, StoreFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 CHECKS = (
+    "campaigns.recipients",
     "clientbook.follows",
     "coupons.holdings",
     "coupons.issued_count",
+    "coupons.keys",
     "coupons.pack_spent",
     "coupons.redemptions",
     "customers.merge_chains",
@@ -97,6 +100,19 @@ def _holding_missing(ledgers):
     return "coupons.holdings", f"× customer {ledgers['merged'].pk}: no holding, coupons 2"
 
 
+def _holding_dangling(ledgers):
+    # The holding's keys carry no database constraint: a raw write can point one at a customer that is not there.
+    CustomerHolding.objects.create(template_id=ledgers["item"].template_id, customer_id=987654321, issued=0)
+    return "coupons.holdings", "× customer 987654321: holding of a template or customer that does not exist"
+
+
+def _coupon_of_no_request(ledgers):
+    # A coupon's keys carry no database constraint: a raw write can point it at an issue request that is not there.
+    coupon = ledgers["coupons"][2]
+    Coupon.objects.filter(pk=coupon.pk).update(issue_request_id=987654321)
+    return "coupons.keys", f"coupon {coupon.pk}: template {coupon.template_id}, issue request 987654321"
+
+
 def _redeemed_twice(ledgers):
     used = Redemption.objects.filter(request_no="redeem-2").get()
     Redemption.objects.create(
@@ -130,6 +146,8 @@ def _follow_left_behind(ledgers):
         _pack_spent,
         _holding,
         _holding_missing,
+        _holding_dangling,
+        _coupon_of_no_request,
         _redeemed_twice,
         _status_without_ledger,
         _merge_loop,
@@ -145,3 +163,21 @@ def test_each_broken_invariant_is_reported_by_its_check_with_the_row(ledgers, co
     broken = [line.split()[1].rstrip(":") for line in report.splitlines() if line.startswith("BROKEN")]
     assert broken == [check], report
     assert finding in report
+
+
+def test_a_recipient_whose_chunk_is_another_associates_is_reported_and_a_sound_one_is_not(ledgers):
+    """The recipient's chunk and associate keys carry no database constraint: the check stands in for it."""
+    ours, other = AssociateFactory(), AssociateFactory()
+    campaign = Campaign.objects.create(name="会员日", created_by=UserFactory(), status="sending", text="x")
+    chunk = CampaignChunk.objects.create(campaign=campaign, associate=ours, index=0, size=2)
+    fields = {"campaign": campaign, "chunk": chunk, "status": "queued", "created_at": ledgers["kept"].created_at}
+    CampaignRecipient.objects.create(customer=ledgers["kept"], associate=ours, **fields)
+    wrong = CampaignRecipient.objects.create(customer=ledgers["merged"], associate=other, **fields)
+
+    status, report = check_integrity()
+
+    assert status == 1
+    broken = [line.split()[1].rstrip(":") for line in report.splitlines() if line.startswith("BROKEN")]
+    assert broken == ["campaigns.recipients"], report
+    assert f"recipient {wrong.pk}:" in report
+    assert report.count("recipient ") == 1, report
