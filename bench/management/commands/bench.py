@@ -10,7 +10,7 @@ import json
 import pkgutil
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 from django.test.utils import setup_test_environment, teardown_test_environment
 
@@ -24,19 +24,19 @@ class Command(BaseCommand):
         names = sorted(
             module.name for module in pkgutil.iter_modules(bench.__path__) if not module.name.startswith("_")
         )
-        parser.add_argument("name", choices=names)
-        parser.add_argument("--scale", type=float, default=1.0, help="Size factor; 1 is the documented size.")
-        parser.add_argument("--keepdb", action="store_true", help="Keep the scratch database afterwards.")
-        parser.add_argument("--customers", type=int, help="Data set size, for benchmarks that take one.")
-        # A benchmark's own options: `add_arguments(parser)` in its module, each option's dest one of its run()'s
-        # keyword arguments; passed to it only when given (its run() keeps the default).
-        for module_name in names:
-            module = importlib.import_module(f"bench.{module_name}")
+        # One sub-command a benchmark, so that each takes its own options (`add_arguments(parser)` in its module,
+        # each option's dest one of its run()'s keyword arguments) and two may name an option alike.
+        benchmarks = parser.add_subparsers(dest="name", required=True, metavar="NAME", parser_class=CommandParser)
+        for name in names:
+            module = importlib.import_module(f"bench.{name}")
+            sub = benchmarks.add_parser(name, help=(module.__doc__ or "").strip().split("\n")[0])
+            sub.add_argument("--scale", type=float, default=1.0, help="Size factor; 1 is the documented size.")
+            sub.add_argument("--keepdb", action="store_true", help="Keep the scratch database afterwards.")
+            sub.add_argument("--customers", type=int, help="Data set size, for benchmarks that take one.")
             if hasattr(module, "add_arguments"):
-                group = parser.add_argument_group(module_name)
-                before = {action.dest for action in parser._actions}
-                module.add_arguments(group)
-                self._own_options[module_name] = {a.dest for a in parser._actions} - before
+                before = {action.dest for action in sub._actions}
+                module.add_arguments(sub)
+                self._own_options[name] = {action.dest for action in sub._actions} - before
 
     def __init__(self, *args, **kwargs):
         self._own_options: dict[str, set[str]] = {}
@@ -48,13 +48,10 @@ class Command(BaseCommand):
         kwargs = {"scale": scale, "log": log}
         if customers is not None:
             kwargs["customers"] = customers
+        # A benchmark's own options are passed only when given (its run() keeps its defaults).
         for option in self._own_options.get(name, ()):
             if options.get(option) not in (None, False):
                 kwargs[option] = options[option]
-        for module_name, own in self._own_options.items():
-            given = [o for o in own if module_name != name and options.get(o) not in (None, False)]
-            if given:
-                raise CommandError(f"--{given[0].replace('_', '-')} is an option of bench {module_name}, not {name}")
         if not getattr(module, "SCRATCH_DATABASE", True):
             # The benchmark builds (or reuses) data sets of its own.
             setup_test_environment()
