@@ -45,6 +45,7 @@ from django.db import connection
 from django.utils import timezone
 
 from associates.models import Associate, Store
+from bench._machine import cpu_idle_share
 from customers.models import Product
 from suggestions import engine, services
 from suggestions.models import SuggestionModel
@@ -251,7 +252,7 @@ def _measure(name: str, log) -> dict:
         "database_gb": round(database_bytes / 1e9, 2),
         "bytes_per_line": round(database_bytes / lines),
     }
-    figures["idle_cpu_percent_before"] = _idle_cpu_percent(seconds=5)
+    figures["idle_cpu_percent_before"] = round(100 * cpu_idle_share(5), 1)
     log(f"building on {lines:,} lines ({customers:,} customers) …")
     figures["build"] = _build_process(name)
     if figures["build"]["status"] != SuggestionModel.Status.READY:
@@ -443,20 +444,6 @@ def _temp_bytes() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT temp_bytes FROM pg_stat_database WHERE datname = current_database()")
         return int(cursor.fetchone()[0])
-
-
-def _idle_cpu_percent(*, seconds: float) -> float:
-    """The share of all cores' time spent idle (idle + iowait in /proc/stat) over `seconds`."""
-
-    def sample() -> tuple[int, int]:
-        with open("/proc/stat") as stat:
-            fields = [int(n) for n in stat.readline().split()[1:]]
-        return fields[3] + fields[4], sum(fields)
-
-    idle_before, total_before = sample()
-    time.sleep(seconds)
-    idle_after, total_after = sample()
-    return round(100 * (idle_after - idle_before) / max(total_after - total_before, 1), 1)
 
 
 def _admin_url() -> str:

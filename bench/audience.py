@@ -22,6 +22,7 @@ from django.db import connection
 from django.utils import timezone
 
 from associates.models import Associate, Store
+from bench._machine import cpu_idle_share, cpu_seconds, reset_peak_rss, rss_mb
 from campaigns import constants as K
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
 from campaigns.selectors import campaign_audience_count, campaign_audience_estimate
@@ -47,15 +48,15 @@ def run(*, scale: float, log: Callable[[str], None], customers: int | None = Non
     log(f"estimate {estimate.count:,} in {estimate_seconds:.2f}s, exact {exact:,} in {count_seconds:.1f}s")
 
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SENDING)
-    rss_before = _rss_mb("VmRSS")
-    _reset_peak_rss()
+    rss_before = rss_mb("VmRSS")
+    reset_peak_rss()
     backend = _backend_pid()
-    cpu_before = _cpu_seconds(backend), time.process_time()
+    cpu_before = cpu_seconds(backend), time.process_time()
     started = time.perf_counter()
     resolved = campaign_resolve(campaign_id=campaign.pk)
     seconds = round(time.perf_counter() - started, 2)
-    cpu = round(_cpu_seconds(backend) - cpu_before[0], 2), round(time.process_time() - cpu_before[1], 2)
-    growth = round(_rss_mb("VmHWM") - rss_before, 1)
+    cpu = round(cpu_seconds(backend) - cpu_before[0], 2), round(time.process_time() - cpu_before[1], 2)
+    growth = round(rss_mb("VmHWM") - rss_before, 1)
     log(f"resolved {resolved.recipients:,} recipients, {resolved.skipped:,} skipped in {seconds}s (+{growth} MB)")
 
     chunks = CampaignChunk.objects.filter(campaign=campaign)
@@ -95,7 +96,7 @@ def run(*, scale: float, log: Callable[[str], None], customers: int | None = Non
 
 
 def _seed(size: int, log) -> tuple[Campaign, dict]:
-    idle = _cpu_idle_share()
+    idle = cpu_idle_share()
     started = time.perf_counter()
     now = timezone.now()
     users = get_user_model().objects
@@ -166,36 +167,3 @@ def _backend_pid() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         return cursor.fetchone()[0]
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a local process (the database backend serving this connection)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_mb(field: str) -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(field)
-
-
-def _reset_peak_rss() -> None:
-    """Linux: writing 5 to clear_refs resets VmHWM, so the peak read afterwards is the resolution's own."""
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
-
-
-def _cpu_idle_share(seconds: float = 2.0) -> float:
-    def idle_and_total() -> tuple[int, int]:
-        with open("/proc/stat") as stat:
-            ticks = [int(value) for value in stat.readline().split()[1:]]
-        return ticks[3] + ticks[4], sum(ticks)
-
-    idle, total = idle_and_total()
-    time.sleep(seconds)
-    idle_after, total_after = idle_and_total()
-    return round((idle_after - idle) / max(1, total_after - total), 2)

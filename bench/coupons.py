@@ -40,6 +40,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from associates.models import Associate, Store
+from bench._machine import cpu_idle_share, cpu_seconds, reset_peak_rss, rss_mb
 from bench._pgbouncer import pgbouncer
 from bench._servers import database_url, free_port, omni_process, wait_until_up, web_cmd
 from coupons.models import Coupon, CouponPack, CouponPackItem, CouponTemplate, CustomerHolding, IssueRequest, Redemption
@@ -85,7 +86,7 @@ def run(
     if connection.vendor != "postgresql":
         raise CommandError("bench coupons measures PostgreSQL: set DATABASE_URL=postgres://…")
     size = customers or max(1000, int(CUSTOMERS * scale))
-    idle_before = _cpu_idle_share()
+    idle_before = cpu_idle_share()
     _seed(size, log)
     campaign, pack = _campaign(size, log, workers)
     target_campaign = TARGET_CAMPAIGN_S_1M if size >= LARGE else TARGET_CAMPAIGN_S
@@ -163,10 +164,10 @@ def _recipients(share: int = 0, shares: int = 1) -> Iterator[tuple[int, int]]:
 
 def _send_share(pack_id: int, share: int, shares: int) -> dict:
     """One worker process: send the pack to its share of the customers; its figures."""
-    rss_before = _rss_mb("VmRSS")
-    _reset_peak_rss()
+    rss_before = rss_mb("VmRSS")
+    reset_peak_rss()
     backend = _backend_pid()
-    cpu_before = _cpu_seconds(backend), time.process_time()
+    cpu_before = cpu_seconds(backend), time.process_time()
     sent = coupon_pack_send_many(
         pack_id=pack_id, recipients=_recipients(share, shares), request_prefix="bench-campaign"
     )
@@ -174,9 +175,9 @@ def _send_share(pack_id: int, share: int, shares: int) -> dict:
         "issued": sent.issued,
         "replayed": sent.replayed,
         "skipped": sent.skipped,
-        "cpu_database": _cpu_seconds(backend) - cpu_before[0],
+        "cpu_database": cpu_seconds(backend) - cpu_before[0],
         "cpu_python": time.process_time() - cpu_before[1],
-        "rss_growth_mb": _rss_mb("VmHWM") - rss_before,
+        "rss_growth_mb": rss_mb("VmHWM") - rss_before,
     }
     connection.close()
     return figures
@@ -346,43 +347,6 @@ def _backend_pid() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         return cursor.fetchone()[0]
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a local process (the database backend serving this connection)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_mb(field: str) -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(field)
-
-
-def _reset_peak_rss() -> None:
-    """Linux: writing 5 to clear_refs resets VmHWM, so the peak read afterwards is the campaign's own."""
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
-
-
-def _cpu_idle_share(seconds: float = 3.0) -> float | None:
-    """The share of all CPUs' time left idle over a few seconds (Linux), or None elsewhere."""
-
-    def idle_and_total() -> tuple[int, int]:
-        with open("/proc/stat") as stat:
-            ticks = [int(value) for value in stat.readline().split()[1:]]
-        return ticks[3] + ticks[4], sum(ticks)
-
-    if not os.path.exists("/proc/stat"):
-        return None
-    idle, total = idle_and_total()
-    time.sleep(seconds)
-    idle_after, total_after = idle_and_total()
-    return round((idle_after - idle) / max(1, total_after - total), 2)
 
 
 def _latencies(results: list[tuple[int, float]]) -> dict:

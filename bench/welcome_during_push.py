@@ -24,6 +24,7 @@ from django.db import connection
 
 from associates.models import Associate, Store
 from bench import push
+from bench._machine import cpu_idle_share
 from bench._servers import (
     bench_emulator,
     database_url,
@@ -68,7 +69,7 @@ def run(
     if min(processes) < 1:
         raise CommandError("each worker needs at least one process (the shared one: the two concurrencies added)")
     size = customers or max(1000, int(push.CUSTOMERS * scale))
-    idle = _idle_cpu_percent(seconds=5)
+    idle = round(100 * cpu_idle_share(5), 1)
     log(f"machine idle {idle}% over 5 s")
     with bench_emulator() as (emulator, wecom):
         campaign = push._seed(size, emulator, log)
@@ -106,20 +107,6 @@ def run(
         and figures["welcome_max_s"] is not None
         and figures["welcome_max_s"] <= WELCOME_WINDOW_SECONDS,
     }
-
-
-def _idle_cpu_percent(*, seconds: float) -> float:
-    """The share of all cores' time spent idle (idle + iowait in /proc/stat) over `seconds`."""
-
-    def sample() -> tuple[int, int]:
-        with open("/proc/stat") as stat:
-            fields = [int(n) for n in stat.readline().split()[1:]]
-        return fields[3] + fields[4], sum(fields)
-
-    idle_before, total_before = sample()
-    time.sleep(seconds)
-    idle_after, total_after = sample()
-    return round(100 * (idle_after - idle_before) / max(1, total_after - total_before), 1)
 
 
 def _push_progress(campaign: Campaign) -> tuple[int, int]:
