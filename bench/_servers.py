@@ -90,11 +90,9 @@ def database_url() -> str:
     return f"sqlite:///{db['NAME']}"
 
 
-@contextmanager
-def bench_emulator() -> Iterator[tuple[RunningEmulator, dict[str, str]]]:
-    """A local WeCom emulator in this process, with Omni's WeCom settings pointed at it; yields the emulator and
-    those settings, as the environment for the web and worker processes a benchmark starts."""
-    emulator = start_emulator(
+def emulator_start() -> RunningEmulator:
+    """A local WeCom emulator in this process for the bench corp (callbacks go nowhere)."""
+    return start_emulator(
         EmulatorConfig(
             corp_id=CORP_ID,
             agent_id=AGENT_ID,
@@ -105,7 +103,11 @@ def bench_emulator() -> Iterator[tuple[RunningEmulator, dict[str, str]]]:
             sidebar_url="http://127.0.0.1:9/unused",
         )
     )
-    wecom = {
+
+
+def emulator_env(emulator: RunningEmulator) -> dict[str, str]:
+    """Omni's WeCom settings pointed at `emulator`, as the environment of the processes a benchmark starts."""
+    return {
         "WECOM_API_BASE": emulator.api_base,
         "WECOM_CORP_ID": CORP_ID,
         "WECOM_AGENT_ID": AGENT_ID,
@@ -113,6 +115,14 @@ def bench_emulator() -> Iterator[tuple[RunningEmulator, dict[str, str]]]:
         "WECOM_TOKEN": TOKEN,
         "WECOM_ENCODING_AES_KEY": AES_KEY,
     }
+
+
+@contextmanager
+def bench_emulator() -> Iterator[tuple[RunningEmulator, dict[str, str]]]:
+    """A local WeCom emulator in this process, with Omni's WeCom settings pointed at it; yields the emulator and
+    those settings, as the environment for the web and worker processes a benchmark starts."""
+    emulator = emulator_start()
+    wecom = emulator_env(emulator)
     for name, value in wecom.items():
         setattr(settings, name, value)
     try:

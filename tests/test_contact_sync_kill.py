@@ -18,13 +18,11 @@ import pytest
 from django.conf import settings
 
 from associates.models import Associate, Store
-from bench._servers import AES_KEY, AGENT_ID, CORP_ID, SECRET, TOKEN, database_url
+from bench._servers import database_url, emulator_env, emulator_start
 from clientbook.models import FollowRelation
 from customers.models import Customer, Identity
 from omni.celery import app
-from wecom.emulator.config import EmulatorConfig
 from wecom.emulator.generated import GeneratedCorp
-from wecom.emulator.server import start_emulator
 from wecom.models import SyncPart, SyncRun
 from wecom.sync import sync_start
 from wecom.tasks import wecom_sync_task
@@ -60,17 +58,7 @@ def test_workers_killed_mid_sync_resume_from_the_saved_cursor_with_no_relation_l
     if not os.environ.get("REDIS_URL"):
         pytest.skip("needs the Redis broker of REDIS_URL")
     app.conf.task_always_eager = False
-    emulator = start_emulator(
-        EmulatorConfig(
-            corp_id=CORP_ID,
-            agent_id=AGENT_ID,
-            secret=SECRET,
-            token=TOKEN,
-            encoding_aes_key=AES_KEY,
-            callback_url="http://127.0.0.1:9/unused",
-            sidebar_url="http://127.0.0.1:9/unused",
-        )
-    )
+    emulator = emulator_start()
     log = tmp_path / "worker.log"
     try:
         shape = {"associates": ASSOCIATES, "contacts_per_associate": CONTACTS}
@@ -86,14 +74,9 @@ def test_workers_killed_mid_sync_resume_from_the_saved_cursor_with_no_relation_l
             connection.default_channel.queue_purge("bulk")
         env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
         env.update(
+            emulator_env(emulator),
             DATABASE_URL=database_url(),
             OMNI_DEVELOPMENT="1",
-            WECOM_API_BASE=emulator.api_base,
-            WECOM_CORP_ID=CORP_ID,
-            WECOM_AGENT_ID=AGENT_ID,
-            WECOM_SECRET=SECRET,
-            WECOM_TOKEN=TOKEN,
-            WECOM_ENCODING_AES_KEY=AES_KEY,
             WECOM_RETRY_BACKOFF="0.05",
             WECOM_SYNC_WINDOW="4",
         )
