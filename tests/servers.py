@@ -16,31 +16,23 @@ data in a temporary folder, and is stopped and removed when its context ends.
     with private_pgbouncer(upstream_port=5432) as bouncer:      # transaction pooling in front of a server
         env["DATABASE_URL"] = bouncer.url("postgres://postgres@127.0.0.1:5432/omni")
 
-PostgreSQL's initdb refuses to run as root: as root, the cluster belongs to the `postgres` system user.
+The PostgreSQL cluster itself is bench._postgres's (the benchmarks start one too).
 """
 
 import contextlib
-import glob
-import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from bench._pgbouncer import PgBouncer, pgbouncer
 from bench._pgbouncer import available as pgbouncer_available
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from bench._postgres import PrivatePostgres, as_postgres_user, free_port, postgres_bin
+from bench._postgres import private_postgres as _private_postgres
 
 
 def wait_for_port(port: int, seconds: float = 30) -> None:
@@ -52,93 +44,13 @@ def wait_for_port(port: int, seconds: float = 30) -> None:
     raise TimeoutError(f"nothing answered on 127.0.0.1:{port} within {seconds} s")
 
 
-def _postgres_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(found[-1]).parent if found else None
-
-
-def _as_postgres_user() -> list[str]:
-    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-
-
-@dataclass
-class PrivatePostgres:
-    bin_dir: Path
-    data_dir: Path
-    port: int
-
-    def _ctl(self, *args: str) -> None:
-        # No pipes: the server that pg_ctl starts would inherit them, and reading them would wait for it to end.
-        subprocess.run(
-            [*_as_postgres_user(), str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-w", "-t", "60", *args],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def start(self) -> None:
-        self._ctl("-l", str(self.data_dir / "server.log"), "-o", f"-p {self.port} -k {self.data_dir}", "start")
-
-    def stop(self, mode: str = "fast") -> None:
-        self._ctl("-m", mode, "stop")
-
-    def restart(self) -> None:
-        self._ctl(
-            "-m", "fast", "-o", f"-p {self.port} -k {self.data_dir}", "-l", str(self.data_dir / "server.log"), "restart"
-        )
-
-    def url(self, database: str) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
-
-    def createdb(self, database: str) -> str:
-        subprocess.run(
-            [str(self.bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", database],
-            check=True,
-            capture_output=True,
-        )
-        return self.url(database)
-
-    def psql(self, database: str, sql: str) -> str:
-        done = subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database, "-tAc", sql],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return done.stdout.strip()
-
-
 @contextlib.contextmanager
 def private_postgres(config: str = "") -> Iterator[PrivatePostgres]:
-    """A PostgreSQL cluster of the machine's version, trust auth on 127.0.0.1, user postgres; skips without one.
-    `config`: lines added to its postgresql.conf.
-
-    Its folder is a new one under the system's temporary folder (pytest's tmp_path is closed to other users)."""
-    bin_dir = _postgres_bin()
-    if bin_dir is None:
+    """bench._postgres.private_postgres, skipping the test on a machine without PostgreSQL's server binaries."""
+    if postgres_bin() is None:
         pytest.skip("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin)")
-    base = Path(tempfile.mkdtemp(prefix="omni-pg-"))
-    data_dir = base / "pgdata"
-    data_dir.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres")
-        shutil.chown(data_dir, "postgres")
-    subprocess.run(
-        [*_as_postgres_user(), str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres", "-A", "trust"],
-        check=True,
-        capture_output=True,
-    )
-    if config:
-        with (data_dir / "postgresql.conf").open("a") as conf:
-            conf.write(f"\n{config}\n")
-    server = PrivatePostgres(bin_dir=bin_dir, data_dir=data_dir, port=free_port())
-    server.start()
-    try:
+    with _private_postgres(config) as server:
         yield server
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            server.stop("immediate")
-        shutil.rmtree(base, ignore_errors=True)
 
 
 # A primary that streams its WAL to standbys (initdb's pg_hba.conf already trusts replication from 127.0.0.1 with
@@ -162,7 +74,7 @@ def private_streaming_replica() -> Iterator[tuple[PrivatePostgres, PrivatePostgr
         replica_dir = primary.data_dir.parent / "replica"
         subprocess.run(
             [
-                *_as_postgres_user(),
+                *as_postgres_user(),
                 str(primary.bin_dir / "pg_basebackup"),
                 *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
                 *("-D", str(replica_dir), "-R", "-X", "stream", "-c", "fast"),

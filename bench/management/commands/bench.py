@@ -10,11 +10,12 @@ import json
 import pkgutil
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from django.test.utils import setup_test_environment, teardown_test_environment
 
 import bench
+from bench._postgres import TUNED_CONFIG, private_postgres
 
 
 class Command(BaseCommand):
@@ -32,6 +33,12 @@ class Command(BaseCommand):
             sub = benchmarks.add_parser(name, help=(module.__doc__ or "").strip().split("\n")[0])
             sub.add_argument("--scale", type=float, default=1.0, help="Size factor; 1 is the documented size.")
             sub.add_argument("--keepdb", action="store_true", help="Keep the scratch database afterwards.")
+            sub.add_argument(
+                "--tuned-postgres",
+                action="store_true",
+                help="Run on a private PostgreSQL cluster configured as production is (bench/postgresql.conf), "
+                "started for this run and removed after it, instead of DATABASE_URL's server.",
+            )
             sub.add_argument("--customers", type=int, help="Data set size, for benchmarks that take one.")
             if hasattr(module, "add_arguments"):
                 before = {action.dest for action in sub._actions}
@@ -42,7 +49,19 @@ class Command(BaseCommand):
         self._own_options: dict[str, set[str]] = {}
         super().__init__(*args, **kwargs)
 
-    def handle(self, *args, name, scale, keepdb, customers, **options):
+    def handle(self, *args, tuned_postgres, **options):
+        if not tuned_postgres:
+            return self._run(**options)
+        if connection.vendor != "postgresql":
+            raise CommandError("--tuned-postgres: DATABASE_URL must name a PostgreSQL server (its user is used)")
+        with private_postgres(TUNED_CONFIG.read_text()) as server:
+            self.stderr.write(f"on a private PostgreSQL on port {server.port} configured by {TUNED_CONFIG.name}")
+            connection.close()
+            for db in (settings.DATABASES["default"], connection.settings_dict):
+                db.update(HOST="127.0.0.1", PORT=server.port)
+            return self._run(**options)
+
+    def _run(self, *, name, scale, keepdb, customers, **options):
         module = importlib.import_module(f"bench.{name}")
         log = lambda message: self.stderr.write(message)  # noqa: E731
         kwargs = {"scale": scale, "log": log}
