@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.db.models import Count, DecimalField, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from associates.models import Associate, Store
 from coupons.models import Coupon, CouponPack, CouponTemplate, CustomerHolding, IssueRequest, Redemption
 from customers.models import Customer
 from omni.integrity import Finding, integrity_check
@@ -79,7 +80,9 @@ def customer_holdings() -> list[Finding]:
 
 
 @integrity_check(
-    "coupons.keys", what="each coupon's template and issue request exist, and it is its request's customer's"
+    "coupons.keys",
+    what="each coupon's template and issue request exist, and it is its request's customer's; each issue request's "
+    "customer, associate and store exist",
 )
 def coupon_keys() -> list[Finding]:
     request = IssueRequest.objects.filter(pk=OuterRef("issue_request_id"), customer_id=OuterRef("customer_id"))
@@ -94,6 +97,26 @@ def coupon_keys() -> list[Finding]:
             "request of that customer",
         )
         for pk, template, request, customer in wrong.order_by("pk")
+    ] + _request_keys()
+
+
+def _request_keys() -> list[Finding]:
+    """An issue request's customer, associate and store keys carry no database constraint (see IssueRequest)."""
+    absent = (
+        IssueRequest.objects.exclude(Exists(Customer.objects.filter(pk=OuterRef("customer_id"))))
+        | IssueRequest.objects.filter(associate_id__isnull=False).exclude(
+            Exists(Associate.objects.filter(pk=OuterRef("associate_id")))
+        )
+        | IssueRequest.objects.filter(store_id__isnull=False).exclude(
+            Exists(Store.objects.filter(pk=OuterRef("store_id")))
+        )
+    ).values_list("pk", "customer_id", "associate_id", "store_id")
+    return [
+        Finding(
+            f"issue request {pk}",
+            f"customer {customer}, associate {associate}, store {store}: one of them does not exist",
+        )
+        for pk, customer, associate, store in absent.order_by("pk")
     ]
 
 

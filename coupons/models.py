@@ -217,9 +217,18 @@ class IssueRequest(models.Model):
     # Unique by a constraint rather than unique=True, which on PostgreSQL adds a second (LIKE) index a campaign would
     # write once per customer for no query.
     request_no = models.CharField("请求号", max_length=64)
+    # The pack's key is checked by the database; the customer's, associate's and store's are not: a campaign writes
+    # a million requests, and each checked key costs a lookup per row (the three took half of a campaign's writing of
+    # its requests). Each is read from a live row in the transaction that writes the request, customers, associates
+    # and stores are never deleted once they have requests (PROTECT), and the integrity check `coupons.keys` finds a
+    # request pointing at none.
     pack = models.ForeignKey(CouponPack, verbose_name="券包", on_delete=models.PROTECT, related_name="issue_requests")
     customer = models.ForeignKey(
-        "customers.Customer", verbose_name="客户", on_delete=models.PROTECT, related_name="coupon_issue_requests"
+        "customers.Customer",
+        verbose_name="客户",
+        on_delete=models.PROTECT,
+        related_name="coupon_issue_requests",
+        db_constraint=False,
     )
     associate = models.ForeignKey(
         "associates.Associate",
@@ -229,9 +238,16 @@ class IssueRequest(models.Model):
         on_delete=models.PROTECT,
         related_name="coupon_issue_requests",
         db_index=False,  # (associate, created_at) below serves every lookup by associate
+        db_constraint=False,
     )
     store = models.ForeignKey(
-        "associates.Store", verbose_name="门店", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "associates.Store",
+        verbose_name="门店",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
     )
     source = models.CharField("来源", max_length=16, choices=Source.choices)
     cost = models.DecimalField("占用预算（元）", max_digits=14, decimal_places=2)
@@ -258,10 +274,10 @@ class Coupon(models.Model):
     code = models.CharField("券码", max_length=16)
     # No foreign key of a coupon is checked by the database: a campaign writes millions of coupons, and each checked
     # key costs a lookup at commit (a third of a campaign's database time with two). A coupon is written in the
-    # transaction that writes its issue request (which keeps the database's foreign keys) and holds its template's
-    # row lock, so both exist at commit; neither is ever deleted once it has coupons (PROTECT), customer, associate
-    # and store copy the issue request's, and the integrity check `coupons.keys` finds a coupon whose template or
-    # issue request is gone or whose customer is not its issue request's.
+    # transaction that writes its issue request and holds its template's row lock, so both exist at commit; neither
+    # is ever deleted once it has coupons (PROTECT), customer, associate and store copy the issue request's, and the
+    # integrity check `coupons.keys` finds a coupon whose template or issue request is gone or whose customer is not
+    # its issue request's.
     template = models.ForeignKey(
         CouponTemplate, verbose_name="批次", on_delete=models.PROTECT, related_name="coupons", db_constraint=False
     )
@@ -425,9 +441,9 @@ class TemplateDay(models.Model):
 class CustomerHolding(models.Model):
     """Coupons of a template ever issued to one customer: backs the per-customer limit.
 
-    A counter of the coupons ledger, written only in the transaction that writes the coupons it counts: their
-    template's and their issue request's customer's foreign keys are checked by the database there, so the holding's
-    own two would only repeat those checks (two per coupon, a third of a campaign's checks at commit). Deleting a
+    A counter of the coupons ledger, written only in the transaction that writes the coupons it counts, from the
+    same template and customer rows (read live there), so checking the holding's own two keys would only repeat
+    what that transaction already knows (two checks per coupon, a third of a campaign's checks at commit). Deleting a
     template or a customer still cascades here (Django's collector does it, constraint or not), and the integrity
     check `coupons.holdings` finds a holding whose template or customer is gone."""
 

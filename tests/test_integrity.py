@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
 from clientbook.models import FollowRelation
-from coupons.models import Coupon, CouponPack, CouponTemplate, CustomerHolding, Redemption
+from coupons.models import Coupon, CouponPack, CouponTemplate, CustomerHolding, IssueRequest, Redemption
 from coupons.redemption import OrderIn, coupon_return
 from coupons.sending import coupon_pack_send
 from coupons.till import coupon_redeem
@@ -113,6 +113,13 @@ def _coupon_of_no_request(ledgers):
     return "coupons.keys", f"coupon {coupon.pk}: template {coupon.template_id}, issue request 987654321"
 
 
+def _request_of_no_customer(ledgers):
+    # An issue request's customer key carries no database constraint either.
+    request = ledgers["coupons"][2].issue_request
+    IssueRequest.objects.filter(pk=request.pk).update(customer_id=987654321)
+    return "coupons.keys", f"issue request {request.pk}: customer 987654321, associate"
+
+
 def _redeemed_twice(ledgers):
     used = Redemption.objects.filter(request_no="redeem-2").get()
     Redemption.objects.create(
@@ -148,6 +155,7 @@ def _follow_left_behind(ledgers):
         _holding_missing,
         _holding_dangling,
         _coupon_of_no_request,
+        _request_of_no_customer,
         _redeemed_twice,
         _status_without_ledger,
         _merge_loop,
