@@ -51,7 +51,13 @@ _CODE_LETTERS = bytes(ord(CODE_ALPHABET[byte % len(CODE_ALPHABET)]) for byte in 
 
 def code_draw() -> str:
     """A new random coupon code (the unique index refuses the rare clash)."""
-    return secrets.token_bytes(CODE_LENGTH).translate(_CODE_LETTERS).decode()
+    return codes_draw(1)[0]
+
+
+def codes_draw(count: int) -> list[str]:
+    """`count` new random coupon codes, their letters drawn from the system's randomness in one call."""
+    letters = secrets.token_bytes(CODE_LENGTH * count).translate(_CODE_LETTERS).decode()
+    return [letters[i : i + CODE_LENGTH] for i in range(0, len(letters), CODE_LENGTH)]
 
 
 @dataclasses.dataclass(frozen=True)

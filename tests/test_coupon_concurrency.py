@@ -258,3 +258,31 @@ def test_campaign_workers_racing_for_the_last_stock_issue_exactly_the_stock():
     assert sum(sent.skipped.get("out_of_stock", 0) for sent in results) == 48 - 25
     assert Coupon.objects.count() == 25 == CouponTemplate.objects.get(pk=template.pk).issued_count
     assert IssueRequest.objects.count() == 25 == CustomerHolding.objects.count()
+
+
+def test_campaign_workers_racing_over_customers_who_already_hold_the_template_stop_at_their_limit():
+    """As above, but every customer already holds one coupon of a template allowing two: the batches read the
+    holdings before the locks and increment them under the locks only where the limit still allows, so each
+    customer ends with exactly two, whichever campaign's batch came second being refused for them."""
+    from coupons.sending_many import coupon_pack_send_many
+
+    template = CouponTemplateFactory(total_stock=500, per_customer_limit=2)
+    pack = CouponPackFactory(daily_quota=1000)
+    CouponPackItemFactory(pack=pack, template=template)
+    customers = [CustomerFactory().pk for _ in range(40)]
+    coupon_pack_send_many(pack_id=pack.pk, recipients=[(c, None) for c in customers], request_prefix="before")
+    shares = [customers[:20], customers[20:], customers[:20], customers[20:]]
+
+    def attempt(i: int):
+        return coupon_pack_send_many(
+            pack_id=pack.pk, recipients=[(c, None) for c in shares[i]], request_prefix=f"cmp{i // 2}", batch_size=4
+        )
+
+    results, codes = results_and_codes(run_concurrently(attempt, each=range(4)))
+
+    assert not codes
+    assert sum(sent.issued for sent in results) == 40
+    assert sum(sent.skipped.get("limit_reached", 0) for sent in results) == 40
+    assert Coupon.objects.count() == 80 == CouponTemplate.objects.get(pk=template.pk).issued_count
+    assert Counter(Coupon.objects.values_list("customer_id", flat=True)) == dict.fromkeys(customers, 2)
+    assert set(CustomerHolding.objects.values_list("issued", flat=True)) == {2}
