@@ -1,29 +1,49 @@
 """The sidebar APIs under load: profile and history latency at 10k customers and at N (default 100,000).
 
-Targets (issues 4 and 22, this 2-core machine, PostgreSQL): p95 ≤ 30 ms, and p95 at N ≤ 1.3 × p95 at 10k.
+Targets (issues 4 and 22, this 2-core machine, PostgreSQL): p95 ≤ 30 ms, and p95 at N ≤ 1.3 × p95 at 10k; the
+set of N built at ≥ 50,000 customers/s (the JSON gives the build's figures beside that target).
 
 Each size is a PostgreSQL database of its own, `<DATABASE name>_bench_sidebar_<N>_l10`, built once and reused by
 later runs (a marker table, written last, says a build finished; an unfinished one is dropped and built again).
 The first BASE customers are the demo brand (seed_demo) at about 10 order lines per customer (the issue's brand:
-20M customers, 200M lines); the rest are copies of them made in SQL (`INSERT … SELECT` over `generate_series`,
-ids and unique keys shifted per copy), with the copied tables' secondary indexes and foreign keys dropped during
-the load and built again after it, as PostgreSQL's "Populating a Database" advises, two connections at once; the
-copied tables no other table references are UNLOGGED there (no WAL for their copies and indexes; reads are the
-same). Omni runs as uWSGI (uwsgi.ini, 4 workers); client processes, each signed in as an associate who may see the
+20M customers, 200M lines); a larger set starts as a copy of the 10k set's database, and each table the sidebar
+reads of a customer is emptied and loaded again by one binary COPY … FREEZE: the seed's rows, then its copies (ids
+shifted per copy, unique text ending with the copy number), made in numpy from the seed's own COPY output, so every
+copied customer has the seeded one's orders, lines, identities, tags, notes and follows. The COPY freezes the rows
+and marks the pages all-visible as it writes them (the visibility map a VACUUM would leave); each table is then
+analyzed and its indexes, the schema's own with its primary key, are built once over the loaded rows; the foreign
+keys come back NOT VALID and are then validated, so the set's indexes and constraints are production's. Two
+connections at once. The copied tables no other table references are UNLOGGED there (no WAL for their loads and
+index builds; reads are the same).
+
+Where a build's time goes (server CPU seconds, summed over the connections, on this shared machine): at 200k
+customers COPY 4.5, index builds 14.7, ANALYZE 1.0, validating the keys 2.1, plus 2 in this process making the
+copies; at 1M 21, 108, 1.5 and 12. The index builds are three quarters of it, nearly all of that their sorts (the
+two unique text keys, the order lines' product and the orders' store the dearest), and their cost per row grows with
+the set: with production's indexes two cores cannot build 50,000 customers/s (about 7,000 customers a server CPU
+second at 1M, 8,000 at 200k, where the INSERT … SELECT build this replaced took 7,400 without validating its keys).
+A set needs about 4.1 GB of disk a million customers, and during its build room for the sorts' temporary files and,
+for the two logged tables, the WAL.
+
+Omni runs as uWSGI (uwsgi.ini, 4 workers); client processes, each signed in as an associate who may see the
 customer (their own, or every tenth a cross-store follower: a real session), GET the profile and the order history
-of random customers, every request on a fresh connection. The JSON gives the build's figures beside its target.
+of random customers, every request on a fresh connection.
 """
 
 import json
 import math
 import multiprocessing
+import os
 import random
 import statistics
+import struct
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from importlib import import_module
 
+import numpy as np
 import psycopg
 from django.conf import settings
 from django.core.management import call_command
@@ -49,9 +69,9 @@ TARGET_BUILD_CUSTOMERS_PER_S = 50_000
 ACTIVITY = 1.2  # demo_seed's purchase frequency giving about 10 order lines (4.6 orders) per customer
 WEB_WORKERS, CLIENTS, REQUESTS_PER_CLIENT, SAMPLE = 4, 4, 1000, 400
 BUILT = "bench_sidebar_built"  # the marker table: one row, the build's figures
-COPY_BATCH = 250_000  # customers copied per statement: progress, and no single transaction of hours
-# The copied tables no other table references, UNLOGGED in the large sets: their copies and index builds write no
-# WAL (most of a build's cost here). Reads of an unlogged table are a logged one's (same pages, same buffers); a
+COPIES_PER_WRITE = 4  # seed copies made and sent to the COPY at once (about 40 MB of order lines)
+# The copied tables no other table references, UNLOGGED in the large sets: their loads and index builds write no
+# WAL. Reads of an unlogged table are a logged one's (same pages, same buffers); a
 # server restart empties them, and the next run builds the set again.
 UNLOGGED = [
     "customers_orderline",
@@ -62,7 +82,7 @@ UNLOGGED = [
 ]
 
 # What a copy shifts: table -> (columns shifted by the copy number × the base's largest id of the table named,
-# text columns made unique per copy). Every other column is copied as it is.
+# text columns made unique per copy by a `~` and the copy number). Every other column is copied as it is.
 COPIED = {
     "customers_customer": ({"id": "customers_customer", "merged_into_id": "customers_customer"}, ()),
     "customers_identity": ({"id": "customers_identity", "customer_id": "customers_customer"}, ("value",)),
@@ -168,101 +188,260 @@ def _dataset(base: str, customers: int, log, *, rebuild: bool) -> tuple[str, dic
     figures = {"customers": customers, "seed_seconds": round(time.perf_counter() - started, 1)}
     if customers > BASE:
         figures.update(_copies_write(name=name, customers=customers, log=log))
-    connection.close()
-    vacuumed = time.perf_counter()
-    # Visibility maps and statistics, as a live database has them; two tables at a time.
-    _parallel(name, [[f"VACUUM (ANALYZE) {table}"] for table in _tables_by_size(name)], log=None)
-    figures["vacuum_seconds"] = round(time.perf_counter() - vacuumed, 1)
+    else:
+        # Visibility maps and statistics, as a live database has them; two tables at a time. (A larger set's copied
+        # tables have theirs from their COPY … FREEZE and ANALYZE, its other tables the seed's, copied with it.)
+        connection.close()
+        vacuumed = time.perf_counter()
+        _parallel(name, [[f"VACUUM (ANALYZE) {table}"] for table in _tables_by_size(name)])
+        figures["vacuum_seconds"] = round(time.perf_counter() - vacuumed, 1)
     with connection.cursor() as cursor:
         seconds = round(time.perf_counter() - started, 1)
         figures.update(seconds=seconds, customers_per_s=round(customers / seconds))
+        cursor.execute("SELECT pg_database_size(current_database())")
+        figures["database_gb"] = round(cursor.fetchone()[0] / 2**30, 2)  # the disk a set needs: about linear in N
         cursor.execute(f"CREATE TABLE {BUILT} (figures jsonb NOT NULL)")
         cursor.execute(f"INSERT INTO {BUILT} VALUES (%s::jsonb)", [json.dumps(figures)])
     log(f"built {customers:,} customers in {seconds}s ({figures['customers_per_s']:,} customers/s)")
     return name, {**figures, "reused": False}
 
 
-def _copies_write(*, name: str, customers: int, log) -> dict:
-    """Copy the seeded customers, with everything the sidebar reads of them, until there are `customers`: two
-    connections at once (the order lines on one, the rest on the other), then the indexes built again likewise."""
-    copies = math.ceil(customers / BASE)  # copy 0 is the seed itself
-    with psycopg.connect(_url(name), autocommit=True) as conn, conn.cursor() as cursor:
-        largest = {}
-        for table in COPIED:
-            cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
-            largest[table] = cursor.fetchone()[0]
-        cursor.execute("SELECT MIN(id) FROM customers_customer")
-        if cursor.fetchone()[0] < 1 or largest["customers_customer"] != BASE:
-            raise CommandError("the seeded customers are not ids 1…BASE; drop the data set and build it again")
-        columns = {}
-        for table in COPIED:
-            cursor.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position",
-                [table],
-            )
-            columns[table] = [row[0] for row in cursor.fetchall()]
-        dropped = _secondary_dropped(cursor, list(COPIED))
-    # The last copy may be partial: it stops at `customers`, a customer's rows all coming with it.
-    whole, part = (copies - 1, 0) if customers % BASE == 0 else (copies - 2, customers % BASE)
-    step = COPY_BATCH // BASE
-    batches = [(first, min(whole, first + step - 1), None) for first in range(1, whole + 1, step)]
-    if part:
-        batches.append((copies - 1, copies - 1, part))
-    lines, rest = [], []
-    for first, last, upto in batches:
-        for table, (shifted, unique_text) in COPIED.items():
-            select = [
-                f"t.{c} + k * {largest[shifted[c]]}"
-                if c in shifted
-                else f"t.{c} || '~' || k"
-                if c in unique_text
-                else f"t.{c}"
-                for c in columns[table]
-            ]
-            source, where = f"seed_{table} AS t", ["true"]
-            if upto and table == "customers_customer":
-                where.append(f"t.id <= {upto}")
-            elif upto and table == "customers_orderline":
-                source += " JOIN seed_customers_order AS o ON o.id = t.order_id"
-                where.append(f"o.customer_id <= {upto}")
-            elif upto:
-                where.append(f"t.customer_id <= {upto}")
-            (lines if table == "customers_orderline" else rest).append(
-                f"INSERT INTO {table} ({', '.join(columns[table])}) SELECT {', '.join(select)}"
-                f" FROM generate_series({first}, {last}) AS k CROSS JOIN {source} WHERE {' AND '.join(where)}"
-            )
-    # The seeded rows apart in each session, so that a copy reads 10k customers' rows, not the growing table.
-    seeds = [f"CREATE TEMPORARY TABLE seed_{t} AS SELECT * FROM {t} WHERE id <= {largest[t]}" for t in COPIED]
-    started = time.perf_counter()
-    _parallel(name, [seeds + lines, seeds + rest], log=log)
-    loaded = time.perf_counter() - started
-    indexes, keys = dropped
-    on_lines = [statement for statement in indexes if "customers_orderline" in statement]
-    _parallel(name, [on_lines, [statement for statement in indexes if statement not in on_lines]], log=None)
-    _parallel(name, [keys], log=None)
-    indexed = time.perf_counter() - started - loaded
+def _copies_write(*, name: str, customers: int, log, base: int = BASE) -> dict:
+    """Copy the seeded customers, with everything the sidebar reads of them, until there are `customers`.
+
+    Each copied table is emptied and loaded again in one transaction by one binary COPY … FREEZE (its rows frozen and
+    its pages marked all-visible as they are written: no VACUUM reads it again), the seed's rows first, then the
+    copies, made in numpy from the seed's own COPY output by shifting its ids. Its indexes (primary key included) are
+    then built once over the loaded rows and it is analyzed; two connections at once, the largest tables first. The
+    seeded customers are ids 1…`base`."""
+    copies = math.ceil(customers / base)  # copy 0 is the seed itself
+    width = len(str(copies - 1))  # unique text ends with the copy number zero-padded: every copy the same length
+    part = customers % base  # the last copy may be partial, a customer's rows all coming with it
     with psycopg.connect(_url(name), autocommit=True) as conn:
+        largest = {table: conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0] for table in COPIED}
+        if conn.execute("SELECT MIN(id) FROM customers_customer").fetchone()[0] < 1 or largest[_CUSTOMER] != base:
+            raise CommandError(f"the seeded customers are not ids 1…{base}; drop the data set and build it again")
+        started = time.perf_counter()
+        templates = {
+            table: (
+                _template(conn, table, largest, width=width, upto=None),
+                _template(conn, table, largest, width=width, upto=part) if part else None,
+            )
+            for table in COPIED
+        }
+        seeds = {
+            table: _copy_out(conn, f"SELECT {', '.join(templates[table][0].columns)} FROM {table} ORDER BY id")
+            for table in COPIED
+        }
+        read = time.perf_counter() - started
+        rebuilt, keys = _constraints_dropped(conn, list(COPIED))
+    whole = copies - 1 if not part else copies - 2
+    # Per phase, summed over the connections: wall seconds, and CPU seconds of their server processes and of this
+    # process's thread making the copies (the machine may be shared: CPU seconds are what a phase costs).
+    seconds = {phase: [0.0, 0.0, 0.0] for phase in ("load", "index", "analyze", "validate")}
+    detail = []
+
+    def timed(conn, phase: str, work: Callable[[], None], what: str) -> None:
+        wall, server, own = time.perf_counter(), _server_cpu(conn), time.thread_time()
+        work()
+        spent = (time.perf_counter() - wall, _server_cpu(conn) - server, time.thread_time() - own)
+        seconds[phase] = [total + more for total, more in zip(seconds[phase], spent, strict=True)]
+        detail.append((spent, what))
+
+    def table_load(conn, table: str) -> list:
+        copy, partial = templates[table]
+
+        def load() -> None:
+            with conn.transaction():
+                conn.execute(f"TRUNCATE {table}")
+                columns = ", ".join(copy.columns)
+                with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT binary, FREEZE)") as out:
+                    out.write(_COPY_HEADER)
+                    out.write(seeds[table])
+                    for first in range(1, whole + 1, COPIES_PER_WRITE):
+                        out.write(copy.copies(np.arange(first, min(whole, first + COPIES_PER_WRITE - 1) + 1)))
+                    if partial:
+                        out.write(partial.copies(np.array([copies - 1])))
+                    out.write(_COPY_TRAILER)
+
+        timed(conn, "load", load, f"COPY {table}")
+        log(f"  {table}: {customers:,} customers' rows loaded")
+        return [(statement_run, "index", statement) for statement in rebuilt[table]] + [
+            (statement_run, "analyze", f"ANALYZE {table}")
+        ]
+
+    def statement_run(conn, phase: str, statement: str) -> list:
+        timed(conn, phase, lambda: conn.execute(statement), statement)
+        return []
+
+    started = time.perf_counter()
+    sizes = {table: len(seeds[table]) for table in COPIED}
+    _jobs_run(name, [(table_load, table) for table in sorted(COPIED, key=lambda table: -sizes[table])])
+    built = time.perf_counter() - started
+    with psycopg.connect(_url(name), autocommit=True) as conn:
+        for _, _, statement in keys:
+            conn.execute(statement)
         for table in COPIED:
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
-    log(f"  copied in {loaded:.0f}s, indexes and keys built again in {indexed:.0f}s")
-    return {"copy_seconds": round(loaded, 1), "index_seconds": round(indexed, 1)}
+        unchecked = {row[0] for row in conn.execute("SELECT conname FROM pg_constraint WHERE NOT convalidated")}
+    validations = [
+        (statement_run, "validate", f'ALTER TABLE {table} VALIDATE CONSTRAINT "{key}"')
+        for table, key, _ in sorted(keys, key=lambda k: -sizes.get(k[0], 0))
+        if key in unchecked
+    ]
+    started = time.perf_counter()
+    _jobs_run(name, validations)
+    validated = time.perf_counter() - started
+    for (wall, server, own), what in sorted(detail, key=lambda item: -item[0][1])[:10]:
+        log(f"    {wall:5.1f}s (server CPU {server:5.1f}s, client CPU {own:4.1f}s) {what[:100]}")
+    log(
+        f"  seed read in {read:.1f}s; loaded, indexed and analyzed in {built:.0f}s, keys validated in {validated:.0f}s;"
+        " summed over the connections"
+        " (wall/server CPU/client CPU): "
+        + ", ".join(f"{phase} {w:.0f}/{s:.0f}/{c:.0f}s" for phase, (w, s, c) in seconds.items())
+    )
+    return {
+        "seed_read_seconds": round(read, 1),
+        "copy_index_analyze_seconds": round(built, 1),
+        "validate_seconds": round(validated, 1),
+        "phases_summed": {
+            phase: {"seconds": round(w, 1), "server_cpu_seconds": round(s, 1), "client_cpu_seconds": round(c, 1)}
+            for phase, (w, s, c) in seconds.items()
+        },
+    }
 
 
-def _parallel(name: str, scripts: list[list[str]], *, log) -> None:
-    """Run each script (its statements in order) on a connection of its own, two at a time."""
+def _server_cpu(conn) -> float:
+    """CPU seconds used so far by the connection's server process; 0 unless the server runs on this machine."""
+    if conn.info.host not in ("127.0.0.1", "localhost", "::1") and not conn.info.host.startswith("/"):
+        return 0.0
+    with open(f"/proc/{conn.info.backend_pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def script_run(statements: list[str]) -> None:
+
+_CUSTOMER = "customers_customer"
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_COPY_HEADER = _COPY_SIGNATURE + bytes(8)  # no flags, no header extension
+_COPY_TRAILER = b"\xff\xff"
+_FIELD_LENGTH = struct.Struct(">i")
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A copy of a table's seeded rows as COPY's binary format has them (without header and trailer), and where a
+    copy changes them: the ids (shifted by the copy number × their table's largest seeded id) and the zero-padded copy
+    number ending each unique text value."""
+
+    columns: list[str]
+    body: np.ndarray  # bytes
+    ids: np.ndarray  # the seeded ids' values
+    shifts: np.ndarray  # what one copy adds to each of them
+    id_bytes: np.ndarray  # where their 8 bytes are in `body`, 8 offsets an id
+    digit_bytes: np.ndarray  # where the copy number's digits are, `width` offsets a value
+    width: int
+
+    def copies(self, numbers: np.ndarray) -> memoryview:
+        """The rows of copies `numbers`, one after another."""
+        block = np.tile(self.body, len(numbers)).reshape(len(numbers), -1)
+        ids = (self.ids + numbers[:, None] * self.shifts).astype(">i8").view(np.uint8)
+        digits = (numbers[:, None] // 10 ** np.arange(self.width - 1, -1, -1) % 10 + ord("0")).astype(np.uint8)
+        repeats = len(self.digit_bytes) // max(self.width, 1)
+        for n, copy in enumerate(block):
+            copy[self.id_bytes] = ids[n]
+            copy[self.digit_bytes] = np.tile(digits[n], repeats)
+        return memoryview(block.reshape(-1))
+
+
+def _template(conn, table: str, largest: dict[str, int], *, width: int, upto: int | None) -> _Template:
+    """The seeded rows of `table` (of customers 1…`upto` if given) in id order, their unique text ending with `~`
+    and `width` zeros; parsed once for where each copy's changes go."""
+    shifted, unique_text = COPIED[table]
+    columns = [
+        row[0]
+        for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position",
+            [table],
+        )
+    ]
+    select = [f"t.{c} || '~' || repeat('0', {width})" if width and c in unique_text else f"t.{c}" for c in columns]
+    source, where = f"{table} AS t", "true"
+    if upto and table == _CUSTOMER:
+        where = f"t.id <= {upto}"
+    elif upto and table == "customers_orderline":
+        source += " JOIN customers_order AS o ON o.id = t.order_id"
+        where = f"o.customer_id <= {upto}"
+    elif upto:
+        where = f"t.customer_id <= {upto}"
+    data = _copy_out(conn, f"SELECT {', '.join(select)} FROM {source} WHERE {where} ORDER BY t.id")
+    shift_of = {n: largest[shifted[c]] for n, c in enumerate(columns) if c in shifted}
+    text = {n for n, c in enumerate(columns) if width and c in unique_text}
+    at, shifts, digits = [], [], []
+    unpack, position, fields = _FIELD_LENGTH.unpack_from, 0, range(len(columns))
+    while position < len(data):
+        position += 2  # the row's field count
+        for n in fields:
+            (length,) = unpack(data, position)
+            position += 4
+            if length > 0:
+                if n in shift_of:
+                    at.append(position)
+                    shifts.append(shift_of[n])
+                elif n in text:
+                    digits.append(position + length - width)
+                position += length
+    body, at = np.frombuffer(data, np.uint8), np.array(at, np.int64)
+    id_bytes = (at[:, None] + np.arange(8)).reshape(-1)
+    return _Template(
+        columns=columns,
+        body=body,
+        ids=body[id_bytes].view(">i8").astype(np.int64),
+        shifts=np.array(shifts, np.int64),
+        id_bytes=id_bytes,
+        digit_bytes=(np.array(digits, np.int64)[:, None] + np.arange(width)).reshape(-1),
+        width=width,
+    )
+
+
+def _copy_out(conn, query: str) -> bytes:
+    """The rows of a query in COPY's binary format, without header and trailer."""
+    with conn.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
+        data = b"".join(bytes(block) for block in copy)
+    if not data.startswith(_COPY_SIGNATURE) or not data.endswith(_COPY_TRAILER):
+        raise CommandError("unexpected COPY output")
+    start = len(_COPY_SIGNATURE) + 8 + _FIELD_LENGTH.unpack_from(data, len(_COPY_SIGNATURE) + 4)[0]
+    return data[start : len(data) - len(_COPY_TRAILER)]
+
+
+def _jobs_run(name: str, jobs: list) -> None:
+    """Run each job `(function, *arguments)` as `function(conn, *arguments)`, two at a time, each on a connection of
+    its own; the jobs a job answers run after the ones already waiting."""
+
+    def job_run(job) -> list:
+        function, *arguments = job
         with psycopg.connect(_url(name), autocommit=True) as conn:
             conn.execute("SET jit = off")  # compiling each statement costs more than it saves here
-            conn.execute("SET maintenance_work_mem = '512MB'")
-            started = time.perf_counter()
-            for n, statement in enumerate(statements, 1):
-                conn.execute(statement)
-                if log and statement.startswith("INSERT INTO customers_orderline"):
-                    log(f"  order lines: statement {n} of {len(statements)} ({time.perf_counter() - started:.0f}s)")
+            conn.execute("SET maintenance_work_mem = '1GB'")
+            conn.execute("SET max_parallel_maintenance_workers = 0")  # two builds at once already use both cores
+            return function(conn, *arguments)
 
     with ThreadPoolExecutor(2) as pool:
-        list(pool.map(script_run, [script for script in scripts if script]))
+        waiting = {pool.submit(job_run, job) for job in jobs}
+        while waiting:
+            done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+            for future in done:
+                waiting |= {pool.submit(job_run, job) for job in future.result()}
+
+
+def _parallel(name: str, scripts: list[list[str]]) -> None:
+    """Run each script (its statements in order) on a connection of its own, two at a time."""
+    _jobs_run(name, [(_script_run, script) for script in scripts if script])
+
+
+def _script_run(conn, statements: list[str]) -> list:
+    for statement in statements:
+        conn.execute(statement)
+    return []
 
 
 def _tables_by_size(name: str) -> list[str]:
@@ -274,35 +453,39 @@ def _tables_by_size(name: str) -> list[str]:
     return [row[0] for row in rows]
 
 
-def _secondary_dropped(cursor, tables: list[str]) -> tuple[list[str], list[str]]:
-    """Drop the tables' foreign keys, unique constraints and indexes other than their primary keys; answer the
-    statements that build them again: the indexes and unique constraints, then the foreign keys."""
-    cursor.execute(
-        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), contype FROM pg_constraint"
-        " WHERE contype IN ('f', 'u') AND conrelid = ANY(%s::regclass[]) ORDER BY contype DESC, 1, 2",
+def _constraints_dropped(conn, tables: list[str]) -> tuple[dict[str, list[str]], list[tuple[str, str, str]]]:
+    """Drop the tables' indexes and constraints that have one (primary keys included), and the foreign keys from or
+    to them; answer the statements that build them again: for each table its primary key, unique constraints and
+    other indexes; then the foreign keys (table, name, statement)."""
+    constraints = conn.execute(
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), contype,"
+        " (SELECT relkind = 'p' FROM pg_class WHERE oid = conrelid) FROM pg_constraint WHERE conparentid = 0"
+        " AND ((contype IN ('p', 'u', 'f') AND conrelid = ANY(%(t)s::regclass[]))"
+        " OR (contype = 'f' AND confrelid = ANY(%(t)s::regclass[]))) ORDER BY 1, 2",
+        {"t": tables},
+    ).fetchall()
+    indexes = conn.execute(
+        "SELECT i.indrelid::regclass::text, i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)"
+        " FROM pg_index i WHERE i.indrelid = ANY(%s::regclass[])"
+        " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u'))"
+        " ORDER BY 1, 2",
         [tables],
-    )
-    constraints = cursor.fetchall()
-    cursor.execute(
-        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i"
-        " WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisprimary"
-        " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype = 'u')",
-        [tables],
-    )
-    indexes = cursor.fetchall()
-    for table, name, _, _ in sorted(constraints, key=lambda c: c[3]):  # foreign keys first
-        cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-    for name, _ in indexes:
-        cursor.execute(f"DROP INDEX {name}")
-    rebuilt = [definition for _, definition in indexes]
-    rebuilt += [
-        f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {d}' for table, name, d, kind in constraints if kind == "u"
-    ]
-    # The copies are valid by construction (every reference shifted with its row): the keys come back NOT VALID
-    # rather than checked by a join over the whole tables; they check every later write as before.
+    ).fetchall()
+    for table, name, _, _, _ in sorted(constraints, key=lambda c: "fup".index(c[3])):  # foreign keys first
+        conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    for _, name, _ in indexes:
+        conn.execute(f"DROP INDEX {name}")
+    rebuilt = {table: [] for table in tables}
+    for table, name, definition, kind, _ in sorted(constraints, key=lambda c: "pu".find(c[3])):
+        if kind in "pu":
+            rebuilt[table].append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+    for table, _, definition in indexes:
+        rebuilt[table].append(definition)
+    # Each foreign key comes back NOT VALID (a catalog change), then is validated on its own (a join over the tables
+    # that takes no lock against the other builds): PostgreSQL adds a partitioned table's (the audit log's) valid.
     keys = [
-        f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {d} NOT VALID'
-        for table, name, d, kind in constraints
+        (table, name, f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}{"" if partitioned else " NOT VALID"}')
+        for table, name, definition, kind, partitioned in constraints
         if kind == "f"
     ]
     return rebuilt, keys
