@@ -102,9 +102,6 @@ class FollowRelation(models.Model):
     ended_at = models.DateTimeField("结束时间", null=True, blank=True)
     ended_reason = models.CharField("结束原因", max_length=20, choices=Ended.choices, blank=True)
     welcome = models.CharField("欢迎语", max_length=16, choices=Welcome.choices, default=Welcome.NONE)
-    # The last contacts sync (wecom.SyncRun) that found this friendship in WeCom: when the associate's pass ends,
-    # friendships it did not find are ended (SYNC_MISSING).
-    seen_by_sync = models.BigIntegerField("最近同步", null=True, blank=True, editable=False)
 
     class Meta:
         db_table = "associates_followrelation"
@@ -125,6 +122,22 @@ class FollowRelation(models.Model):
     @property
     def contact_type_label(self) -> str:
         return self.ContactType(self.contact_type).label if self.contact_type in self.ContactType.values else ""
+
+
+class ContactsSeen(models.Model):
+    """The external contacts one write of a contacts sync part (one associate's pass) found in WeCom, committed with
+    the part's cursor: when the pass ends, the associate's friendships none of its rows name are ended (SYNC_MISSING),
+    and the rows are deleted. One row a write rather than a mark on each friendship, so a night in which a friendship
+    did not change writes nothing to it."""
+
+    part = models.ForeignKey("wecom.SyncPart", verbose_name="同步分片", on_delete=models.CASCADE, related_name="+")
+    external_userids = models.JSONField("外部联系人ID", default=list)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "同步已见好友"
+
+    def __str__(self) -> str:
+        return f"{self.part_id}: {len(self.external_userids)}"
 
 
 class FollowUpTask(models.Model):

@@ -4,17 +4,20 @@ recorded as friendships, and the corp tags.
 Contacts fan out per associate (`wecom.sync.sync_fan_out`): one part per member WeCom lists in get_follow_user_list,
 each read 100 contacts a page with batch/get_by_user (that member only). A page is written set-based on PostgreSQL
 (`follows_record_page`: COPY into a staging table, then One ID and the friendships as a few INSERT … ON CONFLICT /
-UPDATE … FROM statements) with the same result as `follow_record`, row by row, which SQLite keeps. When an
-associate's pass ends, friendships WeCom no longer lists are ended (SYNC_MISSING).
+UPDATE … FROM statements) with the same result as `follow_record`, row by row, which SQLite keeps. Only what differs
+is written: on the next night most contacts are as they were, and their rows are left as they are (not even locked).
+Each write also records the contacts it found (ContactsSeen, one row a write); when an associate's pass ends,
+friendships none of them name are ended (SYNC_MISSING).
 """
 
 from datetime import UTC, datetime
 
 from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from associates.models import Associate
-from clientbook.models import ContactWay, FollowRelation
+from clientbook.models import ContactsSeen, ContactWay, FollowRelation
 from clientbook.services import _GENDER, _avatar_url, follow_record
 from customers.models import Identity, Tag
 from customers.services import identity_normalize
@@ -54,40 +57,49 @@ def contacts_part_page(client: WeComClient, part: SyncPart) -> tuple[str, int, i
         cursor = page.get("next_cursor", "")
         if not cursor:
             break
-    follows_record_page(associate=associate, items=items, run_id=part.run_id)
+    follows_record_page(associate=associate, items=items)
+    if items:
+        ContactsSeen.objects.create(part=part, external_userids=[person["external_userid"] for person, _ in items])
     return cursor, len(items), pages, not cursor
 
 
 def contacts_part_finish(part: SyncPart) -> int:
-    """The associate's friendships this run did not find in WeCom, ended; a friendship that began after the pass
-    started (a callback's, meanwhile) is left alone."""
+    """The associate's friendships this pass did not find in WeCom (no ContactsSeen row of the part names them),
+    ended; a friendship that began after the pass started (a callback's, meanwhile) is left alone. The part's
+    ContactsSeen rows are deleted."""
     started = part.started_at or timezone.now()
-    return (
+    table = ContactsSeen._meta.db_table
+    if is_postgres():
+        seen = f"SELECT jsonb_array_elements_text(external_userids) FROM {table} WHERE part_id = %s"
+    else:
+        seen = f"SELECT j.value FROM {table}, json_each({table}.external_userids) j WHERE part_id = %s"
+    ended = (
         FollowRelation.objects.filter(associate__wecom_userid=part.key, ended_at__isnull=True, followed_at__lt=started)
-        .exclude(seen_by_sync=part.run_id)
+        .exclude(external_userid__in=RawSQL(seen, [part.pk]))
         .update(ended_at=timezone.now(), ended_reason=FollowRelation.Ended.SYNC_MISSING)
     )
+    ContactsSeen.objects.filter(part=part).delete()
+    return ended
 
 
 sync_fan_out(SyncRun.Kind.CONTACTS, FanOut(keys=contacts_keys, page=contacts_part_page, finish=contacts_part_finish))
 
 
-def follows_record_page(*, associate: Associate, items: list[tuple[dict, dict]], run_id: int | None = None) -> int:
+def follows_record_page(*, associate: Associate, items: list[tuple[dict, dict]]) -> int:
     """Record a page of `associate`'s contacts — (external_contact, follow_info) pairs as batch/get_by_user gives
-    them — as `follow_record` does each, and mark them seen by sync `run_id`. Set-based on PostgreSQL; row by row
-    elsewhere. Returns how many were recorded."""
+    them — as `follow_record` does each. Set-based on PostgreSQL, writing only what differs; row by row elsewhere.
+    Returns how many were recorded."""
     if not items:
         return 0
     if not is_postgres():
         for person, follow in items:
             follow_record(associate=associate, person=person, follow_user=follow)
-        _mark_seen(associate, [person["external_userid"] for person, _ in items], run_id)
         return len(items)
     rows = _stage_rows(associate, items)
     for attempt in range(_ATTEMPTS):
         try:
             with transaction.atomic():
-                conflicts = _write_page(associate, rows, run_id)
+                conflicts = _write_page(associate, rows)
             break
         except (IntegrityError, OperationalError) as exc:
             # A unique identity inserted meanwhile by another writer, or a deadlock with one: read again.
@@ -98,7 +110,6 @@ def follows_record_page(*, associate: Associate, items: list[tuple[dict, dict]],
     for external_userid in conflicts:
         person, follow = by_external[external_userid]
         follow_record(associate=associate, person=person, follow_user=follow)
-    _mark_seen(associate, conflicts, run_id)
     return len(items)
 
 
@@ -106,13 +117,6 @@ def _is_write_clash(exc: Exception) -> bool:
     cause = getattr(exc, "__cause__", None)
     sqlstate = getattr(cause, "sqlstate", None)
     return isinstance(exc, IntegrityError) or sqlstate in ("40P01", "40001")
-
-
-def _mark_seen(associate: Associate, external_userids: list[str], run_id: int | None) -> None:
-    if run_id is not None and external_userids:
-        FollowRelation.objects.filter(associate=associate, external_userid__in=external_userids).update(
-            seen_by_sync=run_id
-        )
 
 
 _STAGE = "clientbook_follow_stage"
@@ -179,10 +183,26 @@ def _identity(kind: str, value) -> str:
 _IDENTITY_MAX = Identity._meta.get_field("value").max_length
 
 
-def _write_page(associate: Associate, rows: list[tuple], run_id: int | None) -> list[str]:
+# One ID would change the staged contact's (`s`) customer (`c`): the UPDATE of customers_customer below.
+_CUSTOMER_CHANGES = """(c.name = '' AND s.name <> '')
+    OR (c.gender IN ('', 'unknown') AND s.gender IS NOT NULL)
+    OR (c.primary_store_id IS NULL AND s.store_id IS NOT NULL)
+    OR c.primary_associate_id IS NULL
+    OR (c.opted_out AND c.marketing_consent)
+    OR (s.avatar <> '' AND c.avatar_url <> s.avatar)"""
+# The friendship's (`f`) columns the sync writes but its customer, and what a staged contact (`s`) gives them.
+_FOLLOW_WRITTEN = (
+    "(f.add_way, f.contact_type, f.state, f.contact_way_id, f.remark, f.followed_at, f.ended_at, f.ended_reason)"
+)
+_FOLLOW_STAGED = (
+    "(s.add_way, s.contact_type, s.state, s.contact_way_id, s.remark, s.followed_at, NULL::timestamptz, '')"
+)
+
+
+def _write_page(associate: Associate, rows: list[tuple]) -> list[str]:
     """One page in one transaction: staged by COPY, then One ID's customers and identities, then the friendships.
     Returns the external_userids left to follow_record (their identities belong to two customers)."""
-    params = {"associate": associate.pk, "run": run_id, "external": EXTERNAL, "unionid": UNIONID}
+    params = {"associate": associate.pk, "external": EXTERNAL, "unionid": UNIONID}
     with connection.cursor() as cursor:
         cursor.execute(
             f"""CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (
@@ -194,6 +214,21 @@ def _write_page(associate: Associate, rows: list[tuple], run_id: int | None) -> 
         )
         cursor.execute(f"DELETE FROM {_STAGE}")  # a savepoint retried in the same transaction starts afresh
         bulk_copy(_STAGE, _STAGE_COLUMNS, rows, cursor=cursor)
+        # A contact whose identities, customer and friendship are already what this page would make them (most of
+        # them, the next night) is left out: nothing of theirs is written or locked. Should a merge move their
+        # identities meanwhile, it moves the friendship too, as it would after this page.
+        cursor.execute(
+            f"""DELETE FROM {_STAGE} s
+                USING customers_identity e, customers_customer c, associates_followrelation f
+                WHERE e.kind = %(external)s AND e.value = s.external_userid AND c.id = e.customer_id
+                    AND f.associate_id = %(associate)s AND f.external_userid = s.external_userid
+                    AND (s.unionid = '' OR EXISTS (
+                        SELECT FROM customers_identity u
+                        WHERE u.kind = %(unionid)s AND u.value = s.unionid AND u.customer_id = e.customer_id))
+                    AND NOT COALESCE({_CUSTOMER_CHANGES}, true)
+                    AND f.customer_id = e.customer_id AND {_FOLLOW_WRITTEN} IS NOT DISTINCT FROM {_FOLLOW_STAGED}""",
+            params,
+        )
         # Who owns the page's identities now, their rows locked as customer_resolve locks them.
         cursor.execute(
             f"""WITH owned AS (
@@ -203,10 +238,14 @@ def _write_page(associate: Associate, rows: list[tuple], run_id: int | None) -> 
                         UNION ALL SELECT %(unionid)s, unionid FROM {_STAGE} WHERE unionid <> '')
                     ORDER BY i.id FOR NO KEY UPDATE OF i
                 )
-                UPDATE {_STAGE} s SET
-                    external_owner = (SELECT customer_id FROM owned
-                                      WHERE kind = %(external)s AND value = s.external_userid),
-                    unionid_owner = (SELECT customer_id FROM owned WHERE kind = %(unionid)s AND value = s.unionid)""",
+                UPDATE {_STAGE} s SET external_owner = o.external_owner, unionid_owner = o.unionid_owner
+                FROM (
+                    SELECT staged.seq, e.customer_id AS external_owner, u.customer_id AS unionid_owner
+                    FROM {_STAGE} staged
+                    LEFT JOIN owned e ON e.kind = %(external)s AND e.value = staged.external_userid
+                    LEFT JOIN owned u ON u.kind = %(unionid)s AND u.value = staged.unionid
+                ) o
+                WHERE s.seq = o.seq""",
             params,
         )
         cursor.execute(
@@ -242,13 +281,7 @@ def _write_page(associate: Associate, rows: list[tuple], run_id: int | None) -> 
                     avatar_url = CASE WHEN s.avatar <> '' THEN s.avatar ELSE c.avatar_url END,
                     updated_at = now()
                 FROM {_STAGE} s
-                WHERE c.id = s.customer_id AND NOT s.created AND (
-                    (c.name = '' AND s.name <> '')
-                    OR (c.gender IN ('', 'unknown') AND s.gender IS NOT NULL)
-                    OR (c.primary_store_id IS NULL AND s.store_id IS NOT NULL)
-                    OR c.primary_associate_id IS NULL
-                    OR (c.opted_out AND c.marketing_consent)
-                    OR (s.avatar <> '' AND c.avatar_url <> s.avatar))""",
+                WHERE c.id = s.customer_id AND NOT s.created AND ({_CUSTOMER_CHANGES})""",
             params,
         )
         cursor.execute(
@@ -262,19 +295,24 @@ def _write_page(associate: Associate, rows: list[tuple], run_id: int | None) -> 
                 ) new ORDER BY kind, value""",
             params,
         )
+        # A contact left to write whose friendship is as it should be (only their customer changed) keeps its row
+        # untouched: ON CONFLICT would lock it even to leave it as it is.
         cursor.execute(
             f"""INSERT INTO associates_followrelation (associate_id, customer_id, external_userid, add_way,
-                    contact_type, state, contact_way_id, remark, followed_at, ended_at, ended_reason, welcome,
-                    seen_by_sync)
+                    contact_type, state, contact_way_id, remark, followed_at, ended_at, ended_reason, welcome)
                 SELECT %(associate)s, customer_id, external_userid, add_way, contact_type, state, contact_way_id,
-                    remark, followed_at, NULL, '', 'none', %(run)s
-                FROM {_STAGE} ORDER BY external_userid
+                    remark, followed_at, NULL, '', 'none'
+                FROM {_STAGE} s
+                WHERE NOT EXISTS (
+                    SELECT FROM associates_followrelation f
+                    WHERE f.associate_id = %(associate)s AND f.external_userid = s.external_userid
+                        AND f.customer_id = s.customer_id AND {_FOLLOW_WRITTEN} IS NOT DISTINCT FROM {_FOLLOW_STAGED})
+                ORDER BY external_userid
                 ON CONFLICT (associate_id, external_userid) DO UPDATE SET
                     customer_id = EXCLUDED.customer_id, add_way = EXCLUDED.add_way,
                     contact_type = EXCLUDED.contact_type, state = EXCLUDED.state,
                     contact_way_id = EXCLUDED.contact_way_id, remark = EXCLUDED.remark,
-                    followed_at = EXCLUDED.followed_at, ended_at = NULL, ended_reason = '',
-                    seen_by_sync = COALESCE(EXCLUDED.seen_by_sync, associates_followrelation.seen_by_sync)""",
+                    followed_at = EXCLUDED.followed_at, ended_at = NULL, ended_reason = ''""",
             params,
         )
     return conflicts

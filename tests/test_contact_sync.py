@@ -6,7 +6,7 @@ emulator's generated corp over HTTP."""
 from datetime import UTC, datetime
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 
 from associates.models import Associate
@@ -217,7 +217,7 @@ def _record(associates, pages_by_associate, *, bulk: bool) -> dict:
             for associate, pages in zip(associates, pages_by_associate["pages"], strict=True):
                 for page in pages:
                     if bulk:
-                        follows_record_page(associate=associate, items=page, run_id=1)
+                        follows_record_page(associate=associate, items=page)
                     else:
                         for person, follow in page:
                             follow_record(associate=associate, person=person, follow_user=follow)
@@ -257,17 +257,53 @@ def test_a_set_based_page_records_exactly_what_follow_record_records_row_by_row(
     assert strip(set_based["follows"]) == strip(row_by_row["follows"])
 
 
+def _row_versions() -> dict[str, set]:
+    """Each row's version (xmin) and locker (xmax) in the tables a page writes: a row written or locked changes."""
+    versions = {}
+    with connection.cursor() as cursor:
+        for table in ("associates_followrelation", "customers_customer", "customers_identity"):
+            cursor.execute(f"SELECT id, xmin::text, xmax::text FROM {table}")
+            versions[table] = set(cursor.fetchall())
+    return versions
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_set_based_page_marks_what_it_saw_and_writes_nothing_twice(emulator):
+def test_a_set_based_page_read_again_writes_and_locks_nothing_but_what_changed(emulator):
     corp = _corp(emulator, associates=1, contacts_per_associate=100)
     (associate,) = _associates(corp, 1)
     (page,) = _pages(corp, 0)
+    follows_record_page(associate=associate, items=page)
+    first = _row_versions()
 
-    follows_record_page(associate=associate, items=page, run_id=41)
-    follows_record_page(associate=associate, items=page, run_id=42)
+    follows_record_page(associate=associate, items=page)
 
+    assert _row_versions() == first
     assert FollowRelation.objects.count() == 100
-    assert set(FollowRelation.objects.values_list("seen_by_sync", flat=True)) == {42}
     assert Customer.objects.count() == 100
     assert Identity.objects.count() == 150  # every other person has a unionid
+
+    # The next night: one contact's remark changed, another's friendship had ended, a third's avatar is new.
+    page[1][1]["remark"] = "新备注"
+    FollowRelation.objects.filter(external_userid=page[2][0]["external_userid"]).update(
+        ended_at=datetime(2024, 1, 1, tzinfo=UTC), ended_reason="customer_deleted"
+    )
+    page[3][0]["avatar"] = "http://x/new.png"
+    before = _row_versions()
+
+    follows_record_page(associate=associate, items=page)
+
+    after = _row_versions()
+    changed = lambda table: {row[0] for row in after[table] - before[table]}  # noqa: E731
+    follow_ids = dict(FollowRelation.objects.values_list("external_userid", "id"))
+    assert changed("associates_followrelation") == {follow_ids[page[i][0]["external_userid"]] for i in (1, 2)}
+    customer_of = dict(FollowRelation.objects.values_list("external_userid", "customer_id"))
+    assert changed("customers_customer") == {customer_of[page[3][0]["external_userid"]]}
+    assert changed("customers_identity") == set(
+        Identity.objects.filter(
+            customer_id__in=[customer_of[page[i][0]["external_userid"]] for i in (1, 2, 3)]
+        ).values_list("id", flat=True)
+    )
+    assert FollowRelation.objects.get(external_userid=page[1][0]["external_userid"]).remark == "新备注"
+    assert FollowRelation.objects.filter(ended_at__isnull=False).count() == 0
+    assert Customer.objects.get(pk=customer_of[page[3][0]["external_userid"]]).avatar_url == "http://x/new.png"
