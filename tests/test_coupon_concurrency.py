@@ -214,20 +214,13 @@ def test_campaign_workers_sending_side_by_side_serve_each_customer_once_within_t
     """Four workers send the same pack at once (a campaign's chunks on several Celery workers), two of them to the
     same customers under another campaign's request numbers: batches write their rows unlocked and take the counters
     under the locks, so the per-customer limit of one and the stock of 50 still hold exactly."""
-    from coupons.sending_many import coupon_pack_send_many
 
     template = CouponTemplateFactory(total_stock=50, per_customer_limit=1)
     pack = CouponPackFactory(daily_quota=1000)
     CouponPackItemFactory(pack=pack, template=template)
     customers = [CustomerFactory().pk for _ in range(40)]
-    shares = [customers[:20], customers[20:], customers[:20], customers[20:]]
 
-    def attempt(i: int):
-        return coupon_pack_send_many(
-            pack_id=pack.pk, recipients=[(c, None) for c in shares[i]], request_prefix=f"cmp{i // 2}", batch_size=4
-        )
-
-    results, codes = results_and_codes(run_concurrently(attempt, each=range(4)))
+    results, codes = _two_campaigns_in_two_shares_each(pack, customers)
 
     assert not codes
     assert sum(sent.issued for sent in results) == 40
@@ -271,14 +264,8 @@ def test_campaign_workers_racing_over_customers_who_already_hold_the_template_st
     CouponPackItemFactory(pack=pack, template=template)
     customers = [CustomerFactory().pk for _ in range(40)]
     coupon_pack_send_many(pack_id=pack.pk, recipients=[(c, None) for c in customers], request_prefix="before")
-    shares = [customers[:20], customers[20:], customers[:20], customers[20:]]
 
-    def attempt(i: int):
-        return coupon_pack_send_many(
-            pack_id=pack.pk, recipients=[(c, None) for c in shares[i]], request_prefix=f"cmp{i // 2}", batch_size=4
-        )
-
-    results, codes = results_and_codes(run_concurrently(attempt, each=range(4)))
+    results, codes = _two_campaigns_in_two_shares_each(pack, customers)
 
     assert not codes
     assert sum(sent.issued for sent in results) == 40
@@ -286,3 +273,19 @@ def test_campaign_workers_racing_over_customers_who_already_hold_the_template_st
     assert Coupon.objects.count() == 80 == CouponTemplate.objects.get(pk=template.pk).issued_count
     assert Counter(Coupon.objects.values_list("customer_id", flat=True)) == dict.fromkeys(customers, 2)
     assert set(CustomerHolding.objects.values_list("issued", flat=True)) == {2}
+
+
+def _two_campaigns_in_two_shares_each(pack, customers: list[int]):
+    """Four threads at once: two campaigns (request prefixes) of the pack, each sent in two halves of `customers`
+    with batches of four; their results and refusal codes."""
+    from coupons.sending_many import coupon_pack_send_many
+
+    half = len(customers) // 2
+    shares = [customers[:half], customers[half:], customers[:half], customers[half:]]
+
+    def attempt(i: int):
+        return coupon_pack_send_many(
+            pack_id=pack.pk, recipients=[(c, None) for c in shares[i]], request_prefix=f"cmp{i // 2}", batch_size=4
+        )
+
+    return results_and_codes(run_concurrently(attempt, each=range(4)))
