@@ -219,7 +219,39 @@ def model_build(
     stats = _seed_unsold(
         _item_stats(table, everything, (similarity, transition), by_item, built_day, n_items, params), item_category
     )
-    sold = np.bincount(table.item, minlength=n_items) > 0
+    return _model_assemble(
+        params=params,
+        items=items,
+        stats=stats,
+        ranker=ranker,
+        interval_days=_repurchase_intervals(table, by_item, n_items),
+        item_group=item_group,
+        categories=categories,
+        item_category=item_category,
+        category_rules=category_rules,
+        built_day=built_day,
+        baskets=table.n_baskets,
+        sold=np.bincount(table.item, minlength=n_items) > 0,
+    )
+
+
+def _model_assemble(
+    *,
+    params: Params,
+    items,
+    stats: _ItemStats,
+    ranker,
+    interval_days: np.ndarray,
+    item_group,
+    categories,
+    item_category: np.ndarray,
+    category_rules,
+    built_day: int,
+    baskets: int,
+    sold: np.ndarray,
+) -> Model:
+    """The model from what either build computed (`sold`: whether each item sold at all): each category's items,
+    sold ones first, then by popularity, and the groups and rules looked up."""
     category_items = []
     for code in range(len(categories)):
         members = np.flatnonzero(item_category == code)
@@ -229,14 +261,14 @@ def model_build(
         items=items,
         stats=stats,
         ranker=ranker,
-        interval_days=_repurchase_intervals(table, by_item, n_items),
+        interval_days=interval_days,
         item_group=_groups(items, item_group),
         item_category=item_category,
         categories=categories,
         category_items=tuple(category_items),
         rules=_rules(categories, category_rules),
         built_day=built_day,
-        baskets=table.n_baskets,
+        baskets=baskets,
     )
 
 
@@ -407,23 +439,19 @@ def _model_from_spool(
 
     categories, item_category = _categories(items, item_categories)
     stats = _seed_unsold(_item_stats_of(all_sums, (similarity, transition_all), params), item_category)
-    category_items = []
-    for code in range(len(categories)):
-        members = np.flatnonzero(item_category == code)
-        category_items.append(members[np.lexsort((-stats.popularity[members], sold[members] > 0))])
-    return Model(
+    return _model_assemble(
         params=params,
         items=items,
         stats=stats,
         ranker=ranker,
         interval_days=_medians(gaps, n_items),
-        item_group=_groups(items, item_group),
-        item_category=item_category,
+        item_group=item_group,
         categories=categories,
-        category_items=tuple(category_items),
-        rules=_rules(categories, category_rules),
+        item_category=item_category,
+        category_rules=category_rules,
         built_day=built_day,
         baskets=spool.baskets,
+        sold=sold > 0,
     )
 
 
