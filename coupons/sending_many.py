@@ -223,7 +223,7 @@ def _send_batch(
     )
     undone = [c for n, c in request_nos.items() if n not in done]
     live = set(Customer.objects.filter(_among("id", undone), merged_into__isnull=True).values_list("pk", flat=True))
-    todo = [c for n, c in request_nos.items() if n not in done and c in live]
+    todo = [c for c in undone if c in live]
     held = _holdings(state, todo)
     eligible = _within_limits(state, held, todo)
     reason, fit = _fit(state, now, len(eligible))
