@@ -256,10 +256,16 @@
     return get(api + customerId + "/orders/?page=" + page).then(function (body) { renderOrders(body, append); });
   }
 
+  // What the sidebar's panels share: the customer on screen and the page's request helpers.
+  window.OmniSidebar = { customerId: null, api: api, get: get, post: post, el: el, money: money, day: day, requestId: requestId };
+
   OmniWeCom.currentExternalContact().then(function (externalUserId) {
     return get(app.dataset.contactUrl + "?external_userid=" + encodeURIComponent(externalUserId));
   }).then(function (contact) {
     customerId = contact.id; contactAvatar = contact.avatar || "";
+    window.OmniSidebar.customerId = customerId;
+    // The sidebar's other panels (their own scripts) start from this event: the chat's customer is known.
+    document.dispatchEvent(new CustomEvent("omni:customer", { detail: { customerId: customerId, externalUserId: contact.external_userid || "" } }));
     return loadAll();
   }).catch(function (e) {
     $("name").textContent = "未识别的客户";
