@@ -163,3 +163,23 @@ def test_the_admin_form_refuses_another_stores_associate_and_another_store(clien
     assert list(SalesTarget.objects.values_list("month", "store_id", "associate_id")) == [
         (DEC, stores["a"].pk, stores["lin"].pk)
     ]
+
+
+def test_the_demo_sets_this_months_targets_above_last_months_pace_once(stores):
+    from demo.targets import targets_seed
+    from insights.models import DailyStats
+
+    today = dt.date(2026, 12, 7)
+    DailyStats.objects.create(
+        day=dt.date(2026, 11, 20), store=stores["a"], associate=stores["lin"], gmv=Decimal("30000")
+    )
+
+    written = targets_seed(today=today)
+    again = targets_seed(today=today)
+
+    assert written == again == 4  # two stores, one associate each, and each store's own
+    lin = SalesTarget.objects.get(associate=stores["lin"])
+    # 30,000 in 30 days → 31,000 for December's 31 days, × 1.15 = 35,650 → rounded up to 36,000
+    assert (lin.month, lin.amount) == (DEC, Decimal("36000.00"))
+    assert SalesTarget.objects.get(associate=stores["zhao"]).amount == Decimal("5000.00")
+    assert SalesTarget.objects.count() == 4
