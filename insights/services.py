@@ -11,7 +11,7 @@ import io
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from associates.models import Associate, Store
 from insights.models import SalesTarget
@@ -201,10 +201,21 @@ def sales_target_save(
             .first()
         )
         if target is None:
-            SalesTarget.objects.create(
-                month=month, store_id=store_id, associate_id=associate_id, amount=amount, new_customers=new_customers
-            )
-            return "created"
+            try:
+                with transaction.atomic():
+                    SalesTarget.objects.create(
+                        month=month,
+                        store_id=store_id,
+                        associate_id=associate_id,
+                        amount=amount,
+                        new_customers=new_customers,
+                    )
+                return "created"
+            except IntegrityError:
+                # Another import created it between our read and our insert: update theirs instead.
+                target = SalesTarget.objects.select_for_update().get(
+                    month=month, store_id=store_id, associate_id=associate_id
+                )
         if target.amount == amount and target.new_customers == new_customers:
             return "unchanged"
         target.amount, target.new_customers = amount, new_customers

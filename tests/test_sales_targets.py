@@ -183,3 +183,21 @@ def test_the_demo_sets_this_months_targets_above_last_months_pace_once(stores):
     assert (lin.month, lin.amount) == (DEC, Decimal("36000.00"))
     assert SalesTarget.objects.get(associate=stores["zhao"]).amount == Decimal("5000.00")
     assert SalesTarget.objects.count() == 4
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_same_file_imported_by_four_at_once_writes_each_target_once():
+    from tests.threads import failures, run_concurrently
+
+    a = StoreFactory(code="SH01")
+    AssociateFactory(store=a, wecom_userid="linyu")
+    content = _csv("2026-12,SH01,,300000,60", "2026-12,SH01,linyu,80000,15")
+
+    outcomes = run_concurrently(lambda: sales_target_import(content=content, store_ids=None), contenders=4)
+
+    assert failures(outcomes) == []
+    assert all(result.ok for result in outcomes)
+    assert sum(result.created for result in outcomes) == 2
+    assert sum(result.created + result.unchanged for result in outcomes) == 8
+    assert SalesTarget.objects.count() == 2

@@ -157,17 +157,7 @@ class BrowserUi:
         associate = self.state.data["associates"].get(userid)
         if associate is None or associate["resigned"]:
             return self._login_page(request)
-        code = new_id("", 43)
-        with self.state.change() as data:
-            data["oauth_codes"] = {
-                c: e for c, e in data["oauth_codes"].items() if e["expires_at"] > self.state.now() - 3600
-            }
-            data["oauth_codes"][code] = {
-                "userid": userid,
-                "expires_at": self.state.now() + L.OAUTH_CODE_TTL_SECONDS,
-                "used": False,
-            }
-        query = urlencode({"code": code, "state": q.get("state", "")})
+        query = urlencode({"code": self._code_issue(userid), "state": q.get("state", "")})
         joined = f"{target.query}&{query}" if target.query else query
         return redirect(urlunsplit((target.scheme, target.netloc, target.path, joined, "")))
 
