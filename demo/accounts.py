@@ -80,6 +80,11 @@ MANAGER_PERMISSIONS = (
     "insights.view_dailystats",
     "insights.view_attribution",
     "insights.view_attributionconfig",
+    # Their stores' monthly targets (月度目标), typed or imported as CSV.
+    "insights.view_salestarget",
+    "insights.add_salestarget",
+    "insights.change_salestarget",
+    "insights.delete_salestarget",
     "clientbook.view_handover",
     "clientbook.add_handover",
     "clientbook.view_handoveritem",

@@ -10,14 +10,16 @@ import datetime as dt
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
 
 from associates.scoping import StoreScopedAdmin, request_store_ids
 from insights.charts import funnel, line_chart
-from insights.models import Attribution, AttributionConfig, DailyStats
+from insights.models import Attribution, AttributionConfig, DailyStats, SalesTarget
 from insights.selectors import dashboard_csv_rows, dashboard_get, stores_visible
+from insights.services import CSV_TEMPLATE, FILE_ERRORS, sales_target_import
 from omni.admin import ReadOnlyAdmin
 
 DEFAULT_DAYS = 30
@@ -152,3 +154,84 @@ class AttributionConfigAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class SalesTargetForm(forms.ModelForm):
+    month = forms.DateField(
+        label="月份",
+        input_formats=["%Y-%m", "%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
+        help_text="例如 2026-12",
+    )
+
+    class Meta:
+        model = SalesTarget
+        fields = ["month", "store", "associate", "amount", "new_customers"]
+
+    def clean_month(self):
+        return self.cleaned_data["month"].replace(day=1)
+
+    def clean(self):
+        data = super().clean()
+        store, associate = data.get("store"), data.get("associate")
+        if store and associate and associate.store_id != store.pk:
+            self.add_error("associate", "这位导购不属于所选门店。")
+        return data
+
+
+class TargetImportForm(forms.Form):
+    file = forms.FileField(label="CSV 文件", help_text="UTF-8 编码；列：month, store, associate, amount, new_customers")
+
+
+@admin.register(SalesTarget)
+class SalesTargetAdmin(StoreScopedAdmin):
+    """月度目标: a manager sets their stores' targets one by one or imports a CSV (all rows or none)."""
+
+    form = SalesTargetForm
+    list_display = ["month_label", "store", "associate", "amount", "new_customers", "updated_at"]
+    list_filter = ["month", "store"]
+    list_select_related = ["store", "associate"]
+    search_fields = ["associate__name", "associate__wecom_userid", "store__code"]
+    change_list_template = "admin/insights/salestarget_change_list.html"
+
+    @admin.display(description="月份", ordering="month")
+    def month_label(self, obj):
+        return f"{obj.month:%Y-%m}"
+
+    def get_urls(self):
+        return [
+            path("import/", self.admin_site.admin_view(self.import_view), name="insights_salestarget_import"),
+            path("template.csv", self.admin_site.admin_view(self.template_view), name="insights_salestarget_template"),
+            *super().get_urls(),
+        ]
+
+    def template_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        response = HttpResponse(CSV_TEMPLATE, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="sales_targets_template.csv"'
+        return response
+
+    def import_view(self, request):
+        if not (self.has_add_permission(request) and self.has_change_permission(request)):
+            raise PermissionDenied
+        result = None
+        form = TargetImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            result = sales_target_import(content=form.cleaned_data["file"].read(), store_ids=request_store_ids(request))
+            if result.ok:
+                self.message_user(
+                    request, f"已导入：新增 {result.created} 条，更新 {result.updated} 条，未变 {result.unchanged} 条。"
+                )
+                return HttpResponseRedirect("../")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "导入月度目标",
+            "opts": self.opts,
+            "form": form,
+            "result": result,
+            "file_error": FILE_ERRORS.get(result.file_error, "") if result else "",
+        }
+        return TemplateResponse(
+            request, "admin/insights/salestarget_import.html", context, status=400 if result else 200
+        )

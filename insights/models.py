@@ -124,3 +124,39 @@ class DailyStats(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.store_id}/{self.associate_id}"
+
+
+class SalesTarget(models.Model):
+    """A month's target set by a store's manager: for the store (associate empty) or for one of its associates.
+
+    One row per (month, store, associate), so a CSV imported twice changes nothing the second time."""
+
+    month = models.DateField("月份", help_text="该月的第一天")
+    store = models.ForeignKey("associates.Store", verbose_name="门店", on_delete=models.CASCADE, related_name="+")
+    associate = models.ForeignKey(
+        "associates.Associate",
+        verbose_name="导购",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="留空为门店目标",
+    )
+    amount = models.DecimalField("销售目标（元）", max_digits=14, decimal_places=2)
+    new_customers = models.PositiveIntegerField("新客目标", null=True, blank=True)
+    updated_at = models.DateTimeField("修改时间", auto_now=True)
+
+    class Meta:
+        verbose_name = "月度目标"
+        verbose_name_plural = "月度目标"
+        ordering = ["-month", "store_id", "associate_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["month", "store", "associate"], name="insights_target_unique"),
+            models.UniqueConstraint(
+                fields=["month", "store"], condition=models.Q(associate=None), name="insights_target_store_unique"
+            ),
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="insights_target_amount_nonnegative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.store_id}/{self.associate_id or '门店'}"

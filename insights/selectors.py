@@ -5,10 +5,12 @@ import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
 
 from associates.models import Associate, Store
-from insights.models import DailyStats
+from clientbook.models import FollowUpTask
+from insights.models import DailyStats, SalesTarget
 from omni.replicas import replica_reads
 
 StoreIds = frozenset[int] | None
@@ -126,3 +128,134 @@ def _cell(name: str, value) -> str:
 def _csv(row: dict) -> list[str]:
     rate = row["redemption_rate"]
     return [_cell(name, row.get(name, "")) for name, _ in CSV_COLUMNS] + ["" if rate is None else f"{rate:.1%}"]
+
+
+# The month of an associate and of a store (the WeCom app's 我的业绩 and the manager's phone): the dashboard's own
+# figures (dashboard_get over DailyStats, so the two never disagree), with the month's targets and tasks beside them.
+
+
+@dataclasses.dataclass(frozen=True)
+class MonthRow:
+    associate: Associate
+    today_gmv: Decimal
+    month_gmv: Decimal
+    orders: Decimal
+    customers_added: int
+    coupons_sent: int
+    coupons_redeemed: int
+    tasks_done: int
+    target: Decimal | None
+    new_customers_target: int | None
+    rank: int
+
+    @property
+    def progress(self) -> float | None:
+        """Share of the target reached, in percent (None: no target)."""
+        if not self.target:
+            return None
+        return float(self.month_gmv / self.target * 100)
+
+    @property
+    def progress_bar(self) -> float:
+        return min(self.progress or 0.0, 100.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreMonth:
+    store: Store
+    month: dt.date
+    today: dt.date
+    days_in_month: int
+    today_gmv: Decimal
+    month_gmv: Decimal
+    customers_added: int
+    coupons_sent: int
+    coupons_redeemed: int
+    tasks_done: int
+    target: Decimal | None
+    new_customers_target: int | None
+    rows: list[MonthRow]  # every active associate of the store (and any with figures), highest month GMV first
+    overdue_tasks: list
+
+    @property
+    def progress(self) -> float | None:
+        if not self.target:
+            return None
+        return float(self.month_gmv / self.target * 100)
+
+    @property
+    def progress_bar(self) -> float:
+        return min(self.progress or 0.0, 100.0)
+
+    @property
+    def time_elapsed(self) -> float:
+        """Share of the month gone by (today included), in percent: the pace a progress bar is read against."""
+        return round(self.today.day / self.days_in_month * 100, 1)
+
+    def row_of(self, associate_id: int) -> MonthRow | None:
+        return next((row for row in self.rows if row.associate.pk == associate_id), None)
+
+
+def store_month_get(*, store: Store, today: dt.date) -> StoreMonth:
+    """A store's month to `today` (a local date) and each of its associates', ranked by attributed GMV."""
+    month = today.replace(day=1)
+    days_in_month = ((month + dt.timedelta(days=32)).replace(day=1) - month).days
+    scope = frozenset({store.pk})
+    period = dashboard_get(store_ids=scope, start=month, end=today, store_id=store.pk)
+    day = dashboard_get(store_ids=scope, start=today, end=today, store_id=store.pk)
+    month_by = {row["associate_id"]: row for row in period.associates}
+    today_by = {row["associate_id"]: row["gmv"] for row in day.associates}
+    targets = {t.associate_id: t for t in SalesTarget.objects.filter(month=month, store=store)}
+    tz = timezone.get_current_timezone()
+    since = dt.datetime.combine(month, dt.time.min, tzinfo=tz)
+    until = dt.datetime.combine(today + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+    done = dict(
+        FollowUpTask.objects.filter(associate__store=store, done_at__gte=since, done_at__lt=until)
+        .values("associate_id")
+        .annotate(n=Count("pk"))
+        .values_list("associate_id", "n")
+    )
+    people = list(Associate.objects.filter(Q(store=store, is_active=True) | Q(pk__in=list(month_by))))
+    zero = _clean({})
+    people.sort(key=lambda a: (-(month_by.get(a.pk) or zero)["gmv"], a.name, a.pk))
+    rows = []
+    for rank, person in enumerate(people, start=1):
+        figures = month_by.get(person.pk) or zero
+        target = targets.get(person.pk)
+        rows.append(
+            MonthRow(
+                associate=person,
+                today_gmv=today_by.get(person.pk, Decimal("0")),
+                month_gmv=figures["gmv"],
+                orders=figures["orders"],
+                customers_added=figures["customers_added"],
+                coupons_sent=figures["coupons_sent"],
+                coupons_redeemed=figures["coupons_redeemed"],
+                tasks_done=done.get(person.pk, 0),
+                target=target.amount if target else None,
+                new_customers_target=target.new_customers if target else None,
+                rank=rank,
+            )
+        )
+    overdue = list(
+        FollowUpTask.objects.filter(associate__store=store, done_at__isnull=True, due_on__lt=today)
+        .select_related("associate", "customer")
+        .order_by("due_on", "pk")[:50]
+    )
+    store_target = targets.get(None)
+    return StoreMonth(
+        store=store,
+        month=month,
+        today=today,
+        days_in_month=days_in_month,
+        today_gmv=day.totals["gmv"],
+        month_gmv=period.totals["gmv"],
+        customers_added=period.totals["customers_added"],
+        coupons_sent=period.totals["coupons_sent"],
+        coupons_redeemed=period.totals["coupons_redeemed"],
+        tasks_done=sum(done.values()),
+        target=store_target.amount if store_target else None,
+        new_customers_target=store_target.new_customers if store_target else None,
+        rows=rows,
+        overdue_tasks=overdue,
+    )

@@ -401,6 +401,8 @@ WECOM_CALLBACK_REQUEUE_AFTER = env.int("WECOM_CALLBACK_REQUEUE_AFTER", default=1
 WECOM_OAUTH_AUTHORIZE_URL = env.str(
     "WECOM_OAUTH_AUTHORIZE_URL", default="https://open.weixin.qq.com/connect/oauth2/authorize"
 )
+# WeCom's web login (企业微信扫码登录) for store managers signing in to admin (associates.admin_login).
+WECOM_WEB_LOGIN_URL = env.str("WECOM_WEB_LOGIN_URL", default="https://login.work.weixin.qq.com/wwlogin/sso/login")
 # Origins allowed to show Omni's WeCom pages in a frame (the local emulator in the demo).
 OMNI_FRAME_ANCESTORS = env.list("OMNI_FRAME_ANCESTORS", default=[])
 WECOM_JSSDK_URL = env.str("WECOM_JSSDK_URL", default="https://wwcdn.weixin.qq.com/node/open/js/wecom-jssdk-2.0.2.js")

@@ -2,11 +2,14 @@
 
 from django.urls import path
 
-from sidebar.views import sidebar, sidebar_contact, workbench, workbench_community_invite
+from sidebar.views import my_month, sidebar, sidebar_contact, store_month, workbench, workbench_community_invite
 
 urlpatterns = [
     path("sidebar/", sidebar, name="sidebar"),
     path("sidebar/contact/", sidebar_contact, name="sidebar-contact"),
     path("workbench/", workbench, name="workbench"),
     path("workbench/community/invite/", workbench_community_invite, name="workbench-community-invite"),
+    path("workbench/month/", my_month, name="workbench-month"),
+    path("workbench/month/<int:associate_id>/", my_month, name="workbench-month-associate"),
+    path("workbench/store/", store_month, name="workbench-store"),
 ]

@@ -5,7 +5,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -23,6 +23,7 @@ from clientbook.services import follow_fetch
 from communities.models import Invite
 from communities.selectors import associate_invite_funnel, workbench_uninvited_customers
 from communities.services import community_for_store, community_invite_send
+from insights.selectors import store_month_get
 from omni.errors import ApplicationError
 from wecom.client import WeComError
 
@@ -47,6 +48,7 @@ def workbench(request: HttpRequest, *, associate: Associate):
         # Each row's form carries its own request id, so a double tap or a resubmitted form invites once.
         "uninvited": [(customer, uuid.uuid4().hex) for customer in workbench_uninvited_customers(associate=associate)],
         "funnel": associate_invite_funnel(associate=associate),
+        "is_manager": associate.role == Associate.Role.STORE_MANAGER,
     }
     return render(request, "sidebar/workbench.html", context)
 
@@ -132,3 +134,45 @@ def workbench_community_invite(request: HttpRequest, *, associate: Associate) ->
     else:
         messages.info(request, f"已邀请过{name}")
     return back
+
+
+def _manages(viewer: Associate, store_id: int) -> bool:
+    """A store manager in the WeCom app: an active associate with the 店长 role, for their own store only."""
+    return viewer.role == Associate.Role.STORE_MANAGER and viewer.store_id == store_id
+
+
+@embeddable
+@associate_required
+def my_month(request: HttpRequest, *, associate: Associate, associate_id: int | None = None):
+    """我的本月业绩: an associate's month (attributed sales, target, new customers, coupons, tasks, rank). Anyone else's
+    month is the manager of their store's to open, and a 404 for every other associate."""
+    subject = associate
+    if associate_id is not None and associate_id != associate.pk:
+        subject = Associate.objects.select_related("store").filter(pk=associate_id).first()
+        if subject is None or not _manages(associate, subject.store_id):
+            raise Http404
+    month = store_month_get(store=subject.store, today=timezone.localdate())
+    row = month.row_of(subject.pk)
+    if row is None:
+        raise Http404
+    return render(
+        request,
+        "sidebar/my_month.html",
+        {
+            "associate": associate,
+            "subject": subject,
+            "month": month,
+            "row": row,
+            "is_manager": _manages(associate, subject.store_id),
+        },
+    )
+
+
+@embeddable
+@associate_required
+def store_month(request: HttpRequest, *, associate: Associate):
+    """店长看板: the manager's store this month, each associate's figures and progress, and the overdue tasks."""
+    if not _manages(associate, associate.store_id):
+        raise Http404
+    month = store_month_get(store=associate.store, today=timezone.localdate())
+    return render(request, "sidebar/store_month.html", {"associate": associate, "month": month})

@@ -44,6 +44,7 @@ def live_emulator(
         settings.WECOM_CORP_ID, settings.WECOM_AGENT_ID, settings.WECOM_SECRET = corp_id, agent_id, secret
         settings.WECOM_TOKEN, settings.WECOM_ENCODING_AES_KEY = token, encoding_aes_key
         settings.WECOM_OAUTH_AUTHORIZE_URL = running.authorize_url
+        settings.WECOM_WEB_LOGIN_URL = f"{running.url}/wwlogin/sso/login"
         settings.WECOM_RETRY_BACKOFF = 0.01
         settings.OMNI_PUBLIC_URL = omni_url
         if config.get("oa_appid"):

@@ -27,6 +27,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
 from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -62,7 +63,7 @@ from customers.models import (
 from customers.services import customer_merge
 from demo.brand import HQ_USERNAME
 from demo.seed import demo_seed
-from insights.models import Attribution, AttributionConfig, DailyStats
+from insights.models import Attribution, AttributionConfig, DailyStats, SalesTarget
 from suggestions.models import ComplementRule, Outreach, SuggestionModel
 from tests.factories import CouponPackFactory, CouponPackItemFactory, CouponTemplateFactory, OrderLineFactory
 from wecom.emulator.config import EmulatorConfig
@@ -255,6 +256,9 @@ def _world_build() -> World:
         computed_at=timezone.now(),
     )
     attribution_config = AttributionConfig.objects.get_or_create()[0]
+    target_b = SalesTarget.objects.create(
+        month=timezone.localdate().replace(day=1), store=b, associate=associate_b, amount=Decimal("8888.00")
+    )
     handover_b = Handover.objects.create(
         from_associate=associate_b, to_associate=other_b, kind="onjob", message=f"{MARK}交接"
     )
@@ -335,6 +339,7 @@ def _world_build() -> World:
         "insights.dailystats": stats_b,
         "insights.attribution": attribution_b,
         "insights.attributionconfig": attribution_config,
+        "insights.salestarget": target_b,
         "clientbook.handover": handover_b,
         "clientbook.handoveritem": handover_item_b,
         **_sign_in_records(),
@@ -628,6 +633,7 @@ ADMIN_MODELS = {
     "insights.dailystats": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "insights.attribution": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "insights.attributionconfig": ((200, 403, 200, 200, 403), (200, 403, 200, 200, 403)),
+    "insights.salestarget": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 302)),
     "clientbook.handover": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 403)),
     "clientbook.handoveritem": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     # django-axes' admin sign-in records: superusers only (omni.admin.SuperusersOnlyAdmin), whatever permissions.
@@ -697,6 +703,7 @@ ADMIN_ACTIONS = {
     "insights.dailystats:delete_selected": (200, 200),
     "insights.attribution:delete_selected": (200, 200),
     "insights.attributionconfig:delete_selected": (200, 200),
+    "insights.salestarget:delete_selected": (302, 302),
     "clientbook.handover:delete_selected": (302, 302),
     "clientbook.handover:sync_results": (302, 302),
     "clientbook.handover:retry_failed": (302, 302),
@@ -836,6 +843,34 @@ ADMIN_SITE = {
         "rebuild the suggestion model",
         lambda w: Request("POST", "/admin/suggestions/suggestionmodel/rebuild/"),
         403,
+        302,
+    ),
+    "admin:insights_salestarget_template": (
+        "targets CSV template",
+        _get("/admin/insights/salestarget/template.csv"),
+        200,
+        200,
+    ),
+    "admin:insights_salestarget_import": (
+        "targets CSV import form",
+        _get("/admin/insights/salestarget/import/"),
+        200,
+        200,
+    ),
+    "admin:insights_salestarget_import store-b": (
+        "targets CSV naming store B's associate: refused whole for the manager, saved for HQ",
+        lambda w: Request(
+            "POST",
+            "/admin/insights/salestarget/import/",
+            {
+                "file": SimpleUploadedFile(
+                    "targets.csv",
+                    f"month,store,associate,amount\n{timezone.localdate():%Y-%m},BJ01,"
+                    f"{w.objects['associates.associate'].wecom_userid},1\n".encode(),
+                )
+            },
+        ),
+        400,
         302,
     ),
     "admin:insights_dailystats_changelist csv": (
@@ -1132,6 +1167,24 @@ OTHER_ROUTES = {
         REACH_B,
     ),
     "workbench": ("workbench page", _get("/workbench/"), _page_roles(200), None, REACH_B),
+    "workbench-month": ("my month page", _get("/workbench/month/"), _page_roles(200), None, REACH_B),
+    "workbench-month-associate": (
+        "B's associate's month",
+        lambda w: Request("GET", f"/workbench/month/{w.objects['associates.associate'].pk}/"),
+        _page_roles(404),
+        None,
+        REACH_B,
+    ),
+    # Store A's associate is no manager: the store page is a 404 for them.
+    "workbench-store": ("store manager's month page", _get("/workbench/store/"), _page_roles(404), None, REACH_B),
+    "admin-wecom-login": ("admin WeCom sign-in start", _get("/wecom/admin-login/"), _roles(302), None, REACH_B),
+    "admin-wecom-login-callback": (
+        "admin WeCom sign-in callback, no state",
+        _get("/wecom/admin-login/callback/", {"code": "x"}),
+        _roles(400),
+        None,
+        REACH_B,
+    ),
     "workbench-community-invite": (
         "workbench invite of B's customer",
         lambda w: Request(

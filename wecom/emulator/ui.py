@@ -4,6 +4,9 @@
 - `/connect/oauth2/authorize` plays open.weixin.qq.com for WeCom: it issues a code for the associate logged in
   to the UI (cookie) or `?as_userid=`, and redirects back with code and state. (For the Official Account's
   appid the same path is the customer's WeChat: wechat.py.)
+- `/wwlogin/sso/login` plays login.work.weixin.qq.com, WeCom's web login (企业微信扫码登录, Doc 98151/98152): a QR code
+  for a browser outside WeCom; the emulated member "scans" it (a button per member) and confirms, and the browser
+  is sent back to redirect_uri with a one-time code (auth/getuserinfo, like OAuth's) and the state.
 - `/jssdk/jwxwork.js` is the stand-in for WeCom's JS-SDK; it checks wx.config / wx.agentConfig
   signatures here (`/jssdk/verify`) against the tickets the API issued, and sends chat messages into the
   transcript (`/jssdk/send_chat_message`).
@@ -12,6 +15,7 @@
   plays a customer scanning them.
 """
 
+import base64
 import hashlib
 import html
 import io
@@ -74,6 +78,8 @@ class BrowserUi:
             return self.jssdk(request, path.removeprefix("/jssdk/"))
         if path == "/connect/oauth2/authorize" and request.method == "GET":
             return self.authorize(request)
+        if path == "/wwlogin/sso/login" and request.method in ("GET", "POST"):
+            return self.web_login(request)
         if path.startswith("/qr/") and path.endswith(".png"):
             kind, _, config_id = path.removeprefix("/qr/").removesuffix(".png").partition("/")
             return self.qr_png(kind, config_id)
@@ -151,6 +157,12 @@ class BrowserUi:
         associate = self.state.data["associates"].get(userid)
         if associate is None or associate["resigned"]:
             return self._login_page(request)
+        query = urlencode({"code": self._code_issue(userid), "state": q.get("state", "")})
+        joined = f"{target.query}&{query}" if target.query else query
+        return redirect(urlunsplit((target.scheme, target.netloc, target.path, joined, "")))
+
+    def _code_issue(self, userid: str) -> str:
+        """A one-time code for the member, exchanged by auth/getuserinfo within five minutes."""
         code = new_id("", 43)
         with self.state.change() as data:
             data["oauth_codes"] = {
@@ -161,9 +173,56 @@ class BrowserUi:
                 "expires_at": self.state.now() + L.OAUTH_CODE_TTL_SECONDS,
                 "used": False,
             }
-        query = urlencode({"code": code, "state": q.get("state", "")})
-        joined = f"{target.query}&{query}" if target.query else query
-        return redirect(urlunsplit((target.scheme, target.netloc, target.path, joined, "")))
+        return code
+
+    # Web login (login.work.weixin.qq.com/wwlogin/sso/login) ---------------------------------------
+
+    def web_login(self, request: Request) -> Response:
+        """WeCom's web login: GET shows the QR code and who may scan it; POST (userid) is that member scanning and
+        confirming on their phone, and sends the browser back with code and state."""
+        q = request.query
+        if q.get("login_type") != "CorpApp":
+            return error_page("参数错误", "login_type 必须是 CorpApp（企业自建应用登录）。")
+        if q.get("appid") != self.config.corp_id:
+            return error_page("参数错误", "appid 不正确：请使用企业的 CorpID。", errcode=L.INVALID_CORPID)
+        if q.get("agentid") != str(self.config.agent_id):
+            return error_page("参数错误", "agentid 不是本企业的应用。")
+        target = urlsplit(q.get("redirect_uri", ""))
+        if target.scheme not in ("http", "https") or not target.hostname:
+            return error_page("redirect_uri 参数错误", "redirect_uri 必须是完整的 http(s) 地址。")
+        if target.hostname not in self.config.redirect_hosts():
+            return error_page("redirect_uri 参数错误", f"{target.hostname} 不是应用的可信域名。")
+        if request.method == "POST":
+            userid = dict(_form(request.body)).get("userid", "")
+            associate = self.state.data["associates"].get(userid)
+            if associate is None or associate["resigned"]:
+                return error_page("无法登录", "该成员不在企业通讯录中或已离职。")
+            query = urlencode({"code": self._code_issue(userid), "state": q.get("state", "")})
+            joined = f"{target.query}&{query}" if target.query else query
+            return redirect(urlunsplit((target.scheme, target.netloc, target.path, joined, "")))
+        self_url = "/wwlogin/sso/login?" + urlencode(q)
+        image = qrcode.make(f"{self.config.public_url}{self_url}", border=2)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        qr = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+        buttons = []
+        for associate in self.state.data["associates"].values():
+            if associate["resigned"]:
+                continue
+            label = f"{associate['name']}（{associate['store'] or associate['userid']}）扫码并确认登录"
+            buttons.append(
+                f'<form method="post" action="{html.escape(self_url)}" class="scan-as">'
+                f'<input type="hidden" name="userid" value="{html.escape(associate["userid"])}">'
+                f'<button type="submit" data-userid="{html.escape(associate["userid"])}">{html.escape(label)}</button>'
+                "</form>"
+            )
+        members = "".join(buttons) or "<p>还没有成员：请先在模拟器首页新建导购。</p>"
+        body = (
+            '<div class="web-login"><h1>企业微信登录</h1><p>请使用企业微信扫描二维码登录</p>'
+            f'<img class="qr" alt="登录二维码" width="200" height="200" src="{qr}">'
+            f"<h2>模拟器：谁在扫码？</h2>{members}</div>"
+        )
+        return html_response(plain_page("企业微信登录", body), headers=[("Cache-Control", "no-store")])
 
     def _login_page(self, request: Request) -> Response:
         links = []

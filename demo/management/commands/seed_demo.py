@@ -10,6 +10,7 @@ from campaigns.services import journeys_run
 from coupons.expiry import coupons_expiry_remind
 from demo.brand import BRAND_NAME, DEMO_TZ, HISTORY_DAYS
 from demo.seed import CUSTOMERS_PER_SCALE, demo_data_present, demo_seed
+from demo.targets import targets_seed
 from insights.attribution import attribution_refresh
 from insights.stats import daily_stats_refresh
 from omni.errors import ApplicationError
@@ -63,6 +64,8 @@ class Command(BaseCommand):
         # The results dashboard reads figures Celery keeps; build them now so it is not empty until beat runs.
         attribution_refresh()
         daily_stats_refresh(start=today - timedelta(days=HISTORY_DAYS), end=today)
+        # This month's targets, a little above last month's pace, so the month pages show progress.
+        targets_seed(today=today)
         # And this morning's jobs, so the workbench has today's follow-up tasks (birthdays, post-purchase calls,
         # lapsing customers, coupons about to expire) before beat's next morning run.
         journeys_run()
