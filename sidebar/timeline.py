@@ -94,7 +94,7 @@ TIMELINE_SOURCES: list[TimelineSource] = [
         at="c.issued_at",
         id="c.id",
         customer="c.customer_id",
-        columns=("t.name", "c.code", _NO_AMOUNT, "''", "c.associate_id"),
+        columns=("t.name", "''", _NO_AMOUNT, "''", "c.associate_id"),  # never the code: it is the coupon
         tables=f"{_t(Coupon)} c JOIN {_t(CouponTemplate)} t ON t.id = c.template_id",
     ),
     TimelineSource(
