@@ -6,8 +6,9 @@ detail, amount, channel, associate). A page is every source's newest rows past t
 its own (customer, time) index — combined with UNION ALL, ORDER BY and LIMIT. Adding a kind (say, the library's
 quick replies) is one more entry in `TIMELINE_SOURCES`.
 
-Order and cursor: (at DESC, kind DESC, id DESC), a total order; the cursor is the last row shown, and the next page is
-the rows strictly after it (keyset, not OFFSET: no duplicates or gaps however many events share a timestamp).
+Order and cursor: (at DESC, kind DESC, id DESC), a total order — kinds compared by their rank in `KIND_RANKS` (their
+names' order, as a number, so no database collation can reorder them); the cursor is the last row shown, and the next
+page is the rows strictly after it (keyset, not OFFSET: no duplicates or gaps however many events share a moment).
 
 Whose events: a person's records (`customers.selectors.customer_record_ids`: the survivor and those merged into it,
 since coupons, campaign receipts, invites and group memberships stay on the record they were made for). Everything
@@ -229,6 +230,8 @@ TIMELINE_SOURCES: list[TimelineSource] = [
 ]
 
 KIND_LABELS = {source.kind: source.label for source in TIMELINE_SOURCES}
+KIND_RANKS = {kind: rank for rank, kind in enumerate(sorted(KIND_LABELS))}
+_KINDS_BY_RANK = {rank: kind for kind, rank in KIND_RANKS.items()}
 _CHANNEL_LABELS = dict(Channel.choices)
 _DETAIL_LABELS = {"friend_deleted": dict(FollowRelation.Ended.choices)}
 _CHANNEL_LABELS_BY_KIND = {
@@ -289,10 +292,11 @@ def _branch(source: TimelineSource, *, ids: str, after: Cursor | None, viewer_id
         where.append(source.where)
     if after is not None:
         at = connection.ops.adapt_datetimefield_value(after.at)
-        if source.kind < after.kind:
+        rank, after_rank = KIND_RANKS[source.kind], KIND_RANKS[after.kind]
+        if rank < after_rank:
             where.append(f"{source.at} <= %s")
             params.append(at)
-        elif source.kind == after.kind:
+        elif rank == after_rank:
             where.append(f"({source.at} < %s OR ({source.at} = %s AND {source.id} < %s))")
             params.extend([at, at, after.id])
         else:
@@ -303,7 +307,7 @@ def _branch(source: TimelineSource, *, ids: str, after: Cursor | None, viewer_id
         params.append(viewer_id)
     columns = ", ".join(f"{expression} AS {name}" for expression, name in zip(source.columns, _COLUMNS, strict=True))
     sql = (
-        f"SELECT {source.at} AS at, '{source.kind}' AS kind, {source.id} AS id, {columns} "
+        f"SELECT {source.at} AS at, {KIND_RANKS[source.kind]} AS kind_rank, {source.id} AS id, {columns} "
         f"FROM {source.tables} WHERE {' AND '.join(where)} "
         f"ORDER BY {source.at} DESC, {source.id} DESC LIMIT {limit}"
     )
@@ -313,8 +317,8 @@ def _branch(source: TimelineSource, *, ids: str, after: Cursor | None, viewer_id
 def customer_timeline(
     *, customer_id: int, viewer: Associate, after: Cursor | None = None, limit: int = PAGE
 ) -> TimelinePage:
-    """A page of the customer's events, newest first: two statements (the person's records, then the page)
-    whatever the number of events."""
+    """A page of the customer's events, newest first: three statements whatever the number of events (the person's
+    records: their survivor, then the records merged into it; then the page)."""
     limit = max(1, min(limit, MAX_PAGE))
     record_ids = customer_record_ids(customer_id=customer_id)
     ids = ", ".join(["%s"] * len(record_ids))
@@ -325,9 +329,9 @@ def customer_timeline(
         params.extend([*record_ids, *branch_params])
     union = " UNION ALL ".join(branches)
     statement = (
-        f"SELECT p.at, p.kind, p.id, p.title, p.detail, p.amount, p.channel, a.name FROM ({union}) p "
+        f"SELECT p.at, p.kind_rank, p.id, p.title, p.detail, p.amount, p.channel, a.name FROM ({union}) p "
         f"LEFT JOIN {_ASSOCIATE} a ON a.id = p.associate_id "
-        f"ORDER BY p.at DESC, p.kind DESC, p.id DESC LIMIT {limit + 1}"
+        f"ORDER BY p.at DESC, p.kind_rank DESC, p.id DESC LIMIT {limit + 1}"
     )
     rows = rawsql.rows(statement, params)
     events = [_event(row) for row in rows[:limit]]
@@ -336,7 +340,8 @@ def customer_timeline(
 
 
 def _event(row: tuple) -> TimelineEvent:
-    at, kind, pk, title, detail, amount, channel, associate = row
+    at, rank, pk, title, detail, amount, channel, associate = row
+    kind = _KINDS_BY_RANK[rank]
     channel = channel or ""
     detail = detail or ""
     return TimelineEvent(
