@@ -331,6 +331,8 @@ class CustomerNote(models.Model):
         verbose_name = "客户备注"
         verbose_name_plural = "客户备注"
         ordering = ["-created_at"]
+        # A customer's newest notes (the profile, the timeline) by index, however many the customer has.
+        indexes = [models.Index(fields=["customer", "created_at"], name="customer_note_customer_at")]
 
     def __str__(self) -> str:
         return self.text[:30]

@@ -14,6 +14,7 @@ from sidebar.customer_apis import (
     SidebarTasksApi,
 )
 from sidebar.suggestion_apis import SidebarAddonsApi, SidebarOutreachApi, SidebarSuggestionsApi
+from sidebar.timeline_apis import SidebarTimelineApi
 
 urlpatterns = [
     path("customers/<int:customer_id>/", SidebarCustomerApi.as_view(), name="sidebar-customer"),
@@ -42,4 +43,5 @@ urlpatterns = [
         SidebarCommunityInviteApi.as_view(),
         name="sidebar-customer-community-invite",
     ),
+    path("customers/<int:customer_id>/timeline/", SidebarTimelineApi.as_view(), name="sidebar-customer-timeline"),
 ]

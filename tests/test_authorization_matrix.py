@@ -1021,6 +1021,13 @@ OTHER_ROUTES = {
         None,
         REACH_B,
     ),
+    "sidebar-customer-timeline": (
+        "B's customer timeline",
+        _sidebar("GET", "customers/{c}/timeline/"),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
     "sidebar-customer-community-invite": (
         "invite B's customer",
         _sidebar("POST", "customers/{c}/community/invite/", {"request_id": "matrix-invite"}),
