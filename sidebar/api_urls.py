@@ -13,6 +13,15 @@ from sidebar.customer_apis import (
     SidebarTaskDoneApi,
     SidebarTasksApi,
 )
+from sidebar.library_apis import (
+    SidebarMaterialContentApi,
+    SidebarMaterialsApi,
+    SidebarMaterialSendApi,
+    SidebarMyRepliesApi,
+    SidebarMyReplyApi,
+    SidebarRepliesApi,
+    SidebarReplySendApi,
+)
 from sidebar.suggestion_apis import SidebarAddonsApi, SidebarOutreachApi, SidebarSuggestionsApi
 
 urlpatterns = [
@@ -42,4 +51,19 @@ urlpatterns = [
         SidebarCommunityInviteApi.as_view(),
         name="sidebar-customer-community-invite",
     ),
+    path("customers/<int:customer_id>/replies/", SidebarRepliesApi.as_view(), name="sidebar-customer-replies"),
+    path(
+        "customers/<int:customer_id>/replies/<int:reply_id>/send/",
+        SidebarReplySendApi.as_view(),
+        name="sidebar-customer-reply-send",
+    ),
+    path("replies/", SidebarMyRepliesApi.as_view(), name="sidebar-replies"),
+    path("replies/<int:reply_id>/", SidebarMyReplyApi.as_view(), name="sidebar-reply"),
+    path("customers/<int:customer_id>/materials/", SidebarMaterialsApi.as_view(), name="sidebar-customer-materials"),
+    path(
+        "customers/<int:customer_id>/materials/<int:material_id>/send/",
+        SidebarMaterialSendApi.as_view(),
+        name="sidebar-customer-material-send",
+    ),
+    path("materials/<int:material_id>/content/", SidebarMaterialContentApi.as_view(), name="sidebar-material-content"),
 ]
