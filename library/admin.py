@@ -75,9 +75,10 @@ class QuickReplyAdmin(LibraryScopedAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
-        form.base_fields["text"].help_text = "可插入变量（发送时按当前客户填写）：" + "；".join(
-            f"{{{name}}} {what}" for name, what in VARIABLES.items()
-        )
+        if "text" in form.base_fields:  # not on a read-only view
+            form.base_fields["text"].help_text = "可插入变量（发送时按当前客户填写）：" + "；".join(
+                f"{{{name}}} {what}" for name, what in VARIABLES.items()
+            )
         return form
 
 
