@@ -89,7 +89,7 @@
   function load() { return tab === "replies" ? loadReplies() : loadMaterials(); }
 
   function select(which) {
-    tab = which;
+    tab = which; clearTimeout(searchTimer);
     $("library-tab-replies").setAttribute("aria-selected", String(which === "replies"));
     $("library-tab-materials").setAttribute("aria-selected", String(which === "materials"));
     $("library-replies").hidden = which !== "replies";
