@@ -6,6 +6,14 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+class KeepTrigramExtension(TrigramExtension):
+    """pg_trgm on PostgreSQL (nothing elsewhere). Unapplying keeps it: other databases' objects may use it, and
+    Django's own backwards step would query pg_extension even on SQLite."""
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        pass
+
+
 class Migration(migrations.Migration):
 
     initial = True
@@ -17,7 +25,7 @@ class Migration(migrations.Migration):
 
     operations = [
         # pg_trgm for the keyword search's gin_trgm_ops indexes (nothing on SQLite).
-        TrigramExtension(),
+        KeepTrigramExtension(),
         migrations.CreateModel(
             name='Material',
             fields=[
