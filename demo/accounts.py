@@ -20,6 +20,7 @@ from demo.brand import (
     demo_logins,
 )
 from demo.communities import COMMUNITY_MANAGER_PERMISSIONS
+from demo.library import LIBRARY_MANAGER_PERMISSIONS
 from demo.world import DemoSummary
 from omni.errors import ApplicationError
 
@@ -69,6 +70,8 @@ MANAGER_PERMISSIONS = (
     "coupons.view_issuerequest",
     "coupons.view_redemption",
     *COMMUNITY_MANAGER_PERMISSIONS,
+    # Quick replies and materials of their stores; HQ's are read-only to them (library.admin).
+    *LIBRARY_MANAGER_PERMISSIONS,
     # Campaigns: a manager drafts, submits and approves (never their own) campaigns for their stores.
     "campaigns.view_campaign",
     "campaigns.add_campaign",

@@ -69,6 +69,7 @@ from demo.history import (
     lines_draw,
     orders_draw,
 )
+from demo.library import library_demo_seed
 from demo.people import GENDERS, people_draw, phones
 from demo.profiles import TAGS, identities_write, notes_write, tags_write
 from demo.world import DemoSummary, World
@@ -317,6 +318,7 @@ def _world_create(*, summary: DemoSummary, reference: datetime) -> World:
     pack_ids = coupon_packs_write()
     summary.add("券包", len(pack_ids))
     summary.add("社群", communities_demo_seed())
+    summary.add("话术与素材", library_demo_seed(store=Store.objects.get(pk=int(store_ids[0]))))
     # Drafts to go out at 10:00 the day after the reference.
     drafts = campaigns_demo_seed(creator=managers[DEMO_STORES[0].code], send_at=reference + timedelta(days=1, hours=10))
     summary.add("群发活动（草稿）", drafts["campaigns"])

@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "coupons",
     "suggestions",
     "communities",
+    "library",
     "campaigns",
     "insights",
     "sidebar",

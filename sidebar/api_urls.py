@@ -13,6 +13,15 @@ from sidebar.customer_apis import (
     SidebarTaskDoneApi,
     SidebarTasksApi,
 )
+from sidebar.library_apis import (
+    SidebarMaterialContentApi,
+    SidebarMaterialsApi,
+    SidebarMaterialSendApi,
+    SidebarMyRepliesApi,
+    SidebarMyReplyApi,
+    SidebarRepliesApi,
+    SidebarReplySendApi,
+)
 from sidebar.suggestion_apis import SidebarAddonsApi, SidebarOutreachApi, SidebarSuggestionsApi
 from sidebar.timeline_apis import SidebarTimelineApi
 
@@ -44,4 +53,19 @@ urlpatterns = [
         name="sidebar-customer-community-invite",
     ),
     path("customers/<int:customer_id>/timeline/", SidebarTimelineApi.as_view(), name="sidebar-customer-timeline"),
+    path("customers/<int:customer_id>/replies/", SidebarRepliesApi.as_view(), name="sidebar-customer-replies"),
+    path(
+        "customers/<int:customer_id>/replies/<int:reply_id>/send/",
+        SidebarReplySendApi.as_view(),
+        name="sidebar-customer-reply-send",
+    ),
+    path("replies/", SidebarMyRepliesApi.as_view(), name="sidebar-replies"),
+    path("replies/<int:reply_id>/", SidebarMyReplyApi.as_view(), name="sidebar-reply"),
+    path("customers/<int:customer_id>/materials/", SidebarMaterialsApi.as_view(), name="sidebar-customer-materials"),
+    path(
+        "customers/<int:customer_id>/materials/<int:material_id>/send/",
+        SidebarMaterialSendApi.as_view(),
+        name="sidebar-customer-material-send",
+    ),
+    path("materials/<int:material_id>/content/", SidebarMaterialContentApi.as_view(), name="sidebar-material-content"),
 ]

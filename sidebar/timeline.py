@@ -3,8 +3,8 @@ time, read in ONE statement however many events there are.
 
 Each kind of event is a `TimelineSource`: a SELECT over its own table giving the same columns (at, kind, id, title,
 detail, amount, channel, associate). A page is every source's newest rows past the cursor — each branch LIMITed on
-its own (customer, time) index — combined with UNION ALL, ORDER BY and LIMIT. Adding a kind (say, the library's
-quick replies) is one more entry in `TIMELINE_SOURCES`.
+its own (customer, time) index — combined with UNION ALL, ORDER BY and LIMIT. Adding a kind (as the library's
+quick replies and materials were) is one more entry in `TIMELINE_SOURCES`.
 
 Order and cursor: (at DESC, kind DESC, id DESC), a total order — kinds compared by their rank in `KIND_RANKS` (their
 names' order, as a number, so no database collation can reorder them); the cursor is the last row shown, and the next
@@ -32,6 +32,7 @@ from communities.models import Community, GroupChat, GroupMember, GroupMemberEve
 from coupons.models import Channels, Coupon, CouponTemplate, Redemption
 from customers.models import Channel, CustomerNote, CustomerTag, Order, Product, Tag
 from customers.selectors import customer_record_ids
+from library.models import SentMessage
 from omni import rawsql
 from omni.errors import ApplicationError
 from suggestions.models import Outreach
@@ -168,6 +169,15 @@ TIMELINE_SOURCES: list[TimelineSource] = [
         columns=("cp.name", "''", _NO_AMOUNT, "''", "cr.associate_id"),
         tables=f"{_t(CampaignRecipient)} cr JOIN {_t(Campaign)} cp ON cp.id = cr.campaign_id",
         where=f"cr.status = '{CampaignRecipient.Status.SENT}' AND cr.sent_at IS NOT NULL",
+    ),
+    TimelineSource(
+        kind="library_sent",
+        label="发送话术素材",
+        at="sm.sent_at",
+        id="sm.id",
+        customer="sm.customer_id",
+        columns=("sm.title", "sm.kind", _NO_AMOUNT, "''", "sm.associate_id"),
+        tables=f"{_t(SentMessage)} sm",
     ),
     TimelineSource(
         kind="note",

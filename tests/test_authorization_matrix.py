@@ -64,6 +64,7 @@ from customers.services import customer_merge
 from demo.brand import HQ_USERNAME
 from demo.seed import demo_seed
 from insights.models import Attribution, AttributionConfig, DailyStats, SalesTarget
+from library.models import Material, QuickReply, ReplyGroup, SentMessage
 from suggestions.models import ComplementRule, Outreach, SuggestionModel
 from tests.factories import CouponPackFactory, CouponPackItemFactory, CouponTemplateFactory, OrderLineFactory
 from wecom.emulator.config import EmulatorConfig
@@ -275,6 +276,22 @@ def _world_build() -> World:
         reason=f"{MARK}推荐",
     )
     suggestion_model = SuggestionModel.objects.create(status="ready")
+    reply_group_b = ReplyGroup.objects.create(name=f"{MARK}话术组", store=b)
+    reply_b = QuickReply.objects.create(group=reply_group_b, store=b, title=f"{MARK}话术", text="北京店专属")
+    material_b = Material.objects.create(
+        kind="image", title=f"{MARK}素材", store=b, content=b"\x89PNG\r\n\x1a\n0000", content_type="image/png"
+    )
+    sent_b = SentMessage.objects.create(
+        request_id=f"{MARK}-SENT",
+        associate=associate_b,
+        store=b,
+        customer=customer_b,
+        kind="reply",
+        reply=reply_b,
+        title=reply_b.title,
+        msgtype="text",
+        message={"msgtype": "text", "text": {"content": f"{MARK}内容"}},
+    )
 
     keys = {}
     for role, stores in (("key_a", [a]), ("key_channel", [])):
@@ -342,6 +359,10 @@ def _world_build() -> World:
         "insights.salestarget": target_b,
         "clientbook.handover": handover_b,
         "clientbook.handoveritem": handover_item_b,
+        "library.replygroup": reply_group_b,
+        "library.quickreply": reply_b,
+        "library.material": material_b,
+        "library.sentmessage": sent_b,
         **_sign_in_records(),
     }
     community_b.name = f"{MARK}社群"
@@ -363,6 +384,8 @@ def _world_build() -> World:
             "tag": tag,
             "coupon_token_b": coupon_page_token(customer_id=coupon_unused_b.customer_id),
             "campaign_token_b": campaign_b.landing_token,
+            "reply_b": reply_b.pk,
+            "material_b": material_b.pk,
         },
     )
 
@@ -636,6 +659,11 @@ ADMIN_MODELS = {
     "insights.salestarget": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 302)),
     "clientbook.handover": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 403)),
     "clientbook.handoveritem": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    # Quick replies and materials: managers write their stores' (HQ's are read-only to them), HQ every store's.
+    "library.replygroup": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 302)),
+    "library.quickreply": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 302)),
+    "library.material": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 302)),
+    "library.sentmessage": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     # django-axes' admin sign-in records: superusers only (omni.admin.SuperusersOnlyAdmin), whatever permissions.
     "axes.accessattempt": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
     "axes.accessfailurelog": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
@@ -708,6 +736,10 @@ ADMIN_ACTIONS = {
     "clientbook.handover:sync_results": (302, 302),
     "clientbook.handover:retry_failed": (302, 302),
     "clientbook.handoveritem:delete_selected": (302, 302),
+    "library.replygroup:delete_selected": (302, 302),
+    "library.quickreply:delete_selected": (302, 302),
+    "library.material:delete_selected": (302, 302),
+    "library.sentmessage:delete_selected": (200, 200),
     "clientbook.handoveritem:retry": (302, 302),
     "axes.accessattempt:delete_selected": (403, 403),
     "axes.accessattempt:cleanup_expired_attempts": (403, 403),
@@ -1031,6 +1063,65 @@ OTHER_ROUTES = {
     "sidebar-customer-community-invite": (
         "invite B's customer",
         _sidebar("POST", "customers/{c}/community/invite/", {"request_id": "matrix-invite"}),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-customer-replies": (
+        "quick replies for B's customer",
+        _sidebar("GET", "customers/{c}/replies/"),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-customer-reply-send": (
+        "send B's reply to B's customer",
+        lambda w: Request(
+            "POST",
+            f"{SIDEBAR}/customers/{w.ids['customer_b']}/replies/{w.ids['reply_b']}/send/",
+            {"request_id": "matrix-reply"},
+            True,
+        ),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-replies": (
+        "write an own reply (refused: unknown variable)",
+        _sidebar("POST", "replies/", {"title": "问候", "text": "{会员生日}快乐"}),
+        _sidebar_roles((400, "reply_variable_unknown")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-reply": (
+        "edit B's store reply",
+        lambda w: Request("PUT", f"{SIDEBAR}/replies/{w.ids['reply_b']}/", {"title": "改", "text": "改"}, True),
+        _sidebar_roles((404, "reply_not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-customer-materials": (
+        "materials for B's customer",
+        _sidebar("GET", "customers/{c}/materials/"),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-customer-material-send": (
+        "send B's material to B's customer",
+        lambda w: Request(
+            "POST",
+            f"{SIDEBAR}/customers/{w.ids['customer_b']}/materials/{w.ids['material_b']}/send/",
+            {"request_id": "matrix-material"},
+            True,
+        ),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-material-content": (
+        "B's image material",
+        lambda w: Request("GET", f"{SIDEBAR}/materials/{w.ids['material_b']}/content/"),
         _sidebar_roles((404, "not_found")),
         None,
         REACH_B,

@@ -155,8 +155,13 @@ def delete_demo() -> None:
         CustomerHolding,
         TemplateDay,
     )
+    from library.models import Material, QuickReply, ReplyGroup, SentMessage
 
     for model in (
+        SentMessage,
+        QuickReply,
+        ReplyGroup,
+        Material,
         Coupon,
         IssueRequest,
         CustomerHolding,

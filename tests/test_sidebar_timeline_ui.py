@@ -66,7 +66,7 @@ def test_the_timeline_loads_when_scrolled_to_and_shows_every_kind(emulator, brow
         assert words in text
     assert len(timeline_reads) == 1
 
-    # 17 events and 8 older notes: 20 on the first page, the other 5 on the next.
+    # 18 events and 8 older notes: 20 on the first page, the other 6 on the next.
     more = sidebar.locator("#timeline-more")
     assert more.is_visible()
     more.click()

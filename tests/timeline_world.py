@@ -21,6 +21,8 @@ from coupons.sending import coupon_pack_send
 from coupons.till import coupon_redeem
 from customers.models import Channel, Customer, CustomerNote, CustomerTag, Order
 from customers.services import customer_note_add
+from library.models import SentMessage
+from library.services import quick_reply_create, quick_reply_send
 from suggestions.models import Outreach
 from suggestions.services import outreach_record
 from tests.factories import (
@@ -152,9 +154,13 @@ def timeline_world_make(*, store: Store, associate: Associate, customer: Custome
     FollowUpTask.objects.filter(pk=task.pk).update(created_at=day(3))
     follow_up_task_complete(associate=associate, task_id=task.pk)
     FollowUpTask.objects.filter(pk=task.pk).update(done_at=day(1))
+    reply = quick_reply_create(associate=associate, title="到店提醒", text="{客户称呼}，周六见")
+    quick_reply_send(associate=associate, customer=customer, reply_id=reply.pk, request_id="TL-REPLY-1")
+    SentMessage.objects.filter(customer=customer).update(sent_at=day(2))
     return TimelineWorld(
         kinds=[
             "task_done",
+            "library_sent",
             "task_created",
             "tag_added",
             "note",

@@ -330,6 +330,12 @@ class WeComClient(WeChatClient):
         content_type = "image/png" if content.startswith(b"\x89PNG") else "image/jpeg"
         return self.post("media/upload", params={"type": "image"}, files={"media": (filename, content, content_type)})
 
+    def media_upload_file(
+        self, *, content: bytes, filename: str, content_type: str = "application/octet-stream"
+    ) -> dict:
+        """media/upload?type=file (≤20 MB) → {media_id, created_at}; the media_id is valid for three days."""
+        return self.post("media/upload", params={"type": "file"}, files={"media": (filename, content, content_type)})
+
     def transfer_customer(
         self, *, resigned: bool, handover_userid: str, takeover_userid: str, external_userid: list[str], msg: str = ""
     ) -> dict:

@@ -52,6 +52,8 @@ WELCOME_CODE_TTL_SECONDS = 20
 # Uploaded media stay usable this long.
 MEDIA_TTL_SECONDS = 3 * 24 * 3600
 MEDIA_IMAGE_MAX_BYTES = 10 * 1024 * 1024
+MEDIA_FILE_MAX_BYTES = 20 * 1024 * 1024
+MEDIA_MIN_BYTES = 5
 # OAuth codes are single-use and live this long.
 OAUTH_CODE_TTL_SECONDS = 300
 

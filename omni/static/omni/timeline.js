@@ -13,7 +13,7 @@
     purchase: ["购", "#07c160"], "return": ["退", "#f54a45"],
     coupon_sent: ["券", "#f5803e"], coupon_redeemed: ["用", "#d4380d"],
     community_invite: ["邀", "#1d6fd8"], community_join: ["入", "#2f54eb"], community_leave: ["离", "#8f959e"],
-    product_sent: ["荐", "#7a5af8"], message: ["语", "#13a8a8"], campaign: ["群", "#0fa5a5"],
+    product_sent: ["荐", "#7a5af8"], message: ["语", "#13a8a8"], library_sent: ["话", "#13a8a8"], campaign: ["群", "#0fa5a5"],
     note: ["记", "#646a73"], tag_added: ["签", "#c41d7f"],
     friend_added: ["友", "#06a050"], friend_deleted: ["删", "#8f959e"],
     task_created: ["任", "#faad14"], task_done: ["完", "#52c41a"]
@@ -27,6 +27,7 @@
       case "purchase": case "return": return e.detail ? "单号 " + e.detail : "";
       case "coupon_redeemed": return (e.detail ? "订单 " + e.detail + " · " : "") + (e.amount ? "优惠 " + money(e.amount) : "");
       case "product_sent": return e.detail ? "推荐理由：" + e.detail : "";
+      case "library_sent": return e.detail === "material" ? "素材" : "话术";
       case "tag_added": return e.detail ? "标签组：" + e.detail : "";
       case "friend_added": return e.detail ? "备注名：" + e.detail : "";
       case "task_created": case "task_done": return e.detail ? "截止 " + e.detail : "";
