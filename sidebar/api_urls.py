@@ -13,6 +13,7 @@ from sidebar.customer_apis import (
     SidebarTaskDoneApi,
     SidebarTasksApi,
 )
+from sidebar.product_apis import SidebarProductSearchApi
 from sidebar.suggestion_apis import SidebarAddonsApi, SidebarOutreachApi, SidebarSuggestionsApi
 
 urlpatterns = [
@@ -30,6 +31,7 @@ urlpatterns = [
     ),
     path("customers/<int:customer_id>/outreach/", SidebarOutreachApi.as_view(), name="sidebar-customer-outreach"),
     path("addons/", SidebarAddonsApi.as_view(), name="sidebar-addons"),
+    path("products/", SidebarProductSearchApi.as_view(), name="sidebar-products"),
     path("customers/<int:customer_id>/coupons/", SidebarCouponsApi.as_view(), name="sidebar-customer-coupons"),
     path(
         "customers/<int:customer_id>/coupon-packs/<int:pack_id>/send/",

@@ -1,0 +1,50 @@
+"""A product's barcode (exact look-up for a scan), and on PostgreSQL trigram indexes on name and SKU so that the
+catalogue search's ILIKE '%keyword%' (Chinese included) is an index scan (customers.catalogue)."""
+
+from django.db import migrations, models
+
+TRIGRAM_INDEXES = {
+    "product_name_trgm": "name",
+    "product_sku_trgm": "sku",
+}
+
+
+def trigram_indexes_create(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    for name, column in TRIGRAM_INDEXES.items():
+        schema_editor.execute(
+            f"CREATE INDEX IF NOT EXISTS {name} ON customers_product USING gin ({column} gin_trgm_ops)"
+        )
+
+
+def trigram_indexes_drop(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for name in TRIGRAM_INDEXES:
+        schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("customers", "0010_auditlog_partitioned")]
+
+    operations = [
+        migrations.AddField(
+            model_name="product",
+            name="barcode",
+            field=models.CharField(
+                blank=True,
+                db_default="",
+                default="",
+                help_text="商品条码（如 EAN-13 6901234567890）；导购在企业微信里扫码即可找到商品",
+                max_length=32,
+                verbose_name="条码",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="product",
+            index=models.Index(condition=~models.Q(barcode=""), fields=["barcode"], name="product_barcode"),
+        ),
+        migrations.RunPython(trigram_indexes_create, trigram_indexes_drop, elidable=False),
+    ]
