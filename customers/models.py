@@ -376,7 +376,11 @@ class Product(models.Model):
         verbose_name_plural = "商品"
         ordering = ["sku"]
         # A scan looks one barcode up exactly; most rows of a brand without barcodes stay out of the index.
-        indexes = [models.Index(fields=["barcode"], name="product_barcode", condition=~Q(barcode=""))]
+        indexes = [
+            models.Index(fields=["barcode"], name="product_barcode", condition=~Q(barcode="")),
+            # A search result lists its style's sizes and colours.
+            models.Index(fields=["style_code"], name="product_style", condition=~Q(style_code="")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name}（{self.sku}）"

@@ -46,5 +46,9 @@ class Migration(migrations.Migration):
             model_name="product",
             index=models.Index(condition=~models.Q(barcode=""), fields=["barcode"], name="product_barcode"),
         ),
+        migrations.AddIndex(
+            model_name="product",
+            index=models.Index(condition=~models.Q(style_code=""), fields=["style_code"], name="product_style"),
+        ),
         migrations.RunPython(trigram_indexes_create, trigram_indexes_drop, elidable=False),
     ]
