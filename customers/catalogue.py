@@ -190,16 +190,22 @@ def catalogue_search(
     if page > 1 and not matched:
         raise ApplicationError("page_out_of_range", "没有更多结果了。", details={"page": page})
 
+    # The page's styles with all their variants, and the SKUs without a style, in one query.
     styles = {row["style_code"] for row in matched if row["style_code"]}
+    lone_pks = [row["pk"] for row in matched if not row["style_code"]]
     variant_columns = ("pk", "sku", "name", "size", "price", "barcode", "online_stock", "style_code")
     by_style: dict[str, list[dict]] = {}
-    for row in Product.objects.filter(is_active=True, style_code__in=styles).order_by("sku").values(*variant_columns):
-        by_style.setdefault(row["style_code"], []).append(row)
+    lone_rows: dict[int, dict] = {}
+    if matched:
+        variants_query = Product.objects.filter(Q(style_code__in=styles, is_active=True) | Q(pk__in=lone_pks))
+        for row in variants_query.order_by("sku").values(*variant_columns):
+            if row["style_code"]:
+                by_style.setdefault(row["style_code"], []).append(row)
+            else:
+                lone_rows[row["pk"]] = row
     results: list[StyleResult] = []
     variants_by_pk: dict[int, Variant] = {}
     seen_styles: set[str] = set()
-    lone = Product.objects.filter(pk__in=[row["pk"] for row in matched if not row["style_code"]])
-    lone_rows = {row["pk"]: row for row in lone.values(*variant_columns)}
     for row in matched:
         if row["style_code"]:
             if row["style_code"] in seen_styles:
@@ -228,6 +234,8 @@ def catalogue_search(
 
     nearby = nearby_stores(store=store)
     names = {s.pk: s.name for s in nearby}
+    if not variants_by_pk:
+        return CatalogueResults(store=store, nearby=nearby, results=results, page=page, has_more=has_more)
     stock_rows = StoreStock.objects.filter(
         product_id__in=list(variants_by_pk), store_id__in=[store.pk, *names]
     ).values_list("product_id", "store_id", "quantity")
