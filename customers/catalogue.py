@@ -3,8 +3,9 @@ barcode (exact, what a scan gives), category, price range and "in stock here"; e
 variants (sizes, colours: `Product.style_code`) and their stock at the associate's store and at the nearby stores.
 
 Only the brand's catalogue (products on sale, `is_active`) is searched. Other stores' stock is only a count per
-store. On PostgreSQL the keywords are matched with ILIKE '%keyword%' over pg_trgm GIN indexes on name and SKU
-(migration customers 0011), the barcode by its own index; SQLite matches with LIKE (icontains).
+store. On PostgreSQL a name is matched with ILIKE '%keyword%' over a pg_trgm GIN index (Chinese
+included), a SKU prefix with UPPER(sku) LIKE 'KEYWORD%' over a btree prefix index, a barcode by its own index
+(migration customers 0011); SQLite matches with LIKE (icontains, istartswith).
 """
 
 import math
@@ -14,6 +15,7 @@ from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Exists, F, Lookup, OuterRef, Q, Value
+from django.db.models.functions import Upper
 
 from associates.models import Store
 from customers.models import Product, StoreStock
@@ -42,11 +44,14 @@ def _like_escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _keyword_match(column: str, keyword: str, *, prefix: bool) -> Q:
+def _word_match(word: str) -> Q:
+    """A name containing the word, or a SKU starting with it. On PostgreSQL the name's ILIKE is served by its trigram
+    index and the SKU's UPPER(sku) LIKE 'WORD%' by its prefix index (migration customers 0011)."""
     if connection.vendor == "postgresql":
-        pattern = _like_escaped(keyword) + "%"
-        return Q(_ILike(F(column), Value(pattern if prefix else "%" + pattern)))
-    return Q(**{f"{column}__{'istartswith' if prefix else 'icontains'}": keyword})
+        name = Q(_ILike(F("name"), Value("%" + _like_escaped(word) + "%")))
+    else:
+        name = Q(name__icontains=word)
+    return name | Q(sku__istartswith=word)
 
 
 @dataclass(frozen=True)
@@ -167,7 +172,7 @@ def catalogue_search(
     products = Product.objects.filter(is_active=True)
     words = query.split()[:MAX_KEYWORDS]
     for word in words:
-        match = _keyword_match("name", word, prefix=False) | _keyword_match("sku", word, prefix=True)
+        match = _word_match(word)
         if len(words) == 1 and BARCODE_DIGITS.match(word):
             match |= Q(barcode=word)
         products = products.filter(match)
@@ -184,7 +189,12 @@ def catalogue_search(
         products = products.filter(Exists(here))
     offset = (page - 1) * page_size
     columns = ("pk", "sku", "name", "style_code", "category", "price", "image_url")
-    matched = list(products.order_by("sku").values(*columns)[offset : offset + page_size + 1])
+    # Words of three characters or more are found through the indexes, then sorted; ordering by UPPER(sku) keeps
+    # the planner from walking the SKU index in order and filtering, which reads most of the table when the
+    # matches sort last. Shorter words have no trigram: walking in SKU order until a page is found is the better plan.
+    trigram_words = words and all(len(word) >= 3 for word in words)
+    ordering = (Upper("sku"), "sku") if trigram_words else ("sku",)
+    matched = list(products.order_by(*ordering).values(*columns)[offset : offset + page_size + 1])
     has_more = len(matched) > page_size
     matched = matched[:page_size]
     if page > 1 and not matched:

@@ -1,28 +1,27 @@
-"""A product's barcode (exact look-up for a scan), and on PostgreSQL trigram indexes on name and SKU so that the
-catalogue search's ILIKE '%keyword%' (Chinese included) is an index scan (customers.catalogue)."""
+"""A product's barcode (exact look-up for a scan), its style's index (a result lists the style's variants), and on
+PostgreSQL a trigram index on the name, so that the catalogue search's ILIKE '%keyword%' (Chinese included) is an
+index scan, and a prefix index on UPPER(sku), for what `sku__istartswith` asks (customers.catalogue)."""
 
 from django.db import migrations, models
 
-TRIGRAM_INDEXES = {
-    "product_name_trgm": "name",
-    "product_sku_trgm": "sku",
+SEARCH_INDEXES = {
+    "product_name_trgm": "USING gin (name gin_trgm_ops)",
+    "product_sku_prefix": "(UPPER(sku::text) text_pattern_ops)",
 }
 
 
-def trigram_indexes_create(apps, schema_editor):
+def search_indexes_create(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    for name, column in TRIGRAM_INDEXES.items():
-        schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS {name} ON customers_product USING gin ({column} gin_trgm_ops)"
-        )
+    for name, definition in SEARCH_INDEXES.items():
+        schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON customers_product {definition}")
 
 
-def trigram_indexes_drop(apps, schema_editor):
+def search_indexes_drop(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    for name in TRIGRAM_INDEXES:
+    for name in SEARCH_INDEXES:
         schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
 
 
@@ -50,5 +49,5 @@ class Migration(migrations.Migration):
             model_name="product",
             index=models.Index(condition=~models.Q(style_code=""), fields=["style_code"], name="product_style"),
         ),
-        migrations.RunPython(trigram_indexes_create, trigram_indexes_drop, elidable=False),
+        migrations.RunPython(search_indexes_create, search_indexes_drop, elidable=False),
     ]
