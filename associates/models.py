@@ -10,6 +10,18 @@ class Store(models.Model):
     city = models.CharField("城市", max_length=50, blank=True)
     address = models.CharField("地址", max_length=200, blank=True)
     is_active = models.BooleanField("营业中", default=True)
+    # Optional: with both, "nearby stores" are the nearest by distance; without, the stores of the same city.
+    latitude = models.DecimalField(
+        "纬度",
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="如 31.228611；用于按距离查找附近门店的库存",
+    )
+    longitude = models.DecimalField(
+        "经度", max_digits=9, decimal_places=6, null=True, blank=True, help_text="如 121.454722"
+    )
     wecom_department_id = models.PositiveIntegerField(
         "企业微信部门 ID",
         null=True,

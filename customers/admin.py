@@ -159,7 +159,7 @@ class OrderAdmin(StoreScopedAdmin, ReadOnlyAdmin):
 class ProductAdmin(admin.ModelAdmin):
     list_display = ["sku", "name", "category", "price", "is_active"]
     list_filter = ["category", "is_active"]
-    search_fields = ["sku", "name"]
+    search_fields = ["sku", "name", "=barcode"]
 
 
 @admin.register(StoreStock)

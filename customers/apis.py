@@ -226,6 +226,9 @@ class ProductIn(serializers.Serializer):
     )
     price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
     image_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+    barcode = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, help_text="Barcode as scanned, e.g. EAN-13 6901234567890"
+    )
     is_active = serializers.BooleanField(required=False)
     online_stock = serializers.IntegerField(
         min_value=0,

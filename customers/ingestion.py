@@ -235,6 +235,7 @@ def _associates_by_userid(userids: Iterable[str]) -> dict[str, Associate]:
 # Products --------------------------------------------------------------------------------------
 
 PRODUCT_FIELDS = ("name", "category", "size", "style_code", "price", "image_url", "is_active", "online_stock")
+PRODUCT_FIELDS += ("barcode",)
 
 
 @transaction.atomic

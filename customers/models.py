@@ -360,6 +360,14 @@ class Product(models.Model):
     )
     price = models.DecimalField("价格", max_digits=12, decimal_places=2, default=Decimal("0.00"))
     image_url = models.URLField("图片", max_length=500, blank=True)
+    barcode = models.CharField(
+        "条码",
+        max_length=32,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="商品条码（如 EAN-13 6901234567890）；导购在企业微信里扫码即可找到商品",
+    )
     is_active = models.BooleanField("在售", default=True)
     # A column left out of a COPY is NULL, "not sold online": no db_default needed.
     online_stock = models.PositiveIntegerField("线上库存", null=True, blank=True, help_text="为空表示不在线上销售")
@@ -369,6 +377,12 @@ class Product(models.Model):
         verbose_name = "商品"
         verbose_name_plural = "商品"
         ordering = ["sku"]
+        # A scan looks one barcode up exactly; most rows of a brand without barcodes stay out of the index.
+        indexes = [
+            models.Index(fields=["barcode"], name="product_barcode", condition=~Q(barcode="")),
+            # A search result lists its style's sizes and colours.
+            models.Index(fields=["style_code"], name="product_style", condition=~Q(style_code="")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name}（{self.sku}）"

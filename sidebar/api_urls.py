@@ -22,6 +22,7 @@ from sidebar.library_apis import (
     SidebarRepliesApi,
     SidebarReplySendApi,
 )
+from sidebar.product_apis import SidebarProductSearchApi
 from sidebar.suggestion_apis import SidebarAddonsApi, SidebarOutreachApi, SidebarSuggestionsApi
 from sidebar.timeline_apis import SidebarTimelineApi
 
@@ -40,6 +41,7 @@ urlpatterns = [
     ),
     path("customers/<int:customer_id>/outreach/", SidebarOutreachApi.as_view(), name="sidebar-customer-outreach"),
     path("addons/", SidebarAddonsApi.as_view(), name="sidebar-addons"),
+    path("products/", SidebarProductSearchApi.as_view(), name="sidebar-products"),
     path("customers/<int:customer_id>/coupons/", SidebarCouponsApi.as_view(), name="sidebar-customer-coupons"),
     path(
         "customers/<int:customer_id>/coupon-packs/<int:pack_id>/send/",

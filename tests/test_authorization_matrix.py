@@ -1032,6 +1032,13 @@ OTHER_ROUTES = {
         None,
         REACH_B,
     ),
+    "sidebar-products": (
+        "search the brand's catalogue: stock here, other stores only as counts",
+        lambda w: Request("GET", f"{SIDEBAR}/products/", {"q": w.ids["product"].sku, "in_stock": "false"}),
+        _sidebar_roles(200),
+        None,
+        REACH_B,
+    ),
     "sidebar-customer-coupons": (
         "B's customer coupons",
         _sidebar("GET", "customers/{c}/coupons/"),

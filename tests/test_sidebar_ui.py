@@ -245,14 +245,16 @@ def test_suggestions_in_the_sidebar_go_to_the_chat_as_a_product_card_and_are_rec
     outreach = Outreach.objects.get()
     assert (outreach.associate_id, outreach.customer_id, outreach.product_id) == (associate.pk, customer.pk, scarf.pk)
 
-    # The customer asks about the dress: what goes with it.
+    # The customer asks about the dress: the associate finds it by name, opens it, and asks what goes with it.
     dress = Product.objects.get(name="真丝连衣裙 黑色 M")
-    sidebar.locator("#addons-form input").fill(dress.sku)
-    sidebar.locator("#addons-form button").click()
-    sidebar.locator('#addons .pick[data-sku="QM-SC01-RD"]').wait_for(timeout=10000)
+    sidebar.locator("#products-form input[name=q]").fill("连衣裙")
+    sidebar.locator("#products-form button", has_text="搜索").click()
+    sidebar.locator(f'#products-results .pick[data-sku="{dress.sku}"]').click()
+    sidebar.locator("#product-addons").click()
+    sidebar.locator('#products-addons .pick[data-sku="QM-SC01-RD"]').wait_for(timeout=10000)
     assert dress.sku not in [
-        sidebar.locator("#addons .pick").nth(i).get_attribute("data-sku")
-        for i in range(sidebar.locator("#addons .pick").count())
+        sidebar.locator("#products-addons .pick").nth(i).get_attribute("data-sku")
+        for i in range(sidebar.locator("#products-addons .pick").count())
     ]
-    sidebar.locator("#addons .pick").first.scroll_into_view_if_needed()
+    sidebar.locator("#products-addons .pick").first.scroll_into_view_if_needed()
     page.locator("#sidebar-frame").screenshot(path=str(ARTIFACTS / "sidebar_addons.png"))

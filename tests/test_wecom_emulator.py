@@ -864,6 +864,49 @@ def test_agent_config_signature_is_checked_against_the_issued_ticket(emulator, w
     assert bad.json() == {"ok": False, "errMsg": "agentConfig:fail invalid signature"}
 
 
+def _jssdk_session(emulator, wecom, *, js_api_list: list[str]) -> str:
+    ticket = wecom.get("ticket/get", type="agent_config")["ticket"]
+    url = "http://127.0.0.1:8000/sidebar/"
+    body = {"api": "agentConfig", "corpid": CORP_ID, "agentid": AGENT_ID, "timestamp": "1700000000"}
+    body |= {"nonceStr": "n0nce", "url": url, "jsApiList": js_api_list}
+    body["signature"] = jssdk_signature(ticket=ticket, noncestr="n0nce", timestamp="1700000000", url=url)
+    return requests.post(f"{emulator.url}/jssdk/verify", json=body, timeout=10).json()["session"]
+
+
+def _scan(emulator, session: str, **read) -> dict:
+    body = {"session": session, "needResult": 1, "scanType": ["qrCode", "barCode"], **read}
+    return requests.post(f"{emulator.url}/jssdk/scan_qrcode", json=body, timeout=10).json()
+
+
+def test_scan_qrcode_answers_a_barcode_as_format_and_digits_and_a_qr_code_as_its_text(emulator, wecom):
+    session = _jssdk_session(emulator, wecom, js_api_list=["getContext", "scanQRCode"])
+
+    assert _scan(emulator, session, kind="barCode", text="6901234567890") == {
+        "errMsg": "scanQRCode:ok",
+        "resultStr": "EAN_13,6901234567890",
+    }
+    assert _scan(emulator, session, kind="barCode", text="96385074")["resultStr"] == "EAN_8,96385074"
+    assert _scan(emulator, session, kind="qrCode", text="https://a.example/p/1")["resultStr"] == "https://a.example/p/1"
+    # needResult=0: WeCom handles the result itself and gives the page nothing
+    assert _scan(emulator, session, kind="barCode", text="6901234567890", needResult=0) == {"errMsg": "scanQRCode:ok"}
+
+
+def test_scan_qrcode_needs_it_in_the_js_api_list_and_a_scan_type_that_was_asked_for(emulator, wecom):
+    without = _jssdk_session(emulator, wecom, js_api_list=["getContext", "sendChatMessage"])
+    session = _jssdk_session(emulator, wecom, js_api_list=["scanQRCode"])
+
+    assert _scan(emulator, without, kind="barCode", text="6901234567890") == {"errMsg": "scanQRCode:permission denied"}
+    assert _scan(emulator, "forged", kind="barCode", text="6901234567890") == {"errMsg": "scanQRCode:permission denied"}
+    only_qr = _scan(emulator, session, kind="barCode", text="6901234567890", scanType=["qrCode"])
+    assert only_qr == {"errMsg": "scanQRCode:fail no code recognised"}
+    assert _scan(emulator, session, kind="barCode", text="", scanType=["barCode"]) == {
+        "errMsg": "scanQRCode:fail no code recognised"
+    }
+    assert _scan(emulator, session, kind="qrCode", text="x", scanType=["faceId"]) == {
+        "errMsg": "scanQRCode:fail invalid scanType"
+    }
+
+
 # Persistence and the command -----------------------------------------------------------------------------
 
 

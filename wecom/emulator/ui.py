@@ -9,7 +9,8 @@
   is sent back to redirect_uri with a one-time code (auth/getuserinfo, like OAuth's) and the state.
 - `/jssdk/jwxwork.js` is the stand-in for WeCom's JS-SDK; it checks wx.config / wx.agentConfig
   signatures here (`/jssdk/verify`) against the tickets the API issued, and sends chat messages into the
-  transcript (`/jssdk/send_chat_message`).
+  transcript (`/jssdk/send_chat_message`); wx.scanQRCode reads what the UI's scan dialog says the camera saw and
+  answers as WeCom does (`/jssdk/scan_qrcode`).
 - `/avatar/<external_userid>.svg` is a customer's default profile photo (externalcontact/get's avatar).
 - `/qr/<kind>/<config_id>.png` are real QR codes; they encode `/scan/<kind>/<config_id>`, a page that
   plays a customer scanning them.
@@ -55,6 +56,9 @@ OAUTH_SCOPES = ("snsapi_base", "snsapi_privateinfo")
 JSSDK_SESSION_TTL_SECONDS = 7200
 SEND_CHAT_MESSAGE_TYPES = ("text", "image", "news", "miniprogram", "video", "file")
 QR_KINDS = ("contact_way", "join_way")
+SCAN_TYPES = ("qrCode", "barCode")
+# The format name a scan of a barcode answers before its digits, by their count (what retail goods carry).
+BARCODE_FORMATS = {8: "EAN_8", 12: "UPC_A", 13: "EAN_13", 14: "ITF_14"}
 # Default profile photos, like WeChat's generated ones: a customer keeps their colour.
 AVATAR_COLOURS = ("#07c160", "#1d6fd8", "#7a5af8", "#f5803e", "#e8578c", "#12a3a3")
 
@@ -289,7 +293,7 @@ class BrowserUi:
             return Response(204, b"", list(CORS_HEADERS))
         if name == "context" and request.method == "GET":
             return json_response({"context": self.state.data["ui"]["current"]}, cors=True)
-        if request.method != "POST" or name not in ("verify", "send_chat_message"):
+        if request.method != "POST" or name not in ("verify", "send_chat_message", "scan_qrcode"):
             return not_found()
         try:
             body = request.json() or {}
@@ -297,6 +301,8 @@ class BrowserUi:
             body = {}
         if not isinstance(body, dict):
             body = {}
+        if name == "scan_qrcode":
+            return json_response(self.jssdk_scan(body), cors=True)
         result = self.jssdk_verify(body) if name == "verify" else self.jssdk_send(body)
         return json_response(result, cors=True)
 
@@ -377,6 +383,29 @@ class BrowserUi:
             key=key, sender=userid, sender_type="associate", kind="sidebar", msgtype=msgtype, body=dict(content)
         )
         return {"err_msg": "sendChatMessage:ok"}
+
+    def jssdk_scan(self, body: dict) -> dict:
+        """wx.scanQRCode: what the camera read ({kind, text} from the UI), answered as WeCom does. With needResult=1
+        resultStr is the QR code's text, or "<FORMAT>,<digits>" for a barcode (EAN_13,6901234567890)."""
+        session = self.state.data["jssdk_sessions"].get(body.get("session"))
+        if not session or session["expires_at"] <= self.state.now() or "scanQRCode" not in session["js_api_list"]:
+            return {"errMsg": "scanQRCode:permission denied"}
+        scan_types = body.get("scanType") or list(SCAN_TYPES)
+        kind, text = body.get("kind"), str(body.get("text") or "").strip()
+        if not isinstance(scan_types, list) or not set(scan_types) <= set(SCAN_TYPES):
+            return {"errMsg": "scanQRCode:fail invalid scanType"}
+        if kind not in scan_types or not text:
+            return {"errMsg": "scanQRCode:fail no code recognised"}
+        if not body.get("needResult"):
+            return {"errMsg": "scanQRCode:ok"}
+        if kind == "qrCode":
+            return {"errMsg": "scanQRCode:ok", "resultStr": text}
+        barcode_format = BARCODE_FORMATS.get(len(text)) if text.isdigit() else None
+        if text.isascii() and text.isprintable() and barcode_format is None and len(text) <= 48:
+            barcode_format = "CODE_128"
+        if barcode_format is None:
+            return {"errMsg": "scanQRCode:fail no code recognised"}
+        return {"errMsg": "scanQRCode:ok", "resultStr": f"{barcode_format},{text}"}
 
 
 def _form(body: bytes) -> list[tuple[str, str]]:

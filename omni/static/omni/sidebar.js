@@ -273,14 +273,6 @@
   });
 
   $("more").addEventListener("click", function () { page += 1; loadOrders(true); });
-  $("addons-form").addEventListener("submit", function (event) {
-    event.preventDefault();
-    var skus = event.target.elements.sku.value.split(/[\s,，、]+/).filter(Boolean);
-    if (!skus.length) { return; }
-    get("/api/v1/sidebar/addons/?" + skus.map(function (s) { return "sku=" + encodeURIComponent(s); }).join("&"))
-      .then(function (body) { renderSuggestions(body, $("addons"), "addon"); })
-      .catch(function (e) { $("addons").textContent = e.message; });
-  });
   $("tag-form").addEventListener("submit", function (event) {
     event.preventDefault();
     var input = event.target.elements.name;

@@ -1,4 +1,4 @@
-/* Omni's bridge to WeCom's JS-SDK: sign the page, then getContext / getCurExternalContact / sendChatMessage. */
+/* Omni's bridge to WeCom's JS-SDK: sign the page, then getContext / getCurExternalContact / sendChatMessage / scanQRCode. */
 (function () {
   "use strict";
   function invoke(name, args) {
@@ -30,6 +30,20 @@
     currentExternalContact: function () {
       return this.ready().then(function () { return invoke("getCurExternalContact"); }).then(function (res) { return res.userId; });
     },
-    sendChatMessage: function (message) { return this.ready().then(function () { return invoke("sendChatMessage", message); }); }
+    sendChatMessage: function (message) { return this.ready().then(function () { return invoke("sendChatMessage", message); }); },
+    // WeCom's camera: resolves with resultStr ("EAN_13,6901234567890" for a barcode, a QR code's text).
+    scanQRCode: function (scanType) {
+      return this.ready().then(function () {
+        return new Promise(function (resolve, reject) {
+          wx.scanQRCode({
+            needResult: 1,
+            scanType: scanType || ["qrCode", "barCode"],
+            success: function (res) { resolve(res.resultStr); },
+            cancel: function () { reject(new Error("已取消扫码")); },
+            fail: function (res) { reject(new Error((res && res.errMsg) || "scanQRCode:fail")); }
+          });
+        });
+      });
+    }
   };
 })();

@@ -124,7 +124,25 @@
     if (event.origin !== sidebarOrigin || !event.data) return;
     if (event.data.wxemu === "hello") sendContext();
     if (event.data.wxemu === "sent") refresh();
+    if (event.data.wxemu === "scan") scan(event.data);
   });
+
+  // wx.scanQRCode in the sidebar: the associate "points the camera" by typing what the code holds.
+  function scan(request) {
+    var kinds = [["barCode", "条形码"], ["qrCode", "二维码"]].filter(function (k) {
+      return (request.scanType || ["qrCode", "barCode"]).indexOf(k[0]) >= 0;
+    });
+    dialog("扫一扫", [
+      { name: "kind", label: "码的类型", options: kinds },
+      { name: "text", label: "条码或二维码的内容", placeholder: "如 6901234567890" },
+    ]).then(function (values) {
+      var frame = $("sidebar-frame");
+      var answer = values && values.text ? { kind: values.kind, text: values.text } : { cancelled: true };
+      answer.wxemu = "scanned";
+      answer.id = request.id;
+      if (frame.contentWindow) frame.contentWindow.postMessage(answer, sidebarOrigin);
+    });
+  }
 
   function openChat(chat) {
     ui.chat = chat;

@@ -8,6 +8,10 @@
  * the parent window, or read from the emulator when the page runs outside the UI). Before
  * wx.agentConfig succeeds, or for an API missing from its jsApiList, every wx.invoke answers
  * "<name>:fail no permission", as WeCom does.
+ *
+ * wx.scanQRCode asks the emulator's UI (postMessage "scan"; outside the UI a prompt) for what the camera reads,
+ * and the emulator turns it into WeCom's answer: resultStr "EAN_13,6901234567890" for a barcode, the text of a QR
+ * code. It needs "scanQRCode" in the jsApiList of wx.config or wx.agentConfig ("scanQRCode:permission denied").
  */
 (function (global) {
   "use strict";
@@ -21,6 +25,10 @@
   var isReady = false;
   var agentSession = null;
   var agentApiList = [];
+  var configSession = null;
+  var configApiList = [];
+  var scans = {};
+  var scanCount = 0;
   var context = null;
   var contextWaiters = [];
 
@@ -44,8 +52,13 @@
   }
 
   global.addEventListener("message", function (event) {
-    if (event.origin !== EMULATOR || !event.data || event.data.wxemu !== "context") return;
-    setContext(event.data.context);
+    if (event.origin !== EMULATOR || !event.data) return;
+    if (event.data.wxemu === "context") setContext(event.data.context);
+    if (event.data.wxemu === "scanned" && scans[event.data.id]) {
+      var done = scans[event.data.id];
+      delete scans[event.data.id];
+      done(event.data);
+    }
   });
 
   if (inFrame) global.parent.postMessage({ wxemu: "hello" }, EMULATOR);
@@ -120,6 +133,8 @@
     config: function (config) {
       verify("config", config || {}).then(function (result) {
         if (result.ok) {
+          configSession = result.session;
+          configApiList = ((config || {}).jsApiList || []).slice();
           becomeReady();
         } else {
           errorCallbacks.forEach(function (fn) {
@@ -161,7 +176,7 @@
 
     checkJsApi: function (options) {
       options = options || {};
-      var known = ["getContext", "getCurExternalContact", "getCurExternalChat", "sendChatMessage"];
+      var known = ["getContext", "getCurExternalContact", "getCurExternalChat", "sendChatMessage", "scanQRCode"];
       var result = {};
       (options.jsApiList || []).forEach(function (name) {
         result[name] = known.indexOf(name) >= 0;
@@ -223,6 +238,51 @@
         }
       });
     },
+  };
+
+  // What the camera reads: the UI's scan dialog when in its frame, else a prompt. {kind, text} or {cancelled}.
+  function cameraRead(scanType) {
+    if (!inFrame) {
+      var text = global.prompt("扫一扫：输入条码或二维码的内容");
+      return Promise.resolve(text ? { kind: /^\d+$/.test(text) ? "barCode" : "qrCode", text: text } : { cancelled: true });
+    }
+    return new Promise(function (resolve) {
+      var id = "scan" + ++scanCount;
+      scans[id] = resolve;
+      global.parent.postMessage({ wxemu: "scan", id: id, scanType: scanType }, EMULATOR);
+    });
+  }
+
+  wx.scanQRCode = function (options) {
+    options = options || {};
+    var scanType = options.scanType || ["qrCode", "barCode"];
+    function settle(res) {
+      if (/:ok$/.test(res.errMsg)) safeCall(options.success, res);
+      else if (/:cancel$/.test(res.errMsg)) safeCall(options.cancel, res);
+      else safeCall(options.fail, res);
+      safeCall(options.complete, res);
+      return res;
+    }
+    var session = configApiList.indexOf("scanQRCode") >= 0 ? configSession : null;
+    if (!session && agentApiList.indexOf("scanQRCode") >= 0) session = agentSession;
+    if (!session) {
+      return Promise.resolve(settle({ errMsg: "scanQRCode:permission denied" }));
+    }
+    return cameraRead(scanType)
+      .then(function (read) {
+        if (read.cancelled) return { errMsg: "scanQRCode:cancel" };
+        return post("/jssdk/scan_qrcode", {
+          session: session,
+          needResult: options.needResult ? 1 : 0,
+          scanType: scanType,
+          kind: read.kind,
+          text: read.text,
+        });
+      })
+      .catch(function () {
+        return { errMsg: "scanQRCode:fail network error" };
+      })
+      .then(settle);
   };
 
   // The newer @wecom/jssdk (the `ww` global): ww.register signs once, every API returns a Promise and
@@ -297,6 +357,14 @@
     },
     getCurExternalChat: function (options) {
       return wwCall("getCurExternalChat", {}, options);
+    },
+    scanQRCode: function (options) {
+      return registration.then(function () {
+        return wx.scanQRCode(options).then(function (res) {
+          if (/:ok$/.test(res.errMsg)) return res;
+          throw res;
+        });
+      });
     },
     sendChatMessage: function (options) {
       var args = {};
