@@ -14,6 +14,7 @@ from sidebar.customer_apis import (
     SidebarTasksApi,
 )
 from sidebar.suggestion_apis import SidebarAddonsApi, SidebarOutreachApi, SidebarSuggestionsApi
+from sidebar.task_apis import SidebarTaskApi, SidebarTaskReassignApi, SidebarTaskSnoozeApi
 
 urlpatterns = [
     path("customers/<int:customer_id>/", SidebarCustomerApi.as_view(), name="sidebar-customer"),
@@ -23,6 +24,9 @@ urlpatterns = [
     path("customers/<int:customer_id>/tasks/", SidebarTasksApi.as_view(), name="sidebar-customer-tasks"),
     path("customers/<int:customer_id>/link/", SidebarLinkApi.as_view(), name="sidebar-customer-link"),
     path("tasks/<int:task_id>/done/", SidebarTaskDoneApi.as_view(), name="sidebar-task-done"),
+    path("tasks/<int:task_id>/", SidebarTaskApi.as_view(), name="sidebar-task"),
+    path("tasks/<int:task_id>/snooze/", SidebarTaskSnoozeApi.as_view(), name="sidebar-task-snooze"),
+    path("tasks/<int:task_id>/reassign/", SidebarTaskReassignApi.as_view(), name="sidebar-task-reassign"),
     path(
         "customers/<int:customer_id>/suggestions/",
         SidebarSuggestionsApi.as_view(),

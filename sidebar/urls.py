@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from sidebar.task_views import workbench_customer, workbench_task, workbench_tasks
 from sidebar.views import sidebar, sidebar_contact, workbench, workbench_community_invite
 
 urlpatterns = [
@@ -9,4 +10,7 @@ urlpatterns = [
     path("sidebar/contact/", sidebar_contact, name="sidebar-contact"),
     path("workbench/", workbench, name="workbench"),
     path("workbench/community/invite/", workbench_community_invite, name="workbench-community-invite"),
+    path("workbench/tasks/", workbench_tasks, name="workbench-tasks"),
+    path("workbench/tasks/<int:task_id>/", workbench_task, name="workbench-task"),
+    path("workbench/customers/<int:customer_id>/", workbench_customer, name="workbench-customer"),
 ]
