@@ -50,10 +50,10 @@ def follow_up_task_done(*, viewer: Associate, task_id: int) -> FollowUpTask:
 
 def follow_up_task_snooze(*, viewer: Associate, task_id: int, until: date) -> FollowUpTask:
     today = timezone.localdate()
-    if until <= today or (until - today).days > SNOOZE_MAX_DAYS:
-        raise ApplicationError("invalid_snooze_date", f"推迟到的日期须在明天到 {SNOOZE_MAX_DAYS} 天内。")
     with transaction.atomic():
         task = _open_task_locked(viewer=viewer, task_id=task_id)
+        if until <= today or (until - today).days > SNOOZE_MAX_DAYS:
+            raise ApplicationError("invalid_snooze_date", f"推迟到的日期须在明天到 {SNOOZE_MAX_DAYS} 天内。")
         FollowUpTask.objects.filter(pk=task.pk).update(due_on=until)
     return follow_up_task_get(viewer=viewer, task_id=task_id)
 

@@ -63,6 +63,7 @@ from customers.services import customer_merge
 from demo.brand import HQ_USERNAME
 from demo.seed import demo_seed
 from insights.models import Attribution, AttributionConfig, DailyStats
+from notices.models import Notice, NoticePreference
 from suggestions.models import ComplementRule, Outreach, SuggestionModel
 from tests.factories import CouponPackFactory, CouponPackItemFactory, CouponTemplateFactory, OrderLineFactory
 from wecom.emulator.config import EmulatorConfig
@@ -157,6 +158,16 @@ def _world_build() -> World:
     task_b = FollowUpTask.objects.create(
         associate=associate_b, customer=customer_b, title=f"{MARK}回访", due_on=timezone.localdate()
     )
+    notice_b = Notice.objects.create(
+        associate=associate_b,
+        kind=Notice.Kind.NEW_CUSTOMER,
+        dedupe_key=f"{MARK}:notice",
+        title=f"{MARK}新客户",
+        description=f"{MARK}客户 添加了你",
+        url="http://testserver/workbench/",
+        send_after=timezone.now(),
+    )
+    preference_b = NoticePreference.objects.create(associate=associate_b)
 
     product = Product.objects.order_by("pk").first()
     stock_b = StoreStock.objects.get(store=b, product=product)
@@ -337,6 +348,8 @@ def _world_build() -> World:
         "insights.attributionconfig": attribution_config,
         "clientbook.handover": handover_b,
         "clientbook.handoveritem": handover_item_b,
+        "notices.notice": notice_b,
+        "notices.noticepreference": preference_b,
         **_sign_in_records(),
     }
     community_b.name = f"{MARK}社群"
@@ -351,6 +364,7 @@ def _world_build() -> World:
         ids={
             "customer_b": customer_b.pk,
             "task_b": task_b.pk,
+            "associate_a": associate_a.pk,
             "pack_b": pack_b.pk,
             "coupon_b": coupon_unused_b,
             "redeemed_b": coupon_b,
@@ -630,6 +644,8 @@ ADMIN_MODELS = {
     "insights.attributionconfig": ((200, 403, 200, 200, 403), (200, 403, 200, 200, 403)),
     "clientbook.handover": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 403)),
     "clientbook.handoveritem": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    "notices.notice": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    "notices.noticepreference": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     # django-axes' admin sign-in records: superusers only (omni.admin.SuperusersOnlyAdmin), whatever permissions.
     "axes.accessattempt": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
     "axes.accessfailurelog": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
@@ -939,6 +955,29 @@ OTHER_ROUTES = {
         None,
         REACH_B,
     ),
+    "sidebar-task": (
+        "B's task",
+        _sidebar("GET", "tasks/{t}/"),
+        _sidebar_roles((404, "task_not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-task-snooze": (
+        "snooze B's task",
+        _sidebar("POST", "tasks/{t}/snooze/", {"until": "2099-01-01"}),
+        _sidebar_roles((404, "task_not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-task-reassign": (
+        "reassign B's task to an associate of A",
+        lambda w: Request(
+            "POST", f"{SIDEBAR}/tasks/{w.ids['task_b']}/reassign/", {"associate_id": w.ids["associate_a"]}, True
+        ),
+        _sidebar_roles((404, "task_not_found")),
+        None,
+        REACH_B,
+    ),
     "sidebar-customer-suggestions": (
         "suggestions for B's customer",
         _sidebar("GET", "customers/{c}/suggestions/"),
@@ -1132,6 +1171,21 @@ OTHER_ROUTES = {
         REACH_B,
     ),
     "workbench": ("workbench page", _get("/workbench/"), _page_roles(200), None, REACH_B),
+    "workbench-tasks": ("today's tasks page", _get("/workbench/tasks/"), _page_roles(200), None, REACH_B),
+    "workbench-task": (
+        "B's task page",
+        lambda w: Request("GET", f"/workbench/tasks/{w.ids['task_b']}/"),
+        _page_roles(404),
+        None,
+        REACH_B,
+    ),
+    "workbench-customer": (
+        "B's customer page",
+        lambda w: Request("GET", f"/workbench/customers/{w.ids['customer_b']}/"),
+        _page_roles(404),
+        None,
+        REACH_B,
+    ),
     "workbench-community-invite": (
         "workbench invite of B's customer",
         lambda w: Request(
