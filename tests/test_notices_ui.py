@@ -18,7 +18,13 @@ from clientbook.models import FollowRelation, FollowUpTask
 from clientbook.notifying import notices_digest_all
 from notices.models import Notice
 from notices.services import notice_preference_update
-from tests.factories import AssociateFactory, CouponPackFactory, CouponPackItemFactory, CouponTemplateFactory
+from tests.factories import (
+    AssociateFactory,
+    CouponPackFactory,
+    CouponPackItemFactory,
+    CouponTemplateFactory,
+    StoreFactory,
+)
 from tests.live_emulator import live_emulator
 from tests.test_sidebar_ui import AES_KEY, AGENT_ID, CORP_ID, SECRET, TOKEN, _customer_with_three_channels
 
@@ -71,9 +77,7 @@ def _card(page, title):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_customer_adding_then_deleting_the_associate_arrives_as_app_messages(emulator, browser):
-    from associates.models import Store
-
-    associate = AssociateFactory(store=Store.objects.create(code="SH01", name="上海静安店"), wecom_userid="linyu", name="林雨")
+    associate = AssociateFactory(store=StoreFactory(code="SH01", name="上海静安店"), wecom_userid="linyu", name="林雨")
     _awake_all_day(associate)
     page = _associate_view(emulator, browser, PHONE)
 
