@@ -1,6 +1,7 @@
 """What the client book tells associates (`notices.notify.notice_send`): a new customer added me (with the link to
-their profile page), a customer deleted me, the morning digest of today's tasks, a task due. Each notice's dedupe key
-names the event, so a re-delivered callback or a second run of the morning job tells nothing twice."""
+their page), a customer deleted me, the morning digest of today's and overdue tasks (the journeys' tasks among them).
+Each notice's dedupe key names the event, so a re-delivered callback or a second run of the morning job tells nothing
+twice."""
 
 from datetime import date
 
@@ -62,17 +63,6 @@ def notify_digest(*, associate: Associate, on: date) -> Notice | None:
         title=f"今日任务 {total} 项" if total else "今日提醒",
         description="\n".join(lines) or "今天没有到期的任务。",
         url=reverse("workbench-tasks"),
-    )
-
-
-def notify_task_due(*, task: FollowUpTask) -> Notice:
-    return notice_send(
-        associate=task.associate,
-        kind=Notice.Kind.TASK_DUE,
-        dedupe_key=f"task_due:{task.pk}:{task.due_on.isoformat()}",
-        title=f"任务到期：{task.title}"[:40],
-        description=f"{task.customer.name or '客户'} 的跟进任务今天到期。",
-        url=reverse("workbench-task", args=[task.pk]),
     )
 
 
