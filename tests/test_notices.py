@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 import time_machine
 
 from clientbook.handlers import follow_added, follow_deleted_by_customer
@@ -19,6 +20,7 @@ from notices.tasks import notices_due_send_task
 from tests.factories import AssociateFactory, CustomerFactory, StoreFactory
 from tests.live_emulator import live_emulator
 from wecom.client import WeComError, wecom_client
+from wecom.jssdk import jssdk_signature
 
 CONFIG = {
     "corp_id": "wwnoticecorp000001",
@@ -262,3 +264,40 @@ def test_the_morning_digest_lists_todays_tasks_once_per_day(associate):
     assert (digest.associate_id, digest.kind, digest.title) == (associate.pk, "digest", "今日任务 1 项")
     assert digest.description == "· 陈静：周六到店试穿"
     assert digest.url.endswith("/workbench/tasks/")
+
+
+# The emulator's JS-SDK: openEnterpriseChat / openUserProfile -------------------------------------------------------
+
+
+def _agent_session(emulator, js_api_list: list[str]) -> str:
+    url = "http://127.0.0.1:9/workbench/tasks/1/"
+    ticket = wecom_client().agent_ticket()
+    body = {"api": "agentConfig", "corpid": CONFIG["corp_id"], "agentid": CONFIG["agent_id"], "url": url}
+    body |= {"timestamp": "1700000000", "nonceStr": "n0nce", "jsApiList": js_api_list}
+    body["signature"] = jssdk_signature(ticket=ticket, noncestr="n0nce", timestamp="1700000000", url=url)
+    return requests.post(f"{emulator.url}/jssdk/verify", json=body, timeout=10).json()["session"]
+
+
+def test_open_enterprise_chat_needs_the_api_in_js_api_list_and_a_friend_of_the_member(emulator):
+    emulator.control("POST", "customers", {"name": "陈静", "external_userid": EXTERNAL})
+    emulator.control("POST", "contacts/add", {"external_userid": EXTERNAL, "userid": "linyu"})
+    emulator.control("POST", "ui/open", {"userid": "linyu"})  # a page opened from an app message: no chat
+
+    def open_chat(session, external_userid=EXTERNAL, api="openEnterpriseChat"):
+        body = {"session": session, "api": api, "external_userid": external_userid}
+        return requests.post(f"{emulator.url}/jssdk/open_chat", json=body, timeout=10).json()
+
+    without = open_chat(_agent_session(emulator, ["sendChatMessage"]))
+    allowed = _agent_session(emulator, ["openEnterpriseChat", "openUserProfile"])
+    stranger = open_chat(allowed, external_userid="wmNoticeStranger0000000000000001")
+    opened = open_chat(allowed, api="openUserProfile")
+
+    assert without == {"err_msg": "openEnterpriseChat:fail no permission"}
+    assert stranger == {"err_msg": "openEnterpriseChat:fail invalid external userid"}
+    assert opened["err_msg"] == "openUserProfile:ok"
+    assert opened["context"] == {
+        "userid": "linyu",
+        "entry": "single_chat_tools",
+        "external_userid": EXTERNAL,
+        "chat_id": "",
+    }
