@@ -13,6 +13,7 @@ from sidebar.customer_apis import (
     SidebarTaskDoneApi,
     SidebarTasksApi,
 )
+from sidebar.notice_apis import SidebarNoticePreferenceApi
 from sidebar.suggestion_apis import SidebarAddonsApi, SidebarOutreachApi, SidebarSuggestionsApi
 from sidebar.task_apis import SidebarTaskApi, SidebarTaskReassignApi, SidebarTaskSnoozeApi
 
@@ -25,6 +26,7 @@ urlpatterns = [
     path("customers/<int:customer_id>/link/", SidebarLinkApi.as_view(), name="sidebar-customer-link"),
     path("tasks/<int:task_id>/done/", SidebarTaskDoneApi.as_view(), name="sidebar-task-done"),
     path("tasks/<int:task_id>/", SidebarTaskApi.as_view(), name="sidebar-task"),
+    path("notices/preference/", SidebarNoticePreferenceApi.as_view(), name="sidebar-notice-preference"),
     path("tasks/<int:task_id>/snooze/", SidebarTaskSnoozeApi.as_view(), name="sidebar-task-snooze"),
     path("tasks/<int:task_id>/reassign/", SidebarTaskReassignApi.as_view(), name="sidebar-task-reassign"),
     path(

@@ -962,6 +962,13 @@ OTHER_ROUTES = {
         None,
         REACH_B,
     ),
+    "sidebar-notice-preference": (
+        "my own notice settings",
+        _sidebar("GET", "notices/preference/"),
+        _sidebar_roles(200),
+        None,
+        REACH_B,
+    ),
     "sidebar-task-snooze": (
         "snooze B's task",
         _sidebar("POST", "tasks/{t}/snooze/", {"until": "2099-01-01"}),
