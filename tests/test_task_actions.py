@@ -159,7 +159,7 @@ def test_the_task_page_shows_the_actions_and_the_colleagues_of_the_store(client,
 def test_the_associate_sets_her_own_quiet_hours_and_cap_and_bad_ones_change_nothing(client, world):
     _sign_in(client, world["linyu"])
     url = "/api/v1/sidebar/notices/preference/"
-    assert client.get(url).json() == {"quiet_start": "22:00:00", "quiet_end": "08:00:00", "daily_cap": 20}
+    assert client.get(url).json() == {"quiet_start": "22:00", "quiet_end": "08:00", "daily_cap": 20}
 
     bad = client.put(
         url, {"quiet_start": "21:00", "quiet_end": "07:00", "daily_cap": 0}, content_type="application/json"
@@ -169,7 +169,7 @@ def test_the_associate_sets_her_own_quiet_hours_and_cap_and_bad_ones_change_noth
     )
 
     assert bad.status_code == 400
-    assert good.json() == {"quiet_start": "21:00:00", "quiet_end": "07:30:00", "daily_cap": 8}
+    assert good.json() == {"quiet_start": "21:00", "quiet_end": "07:30", "daily_cap": 8}
     assert client.get(url).json()["daily_cap"] == 8
     other = _sign_in(Client(), world["wangfang"]).get(url).json()
     assert other["daily_cap"] == 20
