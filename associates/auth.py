@@ -23,7 +23,16 @@ from wecom.client import WeComError, wecom_client
 from wecom.jssdk import jssdk_signature
 
 SESSION_KEY = "omni_associate_id"
-JSAPI_LIST = ["getContext", "getCurExternalContact", "getCurExternalChat", "sendChatMessage", "scanQRCode"]
+JSAPI_LIST = [
+    "getContext",
+    "getCurExternalContact",
+    "getCurExternalChat",
+    "sendChatMessage",
+    "scanQRCode",
+    # The task page: open the customer's chat or profile.
+    "openEnterpriseChat",
+    "openUserProfile",
+]
 
 
 def session_associate(session) -> Associate | None:

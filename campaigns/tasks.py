@@ -8,6 +8,7 @@ retried with backoff; anything else marks the chunk failed with its reason, for 
 
 from celery import shared_task
 
+from campaigns.notifying import campaign_confirm_notify
 from campaigns.services import (
     ChunkRetry,
     campaign_audience_count_store,
@@ -50,14 +51,17 @@ def campaign_send_task(campaign_id: int) -> int:
     max_retries=10,
 )
 def campaign_chunk_send_task(self, chunk_id: int) -> str:
-    """Create one chunk's WeCom mass-message task (at most once)."""
+    """Create one chunk's WeCom mass-message task (at most once), then tell its associate it waits for her."""
     try:
-        return campaign_chunk_send(chunk_id=chunk_id)
+        outcome = campaign_chunk_send(chunk_id=chunk_id)
     except WeComError as error:
         # Reconciling (get_groupmsg_list_v2) hit a busy WeCom: the chunk is untouched, try again later.
         if error.transient:
             raise self.retry(exc=error, countdown=min(300, 5 * 2**self.request.retries)) from error
         raise
+    if outcome in ("created", "exists"):
+        campaign_confirm_notify(chunk_id=chunk_id)
+    return outcome
 
 
 @shared_task(acks_late=True)

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from associates.models import Associate
 from clientbook.models import FollowRelation
+from clientbook.notifying import notify_follow_added, notify_follow_deleted
 from clientbook.services import contact_get, follow_record, follow_user_of
 from clientbook.tasks import welcome_message_send_task
 from wecom.client import wecom_client
@@ -33,6 +34,7 @@ def follow_added(payload: dict) -> None:
         follow_user=follow_user,
         state=payload.get("State", ""),
     )
+    notify_follow_added(follow=follow)
     # Every add (a re-add too) comes with a fresh WelcomeCode; a re-delivered event never gets here twice
     # (callback events are stored and processed once).
     welcome_code = payload.get("WelcomeCode")
@@ -75,3 +77,15 @@ def follow_deleted_by_associate(payload: dict) -> None:
 @handles("change_external_contact", "del_follow_user")
 def follow_deleted_by_customer(payload: dict) -> None:
     _follow_end(payload, FollowRelation.Ended.CUSTOMER)
+    follow = (
+        FollowRelation.objects.select_related("associate", "customer")
+        .filter(
+            associate__wecom_userid=payload.get("UserID"),
+            external_userid=payload.get("ExternalUserID"),
+            ended_reason=FollowRelation.Ended.CUSTOMER,
+        )
+        .order_by("-ended_at")
+        .first()
+    )
+    if follow is not None:
+        notify_follow_deleted(follow=follow)

@@ -143,6 +143,11 @@ class ContactsSeen(models.Model):
 class FollowUpTask(models.Model):
     """Something an associate means to do for a customer (call back, invite, remind), with a due date."""
 
+    class Action(models.TextChoices):
+        SEND_COUPON = "send_coupon", "发券包"
+        SEND_PRODUCT = "send_product", "发商品"
+        ANY_MESSAGE = "any_message", "发任意消息"
+
     associate = models.ForeignKey(Associate, verbose_name="导购", on_delete=models.CASCADE, related_name="tasks")
     customer = models.ForeignKey(
         "customers.Customer", verbose_name="客户", on_delete=models.CASCADE, related_name="follow_up_tasks"
@@ -153,6 +158,13 @@ class FollowUpTask(models.Model):
     occasion = models.CharField("场景", max_length=64, blank=True)
     done_at = models.DateTimeField("完成时间", null=True, blank=True)
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
+    # What does the task: a send of this kind from the sidebar to this customer by the task's associate closes it
+    # (`follow_up_tasks_close_by_send`); any_message is closed by any send.
+    action = models.CharField("完成方式", max_length=20, choices=Action.choices, blank=True)
+    closed_by = models.ForeignKey(
+        Associate, verbose_name="完成人", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    closed_note = models.CharField("完成说明", max_length=200, blank=True)
 
     class Meta:
         db_table = "associates_followuptask"

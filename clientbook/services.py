@@ -204,21 +204,13 @@ def welcome_message_send(*, follow_id: int, welcome_code: str, received: int) ->
     return status
 
 
-def follow_up_task_create(*, associate: Associate, customer, title: str, due_on) -> FollowUpTask:
+def follow_up_task_create(*, associate: Associate, customer, title: str, due_on, action: str = "") -> FollowUpTask:
     title = title.strip()
     if not title:
         raise ApplicationError("empty_task", "任务内容不能为空。")
-    return FollowUpTask.objects.create(associate=associate, customer=customer, title=title[:200], due_on=due_on)
-
-
-def follow_up_task_complete(*, associate: Associate, task_id: int) -> FollowUpTask:
-    """Mark the associate's own task done; completing it again changes nothing."""
-    task = FollowUpTask.objects.filter(pk=task_id, associate=associate).first()
-    if task is None:
-        raise ApplicationError("task_not_found", "没有这个任务。", status_code=404)
-    FollowUpTask.objects.filter(pk=task.pk, done_at__isnull=True).update(done_at=timezone.now())
-    task.refresh_from_db()
-    return task
+    return FollowUpTask.objects.create(
+        associate=associate, customer=customer, title=title[:200], due_on=due_on, action=action
+    )
 
 
 def customer_tag_add(*, customer: Customer, associate: Associate, name: str, group: str = "") -> CustomerTag:

@@ -7,6 +7,7 @@ UPDATE). WeCom rate limits are retried with backoff.
 from celery import shared_task
 
 from clientbook.handover import handovers_sync_open
+from clientbook.notifying import notices_digest_all
 from clientbook.services import welcome_message_send
 from omni.retry import DATABASE_DISCONNECTS
 from wecom.client import WeComError
@@ -39,3 +40,10 @@ def handovers_sync_task(self) -> int:
         if not exc.transient:
             raise
         raise self.retry(exc=exc, countdown=30 * 2**self.request.retries) from exc
+
+
+@shared_task
+def notices_digest_task() -> int:
+    """The morning digest of today's tasks for every active associate who has any (one notice each, deduplicated by
+    day, so a second run sends nothing)."""
+    return notices_digest_all()

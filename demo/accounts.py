@@ -91,6 +91,10 @@ MANAGER_PERMISSIONS = (
     "clientbook.view_handover",
     "clientbook.add_handover",
     "clientbook.view_handoveritem",
+    # Notices to their associates, and the associates' quiet hours and daily cap.
+    "notices.view_notice",
+    "notices.view_noticepreference",
+    "notices.change_noticepreference",
 )
 HQ_PERMISSION = "associates.view_all_stores"
 # Complement rules are brand-wide: HQ writes them (and may rebuild the model), store managers only read them.

@@ -9,13 +9,17 @@ from celery import shared_task
 from django.utils import timezone
 
 from insights.attribution import attribution_config_get, attribution_recompute, attribution_refresh
+from insights.notifying import sales_notify
 from insights.stats import daily_stats_refresh
 
 
 @shared_task(acks_late=True)
 def insights_refresh_task(*, days: int = 2) -> int:
-    """Attribute new orders, then rebuild the figures of the last `days` local days."""
+    """Attribute new orders (telling the associates credited through their chat), then rebuild the figures of the last
+    `days` local days."""
+    before = attribution_config_get().attributed_through_order_id
     attribution_refresh()
+    sales_notify(after_order_id=before, through_order_id=attribution_config_get().attributed_through_order_id)
     today = timezone.localdate()
     return daily_stats_refresh(start=today - dt.timedelta(days=days - 1), end=today)
 

@@ -37,6 +37,11 @@ TASKS = {
     "clientbook.tasks.welcome_message_send_task": (REALTIME, 25, 35),
     # A group chat's callback looked at again (one re-fetch).
     "communities.tasks.group_chat_recheck_task": (REALTIME, 120, 150),
+    # Notices to associates (WeCom app messages): one delivery (one WeCom call), and the minute's sweep of those due.
+    "notices.tasks.notice_deliver_task": (REALTIME, 30, 40),
+    "notices.tasks.notices_due_send_task": (REALTIME, 50, 60),
+    # The associates' morning digest of today's tasks (one notice each).
+    "clientbook.tasks.notices_digest_task": (BULK, 1200, 1300),
     # Bulk: one page of a WeCom sync (the nightly sync only queues the first pages), or a fanned-out sync's watch
     # (its window of parts queued); one member's part of a contacts sync, up to PART_WRITES_PER_TASK writes (each a
     # few WeCom calls and one set-based write; the hard limit is below wecom.sync.PART_STALE_SECONDS).
@@ -151,5 +156,16 @@ app.conf.beat_schedule = {
         "task": "clientbook.tasks.handovers_sync_task",
         "schedule": crontab(minute="*/30"),
         "options": {"expires": 25 * 60},
+    },
+    # Notices: those due (quiet hours ended, retries) every minute; the morning digest of today's tasks at 08:45,
+    # after the default quiet hours and after the journeys' run has made the day's tasks.
+    "notices-due-send": {
+        "task": "notices.tasks.notices_due_send_task",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
+    "notices-digest-daily": {
+        "task": "clientbook.tasks.notices_digest_task",
+        "schedule": crontab(hour=8, minute=45),
     },
 }

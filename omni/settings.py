@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "omni",
     "wecom",
     "associates",
+    "notices",
     "customers",
     "clientbook",
     "coupons",

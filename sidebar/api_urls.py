@@ -22,8 +22,10 @@ from sidebar.library_apis import (
     SidebarRepliesApi,
     SidebarReplySendApi,
 )
+from sidebar.notice_apis import SidebarNoticePreferenceApi
 from sidebar.product_apis import SidebarProductSearchApi
 from sidebar.suggestion_apis import SidebarAddonsApi, SidebarOutreachApi, SidebarSuggestionsApi
+from sidebar.task_apis import SidebarTaskApi, SidebarTaskReassignApi, SidebarTaskSnoozeApi
 from sidebar.timeline_apis import SidebarTimelineApi
 
 urlpatterns = [
@@ -34,6 +36,10 @@ urlpatterns = [
     path("customers/<int:customer_id>/tasks/", SidebarTasksApi.as_view(), name="sidebar-customer-tasks"),
     path("customers/<int:customer_id>/link/", SidebarLinkApi.as_view(), name="sidebar-customer-link"),
     path("tasks/<int:task_id>/done/", SidebarTaskDoneApi.as_view(), name="sidebar-task-done"),
+    path("tasks/<int:task_id>/", SidebarTaskApi.as_view(), name="sidebar-task"),
+    path("notices/preference/", SidebarNoticePreferenceApi.as_view(), name="sidebar-notice-preference"),
+    path("tasks/<int:task_id>/snooze/", SidebarTaskSnoozeApi.as_view(), name="sidebar-task-snooze"),
+    path("tasks/<int:task_id>/reassign/", SidebarTaskReassignApi.as_view(), name="sidebar-task-reassign"),
     path(
         "customers/<int:customer_id>/suggestions/",
         SidebarSuggestionsApi.as_view(),

@@ -8,6 +8,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from clientbook.followups import follow_up_tasks_close_by_send
+from clientbook.models import FollowUpTask
 from coupons.links import coupon_card_image_url, coupon_page_url
 from coupons.models import Coupon, IssueRequest
 from coupons.sending import coupon_pack_send
@@ -145,6 +147,13 @@ class SidebarPackSendApi(SidebarApi):
         pack = sent.request.pack
         store = request.user.store.name
         names = "、".join(dict.fromkeys(coupon.template.rule_text for coupon in sent.coupons))
+        # A task done by this send closes itself (a retry finds it closed already).
+        follow_up_tasks_close_by_send(
+            associate=request.user,
+            customer_id=sent.request.customer_id,
+            action=FollowUpTask.Action.SEND_COUPON,
+            note=f"从侧边栏发送券包「{pack.name}」",
+        )
         return Response(
             {
                 "request_no": sent.request.request_no,

@@ -9,13 +9,14 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from clientbook.followups import follow_up_task_done
 from clientbook.models import FollowUpTask
 from clientbook.profile import (
     customer_figures,
     customer_lists,
     customer_orders_page,
 )
-from clientbook.services import customer_tag_add, follow_up_task_complete, follow_up_task_create
+from clientbook.services import customer_tag_add, follow_up_task_create
 from customers.services import (
     customer_is_linked,
     customer_note_add,
@@ -229,6 +230,7 @@ class SidebarTagApi(SidebarApi):
 class TaskIn(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     due_on = serializers.DateField()
+    action = serializers.ChoiceField(choices=FollowUpTask.Action.choices, required=False, allow_blank=True, default="")
 
 
 class TaskOut(serializers.Serializer):
@@ -262,7 +264,7 @@ class SidebarTasksApi(SidebarApi):
 class SidebarTaskDoneApi(SidebarApi):
     @extend_schema(operation_id="sidebar_task_complete", request=None, responses=TaskOut, tags=["sidebar"])
     def post(self, request, task_id: int):
-        task = follow_up_task_complete(associate=request.user, task_id=task_id)
+        task = follow_up_task_done(viewer=request.user, task_id=task_id)
         return Response(TaskOut(task).data)
 
 

@@ -8,6 +8,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from clientbook.followups import follow_up_tasks_close_by_send
+from clientbook.models import FollowUpTask
 from omni.openapi import error_responses
 from sidebar.base import SidebarApi, moment_json, money_json
 from suggestions import engine
@@ -119,4 +121,10 @@ class SidebarOutreachApi(SidebarApi):
         data = OutreachIn(data=request.data)
         data.is_valid(raise_exception=True)
         recorded = outreach_record(associate=request.user, customer_id=customer_id, **data.validated_data)
+        follow_up_tasks_close_by_send(
+            associate=request.user,
+            customer_id=recorded.outreach.customer_id,
+            action=FollowUpTask.Action.SEND_PRODUCT,
+            note=f"从侧边栏发送商品 {data.validated_data['sku']}",
+        )
         return Response({"id": recorded.outreach.pk}, status=201 if recorded.created else 200)

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from sidebar.task_views import workbench_customer, workbench_task, workbench_tasks
 from sidebar.views import my_month, sidebar, sidebar_contact, store_month, workbench, workbench_community_invite
 
 urlpatterns = [
@@ -12,4 +13,7 @@ urlpatterns = [
     path("workbench/month/", my_month, name="workbench-month"),
     path("workbench/month/<int:associate_id>/", my_month, name="workbench-month-associate"),
     path("workbench/store/", store_month, name="workbench-store"),
+    path("workbench/tasks/", workbench_tasks, name="workbench-tasks"),
+    path("workbench/tasks/<int:task_id>/", workbench_task, name="workbench-task"),
+    path("workbench/customers/<int:customer_id>/", workbench_customer, name="workbench-customer"),
 ]

@@ -65,6 +65,7 @@ from demo.brand import HQ_USERNAME
 from demo.seed import demo_seed
 from insights.models import Attribution, AttributionConfig, DailyStats, SalesTarget
 from library.models import Material, QuickReply, ReplyGroup, SentMessage
+from notices.models import Notice, NoticePreference
 from suggestions.models import ComplementRule, Outreach, SuggestionModel
 from tests.factories import CouponPackFactory, CouponPackItemFactory, CouponTemplateFactory, OrderLineFactory
 from wecom.emulator.config import EmulatorConfig
@@ -159,6 +160,16 @@ def _world_build() -> World:
     task_b = FollowUpTask.objects.create(
         associate=associate_b, customer=customer_b, title=f"{MARK}回访", due_on=timezone.localdate()
     )
+    notice_b = Notice.objects.create(
+        associate=associate_b,
+        kind=Notice.Kind.NEW_CUSTOMER,
+        dedupe_key=f"{MARK}:notice",
+        title=f"{MARK}新客户",
+        description=f"{MARK}客户 添加了你",
+        url="http://testserver/workbench/",
+        send_after=timezone.now(),
+    )
+    preference_b = NoticePreference.objects.create(associate=associate_b)
 
     product = Product.objects.order_by("pk").first()
     stock_b = StoreStock.objects.get(store=b, product=product)
@@ -363,6 +374,8 @@ def _world_build() -> World:
         "library.quickreply": reply_b,
         "library.material": material_b,
         "library.sentmessage": sent_b,
+        "notices.notice": notice_b,
+        "notices.noticepreference": preference_b,
         **_sign_in_records(),
     }
     community_b.name = f"{MARK}社群"
@@ -377,6 +390,7 @@ def _world_build() -> World:
         ids={
             "customer_b": customer_b.pk,
             "task_b": task_b.pk,
+            "associate_a": associate_a.pk,
             "pack_b": pack_b.pk,
             "coupon_b": coupon_unused_b,
             "redeemed_b": coupon_b,
@@ -664,6 +678,8 @@ ADMIN_MODELS = {
     "library.quickreply": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 302)),
     "library.material": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 302)),
     "library.sentmessage": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    "notices.notice": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    "notices.noticepreference": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     # django-axes' admin sign-in records: superusers only (omni.admin.SuperusersOnlyAdmin), whatever permissions.
     "axes.accessattempt": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
     "axes.accessfailurelog": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
@@ -1006,6 +1022,36 @@ OTHER_ROUTES = {
         None,
         REACH_B,
     ),
+    "sidebar-task": (
+        "B's task",
+        _sidebar("GET", "tasks/{t}/"),
+        _sidebar_roles((404, "task_not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-notice-preference": (
+        "my own notice settings",
+        _sidebar("GET", "notices/preference/"),
+        _sidebar_roles(200),
+        None,
+        REACH_B,
+    ),
+    "sidebar-task-snooze": (
+        "snooze B's task",
+        _sidebar("POST", "tasks/{t}/snooze/", {"until": "2099-01-01"}),
+        _sidebar_roles((404, "task_not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-task-reassign": (
+        "reassign B's task to an associate of A",
+        lambda w: Request(
+            "POST", f"{SIDEBAR}/tasks/{w.ids['task_b']}/reassign/", {"associate_id": w.ids["associate_a"]}, True
+        ),
+        _sidebar_roles((404, "task_not_found")),
+        None,
+        REACH_B,
+    ),
     "sidebar-customer-suggestions": (
         "suggestions for B's customer",
         _sidebar("GET", "customers/{c}/suggestions/"),
@@ -1280,6 +1326,14 @@ OTHER_ROUTES = {
         None,
         REACH_B,
     ),
+    "workbench-tasks": ("today's tasks page", _get("/workbench/tasks/"), _page_roles(200), None, REACH_B),
+    "workbench-task": (
+        "B's task page",
+        lambda w: Request("GET", f"/workbench/tasks/{w.ids['task_b']}/"),
+        _page_roles(404),
+        None,
+        REACH_B,
+    ),
     # Store A's associate is no manager: the store page is a 404 for them.
     "workbench-store": ("store manager's month page", _get("/workbench/store/"), _page_roles(404), None, REACH_B),
     "admin-wecom-login": ("admin WeCom sign-in start", _get("/wecom/admin-login/"), _roles(302), None, REACH_B),
@@ -1287,6 +1341,13 @@ OTHER_ROUTES = {
         "admin WeCom sign-in callback, no state",
         _get("/wecom/admin-login/callback/", {"code": "x"}),
         _roles(400),
+        None,
+        REACH_B,
+    ),
+    "workbench-customer": (
+        "B's customer page",
+        lambda w: Request("GET", f"/workbench/customers/{w.ids['customer_b']}/"),
+        _page_roles(404),
         None,
         REACH_B,
     ),

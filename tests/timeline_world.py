@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from associates.models import Associate, Store
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
+from clientbook.followups import follow_up_task_done
 from clientbook.models import FollowRelation, FollowUpTask
-from clientbook.services import customer_tag_add, follow_up_task_complete, follow_up_task_create
+from clientbook.services import customer_tag_add, follow_up_task_create
 from communities.models import Community, CommunityInviteCode, GroupChat, GroupMember, GroupMemberEvent, Invite
 from coupons.models import Coupon, Redemption
 from coupons.redemption import OrderIn
@@ -152,7 +153,7 @@ def timeline_world_make(*, store: Store, associate: Associate, customer: Custome
         associate=associate, customer=customer, title="周六到店试穿提醒", due_on=timezone.localdate()
     )
     FollowUpTask.objects.filter(pk=task.pk).update(created_at=day(3))
-    follow_up_task_complete(associate=associate, task_id=task.pk)
+    follow_up_task_done(viewer=associate, task_id=task.pk)
     FollowUpTask.objects.filter(pk=task.pk).update(done_at=day(1))
     reply = quick_reply_create(associate=associate, title="到店提醒", text="{客户称呼}，周六见")
     quick_reply_send(associate=associate, customer=customer, reply_id=reply.pk, request_id="TL-REPLY-1")

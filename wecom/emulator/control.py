@@ -83,6 +83,7 @@ class ControlApi:
             (post, "login"): self.login,
             (post, "ui/open"): self.ui_open,
             (get, "ui/snapshot"): self.ui_snapshot,
+            (get, "app_messages"): self.app_messages_list,
         }
 
     def handle(self, request: Request, path: str) -> Response:
@@ -494,13 +495,21 @@ class ControlApi:
         external_userid = _str(body, "external_userid", required=False)
         context = {
             "userid": userid,
-            "entry": "group_chat_tools" if chat_id else "single_chat_tools",
+            # A page opened from an app message (no chat) is in WeCom's "normal" entry.
+            "entry": "group_chat_tools" if chat_id else "single_chat_tools" if external_userid else "normal",
             "external_userid": external_userid,
             "chat_id": chat_id,
         }
         with self.state.change() as data:
             data["ui"]["current"] = context
         return context
+
+    def app_messages_list(self, request: Request, body: dict) -> dict:
+        """The app messages (应用消息) a member received through message/send, newest first."""
+        userid = _str(dict(request.query), "userid")
+        with self.state.lock:
+            messages = [dict(m) for m in self.state.data["app_messages"].get(userid, [])]
+        return {"app_messages": messages[::-1]}
 
     def ui_snapshot(self, request: Request, body: dict) -> dict:
         """Everything the UI shows for the associate and the open chat, in one poll."""
@@ -524,6 +533,7 @@ class ControlApi:
                     for d in list(self.state.deliveries)[-15:]
                 ],
                 "faults": self.faults_get(request, body),
+                "app_messages": [dict(m) for m in data["app_messages"].get(userid, [])[-20:]][::-1],
             }
             if userid:
                 for message in data["mass_messages"].values():

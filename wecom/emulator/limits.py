@@ -178,3 +178,21 @@ OA_ERRMSG = {
     OA_ACCESS_TOKEN_EXPIRED: "access_token expired",
     OA_API_UNAUTHORIZED: "api unauthorized",
 }
+
+# App messages to members (应用消息, Doc 90236 `message/send`, 90372 template cards): at most 1000 members a call;
+# a textcard's title 128 bytes, description 512 bytes, url 2048 bytes, button text 4 characters; a template card's
+# main title 36 bytes, description 44 bytes, url 2048 bytes. An app may send a member at most 30 messages a minute
+# and 1000 an hour (the excess answers 45009), and the whole app at most 200 × the members in its range a day.
+APP_MESSAGE_MAX_USERS = 1000
+APP_MESSAGE_TEXTCARD_TITLE_MAX_BYTES = 128
+APP_MESSAGE_TEXTCARD_DESCRIPTION_MAX_BYTES = 512
+APP_MESSAGE_URL_MAX_BYTES = 2048
+APP_MESSAGE_BTNTXT_MAX_CHARS = 4
+APP_MESSAGE_CARD_TITLE_MAX_BYTES = 36
+APP_MESSAGE_CARD_DESC_MAX_BYTES = 44
+APP_MESSAGE_PER_USER_PER_MINUTE = 30
+APP_MESSAGE_PER_USER_PER_HOUR = 1000
+APP_MESSAGE_PER_MEMBER_PER_DAY = 200
+APP_MESSAGE_KEEP = 500  # the emulator keeps each member's last 500
+ALL_TOUSER_INVALID = 81013  # user & party & tag all invalid
+ERRMSG[ALL_TOUSER_INVALID] = "user & party & tag all invalid"

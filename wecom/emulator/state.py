@@ -206,6 +206,7 @@ def fresh_data() -> dict:
         "oa_tokens": {},  # web access_token -> {appid, external_userid, openid, scope, expires_at}
         "oa_consents": {},  # "appid|external_userid" -> when the customer allowed snsapi_userinfo
         "transfers": [],  # {kind, handover_userid, takeover_userid, external_userid, status, takeover_time}
+        "app_messages": {},  # userid -> [{msgid, msgtype, title, description, url, btntxt, created_at, read}]
         "faults": asdict(Faults()),
         "corp_admin": asdict(CorpAdmin()),
         "ui": {"current": None},  # the chat the UI has open (fallback context for the JS-SDK stand-in)

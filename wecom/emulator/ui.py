@@ -59,6 +59,7 @@ QR_KINDS = ("contact_way", "join_way")
 SCAN_TYPES = ("qrCode", "barCode")
 # The format name a scan of a barcode answers before its digits, by their count (what retail goods carry).
 BARCODE_FORMATS = {8: "EAN_8", 12: "UPC_A", 13: "EAN_13", 14: "ITF_14"}
+OPEN_CHAT_APIS = ("openEnterpriseChat", "openUserProfile")
 # Default profile photos, like WeChat's generated ones: a customer keeps their colour.
 AVATAR_COLOURS = ("#07c160", "#1d6fd8", "#7a5af8", "#f5803e", "#e8578c", "#12a3a3")
 
@@ -293,7 +294,7 @@ class BrowserUi:
             return Response(204, b"", list(CORS_HEADERS))
         if name == "context" and request.method == "GET":
             return json_response({"context": self.state.data["ui"]["current"]}, cors=True)
-        if request.method != "POST" or name not in ("verify", "send_chat_message", "scan_qrcode"):
+        if request.method != "POST" or name not in ("verify", "send_chat_message", "scan_qrcode", "open_chat"):
             return not_found()
         try:
             body = request.json() or {}
@@ -303,8 +304,35 @@ class BrowserUi:
             body = {}
         if name == "scan_qrcode":
             return json_response(self.jssdk_scan(body), cors=True)
+        if name == "open_chat":
+            return json_response(self.jssdk_open_chat(body), cors=True)
         result = self.jssdk_verify(body) if name == "verify" else self.jssdk_send(body)
         return json_response(result, cors=True)
+
+    def jssdk_open_chat(self, body: dict) -> dict:
+        """wx.openEnterpriseChat / wx.invoke('openUserProfile', {type: 2}) for one customer of the member signed in
+        to the UI: that single chat becomes the UI's open chat (its sidebar opens beside it)."""
+        api = body.get("api") if body.get("api") in OPEN_CHAT_APIS else "openEnterpriseChat"
+        fail = f"{api}:fail "
+        session = self.state.data["jssdk_sessions"].get(body.get("session"))
+        if not session or session["kind"] != "agent_config" or session["expires_at"] <= self.state.now():
+            return {"err_msg": fail + "no permission"}
+        if api not in session["js_api_list"]:
+            return {"err_msg": fail + "no permission"}
+        external_userid = str(body.get("external_userid") or "")
+        with self.state.change() as data:
+            current = data["ui"]["current"] or {}
+            userid = current.get("userid", "")
+            if not userid or relation_key(userid, external_userid) not in data["relations"]:
+                return {"err_msg": fail + "invalid external userid"}
+            context = {
+                "userid": userid,
+                "entry": "single_chat_tools",
+                "external_userid": external_userid,
+                "chat_id": "",
+            }
+            data["ui"]["current"] = context
+        return {"err_msg": f"{api}:ok", "context": context}
 
     def jssdk_verify(self, body: dict) -> dict:
         """wx.config (corp jsapi_ticket) or wx.agentConfig (the app's agent_config ticket)."""

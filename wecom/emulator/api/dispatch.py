@@ -15,6 +15,7 @@ from typing import Any
 
 from wecom.emulator import limits as L
 from wecom.emulator.api.agent import AgentApi
+from wecom.emulator.api.app_messages import AppMessagesApi
 from wecom.emulator.api.base import ApiError
 from wecom.emulator.api.contact_ways import ContactWaysApi
 from wecom.emulator.api.customers import CustomersApi
@@ -47,6 +48,7 @@ class WeComApi(
     MessagesApi,
     GroupChatsApi,
     TransfersApi,
+    AppMessagesApi,
 ):
     def __init__(self, *, config: EmulatorConfig, state: EmulatorState, world: World):
         self.config = config
@@ -93,6 +95,7 @@ class WeComApi(
             "externalcontact/transfer_result": (self.transfer_result_onjob, True, True),
             "externalcontact/resigned/transfer_customer": (self.transfer_customer_resigned, True, True),
             "externalcontact/resigned/transfer_result": (self.transfer_result_resigned, True, True),
+            "message/send": (self.message_send, True, True),
         }
 
     # The gate --------------------------------------------------------------------------------------

@@ -125,6 +125,7 @@
     if (event.data.wxemu === "hello") sendContext();
     if (event.data.wxemu === "sent") refresh();
     if (event.data.wxemu === "scan") scan(event.data);
+    if (event.data.wxemu === "openChat" && event.data.context) openChat({ external_userid: event.data.context.external_userid });
   });
 
   // wx.scanQRCode in the sidebar: the associate "points the camera" by typing what the code holds.
@@ -258,6 +259,38 @@
                   counts[result.results[k].status] = (counts[result.results[k].status] || 0) + 1;
                 });
                 toast("已发送 " + counts[1] + " 位，非好友 " + counts[2] + " 位，本月已达上限 " + counts[3] + " 位");
+                refresh();
+              });
+            },
+          }),
+        ])
+      );
+    });
+  }
+
+  // App messages (应用消息): a card opens its link in the phone, as WeCom opens it in its own browser.
+  function renderAppMessages(snapshot) {
+    var list = $("app-message-list");
+    list.textContent = "";
+    var messages = snapshot.app_messages || [];
+    if (ui.userid && !messages.length) list.appendChild(el("li", { className: "none", text: "没有应用消息。" }));
+    messages.forEach(function (m) {
+      list.appendChild(
+        el("li", { className: "app-message" }, [
+          el("div", { className: "meta" }, [
+            el("div", { className: "name", text: m.title }),
+            el("div", { className: "sub", text: m.description }),
+            el("div", { className: "sub", text: time(m.created_at) }),
+          ]),
+          el("button", {
+            className: "small",
+            text: m.btntxt || "详情",
+            onclick: function () {
+              ui.chat = null;
+              api("POST", "ui/open", { userid: ui.userid }).then(function () {
+                var frame = $("sidebar-frame");
+                frame.onload = null;
+                frame.src = m.url;
                 refresh();
               });
             },
@@ -464,6 +497,7 @@
     renderCustomers(snapshot);
     renderGroups(snapshot);
     renderMass(snapshot);
+    renderAppMessages(snapshot);
     renderDeliveries(snapshot);
     renderChatHead(snapshot);
     renderTranscript(snapshot);

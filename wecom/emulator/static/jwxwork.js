@@ -176,13 +176,29 @@
 
     checkJsApi: function (options) {
       options = options || {};
-      var known = ["getContext", "getCurExternalContact", "getCurExternalChat", "sendChatMessage", "scanQRCode"];
+      var known = [
+        "getContext",
+        "getCurExternalContact",
+        "getCurExternalChat",
+        "sendChatMessage",
+        "scanQRCode",
+        "openEnterpriseChat",
+        "openUserProfile",
+      ];
       var result = {};
       (options.jsApiList || []).forEach(function (name) {
         result[name] = known.indexOf(name) >= 0;
       });
       setTimeout(function () {
         safeCall(options.success, { checkResult: result, errMsg: "checkJsApi:ok" });
+      });
+    },
+
+    // wx.openEnterpriseChat: a single chat with one customer (externalUserIds) opens in the emulator's UI.
+    openEnterpriseChat: function (options) {
+      options = options || {};
+      openChat("openEnterpriseChat", { external_userid: options.externalUserIds || "" }, function (res) {
+        safeCall(/:ok$/.test(res.err_msg) ? options.success : options.fail, res);
       });
     },
 
@@ -233,6 +249,9 @@
               answer({ err_msg: "sendChatMessage:fail network error" });
             }
           );
+        } else if (name === "openUserProfile") {
+          if (args.type !== 2) answer({ err_msg: "openUserProfile:fail invalid type" });
+          else openChat("openUserProfile", { external_userid: args.userid || "" }, answer);
         } else {
           answer({ err_msg: name + ":fail function not exist" });
         }
@@ -284,6 +303,24 @@
       })
       .then(settle);
   };
+
+  function openChat(api, target, answer) {
+    if (!agentSession || agentApiList.indexOf(api) < 0) {
+      setTimeout(function () {
+        answer({ err_msg: api + ":fail no permission" });
+      });
+      return;
+    }
+    post("/jssdk/open_chat", { session: agentSession, api: api, external_userid: target.external_userid }).then(
+      function (res) {
+        answer(res);
+        if (inFrame && res.context) global.parent.postMessage({ wxemu: "openChat", context: res.context }, EMULATOR);
+      },
+      function () {
+        answer({ err_msg: api + ":fail network error" });
+      }
+    );
+  }
 
   // The newer @wecom/jssdk (the `ww` global): ww.register signs once, every API returns a Promise and
   // waits for the registration to settle, and results carry errMsg instead of err_msg.

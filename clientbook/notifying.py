@@ -1,0 +1,75 @@
+"""What the client book tells associates (`notices.notify.notice_send`): a new customer added me (with the link to
+their page), a customer deleted me, the morning digest of today's and overdue tasks (the journeys' tasks among them).
+Each notice's dedupe key names the event, so a re-delivered callback or a second run of the morning job tells nothing
+twice."""
+
+from datetime import date
+
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from associates.models import Associate
+from clientbook.followups import follow_up_tasks_today
+from clientbook.models import FollowRelation, FollowUpTask
+from notices.models import Notice
+from notices.notify import notice_send
+
+DIGEST_LINES = 5
+
+
+def _customer_name(follow: FollowRelation) -> str:
+    return follow.remark or follow.customer.name or "客户"
+
+
+def notify_follow_added(*, follow: FollowRelation) -> Notice:
+    name = _customer_name(follow)
+    return notice_send(
+        associate=follow.associate,
+        kind=Notice.Kind.NEW_CUSTOMER,
+        dedupe_key=f"new_customer:{follow.pk}:{int(follow.followed_at.timestamp())}",
+        title=f"新客户添加了你：{name}",
+        description=f"{name} 刚刚添加你为企业微信好友。点开查看客户资料，打个招呼吧。",
+        url=reverse("workbench-customer", args=[follow.customer_id]),
+    )
+
+
+def notify_follow_deleted(*, follow: FollowRelation) -> Notice:
+    name = _customer_name(follow)
+    return notice_send(
+        associate=follow.associate,
+        kind=Notice.Kind.CUSTOMER_LEFT,
+        dedupe_key=f"customer_left:{follow.pk}:{int(follow.ended_at.timestamp()) if follow.ended_at else 0}",
+        title=f"客户删除了你：{name}",
+        description=f"{name} 已将你从好友中删除，TA 的资料仍在客户档案里。",
+        url=reverse("workbench-customer", args=[follow.customer_id]),
+    )
+
+
+def notify_digest(*, associate: Associate, on: date) -> Notice | None:
+    """The morning digest of today's (and overdue) tasks; None when there is nothing to do (and nothing folded)."""
+    tasks = list(follow_up_tasks_today(associate=associate, on=on)[: DIGEST_LINES + 1])
+    folded = Notice.objects.filter(associate=associate, status=Notice.Status.FOLDED, folded_into__isnull=True)
+    if not tasks and not folded.exists():
+        return None
+    total = follow_up_tasks_today(associate=associate, on=on).count()
+    lines = [f"· {t.customer.name or '客户'}：{t.title}" for t in tasks[:DIGEST_LINES]]
+    if total > DIGEST_LINES:
+        lines.append(f"…还有 {total - DIGEST_LINES} 项")
+    return notice_send(
+        associate=associate,
+        kind=Notice.Kind.DIGEST,
+        dedupe_key=f"digest:{associate.pk}:{on.isoformat()}",
+        title=f"今日任务 {total} 项" if total else "今日提醒",
+        description="\n".join(lines) or "今天没有到期的任务。",
+        url=reverse("workbench-tasks"),
+    )
+
+
+def notices_digest_all(*, on: date | None = None) -> int:
+    """Every active associate's digest for `on` (today, local); returns how many were made or found."""
+    on = on or timezone.localdate()
+    with_tasks = FollowUpTask.objects.filter(done_at__isnull=True, due_on__lte=on).values("associate_id")
+    with_folded = Notice.objects.filter(status=Notice.Status.FOLDED, folded_into__isnull=True).values("associate_id")
+    associates = Associate.objects.filter(is_active=True).filter(Q(pk__in=with_tasks) | Q(pk__in=with_folded))
+    return sum(1 for associate in associates.iterator() if notify_digest(associate=associate, on=on) is not None)
