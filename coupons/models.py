@@ -447,18 +447,27 @@ class CustomerHolding(models.Model):
     template or a customer still cascades here (Django's collector does it, constraint or not), and the integrity
     check `coupons.holdings` finds a holding whose template or customer is gone."""
 
+    # The key is (template, customer) itself, the only index: a surrogate id and a unique index beside it were two
+    # more index entries per coupon a campaign issues, and no query reads holdings but by template and customer (the
+    # sidebar, `coupon_pack_send`'s upsert, a campaign's batch). Customers are never deleted (merged or opted out);
+    # a template is deleted only while unused, so the lookup by customer alone a deletion's collector makes never
+    # meets a holding.
+    pk = models.CompositePrimaryKey("template", "customer")
     template = models.ForeignKey(
         CouponTemplate,
         on_delete=models.CASCADE,
         related_name="+",
         db_constraint=False,
-        db_index=False,  # the unique (template, customer) serves every lookup by template
+        db_index=False,  # the primary key (template, customer) serves every lookup by template
     )
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    customer = models.ForeignKey(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,  # read only with its template (the primary key)
+    )
     issued = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["template", "customer"], name="coupon_customer_holding_unique")]
 
     def __str__(self) -> str:
         return f"{self.template_id} × {self.customer_id}: {self.issued}"
