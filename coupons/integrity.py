@@ -82,7 +82,7 @@ def customer_holdings() -> list[Finding]:
 @integrity_check(
     "coupons.keys",
     what="each coupon's template and issue request exist, and it is its request's customer's; each issue request's "
-    "customer, associate and store exist",
+    "customer, associate, store and pack exist",
 )
 def coupon_keys() -> list[Finding]:
     request = IssueRequest.objects.filter(pk=OuterRef("issue_request_id"), customer_id=OuterRef("customer_id"))
@@ -101,22 +101,23 @@ def coupon_keys() -> list[Finding]:
 
 
 def _request_keys() -> list[Finding]:
-    """An issue request's customer, associate and store keys carry no database constraint (see IssueRequest)."""
+    """An issue request's keys carry no database constraint (see IssueRequest)."""
     absent = (
         IssueRequest.objects.exclude(Exists(Customer.objects.filter(pk=OuterRef("customer_id"))))
+        | IssueRequest.objects.exclude(Exists(CouponPack.objects.filter(pk=OuterRef("pack_id"))))
         | IssueRequest.objects.filter(associate_id__isnull=False).exclude(
             Exists(Associate.objects.filter(pk=OuterRef("associate_id")))
         )
         | IssueRequest.objects.filter(store_id__isnull=False).exclude(
             Exists(Store.objects.filter(pk=OuterRef("store_id")))
         )
-    ).values_list("pk", "customer_id", "associate_id", "store_id")
+    ).values_list("pk", "customer_id", "associate_id", "store_id", "pack_id")
     return [
         Finding(
             f"issue request {pk}",
-            f"customer {customer}, associate {associate}, store {store}: one of them does not exist",
+            f"customer {customer}, associate {associate}, store {store}, pack {pack}: one of them does not exist",
         )
-        for pk, customer, associate, store in absent.order_by("pk")
+        for pk, customer, associate, store, pack in absent.order_by("pk")
     ]
 
 

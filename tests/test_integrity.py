@@ -9,6 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import F
 
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
 from clientbook.models import FollowRelation
@@ -120,6 +121,14 @@ def _request_of_no_customer(ledgers):
     return "coupons.keys", f"issue request {request.pk}: customer 987654321, associate"
 
 
+def _request_of_no_pack(ledgers):
+    # Nor its pack's (whose spent amount follows, so that only the key is wrong).
+    request = ledgers["coupons"][2].issue_request
+    IssueRequest.objects.filter(pk=request.pk).update(pack_id=987654321)
+    CouponPack.objects.filter(pk=request.pack_id).update(spent=F("spent") - request.cost)
+    return "coupons.keys", f"issue request {request.pk}: customer {request.customer_id}, associate"
+
+
 def _redeemed_twice(ledgers):
     used = Redemption.objects.filter(request_no="redeem-2").get()
     Redemption.objects.create(
@@ -156,6 +165,7 @@ def _follow_left_behind(ledgers):
         _holding_dangling,
         _coupon_of_no_request,
         _request_of_no_customer,
+        _request_of_no_pack,
         _redeemed_twice,
         _status_without_ledger,
         _merge_loop,
