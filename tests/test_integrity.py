@@ -114,6 +114,14 @@ def _coupon_of_no_request(ledgers):
     return "coupons.keys", f"coupon {coupon.pk}: template {coupon.template_id}, issue request 987654321"
 
 
+def _coupon_of_another_associate(ledgers):
+    # An associate's deletion is refused by their issue requests alone: a coupon's associate must be its request's.
+    coupon = ledgers["coupons"][2]
+    other = AssociateFactory(store=StoreFactory())
+    Coupon.objects.filter(pk=coupon.pk).update(associate=other)
+    return "coupons.keys", f"coupon {coupon.pk}: associate {other.pk}: not the associate of its issue request"
+
+
 def _request_of_no_customer(ledgers):
     # An issue request's customer key carries no database constraint either.
     request = ledgers["coupons"][2].issue_request
@@ -164,6 +172,7 @@ def _follow_left_behind(ledgers):
         _holding_missing,
         _holding_dangling,
         _coupon_of_no_request,
+        _coupon_of_another_associate,
         _request_of_no_customer,
         _request_of_no_pack,
         _redeemed_twice,
