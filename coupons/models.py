@@ -461,25 +461,26 @@ class CustomerHolding(models.Model):
     template or a customer still cascades here (Django's collector does it, constraint or not), and the integrity
     check `coupons.holdings` finds a holding whose template or customer is gone."""
 
-    # The key is (template, customer) itself, the only index: a surrogate id and a unique index beside it were two
-    # more index entries per coupon a campaign issues, and no query reads holdings but by template and customer (the
-    # sidebar, `coupon_pack_send`'s upsert, a campaign's batch). Customers are never deleted (merged or opted out);
-    # a template is deleted only while unused, so the lookup by customer alone a deletion's collector makes never
-    # meets a holding.
-    pk = models.CompositePrimaryKey("template", "customer")
+    # The key is (customer, template) itself, the only index: a surrogate id and a unique index beside it were two
+    # more index entries per coupon a campaign issues. Every query reads holdings by customer (the sidebar and
+    # `coupon_pack_send`'s upsert with the template, a campaign's batch by its customers alone, one index descent
+    # each). Customers are never deleted (merged or opted out); a template that has holdings has coupons, whose
+    # PROTECT refuses its deletion, so the deletion does not look holdings up by template (DO_NOTHING; the integrity
+    # check `coupons.holdings` finds a holding without coupons or template).
+    pk = models.CompositePrimaryKey("customer", "template")
     template = models.ForeignKey(
         CouponTemplate,
-        on_delete=models.CASCADE,
+        on_delete=models.DO_NOTHING,
         related_name="+",
         db_constraint=False,
-        db_index=False,  # the primary key (template, customer) serves every lookup by template
+        db_index=False,  # read only with its customer (the primary key)
     )
     customer = models.ForeignKey(
         "customers.Customer",
         on_delete=models.CASCADE,
         related_name="+",
         db_constraint=False,
-        db_index=False,  # read only with its template (the primary key)
+        db_index=False,  # the primary key (customer, template) serves every lookup by customer
     )
     issued = models.PositiveIntegerField(default=0)
 

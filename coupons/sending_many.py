@@ -152,11 +152,14 @@ def _state(pack_id: int, now: dt.datetime, *, lock: bool) -> _State:
 
 
 def _holdings(state: _State, customers: list[int]) -> dict[tuple[int, int], int]:
+    """(template, customer) → coupons held, of the pack's templates. Read by customer alone (one descent of the
+    primary key (customer, template) each; a condition on the template too would make it one per pair)."""
     held: dict[tuple[int, int], int] = {}
     for template_id, customer_id, issued in CustomerHolding.objects.filter(
-        _among("customer_id", customers), template_id__in=list(state.templates)
+        _among("customer_id", customers)
     ).values_list("template_id", "customer_id", "issued"):
-        held[template_id, customer_id] = issued
+        if template_id in state.templates:
+            held[template_id, customer_id] = issued
     return held
 
 

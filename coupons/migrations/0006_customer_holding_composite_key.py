@@ -1,5 +1,5 @@
-"""CustomerHolding keyed by (template, customer): the unique index becomes the primary key, the surrogate id and the
-index on customer alone go (two fewer index entries per coupon a campaign issues; see the model).
+"""CustomerHolding keyed by (customer, template): the primary key replaces the unique (template, customer), the
+surrogate id and the index on customer alone (two fewer index entries per coupon a campaign issues; see the model).
 
 Django does not migrate a table to a composite primary key itself: the state changes as makemigrations writes it, the
 table by hand — on PostgreSQL the primary key replaces the unique constraint, on SQLite the table is made again."""
@@ -22,7 +22,7 @@ def _key(apps, schema_editor):
             (pkey,) = cursor.fetchone()
         schema_editor.execute(f'ALTER TABLE "{TABLE}" DROP CONSTRAINT "{pkey}"')
         schema_editor.execute(f'ALTER TABLE "{TABLE}" DROP COLUMN "id"')
-        schema_editor.execute(f'ALTER TABLE "{TABLE}" ADD CONSTRAINT "{TABLE}_pkey" PRIMARY KEY (template_id, customer_id)')
+        schema_editor.execute(f'ALTER TABLE "{TABLE}" ADD CONSTRAINT "{TABLE}_pkey" PRIMARY KEY (customer_id, template_id)')
         schema_editor.execute(f'ALTER TABLE "{TABLE}" DROP CONSTRAINT coupon_customer_holding_unique')
         for name in by_customer:
             schema_editor.execute(f'DROP INDEX "{name}"')
@@ -82,7 +82,18 @@ class Migration(migrations.Migration):
                     model_name="customerholding",
                     name="pk",
                     field=models.CompositePrimaryKey(
-                        "template", "customer", blank=True, editable=False, primary_key=True, serialize=False
+                        "customer", "template", blank=True, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="customerholding",
+                    name="template",
+                    field=models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="coupons.coupontemplate",
                     ),
                 ),
                 migrations.AlterField(
@@ -98,6 +109,6 @@ class Migration(migrations.Migration):
                 ),
             ]
         ),
-        # After the state: `apps` holds the model keyed by (template, customer).
+        # After the state: `apps` holds the model keyed by (customer, template).
         migrations.RunPython(_key, _surrogate),
     ]
