@@ -289,8 +289,16 @@ class Coupon(models.Model):
     template = models.ForeignKey(
         CouponTemplate, verbose_name="批次", on_delete=models.PROTECT, related_name="coupons", db_constraint=False
     )
+    # Not indexed: a request's coupons are read among its customer's (the (customer, status) index), its customer
+    # being theirs — a replay's answer, the admin's count and links; issue requests are never deleted (the admin
+    # only reads them; their packs and customers are PROTECTed by them): an index entry less per coupon.
     issue_request = models.ForeignKey(
-        IssueRequest, verbose_name="发券记录", on_delete=models.PROTECT, related_name="coupons", db_constraint=False
+        IssueRequest,
+        verbose_name="发券记录",
+        on_delete=models.PROTECT,
+        related_name="coupons",
+        db_constraint=False,
+        db_index=False,
     )
     customer = models.ForeignKey(
         "customers.Customer",
