@@ -389,13 +389,13 @@ def _holdings_add(
 ) -> None:
     """Count the pack's coupons in each customer's holdings: an UPDATE of the rows read in `held`, an INSERT of
     the others. The batch holds the templates' row locks, and every writer of a holding takes its template's lock
-    first, so no holding read as absent under the locks can appear before the commit (if one did, the unique
-    constraint would refuse the INSERT and the batch would roll back whole); a plain INSERT is cheaper than an
+    first, so no holding read as absent under the locks can appear before the commit (if one did, the primary key
+    (customer, template) would refuse the INSERT and the batch would roll back whole); a plain INSERT is cheaper than an
     upsert's conflict check.
 
     `checked` (the optimistic path, whose `held` was read before the locks): the writes verify that reading instead
     of reading again — each UPDATE only where the holding stays within the template's per-customer limit, and a
-    holding that appeared since is refused by the unique constraint; either raises `_Moved`."""
+    holding that appeared since is refused by the primary key; either raises `_Moved`."""
     table = connection.ops.quote_name(CustomerHolding._meta.db_table)
     with connection.cursor() as cursor:
         for item in state.items:
