@@ -672,7 +672,7 @@ class IssueRequestAdmin(LedgerAdmin):
             "<a href='{}'>{}</a>",
             (
                 (reverse("admin:coupons_coupon_change", args=[coupon.pk]), code_display(coupon.code))
-                for coupon in obj.coupons.order_by("pk")
+                for coupon in obj.coupons.filter(customer_id=obj.customer_id).order_by("pk")
             ),
         )
 

@@ -81,8 +81,8 @@ def customer_holdings() -> list[Finding]:
 
 @integrity_check(
     "coupons.keys",
-    what="each coupon's template and issue request exist, and it is its request's customer's; each issue request's "
-    "customer, associate and store exist",
+    what="each coupon's template and issue request exist, and it is its request's customer's and associate's; each "
+    "issue request's customer, associate, store and pack exist",
 )
 def coupon_keys() -> list[Finding]:
     request = IssueRequest.objects.filter(pk=OuterRef("issue_request_id"), customer_id=OuterRef("customer_id"))
@@ -90,33 +90,46 @@ def coupon_keys() -> list[Finding]:
         Coupon.objects.exclude(Exists(request))
         | Coupon.objects.exclude(Exists(CouponTemplate.objects.filter(pk=OuterRef("template_id"))))
     ).values_list("pk", "template_id", "issue_request_id", "customer_id")
-    return [
-        Finding(
-            f"coupon {pk}",
-            f"template {template}, issue request {request}, customer {customer}: no such template, or no such "
-            "request of that customer",
-        )
-        for pk, template, request, customer in wrong.order_by("pk")
-    ] + _request_keys()
+    # The coupon's associate is its request's: the request's PROTECT keeps the associate (see Coupon.associate).
+    sender = IssueRequest.objects.filter(pk=OuterRef("issue_request_id"), associate_id=OuterRef("associate_id"))
+    not_senders = Coupon.objects.filter(associate_id__isnull=False).exclude(Exists(sender))
+    return (
+        [
+            Finding(
+                f"coupon {pk}",
+                f"template {template}, issue request {request}, customer {customer}: no such template, or no such "
+                "request of that customer",
+            )
+            for pk, template, request, customer in wrong.order_by("pk")
+        ]
+        + [
+            Finding(f"coupon {pk}", f"associate {associate}: not the associate of its issue request {request}")
+            for pk, associate, request in not_senders.values_list("pk", "associate_id", "issue_request_id").order_by(
+                "pk"
+            )
+        ]
+        + _request_keys()
+    )
 
 
 def _request_keys() -> list[Finding]:
-    """An issue request's customer, associate and store keys carry no database constraint (see IssueRequest)."""
+    """An issue request's keys carry no database constraint (see IssueRequest)."""
     absent = (
         IssueRequest.objects.exclude(Exists(Customer.objects.filter(pk=OuterRef("customer_id"))))
+        | IssueRequest.objects.exclude(Exists(CouponPack.objects.filter(pk=OuterRef("pack_id"))))
         | IssueRequest.objects.filter(associate_id__isnull=False).exclude(
             Exists(Associate.objects.filter(pk=OuterRef("associate_id")))
         )
         | IssueRequest.objects.filter(store_id__isnull=False).exclude(
             Exists(Store.objects.filter(pk=OuterRef("store_id")))
         )
-    ).values_list("pk", "customer_id", "associate_id", "store_id")
+    ).values_list("pk", "customer_id", "associate_id", "store_id", "pack_id")
     return [
         Finding(
             f"issue request {pk}",
-            f"customer {customer}, associate {associate}, store {store}: one of them does not exist",
+            f"customer {customer}, associate {associate}, store {store}, pack {pack}: one of them does not exist",
         )
-        for pk, customer, associate, store in absent.order_by("pk")
+        for pk, customer, associate, store, pack in absent.order_by("pk")
     ]
 
 

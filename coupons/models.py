@@ -217,12 +217,20 @@ class IssueRequest(models.Model):
     # Unique by a constraint rather than unique=True, which on PostgreSQL adds a second (LIKE) index a campaign would
     # write once per customer for no query.
     request_no = models.CharField("请求号", max_length=64)
-    # The pack's key is checked by the database; the customer's, associate's and store's are not: a campaign writes
-    # a million requests, and each checked key costs a lookup per row (the three took half of a campaign's writing of
-    # its requests). Each is read from a live row in the transaction that writes the request, customers, associates
-    # and stores are never deleted once they have requests (PROTECT), and the integrity check `coupons.keys` finds a
-    # request pointing at none.
-    pack = models.ForeignKey(CouponPack, verbose_name="券包", on_delete=models.PROTECT, related_name="issue_requests")
+    # No key of a request is checked by the database: a campaign writes a million requests, and each checked key costs
+    # a lookup per row (the customer's, associate's and store's took half of a campaign's writing of its requests; the
+    # pack's, the last one, a share-lock of the pack's row per request, 5% of the campaign's database time). Each is
+    # read from a live row in the transaction that writes the request; the pack is then held by that transaction's
+    # guarded UPDATE (`coupon_pack_send`) or row lock, re-read under it (`coupon_pack_send_many`), so a pack deleted
+    # in between rolls the send back; packs, customers, associates and stores are never deleted once they have
+    # requests (PROTECT), and the integrity check `coupons.keys` finds a request pointing at none.
+    pack = models.ForeignKey(
+        CouponPack,
+        verbose_name="券包",
+        on_delete=models.PROTECT,
+        related_name="issue_requests",
+        db_constraint=False,
+    )
     customer = models.ForeignKey(
         "customers.Customer",
         verbose_name="客户",
@@ -281,8 +289,16 @@ class Coupon(models.Model):
     template = models.ForeignKey(
         CouponTemplate, verbose_name="批次", on_delete=models.PROTECT, related_name="coupons", db_constraint=False
     )
+    # Not indexed: a request's coupons are read among its customer's (the (customer, status) index), its customer
+    # being theirs — a replay's answer, the admin's count and links; issue requests are never deleted (the admin
+    # only reads them; their packs and customers are PROTECTed by them): an index entry less per coupon.
     issue_request = models.ForeignKey(
-        IssueRequest, verbose_name="发券记录", on_delete=models.PROTECT, related_name="coupons", db_constraint=False
+        IssueRequest,
+        verbose_name="发券记录",
+        on_delete=models.PROTECT,
+        related_name="coupons",
+        db_constraint=False,
+        db_index=False,
     )
     customer = models.ForeignKey(
         "customers.Customer",
@@ -292,14 +308,20 @@ class Coupon(models.Model):
         db_constraint=False,
         db_index=False,  # (customer, status) below serves every lookup by customer
     )
+    # Not indexed: no query looks coupons up by associate (the sidebar, the till and the admin by customer, code,
+    # template or store; the daily figures by issue time). An associate's deletion is refused by its issue requests
+    # (PROTECT, looked up by their (associate, created_at) index), which every coupon's associate is (the integrity
+    # check `coupons.keys`), so the coupons are not looked up for it either (DO_NOTHING): an index entry less for each
+    # coupon a campaign writes.
     associate = models.ForeignKey(
         "associates.Associate",
         verbose_name="发送导购",
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        on_delete=models.DO_NOTHING,
         related_name="coupons_sent",
         db_constraint=False,
+        db_index=False,
     )
     store = models.ForeignKey(
         "associates.Store",
@@ -447,18 +469,28 @@ class CustomerHolding(models.Model):
     template or a customer still cascades here (Django's collector does it, constraint or not), and the integrity
     check `coupons.holdings` finds a holding whose template or customer is gone."""
 
+    # The key is (customer, template) itself, the only index: a surrogate id and a unique index beside it were two
+    # more index entries per coupon a campaign issues. Every query reads holdings by customer (the sidebar and
+    # `coupon_pack_send`'s upsert with the template, a campaign's batch by its customers alone, one index descent
+    # each). Customers are never deleted (merged or opted out); a template that has holdings has coupons, whose
+    # PROTECT refuses its deletion, so the deletion does not look holdings up by template (DO_NOTHING; the integrity
+    # check `coupons.holdings` finds a holding without coupons or template).
+    pk = models.CompositePrimaryKey("customer", "template")
     template = models.ForeignKey(
         CouponTemplate,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,  # read only with its customer (the primary key)
+    )
+    customer = models.ForeignKey(
+        "customers.Customer",
         on_delete=models.CASCADE,
         related_name="+",
         db_constraint=False,
-        db_index=False,  # the unique (template, customer) serves every lookup by template
+        db_index=False,  # the primary key (customer, template) serves every lookup by customer
     )
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+", db_constraint=False)
     issued = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["template", "customer"], name="coupon_customer_holding_unique")]
 
     def __str__(self) -> str:
         return f"{self.template_id} × {self.customer_id}: {self.issued}"

@@ -63,9 +63,10 @@ def redemptions_visible(*, store_ids: StoreIds, queryset: QuerySet[Redemption] |
 
 
 def issue_requests_with_counts(*, queryset: QuerySet[IssueRequest]) -> QuerySet[IssueRequest]:
-    """Issue requests annotated with `coupon_count`, computed per row shown (not by grouping the whole ledger)."""
+    """Issue requests annotated with `coupon_count`, computed per row shown (not by grouping the whole ledger); a
+    request's coupons are found among its customer's (Coupon.issue_request has no index of its own)."""
     counts = (
-        Coupon.objects.filter(issue_request=OuterRef("pk"))
+        Coupon.objects.filter(customer_id=OuterRef("customer_id"), issue_request=OuterRef("pk"))
         .order_by()
         .values("issue_request")
         .annotate(count=Count("pk"))

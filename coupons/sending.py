@@ -94,7 +94,9 @@ def _replayed(*, request_no: str, pack_id: int, customer_id: int) -> PackSent | 
         return None
     if request.pack_id != pack_id or request.customer_id != customer_id:
         raise conflict("request_no_reused", "这个请求号已用于另一次发券。")
-    return PackSent(request=request, coupons=list(request.coupons.order_by("pk")), created=False)
+    # Found among the customer's coupons (Coupon.issue_request has no index of its own).
+    coupons = request.coupons.filter(customer_id=request.customer_id).order_by("pk")
+    return PackSent(request=request, coupons=list(coupons), created=False)
 
 
 def counter_take(table: str, counter: str, keys: dict, amount: int, limit: int) -> bool:

@@ -152,11 +152,14 @@ def _state(pack_id: int, now: dt.datetime, *, lock: bool) -> _State:
 
 
 def _holdings(state: _State, customers: list[int]) -> dict[tuple[int, int], int]:
+    """(template, customer) → coupons held, of the pack's templates. Read by customer alone (one descent of the
+    primary key (customer, template) each; a condition on the template too would make it one per pair)."""
     held: dict[tuple[int, int], int] = {}
     for template_id, customer_id, issued in CustomerHolding.objects.filter(
-        _among("customer_id", customers), template_id__in=list(state.templates)
+        _among("customer_id", customers)
     ).values_list("template_id", "customer_id", "issued"):
-        held[template_id, customer_id] = issued
+        if template_id in state.templates:
+            held[template_id, customer_id] = issued
     return held
 
 
@@ -386,13 +389,13 @@ def _holdings_add(
 ) -> None:
     """Count the pack's coupons in each customer's holdings: an UPDATE of the rows read in `held`, an INSERT of
     the others. The batch holds the templates' row locks, and every writer of a holding takes its template's lock
-    first, so no holding read as absent under the locks can appear before the commit (if one did, the unique
-    constraint would refuse the INSERT and the batch would roll back whole); a plain INSERT is cheaper than an
+    first, so no holding read as absent under the locks can appear before the commit (if one did, the primary key
+    (customer, template) would refuse the INSERT and the batch would roll back whole); a plain INSERT is cheaper than an
     upsert's conflict check.
 
     `checked` (the optimistic path, whose `held` was read before the locks): the writes verify that reading instead
     of reading again — each UPDATE only where the holding stays within the template's per-customer limit, and a
-    holding that appeared since is refused by the unique constraint; either raises `_Moved`."""
+    holding that appeared since is refused by the primary key; either raises `_Moved`."""
     table = connection.ops.quote_name(CustomerHolding._meta.db_table)
     with connection.cursor() as cursor:
         for item in state.items:

@@ -9,6 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import F
 
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
 from clientbook.models import FollowRelation
@@ -113,11 +114,27 @@ def _coupon_of_no_request(ledgers):
     return "coupons.keys", f"coupon {coupon.pk}: template {coupon.template_id}, issue request 987654321"
 
 
+def _coupon_of_another_associate(ledgers):
+    # An associate's deletion is refused by their issue requests alone: a coupon's associate must be its request's.
+    coupon = ledgers["coupons"][2]
+    other = AssociateFactory(store=StoreFactory())
+    Coupon.objects.filter(pk=coupon.pk).update(associate=other)
+    return "coupons.keys", f"coupon {coupon.pk}: associate {other.pk}: not the associate of its issue request"
+
+
 def _request_of_no_customer(ledgers):
     # An issue request's customer key carries no database constraint either.
     request = ledgers["coupons"][2].issue_request
     IssueRequest.objects.filter(pk=request.pk).update(customer_id=987654321)
     return "coupons.keys", f"issue request {request.pk}: customer 987654321, associate"
+
+
+def _request_of_no_pack(ledgers):
+    # Nor its pack's (whose spent amount follows, so that only the key is wrong).
+    request = ledgers["coupons"][2].issue_request
+    IssueRequest.objects.filter(pk=request.pk).update(pack_id=987654321)
+    CouponPack.objects.filter(pk=request.pack_id).update(spent=F("spent") - request.cost)
+    return "coupons.keys", f"issue request {request.pk}: customer {request.customer_id}, associate"
 
 
 def _redeemed_twice(ledgers):
@@ -155,7 +172,9 @@ def _follow_left_behind(ledgers):
         _holding_missing,
         _holding_dangling,
         _coupon_of_no_request,
+        _coupon_of_another_associate,
         _request_of_no_customer,
+        _request_of_no_pack,
         _redeemed_twice,
         _status_without_ledger,
         _merge_loop,
