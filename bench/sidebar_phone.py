@@ -28,6 +28,9 @@ This machine is shared: the figures move with whatever else runs on it; compare 
 import json
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from importlib import import_module
 from pathlib import Path
@@ -90,11 +93,23 @@ MARKS = """
 """
 
 
+# What the page fetched and when (ms from the navigation's start): where a visit's time goes, in the log.
+WATERFALL = """() => performance.getEntriesByType("navigation").concat(performance.getEntriesByType("resource"))
+  .map(e => `${Math.round(e.startTime)}-${Math.round(e.responseEnd)} ${e.name.replace(/^https?:\\/\\/[^/]+/, "")}`)
+  .concat(Object.entries(window.__omniMarks).map(([k, v]) => `${Math.round(v)} ${k}`))"""
+
+
 def add_arguments(parser):
     parser.add_argument("--runs", type=int, help=f"Cold and warm visits each (default {RUNS}).")
+    parser.add_argument(
+        "--static",
+        choices=["collected", "development"],
+        help="Static files as production serves them (collected: hashed names, gzip, cached a year; the default) "
+        "or as the demo does (development: the apps' folders, uncompressed).",
+    )
 
 
-def run(*, scale: float = 1.0, log, customers: int = CUSTOMERS, runs: int = RUNS) -> dict:
+def run(*, scale: float = 1.0, log, customers: int = CUSTOMERS, runs: int = RUNS, static: str = "collected") -> dict:
     from playwright.sync_api import sync_playwright
 
     runs = max(1, round(runs * scale))
@@ -107,7 +122,7 @@ def run(*, scale: float = 1.0, log, customers: int = CUSTOMERS, runs: int = RUNS
     session.create()
     port = free_port()
     omni = f"http://127.0.0.1:{port}"
-    with bench_emulator() as (emulator, wecom):
+    with tempfile.TemporaryDirectory(prefix="bench_sidebar_phone_") as folder, bench_emulator() as (emulator, wecom):
         emulator.control("POST", "faults", {"callbacks": "off"})
         emulator.control("POST", "associates", {"userid": associate.wecom_userid, "name": associate.name})
         emulator.control("POST", "customers", {"name": customer.name, "external_userid": external_userid})
@@ -120,6 +135,8 @@ def run(*, scale: float = 1.0, log, customers: int = CUSTOMERS, runs: int = RUNS
             "OMNI_PUBLIC_URL": omni,
             "OMNI_FRAME_ANCESTORS": emulator.url,
         }
+        if static == "collected":
+            env.update(_static_collected(database_url(), log, folder))
         with omni_process(web_cmd(port, WEB_WORKERS), database_url=database_url(), extra_env=env):
             wait_until_up(port, "/healthz")
             # Playwright's sync API runs an event loop in this thread; nothing here touches the ORM any more.
@@ -133,6 +150,7 @@ def run(*, scale: float = 1.0, log, customers: int = CUSTOMERS, runs: int = RUNS
     return {
         "customers": customers,
         "runs": runs,
+        "static": static,
         "profile": {
             "viewport": "390x844 mobile",
             "latency_ms": LATENCY_MS,
@@ -145,6 +163,22 @@ def run(*, scale: float = 1.0, log, customers: int = CUSTOMERS, runs: int = RUNS
         "corp": CORP_ID,
         "agent": AGENT_ID,
     }
+
+
+def _static_collected(url: str, log, folder: str) -> dict[str, str]:
+    """collectstatic into a folder of this run's (`./run serve` does it into production's), and the environment that
+    serves it as production does; the secret key stays this process's, so the session made here holds there."""
+    env = {"OMNI_VAR_DIR": folder, "OMNI_STATIC_COLLECTED": "1", "DJANGO_SECRET_KEY": settings.SECRET_KEY}
+    log("collectstatic (hashed names, gzip)")
+    child = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    child.update(env, DATABASE_URL=url, OMNI_DEVELOPMENT="1")
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"],
+        cwd=Path(settings.BASE_DIR),
+        env=child,
+        check=True,
+    )
+    return env
 
 
 def _chat() -> tuple[Customer, object, str]:
@@ -167,6 +201,20 @@ def _chat() -> tuple[Customer, object, str]:
 
 def _visits(browser, omni: str, session_key: str, name: str, runs: int, log) -> dict[str, list[dict]]:
     visits: dict[str, list[dict]] = {"cold": [], "warm": []}
+    # Unthrottled visits first, one per web worker and more: a worker's first request (imports, templates, the first
+    # connection) is the server's start, not the phone's cost.
+    context = browser.new_context(**PHONE)
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session_key, "url": omni}])
+    context.add_init_script(MARKS % json.dumps(name))
+    try:
+        for _ in range(WEB_WORKERS * 2):
+            page = context.new_page()
+            page.goto(f"{omni}/sidebar/", timeout=VISIT_TIMEOUT_MS)
+            page.locator("#orders .order").first.wait_for(timeout=VISIT_TIMEOUT_MS)
+            page.wait_for_load_state("networkidle", timeout=VISIT_TIMEOUT_MS)
+            page.close()
+    finally:
+        context.close()
     for n in range(runs):
         context = browser.new_context(**PHONE)
         context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session_key, "url": omni}])
@@ -177,8 +225,9 @@ def _visits(browser, omni: str, session_key: str, name: str, runs: int, log) -> 
             _throttle(cdp)
             for kind in ("cold", "warm"):
                 visit = _visit(page, cdp, f"{omni}/sidebar/")
+                waterfall = visit.pop("waterfall")
                 visits[kind].append(visit)
-                log(f"run {n + 1}/{runs} {kind}: {visit}")
+                log(f"run {n + 1}/{runs} {kind}: {visit}\n  " + "\n  ".join(waterfall))
         finally:
             context.close()
     return visits
@@ -220,6 +269,7 @@ def _visit(page, cdp, url: str) -> dict:
         marks = page.evaluate("() => window.__omniMarks")
         page.wait_for_load_state("networkidle", timeout=VISIT_TIMEOUT_MS)
         time.sleep(0.2)
+        waterfall = page.evaluate(WATERFALL)
     finally:
         cdp.remove_listener("Network.requestWillBeSent", sent)
         cdp.remove_listener("Network.loadingFinished", finished)
@@ -228,6 +278,7 @@ def _visit(page, cdp, url: str) -> dict:
         "purchases_ms": round(marks["purchases"]),
         "requests": len(requests),
         "bytes": int(sum(requests.values())),
+        "waterfall": waterfall,
     }
 
 

@@ -13,9 +13,11 @@ from sidebar.customer_apis import (
     SidebarTaskDoneApi,
     SidebarTasksApi,
 )
+from sidebar.first_screen_apis import SidebarFirstScreenApi
 from sidebar.suggestion_apis import SidebarAddonsApi, SidebarOutreachApi, SidebarSuggestionsApi
 
 urlpatterns = [
+    path("first-screen/", SidebarFirstScreenApi.as_view(), name="sidebar-first-screen"),
     path("customers/<int:customer_id>/", SidebarCustomerApi.as_view(), name="sidebar-customer"),
     path("customers/<int:customer_id>/orders/", SidebarOrdersApi.as_view(), name="sidebar-customer-orders"),
     path("customers/<int:customer_id>/notes/", SidebarNoteApi.as_view(), name="sidebar-customer-notes"),

@@ -1,4 +1,7 @@
-/* Omni's bridge to WeCom's JS-SDK: sign the page, then getContext / getCurExternalContact / sendChatMessage. */
+/* Omni's bridge to WeCom's JS-SDK: sign the page, then getContext / getCurExternalContact / sendChatMessage.
+   A page that rendered its signatures (<script id="omni-jssdk" type="application/json">, for its own URL) starts
+   wx.config / wx.agentConfig as soon as this runs, with no round trip first; any other page, or one whose signature
+   WeCom refuses (e.g. it is reached at another URL than it was signed for), asks /wecom/jssdk/config/. */
 (function () {
   "use strict";
   function invoke(name, args) {
@@ -8,22 +11,31 @@
       });
     });
   }
+  function pageUrl() { return location.href.split("#")[0]; }
+  function fetched() {
+    return fetch("/wecom/jssdk/config/?url=" + encodeURIComponent(pageUrl()), { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) { throw new Error("jssdk config " + r.status); } return r.json(); });
+  }
+  function configure(cfg) {
+    return new Promise(function (resolve, reject) {
+      wx.config(cfg.config);
+      wx.agentConfig(Object.assign({}, cfg.agentConfig, {
+        success: function () { resolve(); },
+        fail: function (res) { reject(new Error((res && res.errMsg) || "agentConfig failed")); }
+      }));
+    });
+  }
+  function rendered() {
+    var node = document.getElementById("omni-jssdk");
+    var cfg = node ? JSON.parse(node.textContent || "null") : null;
+    return cfg && cfg.url === pageUrl() ? cfg : null;
+  }
   var ready = null;
   window.OmniWeCom = {
     ready: function () {
       if (ready) { return ready; }
-      var url = location.href.split("#")[0];
-      ready = fetch("/wecom/jssdk/config/?url=" + encodeURIComponent(url), { headers: { Accept: "application/json" }, credentials: "same-origin" })
-        .then(function (r) { if (!r.ok) { throw new Error("jssdk config " + r.status); } return r.json(); })
-        .then(function (cfg) {
-          return new Promise(function (resolve, reject) {
-            wx.config(cfg.config);
-            wx.agentConfig(Object.assign({}, cfg.agentConfig, {
-              success: function () { resolve(); },
-              fail: function (res) { reject(new Error((res && res.errMsg) || "agentConfig failed")); }
-            }));
-          });
-        });
+      var cfg = rendered();
+      ready = cfg ? configure(cfg).catch(function () { return fetched().then(configure); }) : fetched().then(configure);
       return ready;
     },
     context: function () { return this.ready().then(function () { return invoke("getContext"); }); },
@@ -32,4 +44,6 @@
     },
     sendChatMessage: function (message) { return this.ready().then(function () { return invoke("sendChatMessage", message); }); }
   };
+  // Signed in the page: verify now, while the rest of the page's scripts run.
+  if (window.wx && rendered()) { window.OmniWeCom.ready().catch(function () {}); }
 })();
