@@ -274,7 +274,14 @@
   // What the sidebar's panels share: the customer on screen and the page's request helpers.
   window.OmniSidebar = { customerId: null, api: api, get: get, post: post, el: el, money: money, day: day, requestId: requestId };
 
-  OmniWeCom.currentExternalContact().then(function (externalUserId) {
+  // wecom.js is async: it may still be on its way when this (deferred) script runs.
+  function weCom() {
+    if (window.OmniWeCom) { return Promise.resolve(window.OmniWeCom); }
+    return new Promise(function (resolve) {
+      document.addEventListener("omni:wecom", function () { resolve(window.OmniWeCom); }, { once: true });
+    });
+  }
+  weCom().then(function (wecom) { return wecom.currentExternalContact(); }).then(function (externalUserId) {
     return get(app.dataset.firstScreenUrl + "?external_userid=" + encodeURIComponent(externalUserId));
   }).then(function (body) {
     var contact = body.contact;

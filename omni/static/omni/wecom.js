@@ -30,12 +30,24 @@
     var cfg = node ? JSON.parse(node.textContent || "null") : null;
     return cfg && cfg.url === pageUrl() ? cfg : null;
   }
+  // The JS-SDK (window.wx): this script may run before it (both are async on the sidebar page).
+  function sdk() {
+    if (window.wx) { return Promise.resolve(); }
+    var script = document.getElementById("wecom-jssdk");
+    return new Promise(function (resolve, reject) {
+      if (!script) { reject(new Error("JS-SDK missing")); return; }
+      script.addEventListener("load", function () { resolve(); });
+      script.addEventListener("error", function () { reject(new Error("JS-SDK failed to load")); });
+    });
+  }
   var ready = null;
   window.OmniWeCom = {
     ready: function () {
       if (ready) { return ready; }
-      var cfg = rendered();
-      ready = cfg ? configure(cfg).catch(function () { return fetched().then(configure); }) : fetched().then(configure);
+      ready = sdk().then(function () {
+        var cfg = rendered();
+        return cfg ? configure(cfg).catch(function () { return fetched().then(configure); }) : fetched().then(configure);
+      });
       return ready;
     },
     context: function () { return this.ready().then(function () { return invoke("getContext"); }); },
@@ -44,6 +56,7 @@
     },
     sendChatMessage: function (message) { return this.ready().then(function () { return invoke("sendChatMessage", message); }); }
   };
-  // Signed in the page: verify now, while the rest of the page's scripts run.
-  if (window.wx && rendered()) { window.OmniWeCom.ready().catch(function () {}); }
+  // Signed in the page: verify now, while the rest of the page loads.
+  if (rendered()) { window.OmniWeCom.ready().catch(function () {}); }
+  document.dispatchEvent(new CustomEvent("omni:wecom"));
 })();
