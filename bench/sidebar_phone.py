@@ -107,9 +107,18 @@ def add_arguments(parser):
         help="Static files as production serves them (collected: hashed names, gzip, cached a year; the default) "
         "or as the demo does (development: the apps' folders, uncompressed).",
     )
+    parser.add_argument("--screenshot", help="Save the last warm visit's first screen (390×844) to this PNG.")
 
 
-def run(*, scale: float = 1.0, log, customers: int = CUSTOMERS, runs: int = RUNS, static: str = "collected") -> dict:
+def run(
+    *,
+    scale: float = 1.0,
+    log,
+    customers: int = CUSTOMERS,
+    runs: int = RUNS,
+    static: str = "collected",
+    screenshot: str = "",
+) -> dict:
     from playwright.sync_api import sync_playwright
 
     runs = max(1, round(runs * scale))
@@ -144,7 +153,7 @@ def run(*, scale: float = 1.0, log, customers: int = CUSTOMERS, runs: int = RUNS
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
                 try:
-                    visits = _visits(browser, omni, session.session_key, customer.name, runs, log)
+                    visits = _visits(browser, omni, session.session_key, customer.name, runs, log, screenshot)
                 finally:
                     browser.close()
     return {
@@ -199,7 +208,9 @@ def _chat() -> tuple[Customer, object, str]:
     return identity.customer, identity.customer.primary_associate, identity.value
 
 
-def _visits(browser, omni: str, session_key: str, name: str, runs: int, log) -> dict[str, list[dict]]:
+def _visits(
+    browser, omni: str, session_key: str, name: str, runs: int, log, screenshot: str = ""
+) -> dict[str, list[dict]]:
     visits: dict[str, list[dict]] = {"cold": [], "warm": []}
     # Unthrottled visits first, one per web worker and more: a worker's first request (imports, templates, the first
     # connection) is the server's start, not the phone's cost.
@@ -228,6 +239,8 @@ def _visits(browser, omni: str, session_key: str, name: str, runs: int, log) -> 
                 waterfall = visit.pop("waterfall")
                 visits[kind].append(visit)
                 log(f"run {n + 1}/{runs} {kind}: {visit}\n  " + "\n  ".join(waterfall))
+            if screenshot and n == runs - 1:
+                page.screenshot(path=screenshot)
         finally:
             context.close()
     return visits

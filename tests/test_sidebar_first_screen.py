@@ -2,10 +2,15 @@
 profile, the first page of purchases and the usable coupons the separate APIs answer; another store's contact is the
 same 404 as an unknown one. Runs on SQLite and PostgreSQL."""
 
+import gzip
+import json
+import re
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import requests
+from django.test import Client
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.test import APIClient
@@ -118,3 +123,44 @@ def test_without_a_session_the_first_screen_refuses(world):
     response = APIClient().get(FIRST_SCREEN, {"external_userid": "wmChenJing0001"})
 
     assert response.status_code == 401
+
+
+def test_the_sidebar_page_carries_its_own_js_sdk_signatures_and_is_sent_compressed(world, wecom):
+    client = Client()
+    session = client.session
+    session[SESSION_KEY] = world["associate"].pk
+    session.save()
+
+    response = client.get("/sidebar/", HTTP_ACCEPT_ENCODING="gzip")
+
+    assert response.status_code == 200
+    assert response["Content-Encoding"] == "gzip"
+    page = gzip.decompress(response.content).decode()
+    signed = json.loads(re.search(r'<script id="omni-jssdk" type="application/json">(.*?)</script>', page).group(1))
+    # What /wecom/jssdk/config/ answers for the same URL, but without the round trip.
+    asked = client.get("/wecom/jssdk/config/", {"url": "http://testserver/sidebar/"}).json()
+    assert signed["url"] == "http://testserver/sidebar/"
+    assert signed["agentConfig"]["jsApiList"] == asked["agentConfig"]["jsApiList"]
+    # WeCom (the emulator's JS-SDK check) accepts both signatures for the page's URL.
+    for api, part in (("config", signed["config"]), ("agentConfig", signed["agentConfig"])):
+        verdict = requests.post(
+            f"{wecom.url}/jssdk/verify",
+            data=json.dumps(
+                {
+                    "api": api,
+                    "appId": part.get("appId", ""),
+                    "corpid": part.get("corpid", ""),
+                    "agentid": part.get("agentid", ""),
+                    "timestamp": part["timestamp"],
+                    "nonceStr": part["nonceStr"],
+                    "signature": part["signature"],
+                    "url": signed["url"],
+                    "jsApiList": part["jsApiList"],
+                }
+            ),
+            timeout=10,
+        ).json()
+        assert verdict["ok"], verdict
+    # The page's scripts: async SDK and bridge, deferred sidebar; hashed names are production's (collectstatic).
+    assert re.search(r'<script src="[^"]*" id="wecom-jssdk" async>', page)
+    assert re.search(r'<script src="/static/omni/sidebar[^"]*\.js" defer>', page)
