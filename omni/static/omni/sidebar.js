@@ -82,10 +82,14 @@
   }
   // After the first screen: the rest of the page's own cards.
   function loadRest() { return Promise.all([loadSuggestions(), loadCoupons(), loadTasks(), loadCommunity()]); }
-  // Deferred scripts (the panels') have all run by DOMContentLoaded: none misses the event.
-  function whenParsed(fn) {
-    if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", fn); } else { fn(); }
-  }
+  // Deferred scripts (the panels') have all run by DOMContentLoaded: none misses the event. (readyState is already
+  // "interactive" while they run, so it cannot tell; this script, deferred too, runs before the event fires.)
+  var parsed = new Promise(function (resolve) {
+    if (document.readyState === "complete") { resolve(); return; }
+    document.addEventListener("DOMContentLoaded", function () { resolve(); });
+    window.addEventListener("load", function () { resolve(); });
+  });
+  function whenParsed(fn) { parsed.then(fn); }
   function requestId() {
     if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
     return "xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx".replace(/x/g, function () { return (Math.random() * 16 | 0).toString(16); });
