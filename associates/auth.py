@@ -138,29 +138,35 @@ def jssdk_config(request: HttpRequest, *, associate: Associate) -> JsonResponse:
     page = urlsplit(url)
     if (page.scheme, page.netloc) != (public.scheme, public.netloc) and page.netloc != request.get_host():
         return JsonResponse({"error": {"code": "foreign_url", "message": "只能为 Omni 自己的页面签名"}}, status=400)
-    client = wecom_client()
     try:
-        corp_ticket, agent_ticket = client.jsapi_ticket(), client.agent_ticket()
+        params = jssdk_params(url=url)
     except WeComError:
         return JsonResponse({"error": {"code": "wecom_unavailable", "message": "企业微信暂时不可用"}}, status=503)
+    return JsonResponse(params)
+
+
+def jssdk_params(*, url: str) -> dict:
+    """wx.config's and wx.agentConfig's parameters signed for the page at `url` (without its #fragment); WeComError
+    when WeCom cannot give the tickets. Pages that know their own URL render these (no round trip before the
+    JS-SDK can start); others ask /wecom/jssdk/config/."""
+    client = wecom_client()
+    corp_ticket, agent_ticket = client.jsapi_ticket(), client.agent_ticket()
     timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
-    return JsonResponse(
-        {
-            "config": {
-                "beta": True,
-                "appId": settings.WECOM_CORP_ID,
-                "timestamp": timestamp,
-                "nonceStr": nonce,
-                "signature": jssdk_signature(ticket=corp_ticket, noncestr=nonce, timestamp=timestamp, url=url),
-                "jsApiList": JSAPI_LIST,
-            },
-            "agentConfig": {
-                "corpid": settings.WECOM_CORP_ID,
-                "agentid": str(settings.WECOM_AGENT_ID),
-                "timestamp": timestamp,
-                "nonceStr": nonce,
-                "signature": jssdk_signature(ticket=agent_ticket, noncestr=nonce, timestamp=timestamp, url=url),
-                "jsApiList": JSAPI_LIST,
-            },
-        }
-    )
+    return {
+        "config": {
+            "beta": True,
+            "appId": settings.WECOM_CORP_ID,
+            "timestamp": timestamp,
+            "nonceStr": nonce,
+            "signature": jssdk_signature(ticket=corp_ticket, noncestr=nonce, timestamp=timestamp, url=url),
+            "jsApiList": JSAPI_LIST,
+        },
+        "agentConfig": {
+            "corpid": settings.WECOM_CORP_ID,
+            "agentid": str(settings.WECOM_AGENT_ID),
+            "timestamp": timestamp,
+            "nonceStr": nonce,
+            "signature": jssdk_signature(ticket=agent_ticket, noncestr=nonce, timestamp=timestamp, url=url),
+            "jsApiList": JSAPI_LIST,
+        },
+    }

@@ -279,15 +279,18 @@ STATIC_ROOT = VAR_DIR / "static"
 # Production serves what `collectstatic` (run by `./run serve`) put in STATIC_ROOT: names with the content's hash,
 # gzip and brotli copies, and WhiteNoise's Cache-Control of a year on them. Development and the test run read the
 # apps' folders directly (nothing to collect first), with WhiteNoise's finders.
+# OMNI_STATIC_COLLECTED=1 serves them as production does in a run that is not a deployment (after collectstatic):
+# `bench sidebar_phone` measures the page as production sends it.
+STATIC_COLLECTED = env.bool("OMNI_STATIC_COLLECTED", default=not (DEBUG or DEVELOPMENT))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not (DEBUG or DEVELOPMENT)
+        if STATIC_COLLECTED
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = DEBUG or DEVELOPMENT
+WHITENOISE_USE_FINDERS = not STATIC_COLLECTED
 STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns at every start when it is missing
 WHITENOISE_AUTOREFRESH = DEBUG
 

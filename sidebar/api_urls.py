@@ -13,6 +13,7 @@ from sidebar.customer_apis import (
     SidebarTaskDoneApi,
     SidebarTasksApi,
 )
+from sidebar.first_screen_apis import SidebarFirstScreenApi
 from sidebar.library_apis import (
     SidebarMaterialContentApi,
     SidebarMaterialsApi,
@@ -29,6 +30,7 @@ from sidebar.task_apis import SidebarTaskApi, SidebarTaskReassignApi, SidebarTas
 from sidebar.timeline_apis import SidebarTimelineApi
 
 urlpatterns = [
+    path("first-screen/", SidebarFirstScreenApi.as_view(), name="sidebar-first-screen"),
     path("customers/<int:customer_id>/", SidebarCustomerApi.as_view(), name="sidebar-customer"),
     path("customers/<int:customer_id>/orders/", SidebarOrdersApi.as_view(), name="sidebar-customer-orders"),
     path("customers/<int:customer_id>/notes/", SidebarNoteApi.as_view(), name="sidebar-customer-notes"),

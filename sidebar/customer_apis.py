@@ -92,56 +92,58 @@ class SidebarProfileOut(serializers.Serializer):
 class SidebarCustomerApi(SidebarApi):
     @extend_schema(operation_id="sidebar_customer_get", responses=SidebarProfileOut, tags=["sidebar"])
     def get(self, request, customer_id: int):
-        customer = self.head(request, customer_id, with_friendship=True)
-        customer_profile_view_record(customer_id=customer.pk, associate=request.user, ip=client_ip(request))
-        lists = customer_lists(customer_id=customer.pk)
-        identities = lists.identities
-        figures = customer_figures(customer_id=customer.pk)
-        follow = customer.friendship
-        return Response(
-            {
-                "customer": {
-                    "id": customer.pk,
-                    "name": customer.name,
-                    "gender": customer.gender,
-                    "phone": customer.phone_masked,
-                    "birthday": customer.birthday.isoformat() if customer.birthday else None,
-                    "member_since": moment_json(customer.created_at),
-                    "primary_store": customer.primary_store,
-                    "primary_associate": customer.primary_associate,
-                    "opted_out": customer.opted_out,
-                    "avatar": customer.avatar_url,
-                },
-                "linked": customer_is_linked(identity_kinds=[identity.kind for identity in identities]),
-                "identities": [
-                    {"kind": item.kind, "label": item.get_kind_display(), "value": item.masked_value}
-                    for item in identities
-                ],
-                "figures": {
-                    "lifetime_spend": money_json(figures.lifetime_spend),
-                    "orders": figures.orders,
-                    "returns": figures.returns,
-                    "average_order_value": money_json(figures.average_order_value),
-                    "first_purchase_at": moment_json(figures.first_purchase_at),
-                    "last_purchase_at": moment_json(figures.last_purchase_at),
-                    "favourite_categories": figures.favourite_categories,
-                    "usual_sizes": [{"family": family, "size": size} for family, size in figures.usual_sizes],
-                    "tier": figures.tier,
-                    "segment": figures.segment,
-                },
-                "wecom": {
-                    "remark": follow.remark,
-                    "followed_at": moment_json(follow.followed_at),
-                    "add_way": follow.add_way,
-                    "type": follow.contact_type,
-                }
-                if follow
-                else None,
-                "tags": lists.tags,
-                "notes": [note | {"at": moment_json(note["at"])} for note in lists.notes],
-                "communities": [],
-            }
-        )
+        return Response(profile_json(self, request, customer_id))
+
+
+def profile_json(view: SidebarApi, request, customer_id: int) -> dict:
+    """The customer's profile (SidebarProfileOut) for the associate, recorded in the audit log; 404 if not theirs."""
+    customer = view.head(request, customer_id, with_friendship=True)
+    customer_profile_view_record(customer_id=customer.pk, associate=request.user, ip=client_ip(request))
+    lists = customer_lists(customer_id=customer.pk)
+    identities = lists.identities
+    figures = customer_figures(customer_id=customer.pk)
+    follow = customer.friendship
+    return {
+        "customer": {
+            "id": customer.pk,
+            "name": customer.name,
+            "gender": customer.gender,
+            "phone": customer.phone_masked,
+            "birthday": customer.birthday.isoformat() if customer.birthday else None,
+            "member_since": moment_json(customer.created_at),
+            "primary_store": customer.primary_store,
+            "primary_associate": customer.primary_associate,
+            "opted_out": customer.opted_out,
+            "avatar": customer.avatar_url,
+        },
+        "linked": customer_is_linked(identity_kinds=[identity.kind for identity in identities]),
+        "identities": [
+            {"kind": item.kind, "label": item.get_kind_display(), "value": item.masked_value} for item in identities
+        ],
+        "figures": {
+            "lifetime_spend": money_json(figures.lifetime_spend),
+            "orders": figures.orders,
+            "returns": figures.returns,
+            "average_order_value": money_json(figures.average_order_value),
+            "first_purchase_at": moment_json(figures.first_purchase_at),
+            "last_purchase_at": moment_json(figures.last_purchase_at),
+            "favourite_categories": figures.favourite_categories,
+            "usual_sizes": [{"family": family, "size": size} for family, size in figures.usual_sizes],
+            "tier": figures.tier,
+            "segment": figures.segment,
+        },
+        "wecom": {
+            "remark": follow.remark,
+            "followed_at": moment_json(follow.followed_at),
+            "add_way": follow.add_way,
+            "type": follow.contact_type,
+        }
+        if follow
+        else None,
+        "tags": lists.tags,
+        "notes": [note | {"at": moment_json(note["at"])} for note in lists.notes],
+        "communities": [],
+    }
 
 
 class OrderLineOut(serializers.Serializer):
@@ -181,13 +183,18 @@ class SidebarOrdersApi(SidebarApi):
             page = max(1, int(request.query_params.get("page", 1)))
         except ValueError:
             page = 1
-        orders = customer_orders_page(customer_id=customer.pk, offset=(page - 1) * ORDERS_PAGE, limit=ORDERS_PAGE + 1)
-        for order in orders:
-            order["placed_at"] = moment_json(order["placed_at"])
-            order["total_amount"] = money_json(order["total_amount"])
-            for line in order["lines"]:
-                line["unit_price"], line["discount"] = money_json(line["unit_price"]), money_json(line["discount"])
-        return Response({"page": page, "has_more": len(orders) > ORDERS_PAGE, "orders": orders[:ORDERS_PAGE]})
+        return Response(orders_page_json(customer_id=customer.pk, page=page))
+
+
+def orders_page_json(*, customer_id: int, page: int) -> dict:
+    """A page of the customer's orders, newest first (OrdersPageOut); the caller has checked the customer."""
+    orders = customer_orders_page(customer_id=customer_id, offset=(page - 1) * ORDERS_PAGE, limit=ORDERS_PAGE + 1)
+    for order in orders:
+        order["placed_at"] = moment_json(order["placed_at"])
+        order["total_amount"] = money_json(order["total_amount"])
+        for line in order["lines"]:
+            line["unit_price"], line["discount"] = money_json(line["unit_price"]), money_json(line["discount"])
+    return {"page": page, "has_more": len(orders) > ORDERS_PAGE, "orders": orders[:ORDERS_PAGE]}
 
 
 class NoteIn(serializers.Serializer):

@@ -9,22 +9,22 @@ from django.http import Http404, HttpRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_POST
 
-from associates.auth import associate_required, embeddable
+from associates.auth import associate_required, embeddable, jssdk_params
 from associates.models import Associate
 from clientbook.selectors import (
     associate_open_tasks,
-    customer_by_external_userid,
     customers_visible,
     workbench_customers_list,
 )
-from clientbook.services import follow_fetch
 from communities.models import Invite
 from communities.selectors import associate_invite_funnel, workbench_uninvited_customers
 from communities.services import community_for_store, community_invite_send
 from insights.selectors import store_month_get
 from omni.errors import ApplicationError
+from sidebar.contacts import sidebar_contact_customer
 from wecom.client import WeComError
 
 
@@ -53,14 +53,24 @@ def workbench(request: HttpRequest, *, associate: Associate):
     return render(request, "sidebar/workbench.html", context)
 
 
+@gzip_page
 @embeddable
 @associate_required
 def sidebar(request: HttpRequest, *, associate: Associate):
+    """The chat sidebar. Its JS-SDK signatures are in the page (no round trip before wx.agentConfig can start), for
+    the URL the browser asked for; the page asks /wecom/jssdk/config/ when it finds itself at another (or WeCom
+    could not give the tickets). Sent compressed: a phone's first screen waits for every byte of it."""
+    url = request.build_absolute_uri().split("#")[0]
+    try:
+        jssdk = {"url": url, **jssdk_params(url=url)}
+    except WeComError:
+        jssdk = None
     return render(
         request,
         "sidebar/sidebar.html",
         {
             "associate": associate,
+            "jssdk": jssdk,
             "jssdk_url": settings.WECOM_JSSDK_URL,
             "product_url": settings.OMNI_PRODUCT_URL,
             "miniprogram_appid": settings.WECOM_MINIPROGRAM_APPID,
@@ -76,14 +86,10 @@ def sidebar_contact(request: HttpRequest, *, associate: Associate) -> JsonRespon
     A contact we have no record of yet is looked up in WeCom and recorded when they are this associate's.
     """
     external_userid = request.GET.get("external_userid", "")
-    customer = customer_by_external_userid(viewer=associate, external_userid=external_userid)
-    if customer is None:
-        try:
-            follow = follow_fetch(associate=associate, external_userid=external_userid)
-        except ApplicationError as error:
-            return JsonResponse({"error": {"code": error.code, "message": error.message}}, status=error.status_code)
-        if follow is not None:
-            customer = customer_by_external_userid(viewer=associate, external_userid=external_userid)
+    try:
+        customer = sidebar_contact_customer(associate=associate, external_userid=external_userid)
+    except ApplicationError as error:
+        return JsonResponse({"error": {"code": error.code, "message": error.message}}, status=error.status_code)
     if customer is None:
         return JsonResponse({"error": {"code": "not_found", "message": "没有找到这位客户"}}, status=404)
     return JsonResponse(

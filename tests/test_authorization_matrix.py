@@ -1317,6 +1317,13 @@ OTHER_ROUTES = {
         None,
         REACH_B,
     ),
+    "sidebar-first-screen": (
+        "B's contact's first screen by external_userid",
+        lambda w: Request("GET", f"{SIDEBAR}/first-screen/", {"external_userid": "wmBJ01secret"}, True),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
     "workbench": ("workbench page", _get("/workbench/"), _page_roles(200), None, REACH_B),
     "workbench-month": ("my month page", _get("/workbench/month/"), _page_roles(200), None, REACH_B),
     "workbench-month-associate": (

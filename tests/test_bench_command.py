@@ -15,6 +15,7 @@ def test_every_benchmark_takes_its_own_options_and_two_may_share_a_name():
     assert _parse("sync", "--workers", "3", "--associates", "10").workers == 3
     assert _parse("coupons", "--workers", "1", "--campaign-only").campaign_only is True
     assert _parse("sidebar", "--customers", "5000").customers == 5000
+    assert _parse("sidebar_phone", "--runs", "3").runs == 3
 
 
 def test_an_option_of_another_benchmark_is_refused():

@@ -115,7 +115,9 @@ class BrowserUi:
         if name not in STATIC_FILES:
             return not_found()
         content = (PACKAGE_DIR / "static" / name).read_bytes()
-        return Response(200, content, [("Content-Type", STATIC_FILES[name]), ("Cache-Control", "no-cache")])
+        # WeCom's CDN lets browsers keep its JS-SDK a while; the emulator's own UI files are always asked again.
+        cache = "max-age=600" if name == "jwxwork.js" else "no-cache"
+        return Response(200, content, [("Content-Type", STATIC_FILES[name]), ("Cache-Control", cache)])
 
     def media(self, media_id: str) -> Response:
         entry = self.api.media_valid(media_id)

@@ -1,4 +1,6 @@
-/* The chat sidebar: find the customer of the open chat (JS-SDK), then render their 360 from /api/v1/sidebar/. */
+/* The chat sidebar: find the customer of the open chat (JS-SDK), then render their 360 from /api/v1/sidebar/.
+   First screen first: one call (first-screen/) answers who the contact is, her profile, her last purchases and open
+   coupons; only once they are drawn does anything else (suggestions, packs, community, tasks, other panels) ask. */
 (function () {
   "use strict";
   var app = document.getElementById("app");
@@ -22,7 +24,11 @@
       headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf } })
       .then(function (r) { return r.json().then(function (body) { if (!r.ok) { throw new Error((body.error && body.error.message) || r.status); } return body; }); });
   }
-  function money(v) { return "¥" + Number(v).toLocaleString("zh-CN", { minimumFractionDigits: 0, maximumFractionDigits: 2 }); }
+  // One formatter, made (and its locale data loaded) while the page waits for WeCom, not when the first screen draws:
+  // toLocaleString made a new one for every amount, which a slow phone's CPU felt.
+  var moneyFormat = new Intl.NumberFormat("zh-CN", { minimumFractionDigits: 0, maximumFractionDigits: 2 });
+  moneyFormat.format(1234.5);
+  function money(v) { return "¥" + moneyFormat.format(Number(v)); }
   function day(iso) { return iso ? iso.slice(0, 10) : "—"; }
   function daysAgo(iso) { return iso ? Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 86400000)) + " 天前" : "—"; }
 
@@ -67,10 +73,23 @@
     renderTags(p.tags); renderNotes(p.notes); renderWeCom(p.wecom, p.linked);
     $("link-card").hidden = p.linked;
   }
-  function loadAll() {
+  function renderFirstScreen(body) {
     page = 1;
-    return Promise.all([get(api + customerId + "/").then(renderProfile), loadOrders(false), loadTasks(), loadSuggestions(), loadCoupons(), loadCommunity()]);
+    renderProfile(body.profile);
+    renderOrders(body.orders, false);
+    renderCoupons({ coupons: body.coupons });
+    if (body.coupons.length) { $("chips").appendChild(el("span", { "class": "chip coupon-chip", text: "可用券 " + body.coupons.length + " 张" })); }
   }
+  // After the first screen: the rest of the page's own cards.
+  function loadRest() { return Promise.all([loadSuggestions(), loadCoupons(), loadTasks(), loadCommunity()]); }
+  // Deferred scripts (the panels') have all run by DOMContentLoaded: none misses the event. (readyState is already
+  // "interactive" while they run, so it cannot tell; this script, deferred too, runs before the event fires.)
+  var parsed = new Promise(function (resolve) {
+    if (document.readyState === "complete") { resolve(); return; }
+    document.addEventListener("DOMContentLoaded", function () { resolve(); });
+    window.addEventListener("load", function () { resolve(); });
+  });
+  function whenParsed(fn) { parsed.then(fn); }
   function requestId() {
     if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
     return "xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx".replace(/x/g, function () { return (Math.random() * 16 | 0).toString(16); });
@@ -259,14 +278,28 @@
   // What the sidebar's panels share: the customer on screen and the page's request helpers.
   window.OmniSidebar = { customerId: null, api: api, get: get, post: post, el: el, money: money, day: day, requestId: requestId };
 
-  OmniWeCom.currentExternalContact().then(function (externalUserId) {
-    return get(app.dataset.contactUrl + "?external_userid=" + encodeURIComponent(externalUserId));
-  }).then(function (contact) {
+  // wecom.js is async: it may still be on its way when this (deferred) script runs.
+  function weCom() {
+    if (window.OmniWeCom) { return Promise.resolve(window.OmniWeCom); }
+    return new Promise(function (resolve) {
+      document.addEventListener("omni:wecom", function () { resolve(window.OmniWeCom); }, { once: true });
+    });
+  }
+  weCom().then(function (wecom) { return wecom.currentExternalContact(); }).then(function (externalUserId) {
+    return get(app.dataset.firstScreenUrl + "?external_userid=" + encodeURIComponent(externalUserId));
+  }).then(function (body) {
+    var contact = body.contact;
     customerId = contact.id; contactAvatar = contact.avatar || "";
     window.OmniSidebar.customerId = customerId;
-    // The sidebar's other panels (their own scripts) start from this event: the chat's customer is known.
-    document.dispatchEvent(new CustomEvent("omni:customer", { detail: { customerId: customerId, externalUserId: contact.external_userid || "" } }));
-    return loadAll();
+    renderFirstScreen(body);
+    return new Promise(function (resolve) {
+      whenParsed(function () {
+        // The sidebar's other panels (their own scripts) start from this event: the chat's customer is known and
+        // the first screen is drawn.
+        document.dispatchEvent(new CustomEvent("omni:customer", { detail: { customerId: customerId, externalUserId: contact.external_userid || "" } }));
+        resolve(loadRest().catch(function (e) { $("error").textContent = e.message; }));
+      });
+    });
   }).catch(function (e) {
     $("name").textContent = "未识别的客户";
     $("error").textContent = e.message;

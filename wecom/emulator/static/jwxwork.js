@@ -62,6 +62,10 @@
   });
 
   if (inFrame) global.parent.postMessage({ wxemu: "hello" }, EMULATOR);
+  // Outside the UI the open chat is read from the emulator, as soon as the SDK loads: WeCom's app knows it without a
+  // request, so waiting for the first wx.invoke would add a round trip WeCom does not have. What wx.invoke answers,
+  // and when (only after wx.agentConfig succeeds), is unchanged.
+  var prefetched = inFrame ? null : fetchContext();
 
   function fetchContext() {
     return fetch(EMULATOR + "/jssdk/context")
@@ -83,7 +87,7 @@
     return new Promise(function (resolve) {
       contextWaiters.push(resolve);
       setTimeout(function () {
-        fetchContext().then(function () {
+        (prefetched || fetchContext()).then(function () {
           resolve(context);
         });
       }, inFrame ? 1500 : 0);
