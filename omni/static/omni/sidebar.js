@@ -297,6 +297,10 @@
         // The sidebar's other panels (their own scripts) start from this event: the chat's customer is known and
         // the first screen is drawn.
         document.dispatchEvent(new CustomEvent("omni:customer", { detail: { customerId: customerId, externalUserId: contact.external_userid || "" } }));
+        // Then the panels' scripts (each starts at once: OmniSidebar.customerId is set), after the first screen.
+        Array.prototype.forEach.call(document.querySelectorAll("script[data-panel-src]"), function (tag) {
+          var script = document.createElement("script"); script.src = tag.dataset.panelSrc; document.body.appendChild(script);
+        });
         resolve(loadRest().catch(function (e) { $("error").textContent = e.message; }));
       });
     });
