@@ -134,19 +134,11 @@ def _csv(row: dict) -> list[str]:
 # figures (dashboard_get over DailyStats, so the two never disagree), with the month's targets and tasks beside them.
 
 
-@dataclasses.dataclass(frozen=True)
-class MonthRow:
-    associate: Associate
-    today_gmv: Decimal
+class _TargetProgress:
+    """A month's attributed GMV against its target (an associate's row or a store's)."""
+
     month_gmv: Decimal
-    orders: Decimal
-    customers_added: int
-    coupons_sent: int
-    coupons_redeemed: int
-    tasks_done: int
     target: Decimal | None
-    new_customers_target: int | None
-    rank: int
 
     @property
     def progress(self) -> float | None:
@@ -161,7 +153,22 @@ class MonthRow:
 
 
 @dataclasses.dataclass(frozen=True)
-class StoreMonth:
+class MonthRow(_TargetProgress):
+    associate: Associate
+    today_gmv: Decimal
+    month_gmv: Decimal
+    orders: Decimal
+    customers_added: int
+    coupons_sent: int
+    coupons_redeemed: int
+    tasks_done: int
+    target: Decimal | None
+    new_customers_target: int | None
+    rank: int
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreMonth(_TargetProgress):
     store: Store
     month: dt.date
     today: dt.date
@@ -176,16 +183,6 @@ class StoreMonth:
     new_customers_target: int | None
     rows: list[MonthRow]  # every active associate of the store (and any with figures), highest month GMV first
     overdue_tasks: list
-
-    @property
-    def progress(self) -> float | None:
-        if not self.target:
-            return None
-        return float(self.month_gmv / self.target * 100)
-
-    @property
-    def progress_bar(self) -> float:
-        return min(self.progress or 0.0, 100.0)
 
     @property
     def time_elapsed(self) -> float:
