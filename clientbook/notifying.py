@@ -1,5 +1,6 @@
 """What the client book tells associates (`notices.notify.notice_send`): a new customer added me (with the link to
-their page), a customer deleted me, the morning digest of today's and overdue tasks (the journeys' tasks among them).
+their page), a customer deleted me, the morning digest of today's and overdue tasks (the journeys' tasks among them),
+and the afternoon's reminder of the tasks due today still open.
 Each notice's dedupe key names the event, so a re-delivered callback or a second run of the morning job tells nothing
 twice."""
 
@@ -73,3 +74,32 @@ def notices_digest_all(*, on: date | None = None) -> int:
     with_folded = Notice.objects.filter(status=Notice.Status.FOLDED, folded_into__isnull=True).values("associate_id")
     associates = Associate.objects.filter(is_active=True).filter(Q(pk__in=with_tasks) | Q(pk__in=with_folded))
     return sum(1 for associate in associates.iterator() if notify_digest(associate=associate, on=on) is not None)
+
+
+def notify_tasks_due(*, associate: Associate, on: date) -> Notice | None:
+    """The afternoon's reminder of the tasks due on `on` still open (a journey's birthday or follow-up among them);
+    None when every one is done or snoozed past today. Overdue tasks were in the morning digest: not told again."""
+    due = FollowUpTask.objects.filter(associate=associate, done_at__isnull=True, due_on=on).select_related("customer")
+    tasks = list(due.order_by("pk")[: DIGEST_LINES + 1])
+    if not tasks:
+        return None
+    total = due.count()
+    lines = [f"· {t.customer.name or '客户'}：{t.title}" for t in tasks[:DIGEST_LINES]]
+    if total > DIGEST_LINES:
+        lines.append(f"…还有 {total - DIGEST_LINES} 项")
+    return notice_send(
+        associate=associate,
+        kind=Notice.Kind.TASK_DUE,
+        dedupe_key=f"task_due:{associate.pk}:{on.isoformat()}",
+        title=f"今天到期的任务还有 {total} 项",
+        description="\n".join(lines),
+        url=reverse("workbench-tasks"),
+    )
+
+
+def notices_tasks_due_all(*, on: date | None = None) -> int:
+    """Every active associate's reminder of today's open tasks (today, local); returns how many were made or found."""
+    on = on or timezone.localdate()
+    with_due = FollowUpTask.objects.filter(done_at__isnull=True, due_on=on).values("associate_id")
+    associates = Associate.objects.filter(is_active=True, pk__in=with_due)
+    return sum(1 for associate in associates.iterator() if notify_tasks_due(associate=associate, on=on) is not None)

@@ -7,7 +7,7 @@ UPDATE). WeCom rate limits are retried with backoff.
 from celery import shared_task
 
 from clientbook.handover import handovers_sync_open
-from clientbook.notifying import notices_digest_all
+from clientbook.notifying import notices_digest_all, notices_tasks_due_all
 from clientbook.services import welcome_message_send
 from omni.retry import DATABASE_DISCONNECTS
 from wecom.client import WeComError
@@ -47,3 +47,10 @@ def notices_digest_task() -> int:
     """The morning digest of today's tasks for every active associate who has any (one notice each, deduplicated by
     day, so a second run sends nothing)."""
     return notices_digest_all()
+
+
+@shared_task
+def notices_tasks_due_task() -> int:
+    """The afternoon's reminder of the tasks due today still open, one notice per associate who has any (deduplicated
+    by day)."""
+    return notices_tasks_due_all()

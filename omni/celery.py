@@ -42,6 +42,7 @@ TASKS = {
     "notices.tasks.notices_due_send_task": (REALTIME, 50, 60),
     # The associates' morning digest of today's tasks (one notice each).
     "clientbook.tasks.notices_digest_task": (BULK, 1200, 1300),
+    "clientbook.tasks.notices_tasks_due_task": (BULK, 1200, 1300),
     # Bulk: one page of a WeCom sync (the nightly sync only queues the first pages), or a fanned-out sync's watch
     # (its window of parts queued); one member's part of a contacts sync, up to PART_WRITES_PER_TASK writes (each a
     # few WeCom calls and one set-based write; the hard limit is below wecom.sync.PART_STALE_SECONDS).
@@ -167,5 +168,10 @@ app.conf.beat_schedule = {
     "notices-digest-daily": {
         "task": "clientbook.tasks.notices_digest_task",
         "schedule": crontab(hour=8, minute=45),
+    },
+    # The tasks due today still open at 16:00 (a journey's among them): one reminder each, before the day ends.
+    "notices-tasks-due-daily": {
+        "task": "clientbook.tasks.notices_tasks_due_task",
+        "schedule": crontab(hour=16, minute=0),
     },
 }

@@ -12,7 +12,7 @@ import time_machine
 
 from clientbook.handlers import follow_added, follow_deleted_by_customer
 from clientbook.models import FollowRelation, FollowUpTask
-from clientbook.notifying import notices_digest_all
+from clientbook.notifying import notices_digest_all, notices_tasks_due_all
 from notices.models import Notice, NoticePreference
 from notices.notify import notice_send
 from notices.services import notice_deliver, notice_preference_update
@@ -264,6 +264,38 @@ def test_the_morning_digest_lists_todays_tasks_once_per_day(associate):
     assert (digest.associate_id, digest.kind, digest.title) == (associate.pk, "digest", "今日任务 1 项")
     assert digest.description == "· 陈静：周六到店试穿"
     assert digest.url.endswith("/workbench/tasks/")
+
+
+@pytest.mark.django_db
+def test_the_afternoon_reminder_names_the_tasks_due_today_still_open_once(associate):
+    customer = CustomerFactory(name="陈静")
+    today = date(2026, 12, 7)
+    journey = FollowUpTask.objects.create(
+        associate=associate,
+        customer=customer,
+        title="12月07日是陈静的生日，送上祝福",
+        due_on=today,
+        occasion="birthday:2026",
+    )
+    FollowUpTask.objects.create(associate=associate, customer=customer, title="上周的回访", due_on=today - timedelta(3))
+    FollowUpTask.objects.create(associate=associate, customer=customer, title="下周回访", due_on=today + timedelta(7))
+    done = AssociateFactory(store=associate.store)
+    FollowUpTask.objects.create(
+        associate=done, customer=customer, title="已完成", due_on=today, done_at=datetime.now(SHANGHAI)
+    )
+
+    with time_machine.travel(datetime(2026, 12, 7, 16, 0, tzinfo=SHANGHAI), tick=False):
+        assert notices_tasks_due_all() == 1
+        assert notices_tasks_due_all() == 1  # a second run tells nothing new
+
+    [due] = Notice.objects.all()
+    assert (due.associate_id, due.kind, due.title) == (associate.pk, "task_due", "今天到期的任务还有 1 项")
+    assert due.description == f"· 陈静：{journey.title}"
+    assert due.url.endswith("/workbench/tasks/")
+
+    FollowUpTask.objects.filter(pk=journey.pk).update(done_at=datetime.now(SHANGHAI))
+    assert notices_tasks_due_all(on=today) == 0  # done: nothing left to remind of
+    assert Notice.objects.count() == 1
 
 
 # The emulator's JS-SDK: openEnterpriseChat / openUserProfile -------------------------------------------------------
