@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 
 # Tokens and tickets this process fetched while the shared cache was unreachable: key -> (value, monotonic expiry).
 _local_values: dict[str, tuple[str, float]] = {}
-_local_values_lock = threading.Lock()
+# Reentrant: a ticket's fetch asks for the access token, kept here too, from inside the ticket's fetch.
+_local_values_lock = threading.RLock()
 
 
 class WeComError(Exception):
