@@ -83,3 +83,11 @@ class Associate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}（{self.wecom_userid}）"
+
+    @property
+    def is_store_manager(self) -> bool:
+        return self.role == self.Role.STORE_MANAGER
+
+    def manages(self, store_id: int) -> bool:
+        """A store manager manages her own store (its associates' months and tasks), and no other."""
+        return self.is_store_manager and self.store_id == store_id

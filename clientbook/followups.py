@@ -19,7 +19,7 @@ SNOOZE_MAX_DAYS = 90
 def follow_up_tasks_actionable(*, viewer: Associate) -> QuerySet[FollowUpTask]:
     """The tasks `viewer` may open and act on: her own, and for a store manager every task of her store."""
     tasks = FollowUpTask.objects.select_related("customer", "associate", "closed_by")
-    if viewer.role == Associate.Role.STORE_MANAGER:
+    if viewer.is_store_manager:
         return tasks.filter(associate__store_id=viewer.store_id)
     return tasks.filter(associate=viewer)
 

@@ -48,7 +48,7 @@ def workbench(request: HttpRequest, *, associate: Associate):
         # Each row's form carries its own request id, so a double tap or a resubmitted form invites once.
         "uninvited": [(customer, uuid.uuid4().hex) for customer in workbench_uninvited_customers(associate=associate)],
         "funnel": associate_invite_funnel(associate=associate),
-        "is_manager": associate.role == Associate.Role.STORE_MANAGER,
+        "is_manager": associate.is_store_manager,
     }
     return render(request, "sidebar/workbench.html", context)
 
@@ -142,11 +142,6 @@ def workbench_community_invite(request: HttpRequest, *, associate: Associate) ->
     return back
 
 
-def _manages(viewer: Associate, store_id: int) -> bool:
-    """A store manager in the WeCom app: an active associate with the 店长 role, for their own store only."""
-    return viewer.role == Associate.Role.STORE_MANAGER and viewer.store_id == store_id
-
-
 @embeddable
 @associate_required
 def my_month(request: HttpRequest, *, associate: Associate, associate_id: int | None = None):
@@ -155,7 +150,7 @@ def my_month(request: HttpRequest, *, associate: Associate, associate_id: int | 
     subject = associate
     if associate_id is not None and associate_id != associate.pk:
         subject = Associate.objects.select_related("store").filter(pk=associate_id).first()
-        if subject is None or not _manages(associate, subject.store_id):
+        if subject is None or not associate.manages(subject.store_id):
             raise Http404
     month = store_month_get(store=subject.store, today=timezone.localdate())
     row = month.row_of(subject.pk)
@@ -169,7 +164,7 @@ def my_month(request: HttpRequest, *, associate: Associate, associate_id: int | 
             "subject": subject,
             "month": month,
             "row": row,
-            "is_manager": _manages(associate, subject.store_id),
+            "is_manager": associate.manages(subject.store_id),
         },
     )
 
@@ -178,7 +173,7 @@ def my_month(request: HttpRequest, *, associate: Associate, associate_id: int | 
 @associate_required
 def store_month(request: HttpRequest, *, associate: Associate):
     """店长看板: the manager's store this month, each associate's figures and progress, and the overdue tasks."""
-    if not _manages(associate, associate.store_id):
+    if not associate.is_store_manager:
         raise Http404
     month = store_month_get(store=associate.store, today=timezone.localdate())
     return render(request, "sidebar/store_month.html", {"associate": associate, "month": month})
