@@ -15,3 +15,14 @@ def sidebar_contact_customer(*, associate: Associate, external_userid: str) -> C
     if customer is None and follow_fetch(associate=associate, external_userid=external_userid) is not None:
         customer = customer_by_external_userid(viewer=associate, external_userid=external_userid)
     return customer
+
+
+def sidebar_contact_json(customer: Customer) -> dict:
+    """The chat contact's customer as the sidebar names them (/sidebar/contact/ and the first screen's `contact`)."""
+    return {
+        "id": customer.pk,
+        "name": customer.name,
+        "phone": customer.phone_masked,
+        "store": customer.primary_store.name if customer.primary_store else "",
+        "avatar": customer.avatar_url,
+    }

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from omni.openapi import error_responses
 from sidebar.base import SidebarApi
-from sidebar.contacts import sidebar_contact_customer
+from sidebar.contacts import sidebar_contact_customer, sidebar_contact_json
 from sidebar.coupon_apis import HeldCouponOut, _coupon_json
 from sidebar.coupon_offers import sidebar_customer_coupons
 from sidebar.customer_apis import OrdersPageOut, SidebarProfileOut, orders_page_json, profile_json
@@ -52,14 +52,7 @@ class SidebarFirstScreenApi(SidebarApi):
         now = timezone.now()
         return Response(
             {
-                "contact": {
-                    "id": customer.pk,
-                    "external_userid": external_userid,
-                    "name": customer.name,
-                    "phone": customer.phone_masked,
-                    "store": customer.primary_store.name if customer.primary_store else "",
-                    "avatar": customer.avatar_url,
-                },
+                "contact": {**sidebar_contact_json(customer), "external_userid": external_userid},
                 "profile": profile_json(self, request, customer.pk),
                 "orders": orders_page_json(customer_id=customer.pk, page=1),
                 "coupons": [

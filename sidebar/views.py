@@ -24,7 +24,7 @@ from communities.selectors import associate_invite_funnel, workbench_uninvited_c
 from communities.services import community_for_store, community_invite_send
 from insights.selectors import store_month_get
 from omni.errors import ApplicationError
-from sidebar.contacts import sidebar_contact_customer
+from sidebar.contacts import sidebar_contact_customer, sidebar_contact_json
 from wecom.client import WeComError
 
 
@@ -92,15 +92,7 @@ def sidebar_contact(request: HttpRequest, *, associate: Associate) -> JsonRespon
         return JsonResponse({"error": {"code": error.code, "message": error.message}}, status=error.status_code)
     if customer is None:
         return JsonResponse({"error": {"code": "not_found", "message": "没有找到这位客户"}}, status=404)
-    return JsonResponse(
-        {
-            "id": customer.pk,
-            "name": customer.name,
-            "phone": customer.phone_masked,
-            "store": customer.primary_store.name if customer.primary_store else "",
-            "avatar": customer.avatar_url,
-        }
-    )
+    return JsonResponse(sidebar_contact_json(customer))
 
 
 @embeddable
