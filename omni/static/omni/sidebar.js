@@ -82,8 +82,8 @@
   }
   // After the first screen: the rest of the page's own cards.
   function loadRest() { return Promise.all([loadSuggestions(), loadCoupons(), loadTasks(), loadCommunity()]); }
-  // Deferred scripts (the panels') have all run by DOMContentLoaded: none misses the event. (readyState is already
-  // "interactive" while they run, so it cannot tell; this script, deferred too, runs before the event fires.)
+  // omni:customer fires once the page is parsed (this script is deferred, so it runs before DOMContentLoaded); the
+  // panels' scripts are added after it and start from OmniSidebar.customerId.
   var parsed = new Promise(function (resolve) {
     if (document.readyState === "complete") { resolve(); return; }
     document.addEventListener("DOMContentLoaded", function () { resolve(); });
