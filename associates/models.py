@@ -10,6 +10,17 @@ class Store(models.Model):
     city = models.CharField("城市", max_length=50, blank=True)
     address = models.CharField("地址", max_length=200, blank=True)
     is_active = models.BooleanField("营业中", default=True)
+    opening_hours = models.CharField(
+        "营业时间",
+        max_length=100,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="如 10:00–22:00；写在给客户的取货卡上",
+    )
+    hold_hours = models.PositiveSmallIntegerField(
+        "预留时长（小时）", default=48, db_default=48, help_text="导购为客户预留商品的默认保留时长"
+    )
     # Optional: with both, "nearby stores" are the nearest by distance; without, the stores of the same city.
     latitude = models.DecimalField(
         "纬度",

@@ -358,6 +358,9 @@ class Product(models.Model):
         db_default="",
         help_text="同一款号的商品只有颜色、尺码不同；推荐时同款只出现一个",
     )
+    colour = models.CharField(
+        "颜色", max_length=30, blank=True, default="", db_default="", help_text="同款不同色的商品各有一个 SKU"
+    )
     price = models.DecimalField("价格", max_digits=12, decimal_places=2, default=Decimal("0.00"))
     image_url = models.URLField("图片", max_length=500, blank=True)
     barcode = models.CharField(
@@ -392,6 +395,9 @@ class StoreStock(models.Model):
     store = models.ForeignKey("associates.Store", verbose_name="门店", on_delete=models.CASCADE, related_name="stock")
     product = models.ForeignKey(Product, verbose_name="商品", on_delete=models.CASCADE, related_name="stock")
     quantity = models.IntegerField("库存")
+    # Units reserved by holds (fulfilment.Pickup): available = quantity − held. A stock update from the brand's systems
+    # writes quantity only, so holds survive it; held may then exceed quantity (nothing more can be held).
+    held = models.IntegerField("已预留", default=0, db_default=0)
     updated_at = models.DateTimeField("更新时间", auto_now=True)
 
     class Meta:
@@ -400,10 +406,34 @@ class StoreStock(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["store", "product"], name="store_stock_unique"),
             models.CheckConstraint(condition=Q(quantity__gte=0), name="store_stock_not_negative"),
+            models.CheckConstraint(condition=Q(held__gte=0), name="store_stock_held_not_negative"),
         ]
 
     def __str__(self) -> str:
         return f"{self.store_id}×{self.product_id}: {self.quantity}"
+
+
+class Membership(models.Model):
+    """The member's standing in the brand's loyalty system, as its members API last reported it.
+
+    Omni keeps these figures to show them; it runs no points engine.
+    """
+
+    customer = models.OneToOneField(
+        Customer, verbose_name="客户", on_delete=models.CASCADE, primary_key=True, related_name="membership"
+    )
+    level = models.CharField("会员等级", max_length=30, blank=True, default="")
+    points = models.IntegerField("积分余额", default=0)
+    points_expiring = models.IntegerField("即将过期积分", default=0)
+    points_expire_on = models.DateField("积分过期日", null=True, blank=True)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+
+    class Meta:
+        verbose_name = "会员权益"
+        verbose_name_plural = "会员权益"
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.level} {self.points}"
 
 
 class Order(models.Model):

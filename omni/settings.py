@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "suggestions",
     "communities",
     "library",
+    "fulfilment",
     "campaigns",
     "insights",
     "sidebar",
