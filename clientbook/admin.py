@@ -229,9 +229,9 @@ class LostCustomerAdmin(StoreScopedAdmin, ReadOnlyAdmin):
     def spend_shown(self, obj):
         return f"¥{obj.spend:.2f}"
 
-    @admin.display(description="订单数", ordering="orders")
+    @admin.display(description="订单数", ordering="order_count")
     def orders(self, obj):
-        return obj.orders
+        return obj.order_count
 
     @admin.display(description="最近购买", ordering="last_purchase")
     def last_purchase(self, obj):

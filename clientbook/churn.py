@@ -67,7 +67,7 @@ def follows_lost(queryset: QuerySet | None = None) -> QuerySet:
     return (
         queryset.filter(ended_reason__in=LOST, ended_at__isnull=False)
         .annotate(
-            spend=_spend("customer_id"), orders=_orders("customer_id"), last_purchase=_last_purchase("customer_id")
+            spend=_spend("customer_id"), order_count=_orders("customer_id"), last_purchase=_last_purchase("customer_id")
         )
         .order_by("-ended_at", "-pk")
     )
@@ -96,6 +96,6 @@ def customers_lapsed(
         queryset.filter(merged_into__isnull=True)
         .annotate(last_purchase=_last_purchase("pk"), lapse_cutoff=cutoff)
         .filter(last_purchase__lt=F("lapse_cutoff"))
-        .annotate(spend=_spend("pk"), orders=_orders("pk"))
+        .annotate(spend=_spend("pk"), order_count=_orders("pk"))
         .order_by("last_purchase", "pk")
     )
