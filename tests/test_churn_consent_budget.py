@@ -168,7 +168,7 @@ def test_the_lost_customers_admin_lists_only_the_managers_stores_with_their_valu
 
 
 def test_the_lapse_list_uses_each_stores_days(client, shop):
-    store, lin, _, _, customer = shop
+    store, _, _, _, customer = shop
     north = StoreFactory(name="北京三里屯店")
     JourneyConfig.objects.create(store=store, lapsing_days=30)
     now = timezone.now()
@@ -253,8 +253,8 @@ def test_an_opt_out_in_member_ingestion_is_in_the_ledger(shop):
     assert (change.customer_id, change.opted_out, change.source) == (customer.pk, True, "ingestion")
 
 
-def test_an_opted_out_customer_is_refused_every_sidebar_marketing_send_but_not_a_reply(shop):
-    store, lin, _, _, customer = shop
+def test_an_opted_out_customer_is_refused_every_sidebar_marketing_send(shop):
+    _, lin, _, _, customer = shop
     pack = CouponPackFactory(name="老客回购礼")
     CouponPackItemFactory(pack=pack)
     ProductFactory(sku="SKU-1")
