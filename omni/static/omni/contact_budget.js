@@ -22,6 +22,10 @@
     if (chip) {
       chip.className = "chip " + (b.opted_out ? "optout" : "budget" + (b.left === 0 ? " full" : ""));
       chip.textContent = b.opted_out ? "已退订营销" : "本周已被同事联系 " + b.others + " 次";
+      // The first screen already says 已退订营销 for a customer who opted out before the chat was opened.
+      chip.hidden = b.opted_out && Array.prototype.some.call(chips.children, function (c) {
+        return c !== chip && c.textContent === "已退订营销";
+      });
     }
   }
   function load() { return S().get(url("contact-budget/")).then(render).catch(function (e) { line.textContent = e.message; }); }
