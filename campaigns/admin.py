@@ -286,7 +286,8 @@ class LapsedCustomerAdmin(StoreScopedAdmin, ReadOnlyAdmin):
         "spend_shown",
         "orders",
     ]
-    list_filter = ["primary_store", "primary_associate"]
+    # Only the associates in the (store-scoped) list: a plain filter would name every store's.
+    list_filter = ["primary_store", ("primary_associate", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["primary_store", "primary_associate"]
     search_fields = ["name"]
 

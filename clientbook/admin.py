@@ -209,7 +209,8 @@ class LostCustomerAdmin(StoreScopedAdmin, ReadOnlyAdmin):
         "orders",
         "last_purchase",
     ]
-    list_filter = ["ended_reason", "associate__store", "associate", ("ended_at", admin.DateFieldListFilter)]
+    # Only the associates in the (store-scoped) list: a plain filter would name every store's.
+    list_filter = ["ended_reason", "associate__store", ("associate", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["customer", "associate__store"]
     search_fields = ["customer__name", "remark", "associate__name"]
     date_hierarchy = "ended_at"

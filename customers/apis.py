@@ -485,6 +485,11 @@ class ConsentApi(APIView):
         customer = customer_survivor(customer_id=owner["customer_id"]) if owner else None
         if customer is None:
             raise ApplicationError("customer_not_found", "No customer has this identity.", status_code=404)
+        store_ids = Scope.of(request.auth).store_ids
+        if store_ids is not None and customer.primary_store_id not in store_ids:
+            raise ApplicationError(
+                "store_not_allowed", "This key may not change customers of other stores.", status_code=403
+            )
         change = consent_opt_out if data.validated_data["opted_out"] else consent_opt_in
         changed = change(
             customer_id=customer.pk, source=ConsentSource.API, api_key=request.auth, note=data.validated_data["note"]
