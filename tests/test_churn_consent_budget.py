@@ -43,8 +43,10 @@ from customers.models import (
     Identity,
     Order,
 )
+from library.models import Material, SentMessage
 from notices.models import Notice
 from omni.errors import ApplicationError
+from suggestions.models import Outreach
 from tests.factories import (
     AssociateFactory,
     CouponPackFactory,
@@ -257,7 +259,8 @@ def test_an_opted_out_customer_is_refused_every_sidebar_marketing_send(shop):
     _, lin, _, _, customer = shop
     pack = CouponPackFactory(name="老客回购礼")
     CouponPackItemFactory(pack=pack)
-    ProductFactory(sku="SKU-1")
+    card = Material.objects.create(kind="product", title="羊毛大衣", product=ProductFactory(sku="SKU-1"))
+    guide = Material.objects.create(kind="link", title="门店地址", link_url="https://e.example/map")
     consent_opt_out(customer_id=customer.pk, source=ConsentChange.Source.COUPON_PAGE)
     client = _client(lin)
 
@@ -270,6 +273,16 @@ def test_an_opted_out_customer_is_refused_every_sidebar_marketing_send(shop):
             {"sku": "SKU-1", "source": "manual", "request_id": str(uuid.uuid4())},
             format="json",
         ),
+        client.post(
+            f"/api/v1/sidebar/customers/{customer.pk}/materials/{card.pk}/send/",
+            {"request_id": str(uuid.uuid4())},
+            format="json",
+        ),
+        client.post(
+            f"/api/v1/sidebar/customers/{customer.pk}/materials/{guide.pk}/send/",
+            {"request_id": str(uuid.uuid4())},
+            format="json",
+        ),
     ]
 
     for answer in sends:
@@ -277,7 +290,7 @@ def test_an_opted_out_customer_is_refused_every_sidebar_marketing_send(shop):
         error = answer.json()["error"]
         assert error["code"] == "customer_opted_out"
         assert "退订营销消息（券包页面「不再接收」）" in error["message"]
-    assert Coupon.objects.count() == 0
+    assert Coupon.objects.count() == SentMessage.objects.count() == Outreach.objects.count() == 0
     assert ContactTouch.objects.count() == ContactCount.objects.count() == 0
     budget = client.get(f"/api/v1/sidebar/customers/{customer.pk}/contact-budget/").json()
     assert budget["opted_out"] is True and "退订" in budget["text"]
