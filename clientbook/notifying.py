@@ -1,6 +1,7 @@
 """What the client book tells associates (`notices.notify.notice_send`): a new customer added me (with the link to
-their page), a customer deleted me (and, to the store manager, a customer lost either way, with their value), the morning digest of today's and overdue tasks (the journeys' tasks among them),
-and the afternoon's reminder of the tasks due today still open.
+their page), a customer deleted me (and, to the store manager, a customer lost either way, with their value), the
+morning digest of today's and overdue tasks (the journeys' tasks among them), and the afternoon's reminder of the
+tasks due today still open.
 Each notice's dedupe key names the event, so a re-delivered callback or a second run of the morning job tells nothing
 twice."""
 
