@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from associates.models import Associate
 from clientbook.models import FollowRelation
-from clientbook.notifying import notify_follow_added, notify_follow_deleted
+from clientbook.notifying import notify_follow_added, notify_follow_deleted, notify_follow_lost_to_managers
 from clientbook.services import contact_get, follow_record, follow_user_of
 from clientbook.tasks import welcome_message_send_task
 from wecom.client import wecom_client
@@ -68,24 +68,34 @@ def _follow_end(payload: dict, reason: str) -> None:
     ).update(ended_at=datetime.fromtimestamp(int(payload.get("CreateTime") or 0), UTC), ended_reason=reason)
 
 
+def _ended(payload: dict, reason: str) -> FollowRelation | None:
+    return (
+        FollowRelation.objects.select_related("associate", "customer")
+        .filter(
+            associate__wecom_userid=payload.get("UserID"),
+            external_userid=payload.get("ExternalUserID"),
+            ended_reason=reason,
+        )
+        .order_by("-ended_at")
+        .first()
+    )
+
+
 @handles("change_external_contact", "del_external_contact")
 def follow_deleted_by_associate(payload: dict) -> None:
     transferred = payload.get("Source") == "DELETE_BY_TRANSFER"
     _follow_end(payload, FollowRelation.Ended.TRANSFERRED if transferred else FollowRelation.Ended.ASSOCIATE)
+    if transferred:
+        return
+    follow = _ended(payload, FollowRelation.Ended.ASSOCIATE)
+    if follow is not None:
+        notify_follow_lost_to_managers(follow=follow)
 
 
 @handles("change_external_contact", "del_follow_user")
 def follow_deleted_by_customer(payload: dict) -> None:
     _follow_end(payload, FollowRelation.Ended.CUSTOMER)
-    follow = (
-        FollowRelation.objects.select_related("associate", "customer")
-        .filter(
-            associate__wecom_userid=payload.get("UserID"),
-            external_userid=payload.get("ExternalUserID"),
-            ended_reason=FollowRelation.Ended.CUSTOMER,
-        )
-        .order_by("-ended_at")
-        .first()
-    )
+    follow = _ended(payload, FollowRelation.Ended.CUSTOMER)
     if follow is not None:
         notify_follow_deleted(follow=follow)
+        notify_follow_lost_to_managers(follow=follow)

@@ -257,3 +257,11 @@ class HandoverItem(models.Model):
         if self.fail_reason:
             return self.FAIL_LABELS.get(self.fail_reason, self.fail_reason)
         return f"企业微信错误 {self.errcode}" if self.errcode else ""
+
+
+class LostCustomer(FollowRelation):
+    """Admin's list of friendships lost to churn (`clientbook.churn.follows_lost`): a view of FollowRelation."""
+
+    class Meta:
+        proxy = True
+        verbose_name = verbose_name_plural = "流失客户"

@@ -2,11 +2,12 @@
 
 from django.urls import path
 
-from customers.apis import MembersBatchApi, OrdersBatchApi, ProductsBatchApi, StockBatchApi
+from customers.apis import ConsentApi, MembersBatchApi, OrdersBatchApi, ProductsBatchApi, StockBatchApi
 
 urlpatterns = [
     path("members/batch", MembersBatchApi.as_view(), name="members-batch"),
     path("products/batch", ProductsBatchApi.as_view(), name="products-batch"),
     path("orders/batch", OrdersBatchApi.as_view(), name="orders-batch"),
     path("stock/batch", StockBatchApi.as_view(), name="stock-batch"),
+    path("consent", ConsentApi.as_view(), name="consent"),
 ]

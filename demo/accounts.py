@@ -95,6 +95,15 @@ MANAGER_PERMISSIONS = (
     "notices.view_notice",
     "notices.view_noticepreference",
     "notices.change_noticepreference",
+    # Churn and consent: their stores' lost and lapsed customers, the consent ledger, the contact budget's store
+    # override and the 1:1 contacts charged to it.
+    "clientbook.view_lostcustomer",
+    "campaigns.view_lapsedcustomer",
+    "customers.view_consentchange",
+    "customers.view_contacttouch",
+    "customers.view_contactbudget",
+    "customers.add_contactbudget",
+    "customers.change_contactbudget",
 )
 HQ_PERMISSION = "associates.view_all_stores"
 # Complement rules are brand-wide: HQ writes them (and may rebuild the model), store managers only read them.

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from sidebar.community_apis import SidebarCommunityApi, SidebarCommunityInviteApi
+from sidebar.consent_apis import SidebarContactBudgetApi, SidebarContactOverrideApi, SidebarOptOutApi
 from sidebar.coupon_apis import SidebarCouponsApi, SidebarPackSendApi
 from sidebar.customer_apis import (
     SidebarCustomerApi,
@@ -78,4 +79,15 @@ urlpatterns = [
         name="sidebar-customer-material-send",
     ),
     path("materials/<int:material_id>/content/", SidebarMaterialContentApi.as_view(), name="sidebar-material-content"),
+    path(
+        "customers/<int:customer_id>/contact-budget/",
+        SidebarContactBudgetApi.as_view(),
+        name="sidebar-customer-contact-budget",
+    ),
+    path(
+        "customers/<int:customer_id>/contact-budget/override/",
+        SidebarContactOverrideApi.as_view(),
+        name="sidebar-customer-contact-budget-override",
+    ),
+    path("customers/<int:customer_id>/opt-out/", SidebarOptOutApi.as_view(), name="sidebar-customer-opt-out"),
 ]

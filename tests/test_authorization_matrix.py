@@ -35,8 +35,8 @@ from django.utils import timezone
 
 from associates.auth import SESSION_KEY
 from associates.models import Associate, Store
-from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, JourneyConfig
-from clientbook.models import FollowRelation, FollowUpTask, Handover, HandoverItem
+from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, JourneyConfig, LapsedCustomer
+from clientbook.models import FollowRelation, FollowUpTask, Handover, HandoverItem, LostCustomer
 from communities.models import Community, CommunityInviteCode, GroupChat, GroupMember, GroupMemberEvent, Invite
 from coupons.links import coupon_page_token
 from coupons.models import CouponOrder, Redemption
@@ -48,6 +48,9 @@ from customers.models import (
     ApiKey,
     AuditLog,
     Channel,
+    ConsentChange,
+    ContactBudget,
+    ContactTouch,
     Customer,
     CustomerNote,
     CustomerTag,
@@ -304,6 +307,38 @@ def _world_build() -> World:
         message={"msgtype": "text", "text": {"content": f"{MARK}内容"}},
     )
 
+    # Churn, consent and the contact budget (issue 25): B's lost friendship, lapsed customer, consent change, store
+    # budget and 1:1 contact.
+    lost_b = FollowRelation.objects.create(
+        associate=associate_b,
+        customer=twin_b,
+        external_userid="wmBJ01lost",
+        followed_at=timezone.now() - dt.timedelta(days=30),
+        ended_at=timezone.now(),
+        ended_reason=FollowRelation.Ended.CUSTOMER,
+    )
+    lapsed_b = Customer.objects.create(name=f"{MARK}沉睡客户", primary_store=b)
+    Order.objects.create(
+        channel=Channel.STORE_POS,
+        external_id=f"{MARK}-LAPSED",
+        store=b,
+        customer=lapsed_b,
+        placed_at=timezone.now() - dt.timedelta(days=200),
+        total_amount=Decimal("8888.00"),
+    )
+    consent_b = ConsentChange.objects.create(
+        customer=customer_b, opted_out=False, marketing_consent=True, source="admin", note=MARK, at=timezone.now()
+    )
+    budget_b = ContactBudget.objects.create(store=b, per_week=4)
+    touch_b = ContactTouch.objects.create(
+        customer=customer_b,
+        associate=associate_b,
+        channel="sidebar_coupon",
+        key=f"{MARK}-TOUCH",
+        week=timezone.localdate(),
+        at=timezone.now(),
+    )
+
     keys = {}
     for role, stores in (("key_a", [a]), ("key_channel", [])):
         _, keys[role] = api_key_create(name=role, channel=Channel.STORE_POS, stores=stores)
@@ -376,6 +411,11 @@ def _world_build() -> World:
         "library.sentmessage": sent_b,
         "notices.notice": notice_b,
         "notices.noticepreference": preference_b,
+        "clientbook.lostcustomer": LostCustomer.objects.get(pk=lost_b.pk),
+        "campaigns.lapsedcustomer": LapsedCustomer.objects.get(pk=lapsed_b.pk),
+        "customers.consentchange": consent_b,
+        "customers.contactbudget": budget_b,
+        "customers.contacttouch": touch_b,
         **_sign_in_records(),
     }
     community_b.name = f"{MARK}社群"
@@ -680,6 +720,12 @@ ADMIN_MODELS = {
     "library.sentmessage": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "notices.notice": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "notices.noticepreference": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    # Churn and consent (issue 25): lists and ledgers to read; the contact budget's store rows a manager writes.
+    "clientbook.lostcustomer": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    "campaigns.lapsedcustomer": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    "customers.consentchange": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    "customers.contacttouch": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    "customers.contactbudget": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 403)),
     # django-axes' admin sign-in records: superusers only (omni.admin.SuperusersOnlyAdmin), whatever permissions.
     "axes.accessattempt": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
     "axes.accessfailurelog": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
@@ -757,6 +803,11 @@ ADMIN_ACTIONS = {
     "library.material:delete_selected": (302, 302),
     "library.sentmessage:delete_selected": (200, 200),
     "clientbook.handoveritem:retry": (302, 302),
+    "clientbook.lostcustomer:delete_selected": (200, 200),
+    "campaigns.lapsedcustomer:delete_selected": (200, 200),
+    "customers.consentchange:delete_selected": (200, 200),
+    "customers.contacttouch:delete_selected": (200, 200),
+    "customers.contactbudget:delete_selected": (200, 200),
     "axes.accessattempt:delete_selected": (403, 403),
     "axes.accessattempt:cleanup_expired_attempts": (403, 403),
     "axes.accessfailurelog:delete_selected": (403, 403),
@@ -1380,6 +1431,43 @@ OTHER_ROUTES = {
         _roles(200),
         None,
         ALL,
+    ),
+    "coupon-unsubscribe": (
+        "B's customer's 不再接收 page by its signed link (asks; the POST opts out)",
+        lambda w: Request("GET", f"/c/{w.ids['coupon_token_b']}/unsubscribe/"),
+        _roles(200),
+        None,
+        ALL,
+    ),
+    "sidebar-customer-contact-budget": (
+        "B's customer's contact budget",
+        _sidebar("GET", "customers/{c}/contact-budget/"),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-customer-contact-budget-override": (
+        "an exception to B's customer's contact budget",
+        _sidebar("POST", "customers/{c}/contact-budget/override/", {"reason": "矩阵"}),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-customer-opt-out": (
+        "opt B's customer out",
+        _sidebar("POST", "customers/{c}/opt-out/", {"note": "矩阵"}),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "consent": (
+        "opt B's customer out by the brand's API",
+        _api(
+            "/api/v1/consent", lambda w: {"identity": {"kind": "phone", "value": "+8613900001111"}, "opted_out": True}
+        ),
+        _key_roles((403, "store_not_allowed"), 200),
+        "members",
+        REACH_B,
     ),
     "coupon-image": (
         "B's coupon card by its signed link",
