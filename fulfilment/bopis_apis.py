@@ -52,12 +52,20 @@ class PickupReadyApi(APIView):
     @extend_schema_serializer(component_name="PickupReadyIn")
     class InputSerializer(serializers.Serializer):
         store_code = serializers.CharField(max_length=32, help_text="The store where the order waits")
-        channel = serializers.ChoiceField(
-            choices=Channel.choices, required=False, help_text="The order's channel; the key's when left out"
+        # A plain string in the schema: the channels' enum already has a name there, for the ingestion API.
+        channel = serializers.CharField(
+            max_length=20,
+            required=False,
+            help_text=f"The order's channel ({', '.join(Channel.values)}); the key's when left out",
         )
         external_id = serializers.CharField(max_length=64, required=False, help_text="The order's number")
         code = serializers.CharField(max_length=16, required=False, help_text="Or the pickup code")
         request_id = serializers.CharField(max_length=64, help_text="The caller's request number, logged")
+
+        def validate_channel(self, value: str) -> str:
+            if value not in Channel.values:
+                raise serializers.ValidationError(f"Unknown channel; one of {', '.join(Channel.values)}.")
+            return value
 
         def validate(self, attrs):
             if bool(attrs.get("external_id")) == bool(attrs.get("code")):
