@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from celery.exceptions import Retry
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -419,3 +420,22 @@ def test_a_short_hold_is_reminded_at_its_half_not_at_once(shop, emulator, django
         assert bopis.bopis_remind(send_later=bopis_reminder_later) == []
     with time_machine.travel(start + timedelta(hours=6, minutes=1), tick=False):
         assert bopis.bopis_remind(send_later=bopis_reminder_later) == [Pickup.objects.get().pk]
+
+
+@pytest.mark.django_db
+def test_a_busy_wecom_releases_the_claim_and_the_retry_sends_the_message_once(
+    shop, emulator, django_capture_on_commit_callbacks
+):
+    client = _client()
+    _send(client, django_capture_on_commit_callbacks, _order())
+    emulator.control("POST", "faults", {"busy_rate": 1.0, "only_apis": ["externalcontact/add_msg_template"]})
+
+    with pytest.raises(Retry):  # eager here; a worker would retry it later, with backoff
+        _ready(client, django_capture_on_commit_callbacks)
+
+    pickup = Pickup.objects.get()
+    assert (pickup.status, pickup.ready_notified_at, _mass(emulator)) == ("ready", None, [])
+    emulator.control("POST", "faults", {"busy_rate": 0.0})
+    assert bopis.bopis_customer_message_send(pickup_id=pickup.pk, purpose=bopis.READY) == "sent"
+    assert bopis.bopis_customer_message_send(pickup_id=pickup.pk, purpose=bopis.READY) == "already"
+    assert len(_mass(emulator)) == 1
