@@ -301,15 +301,21 @@ def _when(moment: datetime) -> str:
     return timezone.localtime(moment).strftime("%m月%d日 %H:%M")
 
 
+def _own_associate(pickup: Pickup) -> Associate | None:
+    """The pickup's associate while she works here; else None (her store's manager is told instead)."""
+    return pickup.associate if pickup.associate is not None and pickup.associate.is_active else None
+
+
 def _ready_task_and_notice(pickup: Pickup) -> FollowUpTask | None:
-    associate = pickup.associate or _store_manager(pickup.store_id)
+    own = _own_associate(pickup)
+    associate = own or _store_manager(pickup.store_id)
     if associate is None:
         logger.warning("bopis pickup %s ready at store %s with nobody to tell", pickup.pk, pickup.store_id)
         return None
     name = pickup.customer.name or "客户"
     title = f"自提订单已到店：通知{name}凭取货码 {pickup.code} 于 {_when(pickup.expires_at)} 前来取货"
-    if pickup.associate is None:
-        title = f"自提订单已到店（客户未加本店导购）：电话通知{name}，取货码 {pickup.code}"
+    if own is None:
+        title = f"自提订单已到店（客户在本店没有在岗的导购好友）：电话通知{name}，取货码 {pickup.code}"
     task, _ = FollowUpTask.objects.get_or_create(
         associate=associate,
         customer=pickup.customer,
@@ -451,7 +457,7 @@ def bopis_expire(*, now: datetime | None = None) -> list[int]:
             ):
                 continue
             pickup = Pickup.objects.select_related("store", "customer", "order", "associate").get(pk=pickup_id)
-            associate = pickup.associate or _store_manager(pickup.store_id)
+            associate = _own_associate(pickup) or _store_manager(pickup.store_id)
             if associate is not None:
                 notice_send(
                     associate=associate,
