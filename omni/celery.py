@@ -70,6 +70,11 @@ TASKS = {
     "omni.tasks.prune_task": (BULK, 3 * 3600, 3 * 3600 + 60),
     # The partitions of the append-only logs for the days and months ahead (omni.partitions): a few DDL statements.
     "omni.tasks.partitions_create_task": (BULK, 300, 360),
+    # BOPIS: taking in a batch's store-pickup orders (a few set-based statements), a customer's message (one WeCom
+    # call), the beat's sweep, reminders and expiry.
+    "fulfilment.tasks.bopis_orders_recorded_task": (REALTIME, 60, 75),
+    "fulfilment.tasks.bopis_customer_message_task": (REALTIME, 30, 40),
+    "fulfilment.tasks.bopis_tick_task": (BULK, 240, 280),
 }
 app.conf.task_routes = {name: {"queue": queue} for name, (queue, _, _) in TASKS.items()}
 app.conf.task_annotations = {
@@ -173,5 +178,11 @@ app.conf.beat_schedule = {
     "notices-tasks-due-daily": {
         "task": "clientbook.tasks.notices_tasks_due_task",
         "schedule": crontab(hour=16, minute=0),
+    },
+    # BOPIS (fulfilment.bopis): store-pickup orders no hook took in, reminders before a pickup expires, expiry.
+    "fulfilment-bopis-tick": {
+        "task": "fulfilment.tasks.bopis_tick_task",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
     },
 }

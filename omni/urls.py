@@ -34,6 +34,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/sidebar/", include("sidebar.api_urls")),
     path("api/v1/coupons/", include("coupons.api_urls")),
+    path("api/v1/pickups/", include("fulfilment.bopis_urls")),
     path("api/v1/", include("customers.urls")),
     path("wecom/", include("wecom.urls")),
     path("wecom/", include("associates.auth_urls")),

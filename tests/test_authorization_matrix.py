@@ -1344,6 +1344,17 @@ OTHER_ROUTES = {
         "orders",
         REACH_B,
     ),
+    # BOPIS ready (fulfilment.bopis_apis): the store is checked against the key before the order is looked up.
+    "pickup-ready": (
+        "a BOPIS order ready at BJ01",
+        _api(
+            "/api/v1/pickups/ready",
+            lambda w: {"store_code": "BJ01", "external_id": "MATRIX-BOPIS", "request_id": "MATRIX-READY"},
+        ),
+        _key_roles((403, "store_not_allowed"), (404, "unknown_order")),
+        "orders",
+        REACH_B,
+    ),
     "wecom-callback": ("WeCom callback, unsigned", _get("/wecom/callback/"), _roles(403), None, REACH_B),
     "wecom-oauth-start": ("WeCom sign-in start", _get("/wecom/oauth/start/"), _roles(302), None, REACH_B),
     "wecom-oauth-callback": (
