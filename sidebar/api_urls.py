@@ -13,6 +13,7 @@ from sidebar.customer_apis import (
     SidebarTaskDoneApi,
     SidebarTasksApi,
 )
+from sidebar.draft_apis import SidebarDraftsApi
 from sidebar.first_screen_apis import SidebarFirstScreenApi
 from sidebar.library_apis import (
     SidebarMaterialContentApi,
@@ -78,4 +79,5 @@ urlpatterns = [
         name="sidebar-customer-material-send",
     ),
     path("materials/<int:material_id>/content/", SidebarMaterialContentApi.as_view(), name="sidebar-material-content"),
+    path("drafts/", SidebarDraftsApi.as_view(), name="sidebar-drafts"),
 ]
