@@ -497,6 +497,7 @@ OMNI_RETENTION_DAYS = {
     "sync_runs": _retention_days("OMNI_RETENTION_SYNC_RUNS_DAYS", 90),  # finished (done or failed) full syncs
     "campaign_recipients": _retention_days("OMNI_RETENTION_CAMPAIGN_RECIPIENTS_DAYS", 400),  # after the campaign ended
     "audit_log": OMNI_AUDIT_RETENTION_DAYS,
+    "drafts": _retention_days("OMNI_RETENTION_DRAFTS_DAYS", 180),  # drafts shown in the sidebar (drafts.models.Draft)
 }
 
 # ---------------------------------------------------------------------------------------------------------------

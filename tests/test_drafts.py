@@ -4,11 +4,14 @@ with the template draft shown instead and the reason recorded, the fallbacks on 
 key, and the sidebar API's 404 for a customer the associate may not see."""
 
 import datetime as dt
+import io
 import json
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 
 from associates.auth import SESSION_KEY
 from customers.models import Identity
@@ -346,3 +349,20 @@ def test_another_stores_customer_answers_404_like_every_sidebar_api(world, clien
     ] * 3
     assert signed_out.status_code in (401, 403)
     assert not Draft.objects.exists()
+
+
+# --- retention -------------------------------------------------------------------------------------------------------
+
+
+def test_drafts_are_pruned_past_their_period(world, client, settings):
+    settings.OMNI_RETENTION_DAYS = {**settings.OMNI_RETENTION_DAYS, "drafts": 180}
+    for _ in range(2):
+        client.get(API, {"external_userid": EXTERNAL_USERID, "purpose": "birthday"})
+    old, kept = Draft.objects.order_by("pk")
+    Draft.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=181))
+    out = io.StringIO()
+
+    call_command("prune", stdout=out)
+
+    assert list(Draft.objects.values_list("pk", flat=True)) == [kept.pk]
+    assert "drafts: deleted 1 —" in out.getvalue()
