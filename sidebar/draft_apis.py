@@ -16,6 +16,12 @@ from omni.openapi import error_responses
 from sidebar.base import SidebarApi
 
 
+class DraftsIn(serializers.Serializer):
+    external_userid = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    customer_id = serializers.IntegerField(required=False, min_value=1)
+    purpose = serializers.CharField(max_length=32, required=False, allow_blank=True)
+
+
 class PurposeOut(serializers.Serializer):
     key = serializers.ChoiceField(choices=list(PURPOSES))
     label = serializers.CharField()
@@ -48,22 +54,22 @@ class SidebarDraftsApi(SidebarApi):
                 "purpose", str, enum=list(PURPOSES), description="Empty: the first purpose her facts support"
             ),
         ],
-        responses={200: DraftsOut, **error_responses(404, 409)},
+        responses={200: DraftsOut, **error_responses(400, 404, 409)},
         tags=["sidebar"],
     )
     def get(self, request):
-        external_userid = request.query_params.get("external_userid", "")
+        params = DraftsIn(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        external_userid = params.validated_data.get("external_userid", "")
         if external_userid:
             customer = customer_by_external_userid(viewer=request.user, external_userid=external_userid)
             if customer is None:
                 raise Http404
+        elif "customer_id" in params.validated_data:
+            customer = self.customer(request, params.validated_data["customer_id"])
         else:
-            try:
-                customer_id = int(request.query_params.get("customer_id", ""))
-            except ValueError:
-                raise Http404 from None
-            customer = self.customer(request, customer_id)
-        result = draft_make(associate=request.user, customer=customer, purpose=request.query_params.get("purpose", ""))
+            raise Http404
+        result = draft_make(associate=request.user, customer=customer, purpose=params.validated_data.get("purpose", ""))
         draft = None
         if result.purpose is not None:
             draft = {

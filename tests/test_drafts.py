@@ -348,6 +348,7 @@ def test_another_stores_customer_answers_404_like_every_sidebar_api(world, clien
         (404, "not_found")
     ] * 3
     assert signed_out.status_code in (401, 403)
+    assert client.get(API, {"external_userid": "wm\x00"}).status_code == 400
     assert not Draft.objects.exists()
 
 
