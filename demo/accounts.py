@@ -118,6 +118,8 @@ HQ_EXTRA_PERMISSIONS = (
     # Claims and conflicts that name two stores' customers are HQ's to settle, and merges HQ's to undo.
     "customers.view_customermerge",
     "customers.change_customermerge",
+    # The drafts the model wrote and the checker refused: HQ judges whether the configured model can be trusted.
+    "drafts.view_draft",
 )
 
 

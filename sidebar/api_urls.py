@@ -14,6 +14,7 @@ from sidebar.customer_apis import (
     SidebarTaskDoneApi,
     SidebarTasksApi,
 )
+from sidebar.draft_apis import SidebarDraftsApi
 from sidebar.first_screen_apis import SidebarFirstScreenApi
 from sidebar.library_apis import (
     SidebarMaterialContentApi,
@@ -90,4 +91,5 @@ urlpatterns = [
         name="sidebar-customer-contact-budget-override",
     ),
     path("customers/<int:customer_id>/opt-out/", SidebarOptOutApi.as_view(), name="sidebar-customer-opt-out"),
+    path("drafts/", SidebarDraftsApi.as_view(), name="sidebar-drafts"),
 ]

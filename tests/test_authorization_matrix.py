@@ -66,6 +66,7 @@ from customers.models import (
 from customers.services import customer_merge
 from demo.brand import HQ_USERNAME
 from demo.seed import demo_seed
+from drafts.models import Draft
 from insights.models import Attribution, AttributionConfig, DailyStats, SalesTarget
 from library.models import Material, QuickReply, ReplyGroup, SentMessage
 from notices.models import Notice, NoticePreference
@@ -306,6 +307,17 @@ def _world_build() -> World:
         msgtype="text",
         message={"msgtype": "text", "text": {"content": f"{MARK}内容"}},
     )
+    draft_b = Draft.objects.create(
+        associate=associate_b,
+        store=b,
+        customer=customer_b,
+        purpose="lapsed",
+        drafter=Draft.Drafter.TEMPLATE,
+        outcome=Draft.Outcome.REFUSED,
+        text=f"{MARK}草稿",
+        provider_text=f"{MARK}大模型原文",
+        reason="草稿提到了客户资料之外的内容：SKU QM-ZZ99",
+    )
 
     # Churn, consent and the contact budget (issue 25): B's lost friendship, lapsed customer, consent change, store
     # budget and 1:1 contact.
@@ -409,6 +421,7 @@ def _world_build() -> World:
         "library.quickreply": reply_b,
         "library.material": material_b,
         "library.sentmessage": sent_b,
+        "drafts.draft": draft_b,
         "notices.notice": notice_b,
         "notices.noticepreference": preference_b,
         "clientbook.lostcustomer": LostCustomer.objects.get(pk=lost_b.pk),
@@ -718,6 +731,8 @@ ADMIN_MODELS = {
     "library.quickreply": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 302)),
     "library.material": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 302)),
     "library.sentmessage": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    # Drafts: HQ reads them (what the model wrote, what the checker refused); managers have no permission on them.
+    "drafts.draft": ((403, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "notices.notice": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "notices.noticepreference": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     # Churn and consent (issue 25): lists and ledgers to read; the contact budget's store rows a manager writes.
@@ -1382,6 +1397,13 @@ OTHER_ROUTES = {
     "sidebar-first-screen": (
         "B's contact's first screen by external_userid",
         lambda w: Request("GET", f"{SIDEBAR}/first-screen/", {"external_userid": "wmBJ01secret"}, True),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-drafts": (
+        "B's contact's drafts by external_userid",
+        lambda w: Request("GET", f"{SIDEBAR}/drafts/", {"external_userid": "wmBJ01secret"}, True),
         _sidebar_roles((404, "not_found")),
         None,
         REACH_B,
