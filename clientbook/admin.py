@@ -190,3 +190,6 @@ class HandoverItemAdmin(StoreScopedAdmin, ReadOnlyAdmin):
             item_ids=list(queryset.values_list("pk", flat=True)), store_ids=request_store_ids(request)
         )
         self.message_user(request, f"已重新发起 {asked} 位客户的转接。")
+
+
+from clientbook import codes_admin  # noqa: E402, F401 - registers the codes admin (渠道活码)

@@ -4,6 +4,7 @@ messages, chat. Each operation changes the state under its lock and fires the ca
 The control API and the browser UI call these; the /cgi-bin/ API only reads them (and starts transfers).
 """
 
+import datetime as dt
 import hashlib
 from typing import Any
 
@@ -36,6 +37,21 @@ class WorldError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+CORP_TZ = dt.timezone(dt.timedelta(hours=8))
+
+
+def acquisition_quota(data: dict, now: float) -> dict:
+    """The corp's quota, created on first use: WeCom grants a default allowance valid a year."""
+    if not data.get("acquisition_quota"):
+        expires = dt.datetime.fromtimestamp(now, CORP_TZ) + dt.timedelta(days=L.ACQUISITION_QUOTA_VALID_DAYS)
+        data["acquisition_quota"] = {
+            "total": L.ACQUISITION_QUOTA_DEFAULT,
+            "used": 0,
+            "expire_date": int(expires.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()),
+        }
+    return data["acquisition_quota"]
 
 
 def _in_turn(data: dict, holder: dict, users: list[str], key: str) -> str:
@@ -200,8 +216,6 @@ class World:
     def link_open(self, *, external_userid: str, link_id: str, customer_channel: str = "") -> dict:
         """The customer opens an acquisition link (its URL with ?customer_channel=…) and adds the member WeCom picks
         in turn from the link's range: add_way 16, State = customer_channel; one unit of the corp's quota used."""
-        from wecom.emulator.api.acquisition import acquisition_quota
-
         if len(customer_channel.encode()) > L.ACQUISITION_CHANNEL_MAX_BYTES:
             raise WorldError(400, "invalid_customer_channel", "customer_channel 不能超过 64 字节")
         with self.state.change() as data:

@@ -3,26 +3,11 @@ code, for SMS, the mall, the mini-program and ads. create_link / update_link / d
 customers a link brought (customer_acquisition/customer), its clicks and adds (statistic), and the corp's quota
 (customer_acquisition_quota). A customer opening a link is `World.link_open`: it uses one unit of the quota."""
 
-import datetime as dt
-
 from wecom.emulator import limits as L
 from wecom.emulator.api.base import ApiBase, page, page_limit, require
 from wecom.emulator.state import new_id
 from wecom.emulator.web import Request
-
-CORP_TZ = dt.timezone(dt.timedelta(hours=8))
-
-
-def acquisition_quota(data: dict, now: float) -> dict:
-    """The corp's quota, created on first use: WeCom grants a default allowance valid a year."""
-    if not data.get("acquisition_quota"):
-        expires = dt.datetime.fromtimestamp(now, CORP_TZ) + dt.timedelta(days=L.ACQUISITION_QUOTA_VALID_DAYS)
-        data["acquisition_quota"] = {
-            "total": L.ACQUISITION_QUOTA_DEFAULT,
-            "used": 0,
-            "expire_date": int(expires.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()),
-        }
-    return data["acquisition_quota"]
+from wecom.emulator.world import acquisition_quota
 
 
 class AcquisitionLinksApi(ApiBase):
