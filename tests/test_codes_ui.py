@@ -179,3 +179,32 @@ def test_a_store_code_made_in_admin_welcomes_tags_counts_and_converts_a_scanning
     csv_text = context.request.get(f"{stats_url}?days=30&format=csv").text()
     assert csv_text.splitlines()[-1].split(",")[1:4] == ["1", "0", "1"]
     context.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_emulators_new_customer_opens_an_acquisition_link_and_omni_attributes_the_add(emulator, browser):
+    from clientbook.codes import code_create
+
+    store = StoreFactory(code="SH01", name="上海静安店")
+    AssociateFactory(store=store, wecom_userid="linyu", name="林雨")
+    emulator.control("POST", "associates", {"userid": "linyu", "name": "林雨", "store": "上海静安店"})
+    link = code_create(
+        kind=ContactWay.Kind.LINK, store=store, label="双十二短信", channel="sms", welcome_text="短信来的朋友您好"
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    ui = browser.new_page(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    ui.goto(emulator.url + "/")
+    ui.select_option("#associate-select", "linyu")
+    ui.click("#scan-new")
+    ui.fill("#scan-name", "赵敏")
+    ui.select_option("#scan-way", f"link:{link.link_id}")
+    ui.fill("#scan-channel", link.state)
+    ui.locator("#scan-form").screenshot(path=str(ARTIFACTS / "codes_emulator_scan_form.png"))
+    ui.click("#scan-go")
+
+    assert _wait(lambda: FollowRelation.objects.filter(welcome=FollowRelation.Welcome.SENT).exists())
+    follow = FollowRelation.objects.get()
+    assert (follow.contact_way, follow.add_way, follow.state) == (link, 16, link.state)
+    transcript = emulator.control("GET", "transcript", userid="linyu", external_userid=follow.external_userid)
+    assert [m["body"] for m in transcript["messages"] if m["kind"] == "welcome"] == [{"content": "短信来的朋友您好"}]
