@@ -16,7 +16,14 @@ from clientbook.codes_state import member_state, member_state_customer_id
 from clientbook.codes_stats import code_totals, codes_stats
 from clientbook.models import ContactWay, ContactWaySlot, FollowRelation
 from customers.models import CustomerTag, Identity, Tag
-from tests.factories import AssociateFactory, CustomerFactory, IdentityFactory, OrderFactory, StoreFactory
+from tests.factories import (
+    AssociateFactory,
+    CustomerFactory,
+    IdentityFactory,
+    OrderFactory,
+    StoreFactory,
+    UserFactory,
+)
 from tests.live_emulator import live_emulator
 from wecom.client import WeComError, wecom_client
 
@@ -162,7 +169,7 @@ def test_a_members_code_routes_to_the_nearest_store_and_links_the_one_id_custome
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_acquisition_link_adds_through_its_channel_with_the_codes_tags_and_counts(emulator):
+def test_an_acquisition_link_adds_through_its_channel_with_the_codes_tags_and_counts(emulator, client):
     store, lin, _ = _staff(emulator)
     tag = Tag.objects.create(group="渠道", name="短信获客")
     link = code_create(kind=ContactWay.Kind.LINK, store=store, label="双十二短信", channel="sms", tags=[tag])
@@ -180,6 +187,12 @@ def test_an_acquisition_link_adds_through_its_channel_with_the_codes_tags_and_co
     assert CustomerTag.objects.get(customer=follow.customer).tag == tag
     quota = wecom_client().get("externalcontact/customer_acquisition_quota")
     assert quota["total"] - quota["balance"] == 1
+
+    # Its figures page in admin shows the quota and the link's clicks and adds as WeCom reports them.
+    client.force_login(UserFactory(username="hq", is_staff=True, is_superuser=True))
+    page = client.get(f"/admin/clientbook/contactway/{link.pk}/stats/").content.decode()
+    assert f'id="link-quota">{quota["balance"]}/{quota["total"]}<' in page
+    assert "1 / 1" in page
 
 
 def test_code_figures_are_what_an_independent_count_of_the_rows_says(db):
