@@ -62,6 +62,19 @@ class SlotInline(admin.TabularInline):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class KindFilter(admin.SimpleListFilter):
+    """The kinds a manager makes (members' own codes are made for them and counted in their store code)."""
+
+    title = "类型"
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        return [c for c in ContactWay.Kind.choices if c[0] != ContactWay.Kind.MEMBER]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
 class ContactWayForm(forms.ModelForm):
     welcome_pack_id = forms.TypedChoiceField(label="欢迎券包", coerce=int, required=False, empty_value=None)
     welcome_community_id = forms.TypedChoiceField(
@@ -111,7 +124,7 @@ class ContactWayAdmin(StoreScopedAdmin):
     form = ContactWayForm
     inlines = [SlotInline]
     list_display = ["__str__", "kind", "channel", "store", "associate", "state", "adds_30", "links", "status"]
-    list_filter = ["kind", "channel", "store"]
+    list_filter = [KindFilter, "channel", "store"]
     search_fields = ["label", "state"]
     readonly_fields = ["state", "config_id", "qr_preview", "link_url", "routed_userids", "created_at", "deleted_at"]
     actions = ["delete_codes"]
