@@ -4,18 +4,22 @@ Each is idempotent, so a re-delivered or re-processed event leaves the same stat
 message (real-time queue) after commit.
 """
 
+import logging
 from datetime import UTC, datetime
 
 from django.db import transaction
 from django.utils import timezone
 
 from associates.models import Associate
+from clientbook.codes import code_follow_added
 from clientbook.models import FollowRelation
 from clientbook.notifying import notify_follow_added, notify_follow_deleted, notify_follow_lost_to_managers
 from clientbook.services import contact_get, follow_record, follow_user_of
 from clientbook.tasks import welcome_message_send_task
-from wecom.client import wecom_client
+from wecom.client import WeComError, wecom_client
 from wecom.events import EventNotApplicable, handles
+
+logger = logging.getLogger(__name__)
 
 
 @handles("change_external_contact", "add_external_contact")
@@ -35,6 +39,14 @@ def follow_added(payload: dict) -> None:
         state=payload.get("State", ""),
     )
     notify_follow_added(follow=follow)
+    if follow.contact_way_id:
+        # The code's tags and routing; a WeCom refusal leaves the friendship and its welcome as they are.
+        try:
+            code_follow_added(follow=follow)
+        except WeComError as exc:
+            if exc.transient:
+                raise
+            logger.warning("Code tags for follow %s not written to WeCom: %s", follow.pk, exc)
     # Every add (a re-add too) comes with a fresh WelcomeCode; a re-delivered event never gets here twice
     # (callback events are stored and processed once).
     welcome_code = payload.get("WelcomeCode")

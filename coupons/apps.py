@@ -11,3 +11,8 @@ class CouponsConfig(AppConfig):
         from coupons.welcome import welcome_coupons
 
         welcome_attachments(welcome_coupons)
+
+        from clientbook.codes import code_welcome_choices
+        from coupons.welcome import welcome_pack_choices
+
+        code_welcome_choices("pack", welcome_pack_choices)

@@ -91,6 +91,14 @@ MANAGER_PERMISSIONS = (
     "clientbook.view_handover",
     "clientbook.add_handover",
     "clientbook.view_handoveritem",
+    # Their stores' channel and store codes (渠道活码) with their schedules, posters and figures.
+    "clientbook.view_contactway",
+    "clientbook.add_contactway",
+    "clientbook.change_contactway",
+    "clientbook.view_contactwayslot",
+    "clientbook.add_contactwayslot",
+    "clientbook.change_contactwayslot",
+    "clientbook.delete_contactwayslot",
     # Notices to their associates, and the associates' quiet hours and daily cap.
     "notices.view_notice",
     "notices.view_noticepreference",

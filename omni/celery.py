@@ -58,6 +58,7 @@ TASKS = {
     # The exact audience count behind the admin preview's estimate.
     "campaigns.tasks.campaign_audience_count_task": (BULK, 600, 660),
     "clientbook.tasks.handovers_sync_task": (BULK, 1500, 1600),
+    "clientbook.tasks.codes_route_refresh_task": (BULK, 240, 280),
     "coupons.tasks.coupons_expire_task": (BULK, 540, 580),
     "coupons.tasks.coupons_expiry_remind_task": (BULK, 1800, 1900),
     # A brand's order file (a redelivered one resumes after its last committed chunk).
@@ -184,5 +185,11 @@ app.conf.beat_schedule = {
         "task": "fulfilment.tasks.bopis_tick_task",
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
+    },
+    # Store and channel codes follow their schedule: who answers changes on the hour (and at a daily limit, on add).
+    "codes-route-refresh": {
+        "task": "clientbook.tasks.codes_route_refresh_task",
+        "schedule": crontab(minute="0,30"),
+        "options": {"expires": 25 * 60},
     },
 }

@@ -36,7 +36,7 @@ from django.utils import timezone
 from associates.auth import SESSION_KEY
 from associates.models import Associate, Store
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, JourneyConfig, LapsedCustomer
-from clientbook.models import FollowRelation, FollowUpTask, Handover, HandoverItem, LostCustomer
+from clientbook.models import ContactWay, FollowRelation, FollowUpTask, Handover, HandoverItem, LostCustomer
 from communities.models import Community, CommunityInviteCode, GroupChat, GroupMember, GroupMemberEvent, Invite
 from coupons.links import coupon_page_token
 from coupons.models import CouponOrder, Redemption
@@ -281,6 +281,7 @@ def _world_build() -> World:
     handover_item_b = HandoverItem.objects.create(
         handover=handover_b, customer=customer_b, external_userid="wmBJ01secret", status="failed"
     )
+    contact_way_b = ContactWay.objects.create(store=b, kind="store", label=f"{MARK}门店码", state="cBJ01secret")
     outreach_b = Outreach.objects.create(
         request_id=uuid.uuid4(),
         associate=associate_b,
@@ -417,6 +418,7 @@ def _world_build() -> World:
         "insights.salestarget": target_b,
         "clientbook.handover": handover_b,
         "clientbook.handoveritem": handover_item_b,
+        "clientbook.contactway": contact_way_b,
         "library.replygroup": reply_group_b,
         "library.quickreply": reply_b,
         "library.material": material_b,
@@ -726,6 +728,8 @@ ADMIN_MODELS = {
     "insights.salestarget": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 302)),
     "clientbook.handover": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 403)),
     "clientbook.handoveritem": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    # Channel and store codes: managers make their stores' codes; a code is deleted by its action (WeCom too).
+    "clientbook.contactway": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 403)),
     # Quick replies and materials: managers write their stores' (HQ's are read-only to them), HQ every store's.
     "library.replygroup": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 302)),
     "library.quickreply": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 302)),
@@ -823,6 +827,7 @@ ADMIN_ACTIONS = {
     "customers.consentchange:delete_selected": (200, 200),
     "customers.contacttouch:delete_selected": (200, 200),
     "customers.contactbudget:delete_selected": (200, 200),
+    "clientbook.contactway:delete_codes": (302, 302),
     "axes.accessattempt:delete_selected": (403, 403),
     "axes.accessattempt:cleanup_expired_attempts": (403, 403),
     "axes.accessfailurelog:delete_selected": (403, 403),
@@ -986,6 +991,18 @@ ADMIN_SITE = {
         ),
         400,
         302,
+    ),
+    "admin:clientbook_contactway_stats": (
+        "a code's figures (store B's)",
+        lambda w: Request("GET", f"/admin/clientbook/contactway/{w.objects['clientbook.contactway'].pk}/stats/"),
+        404,
+        200,
+    ),
+    "admin:clientbook_contactway_poster": (
+        "a code's poster (store B's, not yet in WeCom: none)",
+        lambda w: Request("GET", f"/admin/clientbook/contactway/{w.objects['clientbook.contactway'].pk}/poster.png"),
+        404,
+        404,
     ),
     "admin:insights_dailystats_changelist csv": (
         "dashboard CSV asking for store B",
