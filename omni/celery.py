@@ -174,4 +174,11 @@ app.conf.beat_schedule = {
         "task": "clientbook.tasks.notices_tasks_due_task",
         "schedule": crontab(hour=16, minute=0),
     },
+    # Appointments: the day-before reminders to the customer and the associate (from 10:00 local; each claimed by
+    # UPDATE … WHERE reminded_*_at IS NULL, so an overlapping or repeated run sends nothing more).
+    "appointments-remind": {
+        "task": "appointments.tasks.appointments_remind_task",
+        "schedule": crontab(minute=5),
+        "options": {"expires": 50 * 60},
+    },
 }

@@ -117,6 +117,7 @@ INSTALLED_APPS = [
     "communities",
     "library",
     "fulfilment",
+    "appointments",
     "campaigns",
     "insights",
     "sidebar",

@@ -2,6 +2,12 @@
 
 from django.urls import path
 
+from sidebar.appointment_apis import (
+    SidebarAppointmentLinkApi,
+    SidebarAppointmentRescheduleApi,
+    SidebarAppointmentsApi,
+    SidebarAppointmentStatusApi,
+)
 from sidebar.community_apis import SidebarCommunityApi, SidebarCommunityInviteApi
 from sidebar.coupon_apis import SidebarCouponsApi, SidebarPackSendApi
 from sidebar.customer_apis import (
@@ -78,4 +84,24 @@ urlpatterns = [
         name="sidebar-customer-material-send",
     ),
     path("materials/<int:material_id>/content/", SidebarMaterialContentApi.as_view(), name="sidebar-material-content"),
+    path(
+        "customers/<int:customer_id>/appointments/",
+        SidebarAppointmentsApi.as_view(),
+        name="sidebar-customer-appointments",
+    ),
+    path(
+        "customers/<int:customer_id>/appointments/link/",
+        SidebarAppointmentLinkApi.as_view(),
+        name="sidebar-customer-appointment-link",
+    ),
+    path(
+        "appointments/<int:appointment_id>/reschedule/",
+        SidebarAppointmentRescheduleApi.as_view(),
+        name="sidebar-appointment-reschedule",
+    ),
+    path(
+        "appointments/<int:appointment_id>/status/",
+        SidebarAppointmentStatusApi.as_view(),
+        name="sidebar-appointment-status",
+    ),
 ]
