@@ -2,7 +2,8 @@
 in chat (/a/<signed token>/: free slots of her store, her holds there, book) and an appointment's own page
 (/a/v/<token>/: when, where, the held items; reschedule or cancel), which the reminder links to.
 
-The token is in the URL, so these responses are never kept by shared caches, sent on as a Referer, or indexed.
+The token is in the URL, so these responses are never kept by shared caches, sent on as a Referer to another site,
+or indexed.
 """
 
 import functools
@@ -38,7 +39,9 @@ def _private(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         response = view(request, *args, **kwargs)
         response["Cache-Control"] = "private, no-store"
-        response["Referrer-Policy"] = "no-referrer"
+        # same-origin, not no-referrer: the page's own forms post back to it, and Chromium sends "Origin: null" for a
+        # form posted from a no-referrer page, which CSRF's origin check refuses. Other sites still get no Referer.
+        response["Referrer-Policy"] = "same-origin"
         response["X-Robots-Tag"] = "noindex, nofollow"
         return response
 
@@ -93,7 +96,8 @@ def appointment_book_page(request: HttpRequest, token: str) -> HttpResponse:
         except ApplicationError as refused:
             error, status = refused.message, refused.status_code
         else:
-            return HttpResponseRedirect(reverse("appointment-page", kwargs={"token": booked.appointment.token}))
+            page = reverse("appointment-page", kwargs={"token": booked.appointment.token})
+            return HttpResponseRedirect(page + "?done=booked")
     upcoming = list(customer_upcoming_appointments(customer_id=customer.pk, store_id=store.pk))
     context = {
         "customer": customer,

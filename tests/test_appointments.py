@@ -301,7 +301,7 @@ def test_the_booking_link_opens_the_customers_page_where_she_books_reschedules_a
         {"slot": f"{world['template'].pk}|2026-12-09T14:00:00+08:00", "hold": [world["hold"].pk], "request_id": "pg-1"},
     )
     appointment = Appointment.objects.get()
-    assert booked.status_code == 302 and booked["Location"] == f"/a/v/{appointment.token}/"
+    assert booked.status_code == 302 and booked["Location"] == f"/a/v/{appointment.token}/?done=booked"
     assert (appointment.channel, appointment.associate_id) == ("customer", world["associate"].pk)
     assert list(appointment.pickups.all()) == [world["hold"]]
     mine = client.get(booked["Location"]).content.decode()
