@@ -23,6 +23,10 @@ class SlotTemplateAdmin(StoreScopedAdmin):
     list_filter = ("store", "kind", "weekday", "is_active")
     list_editable = ("is_active",)
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Appointments point at their template: a store stops offering slots by unticking 启用.
+        return False
+
 
 @admin.register(ClosedDate)
 class ClosedDateAdmin(StoreScopedAdmin):
@@ -62,4 +66,7 @@ class AppointmentAdmin(StoreScopedAdmin):
     list_select_related = ("store", "customer", "associate")
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
