@@ -57,15 +57,20 @@ class AppointmentsOut(serializers.Serializer):
     holds = HoldOut(many=True)
 
 
+ID_MAX = 2**31 - 1
+
+
 class BookIn(serializers.Serializer):
-    template_id = serializers.IntegerField()
+    template_id = serializers.IntegerField(min_value=1, max_value=ID_MAX)
     starts_at = serializers.DateTimeField()
     request_id = serializers.CharField(max_length=64)
-    pickup_ids = serializers.ListField(child=serializers.IntegerField(), required=False, default=list, max_length=20)
+    pickup_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX), required=False, default=list, max_length=20
+    )
 
 
 class RescheduleIn(serializers.Serializer):
-    template_id = serializers.IntegerField()
+    template_id = serializers.IntegerField(min_value=1, max_value=ID_MAX)
     starts_at = serializers.DateTimeField()
 
 
