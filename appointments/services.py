@@ -133,7 +133,6 @@ def appointment_book(
 
     if (done := replay()) is not None:
         return done
-    pickup_ids = _pickups_check(pickup_ids=pickup_ids, customer_id=customer.pk, store_id=store.pk)
     with transaction.atomic():
         template, starts_at, ends_at = _slot_resolve(
             store_id=store.pk, template_id=template_id, starts_at=starts_at, now=now, lock=True
@@ -142,6 +141,7 @@ def appointment_book(
         if (done := replay()) is not None:
             return done
         _place_take(template=template, starts_at=starts_at, customer_id=customer.pk, exclude_pk=None)
+        pickup_ids = _pickups_check(pickup_ids=pickup_ids, customer_id=customer.pk, store_id=store.pk)
         appointment = Appointment.objects.create(
             store=store,
             customer=customer,

@@ -95,3 +95,40 @@ def test_a_customer_books_from_the_chat_link_with_her_hold_is_reminded_and_shows
     row.locator(".open-profile").click()
     desk.locator("#chat-title", has_text="陈静").wait_for(timeout=20000)
     desk.screenshot(path=str(ARTIFACTS / "appointments_profile_opened.png"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_associate_books_from_the_sidebar_with_the_hold_and_cancels_it(emulator, browser):
+    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+    world = appointment_world(external_userid=EXTERNAL_USERID, weekday=tomorrow.weekday())
+    emulator.control("POST", "associates", {"userid": "linyu", "name": "林雨", "store": "上海静安店"})
+    emulator.control("POST", "customers", {"name": "陈静", "gender": 2, "external_userid": EXTERNAL_USERID})
+    emulator.control("POST", "contacts/add", {"external_userid": EXTERNAL_USERID, "userid": "linyu"})
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    page.goto(emulator.url + "/")
+    page.select_option("#associate-select", "linyu")
+    page.click(f'#customer-list li[data-external-userid="{EXTERNAL_USERID}"]')
+    sidebar = page.frame_locator("#sidebar-frame")
+    sidebar.locator("#appt-slot option").first.wait_for(state="attached", timeout=20000)
+    sidebar.locator("#appt-slot").select_option(index=1)  # 15:00
+    sidebar.locator("#appt-book-button").click()
+    sidebar.locator("#appt-status", has_text="已预约").wait_for(timeout=10000)
+    booked = sidebar.locator("#appt-list .appt")
+    assert (
+        "15:00 试衣 · 已预约" in booked.first.inner_text() and "试穿：真丝连衣裙 黑色 × 1" in booked.first.inner_text()
+    )
+    sidebar.locator("#appointments-card").scroll_into_view_if_needed()
+    page.locator("#sidebar-frame").screenshot(path=str(ARTIFACTS / "appointments_sidebar_booked.png"))
+    appointment = Appointment.objects.get()
+    assert (appointment.channel, appointment.starts_at) == (
+        "sidebar",
+        dt.datetime.combine(tomorrow, dt.time(15), tzinfo=SHANGHAI),
+    )
+    assert list(appointment.pickups.values_list("pk", flat=True)) == [world["hold"].pk]
+
+    booked.first.locator("button", has_text="取消").click()
+    sidebar.locator("#appt-status", has_text="已取消").wait_for(timeout=10000)
+    assert Appointment.objects.get().status == Appointment.Status.CANCELLED
+    assert sidebar.locator("#appt-list").inner_text().strip() == "暂无预约"

@@ -19,8 +19,15 @@
     $("appt-count").textContent = body.appointments.length ? "（" + body.appointments.length + "）" : "";
     if (!body.appointments.length) { list.appendChild(el("p", { "class": "muted", text: "暂无预约" })); }
     body.appointments.forEach(function (a) {
+      var cancel = el("button", { "class": "ghost small", text: "取消" });
+      cancel.addEventListener("click", function () {
+        say("取消中…");
+        sidebar().post("/api/v1/sidebar/appointments/" + a.id + "/status/", { status: "cancelled" }).then(function () {
+          return load();
+        }).then(function () { say("已取消 " + hhmm(a.starts_at) + " 的预约"); }, function (e) { say(e.message); });
+      });
       list.appendChild(el("div", { "class": "appt", "data-appointment": String(a.id) }, [
-        el("div", { text: hhmm(a.starts_at) + " " + a.kind_label + " · " + a.status_label }),
+        el("div", { text: hhmm(a.starts_at) + " " + a.kind_label + " · " + a.status_label + " " }, [cancel]),
         el("div", { "class": "sub", text: (a.associate ? a.associate + "接待" : "") + (a.items.length ? " · 试穿：" + a.items.join("、") : "") })
       ]));
     });
@@ -62,8 +69,7 @@
       template_id: Number(choice[0]), starts_at: choice[1], request_id: id, pickup_ids: holds
     }).then(function (a) {
       delete book.dataset.requestId;
-      say("已预约 " + hhmm(a.starts_at) + " " + a.kind_label);
-      return load();
+      return load().then(function () { say("已预约 " + hhmm(a.starts_at) + " " + a.kind_label); });
     }, function (e) { delete book.dataset.requestId; say(e.message); });
   });
 
