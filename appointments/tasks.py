@@ -6,6 +6,6 @@ from celery import shared_task
 from appointments.services import appointments_remind
 
 
-@shared_task(acks_late=True, soft_time_limit=300, time_limit=360)
+@shared_task(acks_late=True)
 def appointments_remind_task() -> dict[str, int]:
     return appointments_remind()

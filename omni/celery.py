@@ -70,6 +70,8 @@ TASKS = {
     "omni.tasks.prune_task": (BULK, 3 * 3600, 3 * 3600 + 60),
     # The partitions of the append-only logs for the days and months ahead (omni.partitions): a few DDL statements.
     "omni.tasks.partitions_create_task": (BULK, 300, 360),
+    # The day-before appointment reminders: one WeCom call and one notice per appointment due tomorrow.
+    "appointments.tasks.appointments_remind_task": (BULK, 1200, 1300),
 }
 app.conf.task_routes = {name: {"queue": queue} for name, (queue, _, _) in TASKS.items()}
 app.conf.task_annotations = {

@@ -378,3 +378,14 @@ def test_reminders_go_the_day_before_to_the_customer_and_the_associate_once(emul
     assert notice.url.endswith("/workbench/appointments/?day=2026-12-09")
     appointment.refresh_from_db()
     assert appointment.reminded_customer_at == appointment.reminded_associate_at == NOW
+
+
+def test_the_reminders_run_hourly_on_the_bulk_queue():
+    from appointments.tasks import appointments_remind_task
+    from omni.celery import app
+
+    entry = app.conf.beat_schedule["appointments-remind"]
+
+    assert entry["task"] == appointments_remind_task.name == "appointments.tasks.appointments_remind_task"
+    assert (entry["schedule"].hour, entry["schedule"].minute) == (set(range(24)), {5})
+    assert app.amqp.router.route(entry.get("options", {}), entry["task"])["queue"].name == "bulk"
