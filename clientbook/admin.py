@@ -237,4 +237,6 @@ class LostCustomerAdmin(StoreScopedAdmin, ReadOnlyAdmin):
     @admin.display(description="最近购买", ordering="last_purchase")
     def last_purchase(self, obj):
         return obj.last_purchase
+
+
 from clientbook import codes_admin  # noqa: E402, F401 - registers the codes admin (渠道活码)

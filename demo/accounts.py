@@ -112,6 +112,15 @@ MANAGER_PERMISSIONS = (
     "customers.view_contactbudget",
     "customers.add_contactbudget",
     "customers.change_contactbudget",
+    # Appointments: the store's slot templates and closed dates are the manager's to keep; appointments are read.
+    "appointments.view_slottemplate",
+    "appointments.add_slottemplate",
+    "appointments.change_slottemplate",
+    "appointments.view_closeddate",
+    "appointments.add_closeddate",
+    "appointments.change_closeddate",
+    "appointments.delete_closeddate",
+    "appointments.view_appointment",
 )
 HQ_PERMISSION = "associates.view_all_stores"
 # Complement rules are brand-wide: HQ writes them (and may rebuild the model), store managers only read them.

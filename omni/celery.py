@@ -76,6 +76,8 @@ TASKS = {
     "fulfilment.tasks.bopis_orders_recorded_task": (REALTIME, 60, 75),
     "fulfilment.tasks.bopis_customer_message_task": (REALTIME, 30, 40),
     "fulfilment.tasks.bopis_tick_task": (BULK, 240, 280),
+    # The day-before appointment reminders: one WeCom call and one notice per appointment due tomorrow.
+    "appointments.tasks.appointments_remind_task": (BULK, 1200, 1300),
 }
 app.conf.task_routes = {name: {"queue": queue} for name, (queue, _, _) in TASKS.items()}
 app.conf.task_annotations = {
@@ -191,5 +193,12 @@ app.conf.beat_schedule = {
         "task": "clientbook.tasks.codes_route_refresh_task",
         "schedule": crontab(minute="0,30"),
         "options": {"expires": 25 * 60},
+    },
+    # Appointments: the day-before reminders to the customer and the associate (from 10:00 local; each claimed by
+    # UPDATE … WHERE reminded_*_at IS NULL, so an overlapping or repeated run sends nothing more).
+    "appointments-remind": {
+        "task": "appointments.tasks.appointments_remind_task",
+        "schedule": crontab(minute=5),
+        "options": {"expires": 50 * 60},
     },
 }

@@ -118,6 +118,7 @@ INSTALLED_APPS = [
     "library",
     "fulfilment",
     "drafts",
+    "appointments",
     "campaigns",
     "insights",
     "sidebar",

@@ -42,6 +42,7 @@ urlpatterns = [
     path("p/<str:sku>/", product_page, name="product-page"),
     path("l/<str:token>/", identity_claim_page, name="identity-claim"),
     path("c/", include("coupons.urls")),
+    path("a/", include("appointments.urls")),
     path("", include("campaigns.urls")),
     path("api/schema/", SpectacularAPIView.as_view(**_DOCS_ACCESS), name="schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="schema", **_DOCS_ACCESS), name="api-docs"),

@@ -2,6 +2,12 @@
 
 from django.urls import path
 
+from sidebar.appointment_apis import (
+    SidebarAppointmentLinkApi,
+    SidebarAppointmentRescheduleApi,
+    SidebarAppointmentsApi,
+    SidebarAppointmentStatusApi,
+)
 from sidebar.community_apis import SidebarCommunityApi, SidebarCommunityInviteApi
 from sidebar.consent_apis import SidebarContactBudgetApi, SidebarContactOverrideApi, SidebarOptOutApi
 from sidebar.coupon_apis import SidebarCouponsApi, SidebarPackSendApi
@@ -92,4 +98,24 @@ urlpatterns = [
     ),
     path("customers/<int:customer_id>/opt-out/", SidebarOptOutApi.as_view(), name="sidebar-customer-opt-out"),
     path("drafts/", SidebarDraftsApi.as_view(), name="sidebar-drafts"),
+    path(
+        "customers/<int:customer_id>/appointments/",
+        SidebarAppointmentsApi.as_view(),
+        name="sidebar-customer-appointments",
+    ),
+    path(
+        "customers/<int:customer_id>/appointments/link/",
+        SidebarAppointmentLinkApi.as_view(),
+        name="sidebar-customer-appointment-link",
+    ),
+    path(
+        "appointments/<int:appointment_id>/reschedule/",
+        SidebarAppointmentRescheduleApi.as_view(),
+        name="sidebar-appointment-reschedule",
+    ),
+    path(
+        "appointments/<int:appointment_id>/status/",
+        SidebarAppointmentStatusApi.as_view(),
+        name="sidebar-appointment-status",
+    ),
 ]

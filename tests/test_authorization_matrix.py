@@ -33,6 +33,8 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from appointments.links import booking_token
+from appointments.models import Appointment, ClosedDate, SlotTemplate
 from associates.auth import SESSION_KEY
 from associates.models import Associate, Store
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, JourneyConfig, LapsedCustomer
@@ -352,6 +354,23 @@ def _world_build() -> World:
         at=timezone.now(),
     )
 
+    slot_template_b = SlotTemplate.objects.create(
+        store=b, weekday=0, start_time=dt.time(14), end_time=dt.time(17), slot_minutes=60, capacity=2
+    )
+    closed_date_b = ClosedDate.objects.create(store=b, date=timezone.localdate(), reason=f"{MARK}盘点")
+    appointment_b = Appointment.objects.create(
+        store=b,
+        customer=customer_b,
+        associate=associate_b,
+        template=slot_template_b,
+        kind="try_on",
+        starts_at=timezone.now() + dt.timedelta(days=1),
+        ends_at=timezone.now() + dt.timedelta(days=1, hours=1),
+        channel="sidebar",
+        token="matrixappointmentb",
+        request_id=f"{MARK}-APPT",
+    )
+
     keys = {}
     for role, stores in (("key_a", [a]), ("key_channel", [])):
         _, keys[role] = api_key_create(name=role, channel=Channel.STORE_POS, stores=stores)
@@ -431,6 +450,9 @@ def _world_build() -> World:
         "customers.consentchange": consent_b,
         "customers.contactbudget": budget_b,
         "customers.contacttouch": touch_b,
+        "appointments.slottemplate": slot_template_b,
+        "appointments.closeddate": closed_date_b,
+        "appointments.appointment": appointment_b,
         **_sign_in_records(),
     }
     community_b.name = f"{MARK}社群"
@@ -455,6 +477,9 @@ def _world_build() -> World:
             "campaign_token_b": campaign_b.landing_token,
             "reply_b": reply_b.pk,
             "material_b": material_b.pk,
+            "appointment_b": appointment_b.pk,
+            "appointment_token_b": appointment_b.token,
+            "booking_token_b": booking_token(customer_id=customer_b.pk, store_id=b.pk, associate_id=associate_b.pk),
         },
     )
 
@@ -745,6 +770,11 @@ ADMIN_MODELS = {
     "customers.consentchange": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "customers.contacttouch": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "customers.contactbudget": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 403)),
+    # Appointments: a manager keeps her store's slot templates and closed dates; appointments are read-only, and a
+    # template is never deleted (its appointments point at it), only switched off.
+    "appointments.slottemplate": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 403)),
+    "appointments.closeddate": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 302)),
+    "appointments.appointment": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     # django-axes' admin sign-in records: superusers only (omni.admin.SuperusersOnlyAdmin), whatever permissions.
     "axes.accessattempt": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
     "axes.accessfailurelog": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
@@ -813,6 +843,9 @@ ADMIN_ACTIONS = {
     "insights.attribution:delete_selected": (200, 200),
     "insights.attributionconfig:delete_selected": (200, 200),
     "insights.salestarget:delete_selected": (302, 302),
+    "appointments.slottemplate:delete_selected": (200, 200),
+    "appointments.closeddate:delete_selected": (302, 302),
+    "appointments.appointment:delete_selected": (200, 200),
     "clientbook.handover:delete_selected": (302, 302),
     "clientbook.handover:sync_results": (302, 302),
     "clientbook.handover:retry_failed": (302, 302),
@@ -1532,6 +1565,73 @@ OTHER_ROUTES = {
         _roles(404),
         None,
         REACH_B,
+    ),
+    "sidebar-customer-appointments": (
+        "B's customer's appointments and slots",
+        _sidebar("GET", "customers/{c}/appointments/"),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-customer-appointment-link": (
+        "booking link card for B's customer",
+        _sidebar("POST", "customers/{c}/appointments/link/"),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-appointment-reschedule": (
+        "reschedule B's appointment",
+        lambda w: Request(
+            "POST",
+            f"{SIDEBAR}/appointments/{w.ids['appointment_b']}/reschedule/",
+            {"template_id": w.objects["appointments.slottemplate"].pk, "starts_at": "2099-01-05T14:00:00+08:00"},
+            True,
+        ),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-appointment-status": (
+        "cancel B's appointment",
+        lambda w: Request(
+            "POST", f"{SIDEBAR}/appointments/{w.ids['appointment_b']}/status/", {"status": "cancelled"}, True
+        ),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "workbench-appointments": (
+        "my store's day of appointments",
+        lambda w: Request(
+            "GET",
+            "/workbench/appointments/",
+            {"day": w.objects["appointments.appointment"].starts_at.date().isoformat()},
+        ),
+        _page_roles(200),
+        None,
+        REACH_B,
+    ),
+    "workbench-appointment-mark": (
+        "mark B's appointment done",
+        lambda w: Request("POST", f"/workbench/appointments/{w.ids['appointment_b']}/mark/", {"status": "done"}),
+        _page_roles(302),
+        None,
+        REACH_B,
+    ),
+    "appointment-book-page": (
+        "B's customer's booking page by its signed link",
+        lambda w: Request("GET", f"/a/{w.ids['booking_token_b']}/"),
+        _roles(200),
+        None,
+        ALL,
+    ),
+    "appointment-page": (
+        "B's customer's appointment page by its token",
+        lambda w: Request("GET", f"/a/v/{w.ids['appointment_token_b']}/"),
+        _roles(200),
+        None,
+        ALL,
     ),
     "healthz": ("liveness probe", _get("/healthz"), _roles(200), None, ALL),
     "readyz": ("readiness probe: database, cache, broker, migrations", _get("/readyz"), _roles(200), None, ALL),
