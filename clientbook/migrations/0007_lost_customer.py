@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clientbook', '0005_followuptask_action'),
+        ('clientbook', '0006_codes'),
     ]
 
     operations = [
