@@ -70,6 +70,7 @@ TASKS = {
     "omni.tasks.prune_task": (BULK, 3 * 3600, 3 * 3600 + 60),
     # The partitions of the append-only logs for the days and months ahead (omni.partitions): a few DDL statements.
     "omni.tasks.partitions_create_task": (BULK, 300, 360),
+    "fulfilment.tasks.holds_expire_task": (BULK, 240, 280),
 }
 app.conf.task_routes = {name: {"queue": queue} for name, (queue, _, _) in TASKS.items()}
 app.conf.task_annotations = {
@@ -173,5 +174,12 @@ app.conf.beat_schedule = {
     "notices-tasks-due-daily": {
         "task": "clientbook.tasks.notices_tasks_due_task",
         "schedule": crontab(hour=16, minute=0),
+    },
+    # Holds past their time give their units back (fulfilment.holds): a few minutes late at most; a run with nothing
+    # due is one index probe (the partial index of open pickups by expiry).
+    "holds-expire": {
+        "task": "fulfilment.tasks.holds_expire_task",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 240},
     },
 }

@@ -14,6 +14,7 @@ from sidebar.customer_apis import (
     SidebarTasksApi,
 )
 from sidebar.first_screen_apis import SidebarFirstScreenApi
+from sidebar.hold_apis import SidebarAvailabilityApi, SidebarHoldCancelApi, SidebarHoldsApi
 from sidebar.library_apis import (
     SidebarMaterialContentApi,
     SidebarMaterialsApi,
@@ -78,4 +79,7 @@ urlpatterns = [
         name="sidebar-customer-material-send",
     ),
     path("materials/<int:material_id>/content/", SidebarMaterialContentApi.as_view(), name="sidebar-material-content"),
+    path("products/<str:sku>/availability/", SidebarAvailabilityApi.as_view(), name="sidebar-product-availability"),
+    path("customers/<int:customer_id>/holds/", SidebarHoldsApi.as_view(), name="sidebar-customer-holds"),
+    path("holds/<int:hold_id>/cancel/", SidebarHoldCancelApi.as_view(), name="sidebar-hold-cancel"),
 ]
