@@ -32,7 +32,7 @@ def _card(pickup: Pickup) -> dict:
         "desc": f"{pickup.store.name} · {spec}保留至 {until:%m-%d %H:%M} · 取货码 {pickup.code}",
         "link": pickup_card_url(pickup=pickup),
         "imgUrl": (product.image_url if product and product.image_url else "")
-        or settings.OMNI_PUBLIC_URL.rstrip("/") + static("omni/coupon-card.png"),
+        or settings.OMNI_PUBLIC_URL.rstrip("/") + static("omni/pickup-card.png"),
     }
 
 

@@ -171,7 +171,12 @@ def test_a_hold_reserves_units_with_the_stores_default_expiry_a_code_and_a_token
 
     pickup = _hold(shop)
 
-    assert (pickup.kind, pickup.status, pickup.store, pickup.associate) == ("hold", "held", shop["jingan"], shop["linyu"])
+    assert (pickup.kind, pickup.status, pickup.store, pickup.associate) == (
+        "hold",
+        "held",
+        shop["jingan"],
+        shop["linyu"],
+    )
     assert len(pickup.code) == 8 and pickup.code.isalnum() and pickup.code.isupper()
     assert len(pickup.token) >= 20
     assert before + dt.timedelta(hours=24) <= pickup.expires_at <= timezone.now() + dt.timedelta(hours=24)
@@ -228,10 +233,14 @@ def test_the_hold_api_places_lists_and_cancels_and_answers_the_customer_card(sho
     url = f"/api/v1/sidebar/customers/{shop['customer'].pk}/holds/"
 
     placed = client.post(
-        url, {"sku": "QM-DR01-BK-M", "store": "SH02", "hours": 48, "request_id": "ui-1"}, content_type="application/json"
+        url,
+        {"sku": "QM-DR01-BK-M", "store": "SH02", "hours": 48, "request_id": "ui-1"},
+        content_type="application/json",
     )
     replay = client.post(
-        url, {"sku": "QM-DR01-BK-M", "store": "SH02", "hours": 48, "request_id": "ui-1"}, content_type="application/json"
+        url,
+        {"sku": "QM-DR01-BK-M", "store": "SH02", "hours": 48, "request_id": "ui-1"},
+        content_type="application/json",
     )
 
     assert (placed.status_code, replay.status_code) == (201, 200)
@@ -332,7 +341,16 @@ def test_the_card_shows_item_store_hours_expiry_and_the_code_with_qr_and_barcode
 
     assert response.status_code == 200
     page = response.content.decode()
-    for text in ("真丝连衣裙 黑色 M", "黑色", "尺码 M", "上海徐汇店", "衡山路 10 号", "10:00–22:00", pickup.code, "林雨"):
+    for text in (
+        "真丝连衣裙 黑色 M",
+        "黑色",
+        "尺码 M",
+        "上海徐汇店",
+        "衡山路 10 号",
+        "10:00–22:00",
+        pickup.code,
+        "林雨",
+    ):
         assert text in page
     assert 'class="qr"' in page and 'class="bar"' in page
     assert response["Cache-Control"] == "private, no-store"
