@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from associates.auth import SESSION_KEY
 from customers.ingestion import api_key_create
 from customers.models import Channel, Order, StoreStock
-from fulfilment.holds import holds_expire, hold_place, style_availability
+from fulfilment.holds import hold_place, holds_expire, style_availability
 from fulfilment.models import Pickup, PickupEvent
 from fulfilment.tasks import holds_expire_task
 from insights.attribution import attribution_refresh

@@ -69,7 +69,7 @@ def _shop():
 
 @pytest.mark.django_db(transaction=True)
 def test_sold_out_here_held_there_card_in_chat_collected_at_the_till_and_credited(emulator, browser):  # noqa: F811
-    here, there, associate, colleague, customer = _shop()
+    _, there, associate, colleague, _ = _shop()
     emulator.control("POST", "associates", {"userid": "linyu", "name": "林雨", "store": "上海静安店"})
     emulator.control("POST", "customers", {"name": "陈静", "gender": 2, "external_userid": EXTERNAL_USERID})
     emulator.control("POST", "contacts/add", {"external_userid": EXTERNAL_USERID, "userid": "linyu"})
