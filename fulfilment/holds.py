@@ -12,7 +12,8 @@ Stock policy (one home for it, tests/test_holds*.py name it):
   them; held may then exceed quantity, and available is shown as 0, never below.
 - Expiry (`holds_expire`, the beat's task every few minutes) locks the due open holds with SKIP LOCKED: a hold a till is
   collecting at that moment is skipped, and whichever transition commits first wins; the other sees the new status.
-Stock rows are always updated in (store, product) order, so two releases never wait on each other in a cycle.
+Stock rows are always updated in (store, product) order, so two releases never wait on each other in a cycle. A
+release never takes held below zero (a row edited by hand must not turn the till's scan into an error).
 """
 
 import dataclasses
@@ -23,6 +24,7 @@ from collections import defaultdict
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 from django.urls import reverse
 from django.utils import timezone
 
@@ -259,7 +261,9 @@ def _release(*, pickup_ids: list[int]) -> None:
     ).values_list("pickup__store_id", "product_id", "quantity"):
         totals[(store_id, product_id)] += quantity
     for (store_id, product_id), quantity in sorted(totals.items()):
-        StoreStock.objects.filter(store_id=store_id, product_id=product_id).update(held=F("held") - quantity)
+        StoreStock.objects.filter(store_id=store_id, product_id=product_id).update(
+            held=Greatest(F("held") - quantity, 0)
+        )
 
 
 def pickup_transition(

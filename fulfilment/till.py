@@ -294,7 +294,7 @@ def _collected(
         held = sorted(pickup.lines.values_list("product_id", "quantity"))
         for product_id, quantity in held:
             StoreStock.objects.filter(store_id=pickup.store_id, product_id=product_id).update(
-                held=F("held") - quantity, quantity=Greatest(F("quantity") - quantity, 0)
+                held=Greatest(F("held") - quantity, 0), quantity=Greatest(F("quantity") - quantity, 0)
             )
     order = _sale_order(pickup=pickup, store=store, external_id=order_external_id, lines=lines, now=now)
     Pickup.objects.filter(pk=pickup.pk).update(order=order)

@@ -63,6 +63,7 @@ from customers.models import (
 from customers.services import customer_merge
 from demo.brand import HQ_USERNAME
 from demo.seed import demo_seed
+from fulfilment.models import Pickup, PickupLine
 from insights.models import Attribution, AttributionConfig, DailyStats, SalesTarget
 from library.models import Material, QuickReply, ReplyGroup, SentMessage
 from notices.models import Notice, NoticePreference
@@ -87,7 +88,7 @@ ROLES = (
 )
 # The roles that reach store B: everyone else must leave it as it was and learn nothing of it.
 REACH_B = {"hq", "key_channel"}
-SCOPES = ("catalogue", "members", "orders", "coupons", "stock")
+SCOPES = ("catalogue", "members", "orders", "coupons", "stock", "pickups")
 
 
 def _key_scopes_set(api_key: ApiKey, scopes: list[str]) -> None:
@@ -304,6 +305,20 @@ def _world_build() -> World:
         message={"msgtype": "text", "text": {"content": f"{MARK}内容"}},
     )
 
+    pickup_b = Pickup.objects.create(
+        kind=Pickup.Kind.HOLD,
+        status=Pickup.Status.HELD,
+        code="BJHOLD23",
+        token="bj01-secret-pickup-card-token",
+        store=b,
+        customer=customer_b,
+        associate=associate_b,
+        request_id=f"{MARK}-HOLD",
+        expires_at=timezone.now() + dt.timedelta(days=2),
+    )
+    PickupLine.objects.create(pickup=pickup_b, product=product, quantity=1)
+    StoreStock.objects.filter(pk=stock_b.pk).update(held=stock_b.held + 1)
+
     keys = {}
     for role, stores in (("key_a", [a]), ("key_channel", [])):
         _, keys[role] = api_key_create(name=role, channel=Channel.STORE_POS, stores=stores)
@@ -376,6 +391,7 @@ def _world_build() -> World:
         "library.sentmessage": sent_b,
         "notices.notice": notice_b,
         "notices.noticepreference": preference_b,
+        "fulfilment.pickup": pickup_b,
         **_sign_in_records(),
     }
     community_b.name = f"{MARK}社群"
@@ -400,6 +416,7 @@ def _world_build() -> World:
             "campaign_token_b": campaign_b.landing_token,
             "reply_b": reply_b.pk,
             "material_b": material_b.pk,
+            "pickup_b": pickup_b,
         },
     )
 
@@ -680,6 +697,8 @@ ADMIN_MODELS = {
     "library.sentmessage": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "notices.notice": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "notices.noticepreference": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    # Holds and pickups: read-only (placed in the sidebar, closed by the POS), a manager's stores only.
+    "fulfilment.pickup": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     # django-axes' admin sign-in records: superusers only (omni.admin.SuperusersOnlyAdmin), whatever permissions.
     "axes.accessattempt": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
     "axes.accessfailurelog": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
@@ -1394,6 +1413,67 @@ OTHER_ROUTES = {
         _roles(404),
         None,
         REACH_B,
+    ),
+    # Holds (fulfilment): stock per store is the brand's (counts and store names, as the product page shows them);
+    # B's customer's holds are not the associate's of A; the pickups API answers keys of the pickup's store.
+    "sidebar-product-availability": (
+        "a style's available units per store, to hold one",
+        lambda w: Request("GET", f"{SIDEBAR}/products/{w.ids['product'].sku}/availability/"),
+        _sidebar_roles(200),
+        None,
+        ALL,
+    ),
+    "sidebar-customer-holds": (
+        "B's customer's holds",
+        _sidebar("GET", "customers/{c}/holds/"),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-hold-cancel": (
+        "cancel B's hold",
+        lambda w: Request("POST", f"{SIDEBAR}/holds/{w.ids['pickup_b'].pk}/cancel/", {}, True),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "pickups-open": (
+        "BJ01's open holds",
+        lambda w: Request("GET", "/api/v1/pickups/", {"store": "BJ01"}),
+        _key_roles((403, "store_not_allowed"), 200),
+        "pickups",
+        REACH_B,
+    ),
+    "pickups-confirm": (
+        "confirm B's hold",
+        lambda w: Request("POST", f"/api/v1/pickups/{w.ids['pickup_b'].code}/confirm", {}, True),
+        _key_roles((403, "store_not_allowed"), 200),
+        "pickups",
+        REACH_B,
+    ),
+    "pickups-refuse": (
+        "refuse B's hold",
+        lambda w: Request("POST", f"/api/v1/pickups/{w.ids['pickup_b'].code}/refuse", {"reason": "x"}, True),
+        _key_roles((403, "store_not_allowed"), 200),
+        "pickups",
+        REACH_B,
+    ),
+    "pickups-collect": (
+        "collect B's hold at BJ01's till",
+        _api(
+            "/api/v1/pickups/collect",
+            lambda w: {"store": "BJ01", "code": w.ids["pickup_b"].code, "request_id": "matrix-collect"},
+        ),
+        _key_roles((403, "store_not_allowed"), 201),
+        "pickups",
+        REACH_B,
+    ),
+    "pickup-card": (
+        "B's customer's pickup card by its token",
+        lambda w: Request("GET", f"/h/{w.ids['pickup_b'].token}/"),
+        _roles(200),
+        None,
+        ALL,
     ),
     "healthz": ("liveness probe", _get("/healthz"), _roles(200), None, ALL),
     "readyz": ("readiness probe: database, cache, broker, migrations", _get("/readyz"), _roles(200), None, ALL),

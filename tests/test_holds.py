@@ -567,3 +567,63 @@ def test_a_bopis_pickup_is_collected_generically_and_its_online_order_credited_t
     credited = Attribution.objects.get(order=online)
     assert (credited.associate, credited.store) == (shop["other"], shop["jingan"])
     assert _stock(shop["jingan"], shop["M"]) == (2, 0)
+
+
+def _coupon_for(customer, associate):
+    from coupons.sending import coupon_pack_send
+    from tests.factories import CouponPackItemFactory, CouponTemplateFactory
+
+    item = CouponPackItemFactory(template=CouponTemplateFactory())
+    sent = coupon_pack_send(pack_id=item.pack_id, customer_id=customer.pk, request_no="send-1", associate=associate)
+    return sent.coupons[0]
+
+
+def test_a_coupon_is_redeemed_on_the_collected_sale_in_the_same_visit(shop):
+    from coupons.models import Coupon, Redemption
+
+    pickup = _hold(shop)
+    coupon = _coupon_for(shop["customer"], shop["linyu"])
+
+    response = _collect(_pos(stores=[shop["jingan"]]), pickup.code, coupon=coupon.code)
+
+    assert response.status_code == 201, response.content
+    assert response.json()["coupon"] == {"code": coupon.code, "discount": "50.00"}
+    redemption = Redemption.objects.get()
+    assert (redemption.order_ref, redemption.amount, redemption.store) == (
+        f"PU-{pickup.code}",
+        Decimal("1699.00"),
+        shop["jingan"],
+    )
+    assert Coupon.objects.get(pk=coupon.pk).status == Coupon.Status.REDEEMED
+
+
+def test_a_refused_coupon_leaves_the_hold_uncollected(shop):
+    from coupons.models import Redemption
+
+    pickup = _hold(shop)
+
+    response = _collect(_pos(), pickup.code, coupon="NOSUCHCOUPON")
+
+    assert response.status_code == 404 and response.json()["error"]["code"] == "unknown_code"
+    assert Pickup.objects.get().status == "held" and not Order.objects.exists() and not Redemption.objects.exists()
+    assert _stock(shop["jingan"], shop["M"]) == (2, 1)
+
+
+def test_the_pickup_admin_shows_a_manager_only_her_stores_holds(shop, client):
+    from tests.factories import UserFactory
+
+    mine, theirs = _hold(shop), _hold(shop, request_id="h-2", store="SZ01")
+    user = UserFactory(is_superuser=True)
+    client.force_login(user)
+    page = client.get("/admin/fulfilment/pickup/?open=open").content.decode()
+    assert mine.code in page and theirs.code in page and "真丝连衣裙 黑色 M（M） × 1" in page
+
+    manager = UserFactory(is_superuser=False)
+    from django.contrib.auth.models import Permission
+
+    manager.user_permissions.add(Permission.objects.get(codename="view_pickup"))
+    shop["jingan"].managers.add(manager)
+    client.force_login(manager)
+    page = client.get("/admin/fulfilment/pickup/").content.decode()
+    assert mine.code in page and theirs.code not in page
+    assert client.get(f"/admin/fulfilment/pickup/{theirs.pk}/change/").status_code in (302, 404)
