@@ -163,4 +163,17 @@ def test_sold_out_here_held_there_card_in_chat_collected_at_the_till_and_credite
     sidebar.locator("#holds .hold-item.closed", has_text="已取货").wait_for(timeout=20000)
     sidebar.locator("#holds-card").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "holds_collected_sidebar.png"))
+
+    # the same panel on a phone (390×844), the sidebar on its own
+    phone = context.new_page()
+    phone.set_viewport_size({"width": 390, "height": 844})
+    phone.goto(page.locator("#sidebar-frame").get_attribute("src"))
+    phone.locator("#name", has_text="陈静").wait_for(timeout=20000)
+    phone.fill("#products-form [name=q]", "连衣裙")
+    phone.click("#products-form button:has-text('搜索')")
+    phone.locator("#products-results .pick").first.click()
+    phone.locator('#product-detail .variant[data-sku="QM-DR01-BK-M"]').click()
+    phone.locator('#hold-stores .store[data-store="SH02"]', has_text="可预留 1 件").wait_for(timeout=10000)
+    phone.evaluate("document.getElementById('hold-stores').scrollIntoView({block: 'start'})")
+    phone.screenshot(path=str(ARTIFACTS / "holds_stores_390.png"))
     context.close()
