@@ -531,6 +531,7 @@ class ApiKey(models.Model):
         ORDERS = "orders", "订单"
         COUPONS = "coupons", "优惠券核销与退回"
         STOCK = "stock", "门店库存（仅限密钥可写的门店）"
+        PICKUPS = "pickups", "门店预留与自提（查看、确认、拒绝、取货核销）"
 
     name = models.CharField("名称", max_length=100)
     channel = models.CharField("渠道", max_length=20, choices=Channel.choices)

@@ -121,6 +121,8 @@ MANAGER_PERMISSIONS = (
     "appointments.change_closeddate",
     "appointments.delete_closeddate",
     "appointments.view_appointment",
+    # Holds and pickups waiting in their stores (read-only: placed in the sidebar, closed by the POS).
+    "fulfilment.view_pickup",
 )
 HQ_PERMISSION = "associates.view_all_stores"
 # Complement rules are brand-wide: HQ writes them (and may rebuild the model), store managers only read them.

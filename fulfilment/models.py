@@ -98,3 +98,44 @@ class PickupLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id} × {self.quantity}"
+
+
+class PickupEvent(models.Model):
+    """What happened to a pickup, one row per transition (placed, confirmed, cancelled, refused, expired, collected)
+    and per collect that lost a race: the log of "which one won". A till's collect stores its request id here, so a
+    replay finds the collect it repeats."""
+
+    class Kind(models.TextChoices):
+        PLACED = "placed", "预留"
+        CONFIRMED = "confirmed", "门店确认"
+        CANCELLED = "cancelled", "导购取消"
+        REFUSED = "refused", "门店拒绝"
+        EXPIRED = "expired", "过期释放"
+        COLLECTED = "collected", "到店取货"
+        COLLECT_LOST = "collect_lost", "取货时已结束"
+
+    pickup = models.ForeignKey(Pickup, verbose_name="预留/自提", on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField("事件", max_length=16, choices=Kind.choices)
+    request_id = models.CharField("请求号", max_length=64, blank=True, default="")
+    associate = models.ForeignKey(
+        "associates.Associate", verbose_name="导购", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "customers.ApiKey", verbose_name="接口密钥", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField("说明", max_length=200, blank=True, default="")
+    created_at = models.DateTimeField("时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "预留/自提记录"
+        verbose_name_plural = "预留/自提记录"
+        ordering = ["pk"]
+        constraints = [
+            # A till's collect is done once per request id: a replay finds this row.
+            models.UniqueConstraint(
+                fields=["kind", "request_id"], name="pickup_event_request_unique", condition=~Q(request_id="")
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pickup_id} {self.get_kind_display()}"

@@ -1,11 +1,24 @@
-"""Celery tasks of the fulfilment app."""
+"""Celery tasks of fulfilment.
+
+Holds: the beat's expiry of holds past their time. Safe to run twice or concurrently (`holds.holds_expire` locks the
+due holds with SKIP LOCKED and moves each only from an open status), so a redelivered message (`acks_late`) releases
+nothing twice; it is not retried: the next run, a few minutes later, takes whatever one missed.
+"""
 
 from celery import shared_task
 
 from fulfilment import bopis
+from fulfilment.holds import holds_expire
 from omni.retry import DATABASE_DISCONNECTS
 from wecom.client import WeComError
 from wecom.tasks import TransientWeComError
+
+
+@shared_task(acks_late=True)
+def holds_expire_task() -> int:
+    """Expire the holds past their time and release their units; returns how many."""
+    return holds_expire()
+
 
 # BOPIS (fulfilment.bopis) ---------------------------------------------------------------------------------
 # All safe twice: intake is idempotent by the pickup's request number, the status moves are guarded UPDATEs, and

@@ -6,6 +6,9 @@
   takes an equal share, each through their latest touch (split). A coupon redeemed in this very order is a
   touch at the order's moment.
 - A store POS order nobody touched is the store's own sale (no associate).
+- An order collected at a store's till through a pickup code (fulfilment: a hold the associate placed, or a BOPIS
+  order) is credited whole to the pickup's associate and to the pickup's store, before every rule above: she found
+  the size, held it and the customer came for it. A pickup without an associate leaves the order to the rules above.
 Each order's rows are replaced as a whole, so recomputing a period after a rule change is just running it again.
 """
 
@@ -20,6 +23,7 @@ from django.utils import timezone
 from associates.models import Associate
 from customers.models import Channel, Order
 from customers.selectors import customer_survivor_ids
+from fulfilment.models import Pickup
 from insights.models import Attribution, AttributionConfig, Rule, TouchKind
 from insights.touches import TOUCH_SOURCES, Touch
 
@@ -90,6 +94,17 @@ def attribute_order(
         "window_days": rule.window_days,
         "computed_at": now,
     }
+    if order.get("pickup_associate_id"):
+        return [
+            Attribution(
+                **base,
+                associate_id=order["pickup_associate_id"],
+                store_id=order["pickup_store_id"],
+                amount=total,
+                touch_kind=TouchKind.PICKUP,
+                touch_id=order["pickup_id"],
+            )
+        ]
     if order["channel"] == Channel.STORE_POS and order["associate_id"]:
         store_id = order["store_id"] or associate_stores.get(order["associate_id"])
         return [
@@ -139,11 +154,22 @@ def attribute_order(
     return rows
 
 
+def _pickups_attach(orders: list[dict]) -> None:
+    """Mark the orders collected through a pickup with an associate (the pickup rule of the module's docstring)."""
+    by_pk = {o["pk"]: o for o in orders}
+    collected = Pickup.objects.filter(
+        order_id__in=list(by_pk), status=Pickup.Status.COLLECTED, associate_id__isnull=False
+    ).values_list("order_id", "pk", "associate_id", "store_id")
+    for order_id, pickup_id, associate_id, store_id in collected:
+        by_pk[order_id].update(pickup_id=pickup_id, pickup_associate_id=associate_id, pickup_store_id=store_id)
+
+
 def _attribute_chunk(orders: list[dict], rule: RuleInForce, golden, members, associate_stores) -> int:
     now = timezone.now()
     for order in orders:
         if order["customer_id"] is not None:
             order["customer_id"] = golden.get(order["customer_id"], order["customer_id"])
+    _pickups_attach(orders)
     customer_ids = {o["customer_id"] for o in orders if o["customer_id"] is not None}
     raw_ids = sorted(customer_ids | {m for g in customer_ids for m in members.get(g, ())})
     by_customer: dict[int, list[Touch]] = defaultdict(list)
@@ -202,4 +228,13 @@ def attribution_refresh() -> tuple[int, int]:
     AttributionConfig.objects.filter(pk=config.pk, attributed_through_order_id__lt=through).update(
         attributed_through_order_id=through
     )
-    return result
+    # An order attributed before a till collected it through a pickup (a POS order the till named, a BOPIS order):
+    # the pickup rule now applies to it.
+    collected = Pickup.objects.filter(
+        status=Pickup.Status.COLLECTED, associate_id__isnull=False, order_id__lte=through
+    ).values("order_id")
+    credited = Attribution.objects.filter(touch_kind=TouchKind.PICKUP).values("order_id")
+    later = _run(
+        Order.objects.filter(pk__in=collected).exclude(pk__in=credited), RuleInForce(config.rule, config.window_days)
+    )
+    return result[0] + later[0], result[1] + later[1]

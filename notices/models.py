@@ -40,6 +40,7 @@ class Notice(models.Model):
         DIGEST = "digest", "今日任务"
         CAMPAIGN_CONFIRM = "campaign_confirm", "群发待确认"
         TASK_DUE = "task_due", "任务到期"
+        HOLD = "hold", "门店预留"
 
     class Status(models.TextChoices):
         PENDING = "pending", "待发送"

@@ -78,6 +78,7 @@ TASKS = {
     "fulfilment.tasks.bopis_tick_task": (BULK, 240, 280),
     # The day-before appointment reminders: one WeCom call and one notice per appointment due tomorrow.
     "appointments.tasks.appointments_remind_task": (BULK, 1200, 1300),
+    "fulfilment.tasks.holds_expire_task": (BULK, 240, 280),
 }
 app.conf.task_routes = {name: {"queue": queue} for name, (queue, _, _) in TASKS.items()}
 app.conf.task_annotations = {
@@ -200,5 +201,12 @@ app.conf.beat_schedule = {
         "task": "appointments.tasks.appointments_remind_task",
         "schedule": crontab(minute=5),
         "options": {"expires": 50 * 60},
+    },
+    # Holds past their time give their units back (fulfilment.holds): a few minutes late at most; a run with nothing
+    # due is one index probe (the partial index of open pickups by expiry).
+    "holds-expire": {
+        "task": "fulfilment.tasks.holds_expire_task",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 240},
     },
 }

@@ -22,6 +22,7 @@ from sidebar.customer_apis import (
 )
 from sidebar.draft_apis import SidebarDraftsApi
 from sidebar.first_screen_apis import SidebarFirstScreenApi
+from sidebar.hold_apis import SidebarAvailabilityApi, SidebarHoldCancelApi, SidebarHoldsApi
 from sidebar.library_apis import (
     SidebarMaterialContentApi,
     SidebarMaterialsApi,
@@ -118,4 +119,7 @@ urlpatterns = [
         SidebarAppointmentStatusApi.as_view(),
         name="sidebar-appointment-status",
     ),
+    path("products/<str:sku>/availability/", SidebarAvailabilityApi.as_view(), name="sidebar-product-availability"),
+    path("customers/<int:customer_id>/holds/", SidebarHoldsApi.as_view(), name="sidebar-customer-holds"),
+    path("holds/<int:hold_id>/cancel/", SidebarHoldCancelApi.as_view(), name="sidebar-hold-cancel"),
 ]

@@ -253,8 +253,8 @@ def test_a_new_key_may_do_what_its_stores_allow_by_default(brand):
     store_key, _ = api_key_create(name="POS", channel=Channel.STORE_POS, stores=[sh01])
     brand_key, _ = api_key_create(name="Mall", channel=Channel.ONLINE_MALL)
 
-    assert store_key.scopes == ["members", "orders", "coupons", "stock"]
-    assert brand_key.scopes == ["catalogue", "members", "orders", "coupons", "stock"]
+    assert store_key.scopes == ["members", "orders", "coupons", "stock", "pickups"]
+    assert brand_key.scopes == ["catalogue", "members", "orders", "coupons", "stock", "pickups"]
 
 
 def test_catalogue_cannot_be_granted_to_a_key_limited_to_stores_nor_an_unknown_scope(brand):

@@ -69,6 +69,7 @@ from customers.services import customer_merge
 from demo.brand import HQ_USERNAME
 from demo.seed import demo_seed
 from drafts.models import Draft
+from fulfilment.models import Pickup, PickupLine
 from insights.models import Attribution, AttributionConfig, DailyStats, SalesTarget
 from library.models import Material, QuickReply, ReplyGroup, SentMessage
 from notices.models import Notice, NoticePreference
@@ -93,7 +94,7 @@ ROLES = (
 )
 # The roles that reach store B: everyone else must leave it as it was and learn nothing of it.
 REACH_B = {"hq", "key_channel"}
-SCOPES = ("catalogue", "members", "orders", "coupons", "stock")
+SCOPES = ("catalogue", "members", "orders", "coupons", "stock", "pickups")
 
 
 def _key_scopes_set(api_key: ApiKey, scopes: list[str]) -> None:
@@ -371,6 +372,20 @@ def _world_build() -> World:
         request_id=f"{MARK}-APPT",
     )
 
+    pickup_b = Pickup.objects.create(
+        kind=Pickup.Kind.HOLD,
+        status=Pickup.Status.HELD,
+        code="BJHOLD23",
+        token="bj01-secret-pickup-card-token",
+        store=b,
+        customer=customer_b,
+        associate=associate_b,
+        request_id=f"{MARK}-HOLD",
+        expires_at=timezone.now() + dt.timedelta(days=2),
+    )
+    PickupLine.objects.create(pickup=pickup_b, product=product, quantity=1)
+    StoreStock.objects.filter(pk=stock_b.pk).update(held=stock_b.held + 1)
+
     keys = {}
     for role, stores in (("key_a", [a]), ("key_channel", [])):
         _, keys[role] = api_key_create(name=role, channel=Channel.STORE_POS, stores=stores)
@@ -453,6 +468,7 @@ def _world_build() -> World:
         "appointments.slottemplate": slot_template_b,
         "appointments.closeddate": closed_date_b,
         "appointments.appointment": appointment_b,
+        "fulfilment.pickup": pickup_b,
         **_sign_in_records(),
     }
     community_b.name = f"{MARK}社群"
@@ -480,6 +496,7 @@ def _world_build() -> World:
             "appointment_b": appointment_b.pk,
             "appointment_token_b": appointment_b.token,
             "booking_token_b": booking_token(customer_id=customer_b.pk, store_id=b.pk, associate_id=associate_b.pk),
+            "pickup_b": pickup_b,
         },
     )
 
@@ -775,6 +792,8 @@ ADMIN_MODELS = {
     "appointments.slottemplate": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 403)),
     "appointments.closeddate": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 302)),
     "appointments.appointment": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    # Holds and pickups: read-only (placed in the sidebar, closed by the POS), a manager's stores only.
+    "fulfilment.pickup": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     # django-axes' admin sign-in records: superusers only (omni.admin.SuperusersOnlyAdmin), whatever permissions.
     "axes.accessattempt": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
     "axes.accessfailurelog": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
@@ -1580,6 +1599,22 @@ OTHER_ROUTES = {
         None,
         REACH_B,
     ),
+    # Holds (fulfilment): stock per store is the brand's (counts and store names, as the product page shows them);
+    # B's customer's holds are not the associate's of A; the pickups API answers keys of the pickup's store.
+    "sidebar-product-availability": (
+        "a style's available units per store, to hold one",
+        lambda w: Request("GET", f"{SIDEBAR}/products/{w.ids['product'].sku}/availability/"),
+        _sidebar_roles(200),
+        None,
+        ALL,
+    ),
+    "sidebar-customer-holds": (
+        "B's customer's holds",
+        _sidebar("GET", "customers/{c}/holds/"),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
     "sidebar-appointment-reschedule": (
         "reschedule B's appointment",
         lambda w: Request(
@@ -1588,6 +1623,13 @@ OTHER_ROUTES = {
             {"template_id": w.objects["appointments.slottemplate"].pk, "starts_at": "2099-01-05T14:00:00+08:00"},
             True,
         ),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-hold-cancel": (
+        "cancel B's hold",
+        lambda w: Request("POST", f"{SIDEBAR}/holds/{w.ids['pickup_b'].pk}/cancel/", {}, True),
         _sidebar_roles((404, "not_found")),
         None,
         REACH_B,
@@ -1629,6 +1671,44 @@ OTHER_ROUTES = {
     "appointment-page": (
         "B's customer's appointment page by its token",
         lambda w: Request("GET", f"/a/v/{w.ids['appointment_token_b']}/"),
+        _roles(200),
+        None,
+        ALL,
+    ),
+    "pickups-open": (
+        "BJ01's open holds",
+        lambda w: Request("GET", "/api/v1/pickups/", {"store": "BJ01"}),
+        _key_roles((403, "store_not_allowed"), 200),
+        "pickups",
+        REACH_B,
+    ),
+    "pickups-confirm": (
+        "confirm B's hold",
+        lambda w: Request("POST", f"/api/v1/pickups/{w.ids['pickup_b'].code}/confirm", {}, True),
+        _key_roles((403, "store_not_allowed"), 200),
+        "pickups",
+        REACH_B,
+    ),
+    "pickups-refuse": (
+        "refuse B's hold",
+        lambda w: Request("POST", f"/api/v1/pickups/{w.ids['pickup_b'].code}/refuse", {"reason": "x"}, True),
+        _key_roles((403, "store_not_allowed"), 200),
+        "pickups",
+        REACH_B,
+    ),
+    "pickups-collect": (
+        "collect B's hold at BJ01's till",
+        _api(
+            "/api/v1/pickups/collect",
+            lambda w: {"store": "BJ01", "code": w.ids["pickup_b"].code, "request_id": "matrix-collect"},
+        ),
+        _key_roles((403, "store_not_allowed"), 201),
+        "pickups",
+        REACH_B,
+    ),
+    "pickup-card": (
+        "B's customer's pickup card by its token",
+        lambda w: Request("GET", f"/h/{w.ids['pickup_b'].token}/"),
         _roles(200),
         None,
         ALL,

@@ -121,8 +121,8 @@ def test_without_scope_options_a_key_may_do_what_its_stores_allow():
     _create("--channel", "mall")
 
     assert [key.scopes for key in ApiKey.objects.order_by("pk")] == [
-        ["members", "orders", "coupons", "stock"],
-        ["catalogue", "members", "orders", "coupons", "stock"],
+        ["members", "orders", "coupons", "stock", "pickups"],
+        ["catalogue", "members", "orders", "coupons", "stock", "pickups"],
     ]
 
 
