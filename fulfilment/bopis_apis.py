@@ -26,7 +26,7 @@ from omni.throttling import ApiKeyRequestThrottle
 logger = logging.getLogger(__name__)
 
 
-class PickupOut(serializers.Serializer):
+class ReadyPickupOut(serializers.Serializer):
     code = serializers.CharField(help_text="The till's pickup code")
     status = serializers.ChoiceField(choices=Pickup.Status.choices)
     store_code = serializers.CharField(source="store.code")
@@ -38,7 +38,7 @@ class PickupOut(serializers.Serializer):
 
 
 class PickupReadyOut(serializers.Serializer):
-    pickup = PickupOut()
+    pickup = ReadyPickupOut()
     replayed = serializers.BooleanField(help_text="It was ready already: nothing was done again")
 
 

@@ -320,6 +320,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A pickup's status is one choice set wherever an API shows it (the pickups API and BOPIS's ready answer).
+    "ENUM_NAME_OVERRIDES": {"PickupStatusEnum": "fulfilment.models.Pickup.Status"},
 }
 
 

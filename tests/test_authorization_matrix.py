@@ -880,6 +880,8 @@ ADMIN_ACTIONS = {
     "customers.contacttouch:delete_selected": (200, 200),
     "customers.contactbudget:delete_selected": (200, 200),
     "clientbook.contactway:delete_codes": (302, 302),
+    # Codes are deleted in WeCom first (delete_codes); the site-wide bulk delete is withdrawn.
+    "clientbook.contactway:delete_selected": (302, 302),
     "axes.accessattempt:delete_selected": (403, 403),
     "axes.accessattempt:cleanup_expired_attempts": (403, 403),
     "axes.accessfailurelog:delete_selected": (403, 403),
