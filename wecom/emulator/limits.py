@@ -47,6 +47,8 @@ STATE_MAX_CHARS = 30
 CONTACT_WAY_REMARK_MAX_CHARS = 30
 CORP_TAG_MAX = 3000
 MARK_TAG_MAX = 100
+# add/edit_corp_tag (Doc 92117): a tag's or a group's name is at most 30 characters.
+CORP_TAG_NAME_MAX_CHARS = 30
 
 # Mass messages (Doc 92135, 93338).
 MSG_TEMPLATE_MAX_RECIPIENTS = 10_000
