@@ -6,4 +6,8 @@ class CommunitiesConfig(AppConfig):
     verbose_name = "社群"
 
     def ready(self) -> None:
-        from communities import handlers, services  # noqa: F401 - register the WeCom callbacks and the groups sync
+        from communities import (  # noqa: F401 - register the WeCom callbacks, the groups sync, the auto-tag kind
+            handlers,
+            services,
+            tag_rules,
+        )

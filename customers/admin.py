@@ -27,7 +27,6 @@ from customers.models import (
     OrderLine,
     Product,
     StoreStock,
-    Tag,
 )
 from customers.services import (
     customer_merge,
@@ -169,12 +168,6 @@ class StoreStockAdmin(StoreScopedAdmin):
     search_fields = ["product__sku", "product__name"]
     list_select_related = ["store", "product"]
     autocomplete_fields = ["product"]
-
-
-@admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
-    list_display = ["name", "group", "wecom_tag_id"]
-    search_fields = ["name", "group"]
 
 
 class ApiKeyForm(forms.ModelForm):
@@ -329,3 +322,7 @@ class AuditLogAdmin(StoreScopedAdmin, ReadOnlyAdmin):
 class ImportJobAdmin(ReadOnlyAdmin):
     list_display = ["file_name", "channel", "status", "rows_done", "rows_total", "rows_rejected", "started_at"]
     list_filter = ["status", "channel"]
+
+
+# Corp tags and auto-tag rules have their own module (registered on import).
+from customers import tags_admin  # noqa: E402, F401

@@ -30,6 +30,7 @@ from customers.ingestion import (
     stock_upsert,
 )
 from customers.models import ApiKey, Customer, Identity, Order
+from customers.tags_events import purchase_rules_refresh_later
 from omni import rawsql
 from omni.errors import ApplicationError
 from omni.openapi import ErrorOut
@@ -423,7 +424,9 @@ class OrdersBatchApi(_BatchApi):
         return super().post(request)
 
     def upsert(self, scope, rows):
-        return orders_upsert(scope=scope, orders=rows)
+        results = orders_upsert(scope=scope, orders=rows)
+        purchase_rules_refresh_later(order_ids=[r.id for r in results if r.status in ("created", "updated") and r.id])
+        return results
 
 
 class StockBatchApi(_BatchApi):

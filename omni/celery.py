@@ -58,6 +58,9 @@ TASKS = {
     # The exact audience count behind the admin preview's estimate.
     "campaigns.tasks.campaign_audience_count_task": (BULK, 600, 660),
     "clientbook.tasks.handovers_sync_task": (BULK, 1500, 1600),
+    # Auto-tag rules: every rule set-based (nightly), or a few customers' rules after an order, a redemption, a join.
+    "customers.tasks.auto_tags_apply_task": (BULK, 1200, 1300),
+    "customers.tasks.auto_tags_refresh_task": (BULK, 120, 150),
     "coupons.tasks.coupons_expire_task": (BULK, 540, 580),
     "coupons.tasks.coupons_expiry_remind_task": (BULK, 1800, 1900),
     # A brand's order file (a redelivered one resumes after its last committed chunk).
@@ -173,5 +176,10 @@ app.conf.beat_schedule = {
     "notices-tasks-due-daily": {
         "task": "clientbook.tasks.notices_tasks_due_task",
         "schedule": crontab(hour=16, minute=0),
+    },
+    # After the nightly WeCom sync (03:10) and the imports: every auto-tag rule, with recency moved on a day.
+    "auto-tags-daily": {
+        "task": "customers.tasks.auto_tags_apply_task",
+        "schedule": crontab(hour=4, minute=35),
     },
 }
