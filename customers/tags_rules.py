@@ -15,6 +15,7 @@ join, a code's add: `auto_tags_refresh`). An inactive rule selects nobody, so it
 import datetime as dt
 from collections.abc import Callable, Iterable
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import Count, DecimalField, Exists, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
@@ -96,28 +97,27 @@ def auto_tag_rule_apply(
     ids = None if customer_ids is None else sorted(set(customer_ids))
     if ids is not None:
         selected = selected.filter(pk__in=ids)
-    select_sql, select_params = selected.query.sql_with_params()
+    try:
+        select_sql, select_params = selected.query.sql_with_params()
+    except EmptyResultSet:  # an inactive rule (or one whose kind is not installed) selects nobody
+        select_sql, select_params = None, ()
     customer_table, tag_table = Customer._meta.db_table, CustomerTag._meta.db_table
-    only = ""
-    params: list = [rule.tag_id, CustomerTag.Source.RULE, rule.pk, now]
-    if ids is not None:
-        only = f"AND c.id IN ({', '.join(['%s'] * len(ids))})" if ids else "AND FALSE"
-        params += ids
+    added = 0
     with transaction.atomic():
         mine = CustomerTag.objects.filter(rule=rule)
         if ids is not None:
             mine = mine.filter(customer_id__in=ids)
-        removed = mine.exclude(customer_id__in=selected).delete()[0]
-        with connection.cursor() as cursor:
-            # ON CONFLICT: a concurrent run (nightly and an event's) or a hand-added tag keeps the row it finds.
-            cursor.execute(
-                f"""INSERT INTO {tag_table} (customer_id, tag_id, source, rule_id, created_at, added_by_id)
-                SELECT c.id, %s, %s, %s, %s, NULL FROM {customer_table} c
-                WHERE c.id IN ({select_sql}) {only}
-                ON CONFLICT (customer_id, tag_id) DO NOTHING""",
-                params[:4] + list(select_params) + params[4:],
-            )
-            added = max(cursor.rowcount, 0)
+        removed = (mine if select_sql is None else mine.exclude(customer_id__in=selected)).delete()[0]
+        if select_sql is not None:
+            with connection.cursor() as cursor:
+                # ON CONFLICT: a concurrent run (nightly and an event's) or a hand-added tag keeps the row it finds.
+                cursor.execute(
+                    f"""INSERT INTO {tag_table} (customer_id, tag_id, source, rule_id, created_at, added_by_id)
+                    SELECT c.id, %s, %s, %s, %s, NULL FROM {customer_table} c WHERE c.id IN ({select_sql})
+                    ON CONFLICT (customer_id, tag_id) DO NOTHING""",
+                    [rule.tag_id, CustomerTag.Source.RULE, rule.pk, now, *select_params],
+                )
+                added = max(cursor.rowcount, 0)
         if ids is None:
             count = CustomerTag.objects.filter(rule=rule).count()
             AutoTagRule.objects.filter(pk=rule.pk).update(last_run_at=now, last_count=count)
