@@ -384,7 +384,10 @@ class CustomerTag(models.Model):
     added_by = models.ForeignKey(
         "associates.Associate", verbose_name="打标导购", null=True, blank=True, on_delete=models.SET_NULL
     )
-    source = models.CharField("来源", max_length=8, choices=Source.choices, default=Source.MANUAL)
+    # db_default too: bulk writers (the demo's COPY, benchmarks) name only the columns they know.
+    source = models.CharField(
+        "来源", max_length=8, choices=Source.choices, default=Source.MANUAL, db_default=Source.MANUAL
+    )
     rule = models.ForeignKey(
         AutoTagRule,
         verbose_name="打标规则",

@@ -6,10 +6,11 @@ and then here; what WeCom refuses is shown and nothing is saved. A store manager
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
-from associates.scoping import StoreScopedAdmin
+from associates.scoping import StoreScopedAdmin, request_store_ids
 from customers.models import AutoTagRule, Tag, TagGroup
 from customers.tags import (
     tag_create,
@@ -23,7 +24,19 @@ from customers.tags_rules import auto_tag_rule_apply
 from omni.errors import ApplicationError
 
 
-class _PushedAdmin(StoreScopedAdmin):
+class _BrandOrStoreAdmin(StoreScopedAdmin):
+    """Rows of no store (the brand's groups, tags and rules) are everyone's with the permission; a store's, its
+    managers' and HQ's."""
+
+    def get_queryset(self, request):
+        queryset = admin.ModelAdmin.get_queryset(self, request)
+        store_ids = request_store_ids(request)
+        if store_ids is None:
+            return queryset
+        return queryset.filter(Q(**{f"{self.store_field}__isnull": True}) | Q(**{f"{self.store_field}__in": store_ids}))
+
+
+class _PushedAdmin(_BrandOrStoreAdmin):
     """save_model / delete_model call a service; a refusal is shown, nothing is saved, and the page goes back."""
 
     def _refuse(self, request, error: ApplicationError) -> None:
@@ -120,7 +133,6 @@ class TagAdmin(_PushedAdmin):
     form = TagForm
     store_field = "tag_group__store"
     list_display = ["name", "group", "order", "wecom_tag_id"]
-    list_filter = ["tag_group"]
     search_fields = ["name", "group"]
     readonly_fields = ["wecom_tag_id"]
 
@@ -181,7 +193,7 @@ class AutoTagRuleForm(forms.ModelForm):
 
 
 @admin.register(AutoTagRule)
-class AutoTagRuleAdmin(StoreScopedAdmin):
+class AutoTagRuleAdmin(_BrandOrStoreAdmin):
     form = AutoTagRuleForm
     store_field = "tag__tag_group__store"
     list_display = ["name", "kind", "tag", "active", "last_count", "last_run_at"]

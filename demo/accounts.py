@@ -53,6 +53,9 @@ MANAGER_PERMISSIONS = (
     "customers.view_customernote",
     "customers.add_customernote",
     "customers.change_customernote",
+    # Corp tag groups and auto-tag rules are HQ's to write (they go to WeCom for every store); managers read them.
+    "customers.view_taggroup",
+    "customers.view_autotagrule",
     "suggestions.view_complementrule",
     "suggestions.view_suggestionmodel",
     "suggestions.view_outreach",
@@ -109,6 +112,14 @@ HQ_EXTRA_PERMISSIONS = (
     # Claims and conflicts that name two stores' customers are HQ's to settle, and merges HQ's to undo.
     "customers.view_customermerge",
     "customers.change_customermerge",
+    # Corp tag groups and tags (deletions pushed to WeCom) and the auto-tag rules.
+    "customers.delete_tag",
+    "customers.add_taggroup",
+    "customers.change_taggroup",
+    "customers.delete_taggroup",
+    "customers.add_autotagrule",
+    "customers.change_autotagrule",
+    "customers.delete_autotagrule",
 )
 
 
