@@ -148,7 +148,8 @@ def customer_wecom_tags_apply(*, client: WeComClient, customer: Customer, contac
 
 def follows_tags_record(*, items: list[tuple[dict, dict]]) -> int:
     """A contacts-sync page's tags (follow_info.tag_id of batch/get_by_user) added to the customers here: a few
-    statements for the page. Only additions: one associate's page cannot say a tag is gone from every follow."""
+    statements for the page. Only additions: one associate's page cannot say a tag is gone from every follow.
+    Returns how many (customer, tag) pairs were offered (those already there are left as they are)."""
     pairs = {
         (person["external_userid"], tag_id)
         for person, follow in items
@@ -174,9 +175,7 @@ def follows_tags_record(*, items: list[tuple[dict, dict]]) -> int:
 @auto_tag_kind(AutoTagRule.Kind.CODE)
 def code_select(rule: AutoTagRule, now) -> QuerySet:
     """Customers who added an associate through the code (ContactWay) whose `state` the rule names."""
+    if not rule.code_state:
+        return Customer.objects.none().values("pk")
     came = FollowRelation.objects.filter(state=rule.code_state, customer=OuterRef("pk"))
-    return (
-        Customer.objects.filter(Exists(came), merged_into__isnull=True).values("pk")
-        if rule.code_state
-        else (Customer.objects.none().values("pk"))
-    )
+    return Customer.objects.filter(Exists(came), merged_into__isnull=True).values("pk")
