@@ -52,7 +52,8 @@ class CustomerTagInline(admin.TabularInline):
     model = CustomerTag
     extra = 0
     autocomplete_fields = ["tag"]
-    readonly_fields = ["added_by", "created_at"]
+    # Where a tag came from (a hand, WeCom, or the auto-tag rule that set it) is recorded, not edited.
+    readonly_fields = ["added_by", "source", "rule", "created_at"]
 
 
 class CustomerNoteInline(admin.TabularInline):
