@@ -174,3 +174,37 @@ def test_the_sidebar_picker_marks_and_unmarks_in_wecom_and_sees_only_its_stores_
     assert refused.value.code == "tag_not_available"
     marks = emulator.control("GET", "calls", api="externalcontact/mark_tag")["count"]
     assert marks == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admin_forms_push_to_wecom_and_a_refusal_saves_nothing(emulator, shop, admin_client):
+    emulator.control("POST", "faults", {"callbacks": "off"})
+
+    created = admin_client.post(
+        "/admin/customers/taggroup/add/",
+        {
+            "name": "穿衣风格",
+            "store": "",
+            "order": "0",
+            "first_tags": "通勤，度假",
+            "tags-TOTAL_FORMS": "0",
+            "tags-INITIAL_FORMS": "0",
+        },
+    )
+    assert created.status_code == 302, created.content.decode()[:2000]
+    group = TagGroup.objects.get(name="穿衣风格")
+    assert _wecom_library(emulator) == {"穿衣风格": ["度假", "通勤"]}
+
+    # WeCom already has the name (made in its console meanwhile, no callback here): refused, nothing saved.
+    emulator.control("POST", "tags", {"group_name": "穿衣风格", "names": ["街头"]})
+    refused = admin_client.post(
+        "/admin/customers/tag/add/", {"name": "街头", "tag_group": str(group.pk), "order": "0"}, follow=True
+    )
+    assert "企业微信中已有同名标签" in refused.content.decode()
+    assert not Tag.objects.filter(name="街头").exists()
+
+    tag = Tag.objects.get(name="通勤")
+    deleted = admin_client.post(f"/admin/customers/tag/{tag.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 302
+    assert _wecom_library(emulator) == {"穿衣风格": ["度假", "街头"]}
+    assert not Tag.objects.filter(pk=tag.pk).exists()
