@@ -109,9 +109,13 @@ def test_a_tag_deleted_in_the_wecom_console_leaves_omni_by_the_callback(emulator
     assert _wecom_tag_ids(emulator) == []
     page.locator(f'#tag-list li.tag[data-tag-id="{sensitive.wecom_tag_id}"]').wait_for(state="detached", timeout=10000)
     page.screenshot(path=str(ARTIFACTS / "tags_console_after_delete.png"))
-    again, sidebar = _open_chat(emulator, browser)  # the chat opened again: the picker no longer offers it
+    _, sidebar = _open_chat(emulator, browser)  # the chat opened again: the picker no longer offers it
     oily = Tag.objects.get(name="油性肌")
     sidebar.locator(f'#tag-picker-card .tp-tag[data-tag="{oily.pk}"]').wait_for(timeout=20000)
     assert sidebar.locator("#tag-picker-card .tp-tag").all_inner_texts() == ["油性肌", "周末沙龙"]
-    sidebar.locator("#tag-picker-card").scroll_into_view_if_needed()
-    again.locator("#sidebar-frame").screenshot(path=str(ARTIFACTS / "tags_sidebar_after_console_delete.png"))
+    # The panels above load as they scroll into view and grow: scroll, let them settle, scroll again.
+    card = sidebar.locator("#tag-picker-card")
+    for _ in range(3):
+        card.scroll_into_view_if_needed()
+        time.sleep(1)
+    card.screenshot(path=str(ARTIFACTS / "tags_sidebar_after_console_delete.png"))
