@@ -15,7 +15,11 @@ from clientbook.codes import code_follow_added
 from clientbook.models import FollowRelation
 from clientbook.notifying import notify_follow_added, notify_follow_deleted, notify_follow_lost_to_managers
 from clientbook.services import contact_get, follow_record, follow_user_of
+from clientbook.tags import customer_wecom_tags_apply
 from clientbook.tasks import welcome_message_send_task
+from customers.models import AutoTagRule
+from customers.tags import corp_tag_changed
+from customers.tags_events import auto_tags_refresh_later
 from wecom.client import WeComError, wecom_client
 from wecom.events import EventNotApplicable, handles
 
@@ -47,6 +51,8 @@ def follow_added(payload: dict) -> None:
             if exc.transient:
                 raise
             logger.warning("Code tags for follow %s not written to WeCom: %s", follow.pk, exc)
+    if follow.state:  # auto tags "by code" (nothing queued when no such rule)
+        auto_tags_refresh_later(customer_ids=[follow.customer_id], kind=AutoTagRule.Kind.CODE)
     # Every add (a re-add too) comes with a fresh WelcomeCode; a re-delivered event never gets here twice
     # (callback events are stored and processed once).
     welcome_code = payload.get("WelcomeCode")
@@ -67,9 +73,13 @@ def follow_edited(payload: dict) -> None:
         # Edited before we saw the add (callbacks can arrive out of order): treat it as the add.
         follow_added(payload)
         return
-    contact = wecom_client().external_contact.get(follow.external_userid)
+    client = wecom_client()
+    contact = client.external_contact.get(follow.external_userid)
     remark = follow_user_of(contact, payload["UserID"]).get("remark", "")
     FollowRelation.objects.filter(pk=follow.pk).update(remark=remark[:100])
+    # A tag added or removed in the WeCom client (by any associate of the customer) arrives as this edit.
+    if follow.customer_id is not None:
+        customer_wecom_tags_apply(client=client, customer=follow.customer, contact=contact)
 
 
 def _follow_end(payload: dict, reason: str) -> None:
@@ -111,3 +121,17 @@ def follow_deleted_by_customer(payload: dict) -> None:
     if follow is not None:
         notify_follow_deleted(follow=follow)
         notify_follow_lost_to_managers(follow=follow)
+
+
+@handles("change_external_tag", "create")
+@handles("change_external_tag", "update")
+@handles("change_external_tag", "delete")
+@handles("change_external_tag", "shuffle")
+def corp_tag_event(payload: dict) -> None:
+    """A tag or group created, renamed, reordered or deleted in WeCom's admin console (API changes send none)."""
+    corp_tag_changed(
+        client=wecom_client(),
+        item_id=str(payload.get("Id") or ""),
+        tag_type=str(payload.get("TagType") or "tag"),
+        change_type=str(payload.get("ChangeType") or ""),
+    )

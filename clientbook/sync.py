@@ -1,5 +1,5 @@
 """The client book's parts of WeCom's full syncs (driven by `wecom.sync`): every associate's external contacts,
-recorded as friendships, and the corp tags.
+recorded as friendships (with the corp tags WeCom reports on them), and the corp tag library.
 
 Contacts fan out per associate (`wecom.sync.sync_fan_out`): one part per member WeCom lists in get_follow_user_list,
 each read 100 contacts a page with batch/get_by_user (that member only). A page is written set-based on PostgreSQL
@@ -19,8 +19,10 @@ from django.utils import timezone
 from associates.models import Associate
 from clientbook.models import ContactsSeen, ContactWay, FollowRelation
 from clientbook.services import _GENDER, _avatar_url, follow_record
-from customers.models import Identity, Tag
+from clientbook.tags import follows_tags_record
+from customers.models import Identity
 from customers.services import identity_normalize
+from customers.tags import corp_tags_pull
 from omni.bulk import bulk_copy, is_postgres
 from wecom import constants as C
 from wecom.client import WeComClient
@@ -58,6 +60,7 @@ def contacts_part_page(client: WeComClient, part: SyncPart) -> tuple[str, int, i
         if not cursor:
             break
     follows_record_page(associate=associate, items=items)
+    follows_tags_record(items=items)
     if items:
         ContactsSeen.objects.create(part=part, external_userids=[person["external_userid"] for person, _ in items])
     return cursor, len(items), pages, not cursor
@@ -320,12 +323,5 @@ def _write_page(associate: Associate, rows: list[tuple]) -> list[str]:
 
 @sync_pages(SyncRun.Kind.TAGS)
 def tags_page(client: WeComClient, state: dict) -> tuple[dict, int, bool]:
-    groups = client.external_contact.get_corp_tag_list().get("tag_group", [])
-    count = 0
-    for group in groups:
-        for tag in group.get("tag", []):
-            Tag.objects.update_or_create(
-                wecom_tag_id=tag["id"], defaults={"name": tag["name"][:50], "group": group.get("group_name", "")[:50]}
-            )
-            count += 1
-    return state, count, True
+    """The whole tag library: groups and tags written here, the ones WeCom no longer has deleted (customers.tags)."""
+    return state, corp_tags_pull(client=client), True

@@ -8,7 +8,6 @@ class CommunitiesConfig(AppConfig):
     def ready(self) -> None:
         from clientbook.codes import code_welcome_choices
         from clientbook.services import welcome_attachments
-        from communities import handlers, services  # noqa: F401 - register the WeCom callbacks and the groups sync
         from communities.code_welcome import community_choices, welcome_community_invite
 
         code_welcome_choices("community", community_choices)
@@ -18,3 +17,8 @@ class CommunitiesConfig(AppConfig):
 
         code_renderer("poster", code_poster_png)
         welcome_attachments(welcome_community_invite)
+        from communities import (  # noqa: F401 - register the WeCom callbacks, the groups sync, the auto-tag kind
+            handlers,
+            services,
+            tag_rules,
+        )

@@ -4,8 +4,11 @@ Each re-reads the group from WeCom and converges (idempotent, safe in any order)
 yet is looked at again later on the bulk queue (`communities.tasks.group_chat_recheck_later`).
 """
 
+from communities.models import GroupMember
 from communities.services import group_chat_dismiss, group_chat_refresh, member_change_from, moment_of
 from communities.tasks import group_chat_recheck_later
+from customers.models import AutoTagRule
+from customers.tags_events import auto_tags_refresh_later
 from wecom.events import handles
 
 
@@ -23,6 +26,14 @@ def group_chat_updated(payload: dict) -> None:
         payload=payload,
         recheck_later=group_chat_recheck_later,
     )
+    if payload.get("UpdateDetail") in ("add_member", "del_member"):
+        # Auto tags "by community joined" of the chat's customers (one query; nothing when no such rule).
+        auto_tags_refresh_later(
+            customer_ids=GroupMember.objects.filter(chat__chat_id=str(payload.get("ChatId", ""))).values_list(
+                "customer_id", flat=True
+            ),
+            kind=AutoTagRule.Kind.COMMUNITY,
+        )
 
 
 @handles("change_external_chat", "dismiss")

@@ -7,7 +7,10 @@ class CouponsConfig(AppConfig):
 
     def ready(self) -> None:
         from clientbook.services import welcome_attachments
-        from coupons import integrity  # noqa: F401 - registers the ledgers' integrity checks
+        from coupons import (
+            integrity,  # noqa: F401 - registers the ledgers' integrity checks
+            tag_rules,  # noqa: F401 - registers the coupon kind of auto-tag rules
+        )
         from coupons.welcome import welcome_coupons
 
         welcome_attachments(welcome_coupons)

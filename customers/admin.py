@@ -30,7 +30,6 @@ from customers.models import (
     OrderLine,
     Product,
     StoreStock,
-    Tag,
 )
 from customers.services import (
     customer_merge,
@@ -56,7 +55,8 @@ class CustomerTagInline(admin.TabularInline):
     model = CustomerTag
     extra = 0
     autocomplete_fields = ["tag"]
-    readonly_fields = ["added_by", "created_at"]
+    # Where a tag came from (a hand, WeCom, or the auto-tag rule that set it) is recorded, not edited.
+    readonly_fields = ["added_by", "source", "rule", "created_at"]
 
 
 class CustomerNoteInline(admin.TabularInline):
@@ -172,12 +172,6 @@ class StoreStockAdmin(StoreScopedAdmin):
     search_fields = ["product__sku", "product__name"]
     list_select_related = ["store", "product"]
     autocomplete_fields = ["product"]
-
-
-@admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
-    list_display = ["name", "group", "wecom_tag_id"]
-    search_fields = ["name", "group"]
 
 
 class ApiKeyForm(forms.ModelForm):
@@ -368,3 +362,7 @@ class ContactTouchAdmin(StoreScopedAdmin, ReadOnlyAdmin):
     list_filter = ["channel", "override"]
     list_select_related = ["customer", "associate"]
     date_hierarchy = "at"
+
+
+# Corp tags and auto-tag rules have their own module (registered on import).
+from customers import tags_admin  # noqa: E402, F401

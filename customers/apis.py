@@ -33,6 +33,7 @@ from customers.ingestion import (
 )
 from customers.models import ApiKey, Customer, Identity, Order
 from customers.selectors import customer_survivor
+from customers.tags_events import purchase_rules_refresh_later
 from omni import rawsql
 from omni.errors import ApplicationError
 from omni.openapi import ErrorOut, error_responses
@@ -426,7 +427,9 @@ class OrdersBatchApi(_BatchApi):
         return super().post(request)
 
     def upsert(self, scope, rows):
-        return orders_upsert(scope=scope, orders=rows)
+        results = orders_upsert(scope=scope, orders=rows)
+        purchase_rules_refresh_later(order_ids=[r.id for r in results if r.status in ("created", "updated") and r.id])
+        return results
 
 
 class StockBatchApi(_BatchApi):

@@ -289,9 +289,40 @@ class AuditLog(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M} {self.get_action_display()}"
 
 
+class TagGroup(models.Model):
+    """A corp tag group (企业客户标签组) as WeCom has it; `store` set: a group only that store's associates use."""
+
+    name = models.CharField("标签组", max_length=50)
+    wecom_group_id = models.CharField("企业微信标签组ID", max_length=64, null=True, blank=True, unique=True)
+    order = models.IntegerField("排序", default=0, help_text="企业微信中 order 越大越靠前")
+    store = models.ForeignKey(
+        "associates.Store",
+        verbose_name="仅限门店",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="tag_groups",
+        help_text="留空则所有门店可用",
+    )
+
+    class Meta:
+        verbose_name = "标签组"
+        verbose_name_plural = "标签组"
+        constraints = [models.UniqueConstraint(fields=["name"], name="tag_group_name_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Tag(models.Model):
     name = models.CharField("标签", max_length=50)
+    # The group's name, kept beside the foreign key (written with it by customers.tags): the readers that show
+    # "group/name" and the (group, name) uniqueness predate TagGroup.
     group = models.CharField("标签组", max_length=50, blank=True)
+    tag_group = models.ForeignKey(
+        TagGroup, verbose_name="所属标签组", null=True, blank=True, on_delete=models.CASCADE, related_name="tags"
+    )
+    order = models.IntegerField("排序", default=0)
     wecom_tag_id = models.CharField("企业微信标签ID", max_length=64, null=True, blank=True, unique=True)
 
     class Meta:
@@ -303,11 +334,69 @@ class Tag(models.Model):
         return f"{self.group}/{self.name}" if self.group else self.name
 
 
+class AutoTagRule(models.Model):
+    """A rule that tags the customers it selects (customers.tags_rules evaluates it set-based, nightly and on the
+    events that change it); the customers it no longer selects lose the tags it gave them."""
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase", "按购买（品类、金额、频次、最近购买、RFM 分层）"
+        CODE = "code", "按渠道活码（state）"
+        COMMUNITY = "community", "按加入社群"
+        COUPON = "coupon", "按核销优惠券"
+
+    name = models.CharField("规则名称", max_length=100)
+    kind = models.CharField("规则类型", max_length=16, choices=Kind.choices)
+    tag = models.ForeignKey(Tag, verbose_name="打上标签", on_delete=models.CASCADE, related_name="auto_rules")
+    active = models.BooleanField("启用", default=True)
+    category = models.CharField("品类", max_length=50, blank=True, help_text="按购买：买过该品类")
+    min_spend = models.DecimalField(
+        "累计消费不少于", max_digits=14, decimal_places=2, null=True, blank=True, help_text="按购买：有效订单金额合计"
+    )
+    min_orders = models.PositiveIntegerField("订单数不少于", null=True, blank=True)
+    within_days = models.PositiveIntegerField(
+        "统计近 N 天", null=True, blank=True, help_text="按购买：只看最近 N 天的订单（同时是最近购买的要求）"
+    )
+    segment = models.CharField("RFM 分层", max_length=16, blank=True, help_text="如 重要价值、重要挽回、新客")
+    code_state = models.CharField("渠道活码 state", max_length=30, blank=True, help_text="按渠道活码：经此码添加")
+    community_id = models.PositiveIntegerField("社群 ID", null=True, blank=True, help_text="按加入社群：当前在群内")
+    coupon_template_id = models.PositiveIntegerField(
+        "券模板 ID", null=True, blank=True, help_text="按核销优惠券：核销过该模板的券（留空为任意券）"
+    )
+    last_run_at = models.DateTimeField("上次运行", null=True, blank=True)
+    last_count = models.PositiveIntegerField("上次命中人数", default=0)
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "自动标签规则"
+        verbose_name_plural = "自动标签规则"
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class CustomerTag(models.Model):
+    class Source(models.TextChoices):
+        MANUAL = "manual", "导购/后台"
+        WECOM = "wecom", "企业微信"
+        RULE = "rule", "自动标签规则"
+
     customer = models.ForeignKey(Customer, verbose_name="客户", on_delete=models.CASCADE, related_name="customer_tags")
     tag = models.ForeignKey(Tag, verbose_name="标签", on_delete=models.CASCADE, related_name="customer_tags")
     added_by = models.ForeignKey(
         "associates.Associate", verbose_name="打标导购", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    # db_default too: bulk writers (the demo's COPY, benchmarks) name only the columns they know.
+    source = models.CharField(
+        "来源", max_length=8, choices=Source.choices, default=Source.MANUAL, db_default=Source.MANUAL
+    )
+    rule = models.ForeignKey(
+        AutoTagRule,
+        verbose_name="打标规则",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="customer_tags",
+        help_text="自动标签：哪条规则打的",
     )
     created_at = models.DateTimeField("打标时间", auto_now_add=True)
 
@@ -315,6 +404,7 @@ class CustomerTag(models.Model):
         verbose_name = "客户标签"
         verbose_name_plural = "客户标签"
         constraints = [models.UniqueConstraint(fields=["customer", "tag"], name="customer_tag_unique")]
+        indexes = [models.Index(fields=["rule", "customer"], name="customer_tag_rule_customer")]
 
     def __str__(self) -> str:
         return str(self.tag)

@@ -53,6 +53,9 @@ MANAGER_PERMISSIONS = (
     "customers.view_customernote",
     "customers.add_customernote",
     "customers.change_customernote",
+    # Corp tag groups and auto-tag rules are HQ's to write (they go to WeCom for every store); managers read them.
+    "customers.view_taggroup",
+    "customers.view_autotagrule",
     "suggestions.view_complementrule",
     "suggestions.view_suggestionmodel",
     "suggestions.view_outreach",
@@ -139,6 +142,14 @@ HQ_EXTRA_PERMISSIONS = (
     "customers.change_customermerge",
     # The drafts the model wrote and the checker refused: HQ judges whether the configured model can be trusted.
     "drafts.view_draft",
+    # Corp tag groups and tags (deletions pushed to WeCom) and the auto-tag rules.
+    "customers.delete_tag",
+    "customers.add_taggroup",
+    "customers.change_taggroup",
+    "customers.delete_taggroup",
+    "customers.add_autotagrule",
+    "customers.change_autotagrule",
+    "customers.delete_autotagrule",
 )
 
 

@@ -42,6 +42,7 @@ from customers.models import (
     Product,
     StoreStock,
     Tag,
+    TagGroup,
 )
 from demo.accounts import logins_create
 from demo.arrays import DAY, cumulative, db_datetimes, money, nullable
@@ -336,7 +337,14 @@ def _world_create(*, summary: DemoSummary, reference: datetime) -> World:
     drafts = campaigns_demo_seed(creator=managers[DEMO_STORES[0].code], send_at=reference + timedelta(days=1, hours=10))
     summary.add("群发活动（草稿）", drafts["campaigns"])
 
-    tag_ids = {(group, name): Tag.objects.get_or_create(group=group, name=name)[0].pk for group, name in TAGS}
+    # Each group a TagGroup (the sidebar's tag picker lists groups), its tags linked to it.
+    tag_groups = {group: TagGroup.objects.get_or_create(name=group)[0] for group in dict.fromkeys(g for g, _ in TAGS)}
+    tag_ids = {
+        (group, name): Tag.objects.get_or_create(group=group, name=name, defaults={"tag_group": tag_groups[group]})[
+            0
+        ].pk
+        for group, name in TAGS
+    }
     summary.add("标签", len(tag_ids))
 
     discount_fen = (catalog.price_fen[:, None] * _DISCOUNT_PERCENT[None, :] + 5_000) // 10_000 * 100

@@ -59,6 +59,9 @@ TASKS = {
     "campaigns.tasks.campaign_audience_count_task": (BULK, 600, 660),
     "clientbook.tasks.handovers_sync_task": (BULK, 1500, 1600),
     "clientbook.tasks.codes_route_refresh_task": (BULK, 240, 280),
+    # Auto-tag rules: every rule set-based (nightly), or a few customers' rules after an order, a redemption, a join.
+    "customers.tasks.auto_tags_apply_task": (BULK, 1200, 1300),
+    "customers.tasks.auto_tags_refresh_task": (BULK, 120, 150),
     "coupons.tasks.coupons_expire_task": (BULK, 540, 580),
     "coupons.tasks.coupons_expiry_remind_task": (BULK, 1800, 1900),
     # A brand's order file (a redelivered one resumes after its last committed chunk).
@@ -208,5 +211,10 @@ app.conf.beat_schedule = {
         "task": "fulfilment.tasks.holds_expire_task",
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 240},
+    },
+    # After the nightly WeCom sync (03:10) and the imports: every auto-tag rule, with recency moved on a day.
+    "auto-tags-daily": {
+        "task": "customers.tasks.auto_tags_apply_task",
+        "schedule": crontab(hour=4, minute=35),
     },
 }

@@ -35,6 +35,7 @@ from sidebar.library_apis import (
 from sidebar.notice_apis import SidebarNoticePreferenceApi
 from sidebar.product_apis import SidebarProductSearchApi
 from sidebar.suggestion_apis import SidebarAddonsApi, SidebarOutreachApi, SidebarSuggestionsApi
+from sidebar.tag_apis import SidebarTagPickerApi
 from sidebar.task_apis import SidebarTaskApi, SidebarTaskReassignApi, SidebarTaskSnoozeApi
 from sidebar.timeline_apis import SidebarTimelineApi
 
@@ -44,6 +45,7 @@ urlpatterns = [
     path("customers/<int:customer_id>/orders/", SidebarOrdersApi.as_view(), name="sidebar-customer-orders"),
     path("customers/<int:customer_id>/notes/", SidebarNoteApi.as_view(), name="sidebar-customer-notes"),
     path("customers/<int:customer_id>/tags/", SidebarTagApi.as_view(), name="sidebar-customer-tags"),
+    path("customers/<int:customer_id>/tag-picker/", SidebarTagPickerApi.as_view(), name="sidebar-customer-tag-picker"),
     path("customers/<int:customer_id>/tasks/", SidebarTasksApi.as_view(), name="sidebar-customer-tasks"),
     path("customers/<int:customer_id>/link/", SidebarLinkApi.as_view(), name="sidebar-customer-link"),
     path("tasks/<int:task_id>/done/", SidebarTaskDoneApi.as_view(), name="sidebar-task-done"),

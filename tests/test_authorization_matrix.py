@@ -49,6 +49,7 @@ from customers.ingestion import api_key_create
 from customers.models import (
     ApiKey,
     AuditLog,
+    AutoTagRule,
     Channel,
     ConsentChange,
     ContactBudget,
@@ -64,6 +65,7 @@ from customers.models import (
     Product,
     StoreStock,
     Tag,
+    TagGroup,
 )
 from customers.services import customer_merge
 from demo.brand import HQ_USERNAME
@@ -411,6 +413,13 @@ def _world_build() -> World:
     sessions["associate_a"] = session.session_key
 
     tag = Tag.objects.order_by("pk").first()
+    tag_group_b = TagGroup.objects.create(name=f"{MARK}标签组", store=b)
+    tag_rule_b = AutoTagRule.objects.create(
+        name=f"{MARK}规则",
+        kind=AutoTagRule.Kind.PURCHASE,
+        min_orders=1,
+        tag=Tag.objects.create(name=f"{MARK}自动标签", group=tag_group_b.name, tag_group=tag_group_b),
+    )
     objects = {
         "auth.group": apps.get_model("auth", "Group").objects.order_by("pk").first(),
         "auth.user": manager_b,
@@ -422,6 +431,8 @@ def _world_build() -> World:
         "customers.product": product,
         "customers.storestock": stock_b,
         "customers.tag": tag,
+        "customers.taggroup": tag_group_b,
+        "customers.autotagrule": tag_rule_b,
         "customers.apikey": key_b,
         "customers.identityconflict": conflict_b,
         "customers.customermerge": merge_b,
@@ -738,7 +749,10 @@ ADMIN_MODELS = {
     "customers.order": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "customers.product": ((200, 403, 200, 200, 403), (200, 403, 200, 200, 403)),
     "customers.storestock": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
-    "customers.tag": ((200, 200, 200, 200, 403), (200, 200, 200, 200, 403)),
+    "customers.tag": ((200, 200, 200, 200, 403), (200, 200, 200, 200, 302)),
+    # Corp tag groups and auto-tag rules: HQ writes them; a manager reads the brand's and her stores' (B's: 404).
+    "customers.taggroup": ((200, 403, 404, 404, 404), (200, 200, 200, 200, 302)),
+    "customers.autotagrule": ((200, 403, 404, 404, 404), (200, 200, 200, 200, 302)),
     "customers.apikey": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
     "customers.identityconflict": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "customers.customermerge": ((403, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
@@ -811,7 +825,10 @@ ADMIN_ACTIONS = {
     "customers.order:delete_selected": (200, 200),
     "customers.product:delete_selected": (200, 200),
     "customers.storestock:delete_selected": (200, 200),
-    "customers.tag:delete_selected": (200, 200),
+    "customers.tag:delete_selected": (200, 302),
+    "customers.taggroup:delete_selected": (200, 302),
+    "customers.autotagrule:delete_selected": (200, 302),
+    "customers.autotagrule:run_now": (200, 302),
     "customers.apikey:delete_selected": (403, 403),
     # Not offered without the delete permission: Django refuses the unknown action and redirects to the list.
     "customers.identityconflict:delete_selected": (302, 302),
@@ -1134,6 +1151,13 @@ OTHER_ROUTES = {
     "sidebar-customer-tags": (
         "tag B's customer",
         _sidebar("POST", "customers/{c}/tags/", {"name": "高潜"}),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-customer-tag-picker": (
+        "tag picker of B's customer",
+        _sidebar("GET", "customers/{c}/tag-picker/"),
         _sidebar_roles((404, "not_found")),
         None,
         REACH_B,

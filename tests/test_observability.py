@@ -326,7 +326,7 @@ def _callback(client, crypto, *, signature=None, timestamp=None):
     plaintext = (
         f"<xml><ToUserName><![CDATA[{SET_A['corpid']}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
         f"<CreateTime>{timestamp}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
-        "<Event><![CDATA[change_external_tag]]></Event><ChangeType><![CDATA[create]]></ChangeType>"
+        "<Event><![CDATA[change_external_tag]]></Event><ChangeType><![CDATA[delete]]></ChangeType>"
         f"<Id><![CDATA[et{uuid.uuid4().hex[:8]}]]></Id><TagType><![CDATA[tag]]></TagType></xml>"
     )
     body, good = crypto.encrypt_message(plaintext, nonce="n1", timestamp=timestamp)
@@ -385,7 +385,7 @@ if sys.argv[2] == "callback":
     plaintext = (
         f"<xml><ToUserName><![CDATA[{vectors['corpid']}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
         f"<CreateTime>{timestamp}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
-        "<Event><![CDATA[change_external_tag]]></Event><ChangeType><![CDATA[create]]></ChangeType>"
+        "<Event><![CDATA[change_external_tag]]></Event><ChangeType><![CDATA[delete]]></ChangeType>"
         "<Id><![CDATA[etWORKER]]></Id><TagType><![CDATA[tag]]></TagType></xml>"
     )
     crypto = CallbackCrypto(

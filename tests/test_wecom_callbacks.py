@@ -38,7 +38,8 @@ def _event_xml(**fields):
         "CreateTime": str(int(time.time())),
         "MsgType": "event",
         "Event": "change_external_tag",
-        "ChangeType": "create",
+        # A delete: its handler (clientbook.handlers.corp_tag_event) needs no WeCom call.
+        "ChangeType": "delete",
         "Id": "etAAA",
         "TagType": "tag",
     }
@@ -154,7 +155,7 @@ def test_a_redelivered_event_is_stored_and_processed_once(client, wecom, django_
     assert len(callbacks) == 1
     assert (event.event, event.change_type, event.status, event.attempts) == (
         "change_external_tag",
-        "create",
+        "delete",
         CallbackEvent.Status.DONE,
         1,
     )

@@ -71,6 +71,10 @@ class ControlApi:
             (post, "groups/dismiss"): self.groups_dismiss,
             (get, "join_ways"): self.join_ways_list,
             (post, "tags"): self.tags_create,
+            (get, "tags"): self.tags_list,
+            (post, "tags/edit"): self.tags_edit,
+            (post, "tags/delete"): self.tags_delete,
+            (post, "tags/mark"): self.tags_mark,
             (get, "mass_messages"): self.mass_list,
             (post, "mass_messages/confirm"): self.mass_confirm,
             (get, "transcript"): self.transcript_get,
@@ -383,6 +387,43 @@ class ControlApi:
         if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
             raise WorldError(400, "invalid_names", "names 必须是非空字符串列表")
         return self.world.tag_admin_create(group_name=_str(body, "group_name"), names=names)
+
+    def tags_list(self, request: Request, body: dict) -> dict:
+        """The corp's tag groups and tags (deleted ones too, marked), and each follow's tags."""
+        with self.state.lock:
+            data = self.state.data
+            groups = []
+            for group in sorted(data["tag_groups"].values(), key=lambda g: (g["order"], g["create_time"])):
+                tags = [dict(t) for t in data["tags"].values() if t["group_id"] == group["group_id"]]
+                groups.append({**group, "tag": sorted(tags, key=lambda t: (t["order"], t["create_time"]))})
+            follows = [
+                {
+                    "userid": r["userid"],
+                    "external_userid": r["external_userid"],
+                    "tag_ids": list(r.get("tag_ids") or []),
+                }
+                for r in data["relations"].values()
+            ]
+        return {"tag_groups": groups, "follows": follows}
+
+    def tags_edit(self, request: Request, body: dict) -> dict:
+        name, order = body.get("name"), body.get("order")
+        if name is not None and not isinstance(name, str):
+            raise WorldError(400, "invalid_name", "name 必须是字符串")
+        if order is not None and not isinstance(order, int):
+            raise WorldError(400, "invalid_order", "order 必须是整数")
+        return self.world.tag_admin_edit(id=_str(body, "id"), name=name, order=order)
+
+    def tags_delete(self, request: Request, body: dict) -> dict:
+        return self.world.tag_admin_delete(id=_str(body, "id"))
+
+    def tags_mark(self, request: Request, body: dict) -> dict:
+        add, remove = body.get("add_tag") or [], body.get("remove_tag") or []
+        if not isinstance(add, list) or not isinstance(remove, list) or not (add or remove):
+            raise WorldError(400, "invalid_tags", "add_tag / remove_tag 必须是标签 ID 列表，且不能都为空")
+        return self.world.tag_mark_in_client(
+            userid=_str(body, "userid"), external_userid=_str(body, "external_userid"), add=add, remove=remove
+        )
 
     # Mass messages ---------------------------------------------------------------------------------------
 

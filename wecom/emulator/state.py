@@ -391,3 +391,24 @@ class EmulatorState:
         if self._saver:
             self._saver.join(timeout=5)
         self.flush()
+
+
+def corp_tags_delete(data: dict, *, tag_ids: list[str], group_ids: list[str]) -> list[str]:
+    """Mark the tags and the groups (with all their tags) deleted, drop them from every follow, and delete a group
+    whose last tag went. Shared by del_corp_tag and the admin console (world.py). Returns the groups deleted."""
+    doomed_groups = set(group_ids)
+    doomed = set(tag_ids) | {t["id"] for t in data["tags"].values() if t["group_id"] in doomed_groups}
+    touched = set()
+    for tag_id in doomed:
+        tag = data["tags"][tag_id]
+        tag["deleted"] = True
+        touched.add(tag["group_id"])
+    for group_id in touched - doomed_groups:
+        if not any(t["group_id"] == group_id and not t["deleted"] for t in data["tags"].values()):
+            doomed_groups.add(group_id)
+    for group_id in doomed_groups:
+        data["tag_groups"][group_id]["deleted"] = True
+    for relation in data["relations"].values():
+        if doomed & set(relation.get("tag_ids") or []):
+            relation["tag_ids"] = [t for t in relation["tag_ids"] if t not in doomed]
+    return sorted(doomed_groups)

@@ -51,6 +51,7 @@ STATIC_FILES = {
     "app.js": "application/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
     "jwxwork.js": "application/javascript; charset=utf-8",
+    "tags.js": "application/javascript; charset=utf-8",
 }
 OAUTH_SCOPES = ("snsapi_base", "snsapi_privateinfo")
 JSSDK_SESSION_TTL_SECONDS = 7200

@@ -13,6 +13,7 @@ from wecom.emulator.callbacks import CallbackDispatcher
 from wecom.emulator.state import (
     ROOT_DEPARTMENT_ID,
     EmulatorState,
+    corp_tags_delete,
     group_chat_key,
     new_id,
     relation_key,
@@ -509,6 +510,82 @@ class World:
                     "change_external_tag", "create", [("Id", tag["id"]), ("TagType", "tag"), ("ChangeType", "create")]
                 )
         return {"group_id": group["group_id"], "tags": created, "deliveries": _ids(deliveries)}
+
+    def tag_admin_edit(self, *, id: str, name: str | None = None, order: int | None = None) -> dict:
+        """An admin renames or moves a tag or a group in the console: an update callback (a move is a shuffle)."""
+        if name is not None and not (0 < len(name) <= L.CORP_TAG_NAME_MAX_CHARS):
+            raise WorldError(400, "invalid_name", f"名称需为 1 到 {L.CORP_TAG_NAME_MAX_CHARS} 个字")
+        with self.state.change() as data:
+            tag, group = data["tags"].get(id), data["tag_groups"].get(id)
+            if tag is not None and not tag["deleted"]:
+                kind, item, siblings = (
+                    "tag",
+                    tag,
+                    [t["name"] for t in data["tags"].values() if t["group_id"] == tag["group_id"] and not t["deleted"]],
+                )
+                name_field = "name"
+            elif group is not None and not group["deleted"]:
+                kind, item = "tag_group", group
+                siblings = [g["group_name"] for g in data["tag_groups"].values() if not g["deleted"]]
+                name_field = "group_name"
+            else:
+                raise WorldError(404, "tag_not_found", f"没有标签或标签组 {id!r}")
+            renamed = name is not None and name != item[name_field]
+            if renamed and name in siblings:
+                raise WorldError(409, "tag_exists", f"已有同名的{'标签' if kind == 'tag' else '标签组'}「{name}」")
+            if renamed:
+                item[name_field] = name
+            moved = order is not None and order != item["order"]
+            if moved:
+                item["order"] = int(order)
+            group_id = tag["group_id"] if kind == "tag" else ""
+        deliveries = []
+        if renamed:
+            deliveries += self.callbacks.emit(
+                "change_external_tag", "update", [("Id", id), ("TagType", kind), ("ChangeType", "update")]
+            )
+        if moved:  # Id: the group whose tags were reordered; empty when the groups themselves were
+            deliveries += self.callbacks.emit(
+                "change_external_tag", "shuffle", [("Id", group_id), ("ChangeType", "shuffle")]
+            )
+        return {"id": id, "tag_type": kind, "deliveries": _ids(deliveries)}
+
+    def tag_admin_delete(self, *, id: str) -> dict:
+        """An admin deletes a tag or a whole group in the console: customers lose it, one delete callback (and the
+        group's, when its last tag went)."""
+        with self.state.change() as data:
+            tag, group = data["tags"].get(id), data["tag_groups"].get(id)
+            if tag is not None and not tag["deleted"]:
+                groups_gone = corp_tags_delete(data, tag_ids=[id], group_ids=[])
+                events = [(id, "tag")] + [(group_id, "tag_group") for group_id in groups_gone]
+            elif group is not None and not group["deleted"]:
+                corp_tags_delete(data, tag_ids=[], group_ids=[id])
+                events = [(id, "tag_group")]
+            else:
+                raise WorldError(404, "tag_not_found", f"没有标签或标签组 {id!r}")
+        deliveries = []
+        for item_id, kind in events:
+            deliveries += self.callbacks.emit(
+                "change_external_tag", "delete", [("Id", item_id), ("TagType", kind), ("ChangeType", "delete")]
+            )
+        return {"deleted": [item_id for item_id, _ in events], "deliveries": _ids(deliveries)}
+
+    def tag_mark_in_client(self, *, userid: str, external_userid: str, add: list[str], remove: list[str]) -> dict:
+        """An associate tags a customer in the WeCom client: the follow's tags change, edit_external_contact."""
+        with self.state.change() as data:
+            relation = self._relation(data, userid, external_userid)
+            unknown = [t for t in add + remove if t not in data["tags"] or data["tags"][t]["deleted"]]
+            if unknown:
+                raise WorldError(404, "tag_not_found", f"没有标签 {unknown[0]!r}")
+            relation["tag_ids"] = [t for t in relation.get("tag_ids") or [] if t not in remove]
+            relation["tag_ids"] += [t for t in dict.fromkeys(add) if t not in relation["tag_ids"]]
+            tag_ids = list(relation["tag_ids"])
+        deliveries = self.callbacks.emit(
+            "change_external_contact",
+            "edit_external_contact",
+            [("UserID", userid), ("ExternalUserID", external_userid)],
+        )
+        return {"tag_ids": tag_ids, "deliveries": _ids(deliveries)}
 
     # Chats -----------------------------------------------------------------------------------------
 

@@ -80,6 +80,8 @@ class WeComApi(
             "externalcontact/get_corp_tag_list": (self.get_corp_tag_list, True, True),
             "externalcontact/add_corp_tag": (self.add_corp_tag, True, True),
             "externalcontact/mark_tag": (self.mark_tag, True, True),
+            "externalcontact/edit_corp_tag": (self.edit_corp_tag, True, True),
+            "externalcontact/del_corp_tag": (self.del_corp_tag, True, True),
             "externalcontact/add_msg_template": (self.add_msg_template, True, True),
             "externalcontact/get_groupmsg_list_v2": (self.get_groupmsg_list_v2, True, True),
             "externalcontact/get_groupmsg_task": (self.get_groupmsg_task, True, True),

@@ -2,8 +2,8 @@
 marking a customer's tags on one member's follow."""
 
 from wecom.emulator import limits as L
-from wecom.emulator.api.base import ApiBase, external_userid_ok, require
-from wecom.emulator.state import new_id, relation_key
+from wecom.emulator.api.base import ApiBase, ApiError, external_userid_ok, require
+from wecom.emulator.state import corp_tags_delete, new_id, relation_key
 from wecom.emulator.web import Request
 
 
@@ -32,6 +32,11 @@ class CorpTagsApi(ApiBase):
         names = body.get("tag") or []
         require(isinstance(names, list) and bool(names), "tag is required")
         require(all(isinstance(t, dict) and t.get("name") for t in names), "every tag needs a name")
+        require(
+            all(len(str(t["name"])) <= L.CORP_TAG_NAME_MAX_CHARS for t in names)
+            and len(str(body.get("group_name") or "")) <= L.CORP_TAG_NAME_MAX_CHARS,
+            f"a name is at most {L.CORP_TAG_NAME_MAX_CHARS} characters",
+        )
         with self.state.change() as data:
             live = [t for t in data["tags"].values() if not t["deleted"]]
             require(len(live) + len(names) <= L.CORP_TAG_MAX, f"a corp has at most {L.CORP_TAG_MAX} tags")
@@ -76,6 +81,56 @@ class CorpTagsApi(ApiBase):
                 data["tags"][tag["id"]] = tag
                 created.append(tag)
             return self._ok(tag_group=self._tag_group_view(group, created))
+
+    def edit_corp_tag(self, request: Request, body: dict) -> dict:
+        """Rename or reorder one tag or one group (`id` is either); WeCom sends no callback for it."""
+        item_id, name, order = body.get("id"), body.get("name"), body.get("order")
+        require(isinstance(item_id, str) and bool(item_id), "id is required")
+        require(name is None or (isinstance(name, str) and 0 < len(name) <= L.CORP_TAG_NAME_MAX_CHARS), "invalid name")
+        require(order is None or isinstance(order, int), "order must be an integer")
+        with self.state.change() as data:
+            tag, group = data["tags"].get(item_id), data["tag_groups"].get(item_id)
+            if tag is not None and not tag["deleted"]:
+                if name is not None:
+                    taken = {
+                        t["name"]
+                        for t in data["tags"].values()
+                        if t["group_id"] == tag["group_id"] and not t["deleted"] and t["id"] != item_id
+                    }
+                    require(name not in taken, "", L.TAG_NAME_EXISTS)
+                    tag["name"] = name
+                if order is not None:
+                    tag["order"] = order
+            elif group is not None and not group["deleted"]:
+                if name is not None:
+                    taken = {
+                        g["group_name"]
+                        for g in data["tag_groups"].values()
+                        if not g["deleted"] and g["group_id"] != item_id
+                    }
+                    require(name not in taken, "", L.TAG_NAME_EXISTS)
+                    group["group_name"] = name
+                if order is not None:
+                    group["order"] = order
+            else:
+                raise ApiError(L.INVALID_TAG_ID, f"unknown tag or group {item_id!r}")
+        return self._ok()
+
+    def del_corp_tag(self, request: Request, body: dict) -> dict:
+        """Delete tags and whole groups; a group left without tags goes too, and customers lose the tags.
+        WeCom sends no callback for it."""
+        tag_ids, group_ids = body.get("tag_id") or [], body.get("group_id") or []
+        require(isinstance(tag_ids, list) and isinstance(group_ids, list), "tag_id and group_id must be lists")
+        require(bool(tag_ids) or bool(group_ids), "tag_id or group_id is required")
+        with self.state.change() as data:
+            for tag_id in tag_ids:
+                tag = data["tags"].get(tag_id)
+                require(tag is not None and not tag["deleted"], f"unknown tag {tag_id!r}", L.INVALID_TAG_ID)
+            for group_id in group_ids:
+                group = data["tag_groups"].get(group_id)
+                require(group is not None and not group["deleted"], f"unknown group {group_id!r}", L.INVALID_TAG_ID)
+            corp_tags_delete(data, tag_ids=tag_ids, group_ids=group_ids)
+        return self._ok()
 
     @staticmethod
     def _tag_group_view(group: dict, tags: list[dict]) -> dict:
