@@ -5,6 +5,7 @@ their stores' associates, HQ everything.
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 
 from associates.models import Associate
@@ -39,7 +40,10 @@ class HandoverForm(forms.ModelForm):
         if "from_associate" in self.fields:  # the add form; a started handover is read-only
             self.fields["from_associate"].queryset = associates
             self.fields["to_associate"].queryset = associates.filter(is_active=True)
-        self.fields["tag"].queryset = Tag.objects.order_by("group", "name")
+        tags = Tag.objects.order_by("group", "name")
+        if store_ids is not None:  # the brand's tags and her stores' own groups, never another store's
+            tags = tags.filter(Q(tag_group__store__isnull=True) | Q(tag_group__store_id__in=store_ids))
+        self.fields["tag"].queryset = tags
 
     def clean(self):
         data = super().clean()
