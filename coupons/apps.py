@@ -8,6 +8,9 @@ class CouponsConfig(AppConfig):
     def ready(self) -> None:
         from clientbook.services import welcome_attachments
         from coupons import integrity  # noqa: F401 - registers the ledgers' integrity checks
+        from coupons.returns import coupons_restore_on_return
         from coupons.welcome import welcome_coupons
+        from customers.returns import order_return_hook
 
         welcome_attachments(welcome_coupons)
+        order_return_hook(coupons_restore_on_return)

@@ -2,11 +2,20 @@
 
 from django.urls import path
 
-from customers.apis import MembersBatchApi, OrdersBatchApi, ProductsBatchApi, StockBatchApi
+from customers.apis import (
+    MembersBatchApi,
+    OrderLookupApi,
+    OrderReturnApi,
+    OrdersBatchApi,
+    ProductsBatchApi,
+    StockBatchApi,
+)
 
 urlpatterns = [
     path("members/batch", MembersBatchApi.as_view(), name="members-batch"),
     path("products/batch", ProductsBatchApi.as_view(), name="products-batch"),
     path("orders/batch", OrdersBatchApi.as_view(), name="orders-batch"),
     path("stock/batch", StockBatchApi.as_view(), name="stock-batch"),
+    path("orders/returns", OrderReturnApi.as_view(), name="order-returns"),
+    path("orders/lookup", OrderLookupApi.as_view(), name="order-lookup"),
 ]

@@ -44,6 +44,7 @@ class TouchKind(models.TextChoices):
     COUPON_REDEEM = "coupon_redeem", "核销导购的券"
     INVITE = "invite", "社群邀请"
     CAMPAIGN = "campaign", "群发消息"
+    RETURN = "return", "退货冲减"
 
 
 class Attribution(models.Model):
