@@ -92,14 +92,14 @@ def order_lines_left(*, order: Order) -> list[LineLeft]:
         row["original_line_id"]: row
         for row in OrderLine.objects.filter(original_line__order=order)
         .values("original_line_id")
-        .annotate(quantity=Sum("quantity"), amount=Sum(F("quantity") * F("unit_price") - F("discount")))
+        .annotate(units=Sum("quantity"), refunded=Sum(F("quantity") * F("unit_price") - F("discount")))
         .order_by()
     }
     left = []
     for line in order.lines.select_related("product").order_by("line_no"):
-        returned = taken.get(line.pk, {"quantity": 0, "amount": Decimal("0")})
-        quantity = max(line.quantity + returned["quantity"], 0)
-        amount = max(line.amount + (returned["amount"] or Decimal("0")), Decimal("0.00")) if quantity else Decimal("0")
+        returned = taken.get(line.pk, {"units": 0, "refunded": Decimal("0")})
+        quantity = max(line.quantity + returned["units"], 0)
+        amount = max(line.amount + (returned["refunded"] or Decimal("0")), Decimal("0.00")) if quantity else Decimal("0")
         left.append(LineLeft(line=line, quantity=quantity, amount=amount.quantize(CENT)))
     return left
 
