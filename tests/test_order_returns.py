@@ -9,7 +9,14 @@ from rest_framework.test import APIClient
 
 from customers.ingestion import api_key_create
 from customers.models import Channel, Identity, Order, OrderLine
-from tests.factories import CustomerFactory, IdentityFactory, OrderFactory, OrderLineFactory, ProductFactory, StoreFactory
+from tests.factories import (
+    CustomerFactory,
+    IdentityFactory,
+    OrderFactory,
+    OrderLineFactory,
+    ProductFactory,
+    StoreFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
