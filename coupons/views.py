@@ -23,7 +23,7 @@ from coupons.images import barcode_svg, coupon_card_png, qr_svg
 from coupons.links import coupon_page_customer_id
 from coupons.models import Channels, Coupon, CouponTemplate, Redemption, code_display, yuan
 from customers.categories import category_label
-from customers.selectors import customer_record_ids
+from customers.selectors import customer_record_ids, membership_of
 from omni.errors import ApplicationError
 from omni.throttling import FailureThrottle, Throttled, caller_ident
 
@@ -268,6 +268,7 @@ def coupon_page(request: HttpRequest, token: str) -> HttpResponse:
     live.sort(key=lambda c: (c.valid_from > now, c.valid_until, c.pk))
     ended.sort(key=lambda c: (_ended_at(c), c.pk), reverse=True)
     sender = next((c for c in sorted(live or coupons, key=lambda c: -c.pk) if c.associate_id), None)
+    membership = membership_of(customer_ids=customer_ids)
     return render(
         request,
         "coupons/page.html",
@@ -276,6 +277,8 @@ def coupon_page(request: HttpRequest, token: str) -> HttpResponse:
             "usable": [_face(c, now=now, symbols=True) for c in live],
             "ended": [_face(c, now=now, symbols=False) for c in ended[:ENDED_SHOWN]],
             "sender": sender,
+            "membership": membership,
+            "points_expiring": membership is not None and membership.expiring_on(timezone.localdate(now)),
         },
     )
 

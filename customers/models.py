@@ -435,6 +435,10 @@ class Membership(models.Model):
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.level} {self.points}"
 
+    def expiring_on(self, today) -> bool:
+        """Whether some points are still to expire (on `points_expire_on`, today or later)."""
+        return bool(self.points_expiring and self.points_expire_on and self.points_expire_on >= today)
+
 
 class Order(models.Model):
     class Status(models.TextChoices):

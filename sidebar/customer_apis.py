@@ -5,6 +5,7 @@ see answers 404 exactly like one that does not exist. Identity values and phones
 profile read is written to the audit log.
 """
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -17,6 +18,7 @@ from clientbook.profile import (
     customer_orders_page,
 )
 from clientbook.services import customer_tag_add, follow_up_task_create
+from customers.selectors import membership_of
 from customers.services import (
     customer_is_linked,
     customer_note_add,
@@ -73,6 +75,13 @@ class FiguresOut(serializers.Serializer):
     segment = serializers.CharField()
 
 
+class MembershipOut(serializers.Serializer):
+    level = serializers.CharField(allow_blank=True, help_text="The loyalty system's level (金卡)")
+    points = serializers.IntegerField(help_text="Points balance")
+    points_expiring = serializers.IntegerField(help_text="Points expiring on points_expire_on; 0 when none are due")
+    points_expire_on = serializers.DateField(allow_null=True)
+
+
 class SidebarProfileOut(serializers.Serializer):
     customer = CustomerProfileOut()
     linked = serializers.BooleanField(help_text="Known to the brand beyond WeCom (member no, phone, account)")
@@ -82,6 +91,7 @@ class SidebarProfileOut(serializers.Serializer):
     tags = serializers.ListField(child=serializers.CharField())
     notes = serializers.ListField(child=serializers.DictField())
     communities = serializers.ListField(child=serializers.DictField(), help_text="Communities (community issue)")
+    membership = MembershipOut(allow_null=True, help_text="From the brand's loyalty system (members API); null: none")
 
 
 # The two reads behind the sidebar build their JSON by hand: they are the hottest paths in Omni, and DRF's
@@ -143,6 +153,21 @@ def profile_json(view: SidebarApi, request, customer_id: int) -> dict:
         "tags": lists.tags,
         "notes": [note | {"at": moment_json(note["at"])} for note in lists.notes],
         "communities": [],
+        "membership": _membership_json(customer.pk),
+    }
+
+
+def _membership_json(customer_id: int) -> dict | None:
+    """The member's level and points as the loyalty system last sent them; points whose day has passed are gone."""
+    membership = membership_of(customer_ids=[customer_id])
+    if membership is None:
+        return None
+    expiring = membership.expiring_on(timezone.localdate())
+    return {
+        "level": membership.level,
+        "points": membership.points,
+        "points_expiring": membership.points_expiring if expiring else 0,
+        "points_expire_on": membership.points_expire_on.isoformat() if expiring else None,
     }
 
 

@@ -50,6 +50,14 @@
     $("wecom-type").textContent = w.type || "—";
   }
 
+  // The member's level and points, as the brand's loyalty system last sent them (the members API).
+  function renderMembership(m) {
+    var chips = $("chips"), expiring = $("points-expiring");
+    if (m && m.level) { chips.appendChild(el("span", { "class": "chip member", text: "会员等级 " + m.level })); }
+    if (m) { chips.appendChild(el("span", { "class": "chip member", text: "积分 " + m.points.toLocaleString("zh-CN") })); }
+    expiring.hidden = !(m && m.points_expiring);
+    expiring.textContent = expiring.hidden ? "" : m.points_expiring.toLocaleString("zh-CN") + " 积分将于 " + m.points_expire_on + " 过期";
+  }
   function renderProfile(p) {
     var c = p.customer, f = p.figures;
     renderAvatar(c.name, c.avatar || contactAvatar);
@@ -60,6 +68,7 @@
     if (p.linked === false) { chips.appendChild(el("span", { "class": "chip wecom", text: "仅企业微信信息" })); }
     chips.appendChild(el("span", { "class": "chip tier", text: f.tier }));
     chips.appendChild(el("span", { "class": "chip segment", text: f.segment }));
+    renderMembership(p.membership);
     if (c.phone) { chips.appendChild(el("span", { "class": "chip", text: c.phone })); }
     if (c.opted_out) { chips.appendChild(el("span", { "class": "chip", text: "已退订营销" })); }
     var figures = $("figures"); figures.textContent = ""; figures.classList.remove("skeleton");
