@@ -99,7 +99,9 @@ def order_lines_left(*, order: Order) -> list[LineLeft]:
     for line in order.lines.select_related("product").order_by("line_no"):
         returned = taken.get(line.pk, {"units": 0, "refunded": Decimal("0")})
         quantity = max(line.quantity + returned["units"], 0)
-        amount = max(line.amount + (returned["refunded"] or Decimal("0")), Decimal("0.00")) if quantity else Decimal("0")
+        amount = (
+            max(line.amount + (returned["refunded"] or Decimal("0")), Decimal("0.00")) if quantity else Decimal("0")
+        )
         left.append(LineLeft(line=line, quantity=quantity, amount=amount.quantize(CENT)))
     return left
 
