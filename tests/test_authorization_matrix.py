@@ -1293,6 +1293,31 @@ OTHER_ROUTES = {
         "orders",
         REACH_B,
     ),
+    "order-returns": (
+        "B's order taken back at BJ01",
+        _api(
+            "/api/v1/orders/returns",
+            lambda w: {
+                "request_no": "MATRIX-R1",
+                "order_no": f"{MARK}-ORDER",
+                "order_channel": "store_pos",
+                "store": "BJ01",
+                "refund_amount": "1999.00",
+                "lines": [{"line_no": 1, "quantity": 1}],
+            },
+        ),
+        _key_roles((403, "store_not_allowed"), 201),
+        "orders",
+        REACH_B,
+    ),
+    # Returns anywhere: any store's till finds any order by its number to take it back (lines and amounts only).
+    "order-lookup": (
+        "B's order by its number",
+        _get("/api/v1/orders/lookup", {"order_no": f"{MARK}-ORDER"}),
+        _key_roles(200, 200),
+        "orders",
+        REACH_B | {"key_a"},
+    ),
     "wecom-callback": ("WeCom callback, unsigned", _get("/wecom/callback/"), _roles(403), None, REACH_B),
     "wecom-oauth-start": ("WeCom sign-in start", _get("/wecom/oauth/start/"), _roles(302), None, REACH_B),
     "wecom-oauth-callback": (
