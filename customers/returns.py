@@ -273,15 +273,15 @@ def _record(scope: Scope, request: ReturnIn, now: dt.datetime) -> ReturnRecorded
 def orders_find(
     *, order_no: str = "", channel: str = "", customer_id: int | None = None, limit: int = 20
 ) -> Sequence[Order]:
-    """Sales a till or an associate may take back: by order number (in any channel unless `channel` is given) or
-    every record of one customer, newest first; returns themselves are not listed."""
+    """Sales a till or an associate may take back, newest first: by order number (in any channel unless `channel` is
+    given), of one customer (all her records), or both; returns themselves are not listed."""
+    if not order_no and customer_id is None:
+        return []
     orders = Order.objects.filter(original__isnull=True).select_related("store").order_by("-placed_at", "-pk")
     if order_no:
         orders = orders.filter(external_id=order_no)
         if channel:
             orders = orders.filter(channel=channel)
-    elif customer_id is not None:
+    if customer_id is not None:
         orders = orders.filter(customer_id__in=customer_record_ids(customer_id=customer_id))
-    else:
-        return []
     return list(orders[:limit])

@@ -987,6 +987,13 @@ OTHER_ROUTES = {
         None,
         REACH_B,
     ),
+    "sidebar-customer-returnable": (
+        "B's customer's orders left to return",
+        _sidebar("GET", "customers/{c}/returnable/"),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
     "sidebar-customer-notes": (
         "note on B's customer",
         _sidebar("POST", "customers/{c}/notes/", {"text": "备注"}),

@@ -7,9 +7,11 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
+from associates.auth import SESSION_KEY
 from customers.ingestion import api_key_create
-from customers.models import Channel, Identity, Order, OrderLine
+from customers.models import Channel, Customer, Identity, Order, OrderLine
 from tests.factories import (
+    AssociateFactory,
     CustomerFactory,
     IdentityFactory,
     OrderFactory,
@@ -256,3 +258,26 @@ def test_the_till_finds_the_order_by_number_or_customer_with_what_is_left_to_ret
     assert nobody.json() == {"orders": []}
     missing = mall["pos"].get("/api/v1/orders/lookup")
     assert (missing.status_code, missing.json()["error"]["code"]) == (400, "lookup_key_required")
+
+
+def test_the_associate_finds_the_chats_customers_orders_with_what_is_left_to_return(mall, client):
+    associate = AssociateFactory(store=mall["store"])
+    Customer.objects.filter(pk=mall["customer"].pk).update(primary_store=mall["store"])
+    _post(mall["pos"], _return())
+    session = client.session
+    session[SESSION_KEY] = associate.pk
+    session.save()
+    url = f"/api/v1/sidebar/customers/{mall['customer'].pk}/returnable/"
+
+    latest = client.get(url).json()
+    by_number = client.get(url, {"order_no": "MALL-1"}).json()
+
+    assert latest == by_number
+    (order,) = by_number["orders"]
+    assert [(line["line_no"], line["returnable"], line["refundable"]) for line in order["lines"]] == [
+        (1, 1, "849.00"),
+        (2, 1, "199.00"),
+    ]
+    assert client.get(url, {"order_no": "RET-1"}).json() == {"orders": []}  # a return is not taken back
+    stranger = CustomerFactory()
+    assert client.get(f"/api/v1/sidebar/customers/{stranger.pk}/returnable/").status_code == 404
