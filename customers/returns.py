@@ -126,10 +126,11 @@ def _allocate(total: Decimal, dues: list[Decimal]) -> list[Decimal]:
 
 
 def _same_content(recorded: Order, request: ReturnIn) -> bool:
+    if recorded.original is None:  # a sale under the same number
+        return False
     lines = {line.original_line.line_no: -line.quantity for line in recorded.lines.select_related("original_line")}
     return (
-        recorded.original is not None
-        and recorded.original.channel == request.order_channel
+        recorded.original.channel == request.order_channel
         and recorded.original.external_id == request.order_no
         and recorded.store_id == request.store.pk
         and -recorded.total_amount == request.refund_amount

@@ -228,7 +228,8 @@ def test_a_return_and_a_cancelled_order_cannot_be_returned(mall):
 
 
 def test_a_request_number_taken_by_a_sale_is_a_conflict(mall):
-    OrderFactory(channel=Channel.STORE_POS, external_id="RET-1", store=mall["store"])
+    sale = OrderFactory(channel=Channel.STORE_POS, external_id="RET-1", store=mall["store"])
+    OrderLineFactory(order=sale, line_no=1)
 
     response = _post(mall["pos"], _return())
 
