@@ -11,11 +11,12 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from associates.models import Store
 from associates.scoping import StoreScopedAdmin, request_store_ids
-from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, JourneyConfig
+from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, JourneyConfig, LapsedCustomer
 from campaigns.selectors import (
     campaign_audience_preview,
     campaign_progress,
@@ -33,7 +34,9 @@ from campaigns.services import (
     campaign_submit,
 )
 from campaigns.tasks import campaign_audience_count_task, campaign_chunk_send_task
+from clientbook.churn import customers_lapsed
 from communities.models import Community
+from omni.admin import ReadOnlyAdmin
 from omni.errors import ApplicationError
 from omni.replicas import replica_reads, replica_reads_streamed
 
@@ -267,3 +270,43 @@ class CampaignRecipientAdmin(StoreScopedAdmin):
 @admin.register(JourneyConfig)
 class JourneyConfigAdmin(StoreScopedAdmin):
     list_display = ["store", "birthday", "birthday_days_before", "post_purchase_days", "lapsing_days"]
+
+
+@admin.register(LapsedCustomer)
+class LapsedCustomerAdmin(StoreScopedAdmin, ReadOnlyAdmin):
+    """沉睡客户: no purchase in the store's N days (its 自动旅程设置's 沉睡唤醒 days, else 90), with their value."""
+
+    store_field = "primary_store"
+    list_display = [
+        "__str__",
+        "primary_store",
+        "primary_associate",
+        "last_purchase_shown",
+        "days_since",
+        "spend_shown",
+        "orders",
+    ]
+    # Only the associates in the (store-scoped) list: a plain filter would name every store's.
+    list_filter = ["primary_store", ("primary_associate", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["primary_store", "primary_associate"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request):
+        days = dict(JourneyConfig.objects.filter(lapsing_days__isnull=False).values_list("store_id", "lapsing_days"))
+        return customers_lapsed(super().get_queryset(request), days_by_store=days)
+
+    @admin.display(description="最近购买", ordering="last_purchase")
+    def last_purchase_shown(self, obj):
+        return timezone.localtime(obj.last_purchase).strftime("%Y-%m-%d")
+
+    @admin.display(description="未购天数")
+    def days_since(self, obj):
+        return (timezone.now() - obj.last_purchase).days
+
+    @admin.display(description="累计消费", ordering="spend")
+    def spend_shown(self, obj):
+        return f"¥{obj.spend:.2f}"
+
+    @admin.display(description="订单数", ordering="order_count")
+    def orders(self, obj):
+        return obj.order_count

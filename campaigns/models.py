@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from customers.models import Customer
+
 
 def _landing_token() -> str:
     return secrets.token_urlsafe(16)
@@ -200,6 +202,7 @@ class CampaignRecipient(models.Model):
         NO_CONSENT = "no_consent", "未同意营销"
         FREQUENCY_CAP = "frequency_cap", "超过频次上限"
         MONTHLY_CAP = "monthly_cap", "超过企业微信每月上限"
+        CONTACT_BUDGET = "contact_budget", "本周联系次数已达上限"
 
     # Each foreign key's lookups are served by a composite index that starts with it (the unique constraint and
     # Meta.indexes), so none has an index of its own: four fewer indexes to write per recipient.
@@ -286,3 +289,12 @@ class JourneyConfig(models.Model):
 
     def __str__(self) -> str:
         return str(self.store)
+
+
+class LapsedCustomer(Customer):
+    """Admin's lapse list: customers with no purchase in their store's 沉睡唤醒 days (`JourneyConfig.lapsing_days`,
+    90 when the store has none): a view of Customer (`clientbook.churn.customers_lapsed`)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = verbose_name_plural = "沉睡客户"

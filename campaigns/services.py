@@ -48,6 +48,7 @@ from campaigns.selectors import (
 from clientbook.models import FollowRelation, FollowUpTask
 from coupons.links import coupon_card_image_url
 from coupons.sending_many import coupon_pack_send_many
+from customers.budget import contact_budget_spent_ids, contact_budget_take_many
 from customers.models import Customer, Order
 from omni.errors import ApplicationError
 from wecom.client import WeComError, wecom_client
@@ -289,7 +290,8 @@ def _stage_query(*, campaign: Campaign, now: dt.datetime, low: int, high: int) -
 
     The follower is chosen beside it (`_FOLLOW_CHOSEN`). A skipped customer's reason is the first of:
     opted out, no consent (`refused`), no follower (`_resolve_range`), Omni's frequency cap (other campaigns in the
-    last D days), WeCom's monthly cap (`capped`)."""
+    last D days), WeCom's monthly cap (`capped`), then the customer's weekly contact budget, taken after staging
+    (`customers.budget.contact_budget_take_many`)."""
     per, days = K.frequency_cap()
     local = now.astimezone(CORP_TZ)
     month_cap = K.monthly_cap() or calendar.monthrange(local.year, local.month)[1]
@@ -370,6 +372,11 @@ def _resolve_range(*, campaign: Campaign, now: dt.datetime, low: int, high: int)
             "CASE WHEN s.refused <> '' THEN s.refused WHEN f.id IS NULL THEN %s ELSE s.capped END AS reason "
             f"FROM ({sql}) s LEFT JOIN ({chosen}) f ON f.customer_id = s.customer_id AND f.choice = 1",
             [CampaignRecipient.Skip.NO_FOLLOWER.value, *params, low, high],
+        )
+        # The customer's contact budget last, after every other reason: only a customer who really gets the message
+        # takes a unit of their week (shared with the sidebar's 1:1 sends).
+        contact_budget_take_many(
+            stage=_STAGE, reason_column="reason", skip_reason=CampaignRecipient.Skip.CONTACT_BUDGET.value, now=now
         )
         cursor.execute(f"SELECT associate_id, COUNT(*) FROM {_STAGE} WHERE reason = '' GROUP BY associate_id")
         queued = dict(cursor.fetchall())
@@ -809,11 +816,13 @@ def journeys_run(*, now: dt.datetime | None = None) -> Journeys:
     today = now.astimezone(CORP_TZ).date()
     made = Journeys()
     configs = {c.store_id: c for c in JourneyConfig.objects.all()}
+    spent = contact_budget_spent_ids(now=now)
     for store in Store.objects.filter(is_active=True):
         config = configs.get(store.pk) or JourneyConfig(store=store)
+        # An opted-out customer gets no journey; nor does one whose week's contacts are spent (an anti-join).
         customers = Customer.objects.filter(
             primary_store=store, merged_into__isnull=True, primary_associate__is_active=True, opted_out=False
-        )
+        ).exclude(pk__in=spent)
         if config.birthday:
             rows = []
             for ahead in range(config.birthday_days_before + 1):

@@ -9,8 +9,9 @@ from django.http import HttpResponseRedirect
 
 from associates.models import Associate
 from associates.scoping import StoreScopedAdmin, request_store_ids
+from clientbook.churn import follows_lost
 from clientbook.handover import handover_candidates, handover_retry, handover_start, handover_sync
-from clientbook.models import Handover, HandoverItem
+from clientbook.models import Handover, HandoverItem, LostCustomer
 from customers.models import CustomerTag
 from omni.admin import ReadOnlyAdmin, ReadOnlyInline
 from omni.errors import ApplicationError
@@ -190,3 +191,52 @@ class HandoverItemAdmin(StoreScopedAdmin, ReadOnlyAdmin):
             item_ids=list(queryset.values_list("pk", flat=True)), store_ids=request_store_ids(request)
         )
         self.message_user(request, f"已重新发起 {asked} 位客户的转接。")
+
+
+@admin.register(LostCustomer)
+class LostCustomerAdmin(StoreScopedAdmin, ReadOnlyAdmin):
+    """流失客户: who deleted whom and when, with what the customer was worth (`clientbook.churn.follows_lost`); a
+    store manager sees her stores' associates' losses."""
+
+    store_field = "associate__store"
+    list_display = [
+        "customer",
+        "associate",
+        "store",
+        "ended_reason",
+        "ended_at",
+        "spend_shown",
+        "orders",
+        "last_purchase",
+    ]
+    # Only the associates in the (store-scoped) list: a plain filter would name every store's.
+    list_filter = ["ended_reason", "associate__store", ("associate", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["customer", "associate__store"]
+    search_fields = ["customer__name", "remark", "associate__name"]
+    date_hierarchy = "ended_at"
+
+    def get_queryset(self, request):
+        return follows_lost(super().get_queryset(request))
+
+    def get_list_filter(self, request):
+        filters = super().get_list_filter(request)
+        return filters if request_store_ids(request) is None else [f for f in filters if f != "associate__store"]
+
+    @admin.display(description="门店", ordering="associate__store__name")
+    def store(self, obj):
+        return obj.associate.store
+
+    @admin.display(description="累计消费", ordering="spend")
+    def spend_shown(self, obj):
+        return f"¥{obj.spend:.2f}"
+
+    @admin.display(description="订单数", ordering="order_count")
+    def orders(self, obj):
+        return obj.order_count
+
+    @admin.display(description="最近购买", ordering="last_purchase")
+    def last_purchase(self, obj):
+        return obj.last_purchase
+
+
+from clientbook import codes_admin  # noqa: E402, F401 - registers the codes admin (渠道活码)

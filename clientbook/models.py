@@ -42,7 +42,25 @@ def add_way_label(add_way: int | None) -> str:
 
 
 class ContactWay(models.Model):
-    """A 联系我 QR code. Its `state` comes back when a customer adds an associate through it."""
+    """A 联系我 QR code, or an acquisition link (获客链接). Its `state` comes back when a customer adds an associate
+    through it; the code's welcome, tags and routing apply to that add (clientbook.codes)."""
+
+    class Kind(models.TextChoices):
+        ASSOCIATE = "associate", "导购码"
+        STORE = "store", "门店码"
+        CHANNEL = "channel", "渠道码"
+        LINK = "link", "获客链接"
+        MEMBER = "member", "会员专属码"
+
+    class Channel(models.TextChoices):
+        NONE = "", "—"
+        POSTER = "poster", "海报"
+        PACKAGE_INSERT = "insert", "包裹卡"
+        COUNTER = "counter", "门店收银台"
+        MINI_PROGRAM = "miniprogram", "小程序"
+        SMS = "sms", "短信"
+        MALL = "mall", "商场"
+        ADS = "ads", "广告"
 
     store = models.ForeignKey(Store, verbose_name="门店", on_delete=models.PROTECT, related_name="contact_ways")
     associate = models.ForeignKey(
@@ -53,14 +71,59 @@ class ContactWay(models.Model):
     config_id = models.CharField("企业微信 config_id", max_length=64, unique=True, null=True, blank=True)
     qr_code = models.URLField("二维码", max_length=500, blank=True)
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
+    kind = models.CharField("类型", max_length=16, choices=Kind.choices, default=Kind.ASSOCIATE)
+    channel = models.CharField("渠道", max_length=16, choices=Channel.choices, blank=True)
+    # A member's own code counts toward the store code it was made from.
+    parent = models.ForeignKey(
+        "self", verbose_name="所属渠道码", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    welcome_text = models.TextField(
+        "欢迎语", blank=True, help_text="留空使用门店欢迎语；可用 {store} 门店名、{associate} 导购名"
+    )
+    # What the apps above the client book offer (clientbook.codes.code_welcome_choices): ids, not foreign keys,
+    # so that the client book does not point up at coupons, communities or the library.
+    welcome_pack_id = models.PositiveIntegerField("欢迎券包", null=True, blank=True)
+    welcome_community_id = models.PositiveIntegerField("入群邀请（社群）", null=True, blank=True)
+    welcome_material_ids = models.JSONField("素材", default=list, blank=True)
+    tags = models.ManyToManyField("customers.Tag", verbose_name="添加后打标签", blank=True, related_name="+")
+    link_id = models.CharField("获客链接 link_id", max_length=64, unique=True, null=True, blank=True)
+    link_url = models.URLField("获客链接", max_length=500, blank=True)
+    # The members the code's WeCom config holds now (routing writes it with update_contact_way / update_link).
+    routed_userids = models.JSONField("当前接待导购", default=list, blank=True)
+    deleted_at = models.DateTimeField("删除时间", null=True, blank=True)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
 
     class Meta:
         db_table = "associates_contactway"
-        verbose_name = "联系我二维码"
-        verbose_name_plural = "联系我二维码"
+        verbose_name = "渠道活码"
+        verbose_name_plural = "渠道活码"
 
     def __str__(self) -> str:
         return self.label or self.state
+
+
+class ContactWaySlot(models.Model):
+    """Who answers a store or channel code when: an associate on some weekdays between two hours (Asia/Shanghai),
+    up to a daily number of adds; backups answer only when no one regular can."""
+
+    contact_way = models.ForeignKey(ContactWay, verbose_name="渠道活码", on_delete=models.CASCADE, related_name="slots")
+    associate = models.ForeignKey(Associate, verbose_name="导购", on_delete=models.CASCADE, related_name="+")
+    weekdays = models.CharField("星期", max_length=7, default="1234567", help_text="1=周一 … 7=周日，如 12345")
+    start_hour = models.PositiveSmallIntegerField("开始（时）", default=0)
+    end_hour = models.PositiveSmallIntegerField("结束（时）", default=24)
+    daily_limit = models.PositiveIntegerField("每日添加上限", default=0, help_text="0 表示不限")
+    is_backup = models.BooleanField("备用导购", default=False)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "接待排班"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(start_hour__lt=models.F("end_hour"), end_hour__lte=24), name="slot_hours_ordered"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.associate_id} {self.weekdays} {self.start_hour}-{self.end_hour}"
 
 
 class FollowRelation(models.Model):
@@ -110,7 +173,10 @@ class FollowRelation(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["associate", "external_userid"], name="follow_associate_external_unique")
         ]
-        indexes = [models.Index(fields=["customer", "associate"])]
+        indexes = [
+            models.Index(fields=["customer", "associate"]),
+            models.Index(fields=["contact_way", "followed_at"], name="follow_code_day"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.associate_id} ↔ {self.external_userid}"
@@ -257,3 +323,11 @@ class HandoverItem(models.Model):
         if self.fail_reason:
             return self.FAIL_LABELS.get(self.fail_reason, self.fail_reason)
         return f"企业微信错误 {self.errcode}" if self.errcode else ""
+
+
+class LostCustomer(FollowRelation):
+    """Admin's list of friendships lost to churn (`clientbook.churn.follows_lost`): a view of FollowRelation."""
+
+    class Meta:
+        proxy = True
+        verbose_name = verbose_name_plural = "流失客户"

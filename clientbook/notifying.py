@@ -1,6 +1,7 @@
 """What the client book tells associates (`notices.notify.notice_send`): a new customer added me (with the link to
-their page), a customer deleted me, the morning digest of today's and overdue tasks (the journeys' tasks among them),
-and the afternoon's reminder of the tasks due today still open.
+their page), a customer deleted me (and, to the store manager, a customer lost either way, with their value), the
+morning digest of today's and overdue tasks (the journeys' tasks among them), and the afternoon's reminder of the
+tasks due today still open.
 Each notice's dedupe key names the event, so a re-delivered callback or a second run of the morning job tells nothing
 twice."""
 
@@ -11,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from associates.models import Associate
+from clientbook.churn import customer_spend
 from clientbook.followups import follow_up_tasks_today
 from clientbook.models import FollowRelation, FollowUpTask
 from notices.models import Notice
@@ -45,6 +47,34 @@ def notify_follow_deleted(*, follow: FollowRelation) -> Notice:
         description=f"{name} 已将你从好友中删除，TA 的资料仍在客户档案里。",
         url=reverse("workbench-customer", args=[follow.customer_id]),
     )
+
+
+def notify_follow_lost_to_managers(*, follow: FollowRelation) -> list[Notice]:
+    """A friendship lost (the customer deleted the associate, or the associate deleted the customer): the store's
+    managers are told too, with the customer's value, so a loss worth a call is seen. The associate herself is
+    told by `notify_follow_deleted` (when the customer left) and never twice if she is the manager."""
+    associate = follow.associate
+    managers = Associate.objects.filter(
+        store_id=associate.store_id, role=Associate.Role.STORE_MANAGER, is_active=True
+    ).exclude(pk=associate.pk)
+    name = _customer_name(follow)
+    spend = customer_spend(customer_id=follow.customer_id)
+    if follow.ended_reason == FollowRelation.Ended.CUSTOMER:
+        title = f"客户流失：{name} 删除了导购 {associate.name}"
+    else:
+        title = f"客户流失：导购 {associate.name} 删除了客户 {name}"
+    ended = int(follow.ended_at.timestamp()) if follow.ended_at else 0
+    return [
+        notice_send(
+            associate=manager,
+            kind=Notice.Kind.CUSTOMER_LEFT,
+            dedupe_key=f"customer_lost:{follow.pk}:{ended}:{manager.pk}",
+            title=title,
+            description=f"{name} 累计消费 ¥{spend:.2f}。可在后台「流失客户」查看本店的流失名单。",
+            url=reverse("workbench-customer", args=[follow.customer_id]),
+        )
+        for manager in managers
+    ]
 
 
 def notify_digest(*, associate: Associate, on: date) -> Notice | None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from django.utils import timezone
 
 from associates.models import Associate, Store
+from clientbook.codes_state import member_state_customer_id
 from clientbook.models import ContactWay, FollowRelation, FollowUpTask
 from customers.models import Customer, CustomerTag, Identity, Tag
 from customers.services import Profile, customer_resolve
@@ -87,6 +88,11 @@ def follow_record(*, associate: Associate, person: dict, follow_user: dict, stat
     identities = [(Identity.Kind.WECOM_EXTERNAL_USERID, external_userid)]
     if person.get("unionid"):
         identities.append((Identity.Kind.WECHAT_UNIONID, person["unionid"]))
+    # A member's own code: its state names the member, so the new contact joins that One ID customer at once.
+    member_id = member_state_customer_id(state) if state else None
+    if member_id is not None:
+        known = Identity.objects.filter(customer_id=member_id).exclude(kind=Identity.Kind.WECOM_EXTERNAL_USERID)
+        identities.extend(known.order_by("pk").values_list("kind", "value")[:1])
     customer = customer_resolve(
         identities=identities,
         source="wecom",
@@ -155,6 +161,16 @@ def welcome_text(*, associate: Associate) -> str:
     return template.replace("{store}", associate.store.name).replace("{associate}", associate.name)
 
 
+def _code_welcome_text(follow: FollowRelation) -> str:
+    """The welcome text of the code the customer came through, when it has its own."""
+    code = follow.contact_way
+    if code is None:
+        return ""
+    template = (code.parent.welcome_text if code.parent_id and not code.welcome_text else code.welcome_text) or ""
+    store, associate = follow.associate.store, follow.associate
+    return template.replace("{store}", store.name).replace("{associate}", associate.name).strip()
+
+
 # What else goes with the welcome message: functions of the new friendship answering WeCom attachments, registered
 # by the apps that offer them (coupons: the store's welcome pack). WeCom takes at most 9 in one welcome message.
 WelcomeAttachments = Callable[[FollowRelation], list[dict]]
@@ -179,7 +195,7 @@ def welcome_message_send(*, follow_id: int, welcome_code: str, received: int) ->
     41051 (already sent) and an expired window are final, never retried; a transient error
     propagates so the task retries while the window is still open.
     """
-    follow = FollowRelation.objects.select_related("associate__store").get(pk=follow_id)
+    follow = FollowRelation.objects.select_related("associate__store", "contact_way__parent").get(pk=follow_id)
     if follow.welcome != FollowRelation.Welcome.PENDING:
         return follow.welcome
     if timezone.now().timestamp() - received > C.WELCOME_CODE_TTL_SECONDS:
@@ -188,7 +204,7 @@ def welcome_message_send(*, follow_id: int, welcome_code: str, received: int) ->
         try:
             wecom_client().send_welcome_msg(
                 welcome_code=welcome_code,
-                text={"content": welcome_text(associate=follow.associate)},
+                text={"content": _code_welcome_text(follow) or welcome_text(associate=follow.associate)},
                 attachments=_welcome_attachments_for(follow),
             )
             status = FollowRelation.Welcome.SENT

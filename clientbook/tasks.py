@@ -6,6 +6,7 @@ UPDATE). WeCom rate limits are retried with backoff.
 
 from celery import shared_task
 
+from clientbook.codes import codes_route_refresh
 from clientbook.handover import handovers_sync_open
 from clientbook.notifying import notices_digest_all, notices_tasks_due_all
 from clientbook.services import welcome_message_send
@@ -54,3 +55,9 @@ def notices_tasks_due_task() -> int:
     """The afternoon's reminder of the tasks due today still open, one notice per associate who has any (deduplicated
     by day)."""
     return notices_tasks_due_all()
+
+
+@shared_task
+def codes_route_refresh_task() -> int:
+    """Write each scheduled code's members to WeCom where the schedule's answer changed (idempotent)."""
+    return codes_route_refresh()

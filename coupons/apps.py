@@ -14,3 +14,8 @@ class CouponsConfig(AppConfig):
 
         welcome_attachments(welcome_coupons)
         order_return_hook(coupons_restore_on_return)
+
+        from clientbook.codes import code_welcome_choices
+        from coupons.welcome import welcome_pack_choices
+
+        code_welcome_choices("pack", welcome_pack_choices)

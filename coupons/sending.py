@@ -250,9 +250,14 @@ def coupon_welcome_pack_send(*, follow_id: int, now: dt.datetime | None = None) 
     The request number is the friendship's, so the welcome task's retries return the same coupons. A pack that
     cannot be issued (stock, budget, the customer's limit) leaves the welcome message to go out without it.
     """
-    follow = FollowRelation.objects.select_related("associate__store").get(pk=follow_id)
+    follow = FollowRelation.objects.select_related("associate__store", "contact_way__parent").get(pk=follow_id)
     associate = follow.associate
-    for pack in CouponPack.objects.filter(welcome=True, status=CouponPack.Status.RUNNING).order_by("-pk"):
+    packs = CouponPack.objects.filter(welcome=True, status=CouponPack.Status.RUNNING)
+    # A customer who came through a code with a pack of its own gets that pack instead of the store's.
+    code = follow.contact_way.parent if follow.contact_way and follow.contact_way.parent_id else follow.contact_way
+    if code is not None and code.welcome_pack_id:
+        packs = CouponPack.objects.filter(pk=code.welcome_pack_id, status=CouponPack.Status.RUNNING)
+    for pack in packs.order_by("-pk"):
         if not coupon_pack_sendable(pack=pack, associate=associate):
             continue
         try:

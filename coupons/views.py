@@ -17,12 +17,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
-from django.views.decorators.http import require_safe
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_safe
 
 from coupons.images import barcode_svg, coupon_card_png, qr_svg
 from coupons.links import coupon_page_customer_id
 from coupons.models import Channels, Coupon, CouponTemplate, Redemption, code_display, yuan
 from customers.categories import category_label
+from customers.consent import consent_opt_out
+from customers.models import ConsentChange
 from customers.selectors import customer_record_ids, membership_of
 from omni.errors import ApplicationError
 from omni.throttling import FailureThrottle, Throttled, caller_ident
@@ -309,3 +312,21 @@ def coupon_image(request: HttpRequest, token: str, code: str) -> HttpResponse:
     response = HttpResponse(png, content_type="image/png")
     response["Content-Disposition"] = f'inline; filename="coupon-{coupon.code}.png"'
     return response
+
+
+# The signed token in the URL is the credential a forged cross-site post would need, so it stands for the CSRF
+# token; and the page's no-referrer policy makes browsers send `Origin: null`, which Django's check refuses.
+@csrf_exempt
+@require_http_methods(["GET", "HEAD", "POST"])
+@_private
+@_failures_throttled
+def coupon_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """不再接收: the page asks once (GET), the button records the opt-out (POST, source coupon_page) on the
+    person's One ID record; from then every marketing send to them is refused (`customers.consent`)."""
+    customer_ids = _person_ids(token=token)
+    if customer_ids is None:
+        return _gone(request)
+    done = request.method == "POST"
+    if done:
+        consent_opt_out(customer_id=customer_ids[0], source=ConsentChange.Source.COUPON_PAGE, note="客户在券包页面退订")
+    return render(request, "coupons/unsubscribe.html", {"token": token, "done": done})

@@ -2,8 +2,11 @@
 `welcome_attachments` from `CouponsConfig.ready()`): issued when the customer adds the associate, linked to their
 coupon page."""
 
+from django.db.models import Q
+
 from clientbook.models import FollowRelation
 from coupons.links import coupon_card_image_url, coupon_page_url
+from coupons.models import CouponPack
 from coupons.sending import coupon_welcome_pack_send
 
 
@@ -24,3 +27,11 @@ def welcome_coupons(follow: FollowRelation) -> list[dict]:
             },
         }
     ]
+
+
+def welcome_pack_choices(store_ids: list[int] | None) -> list[tuple[int, str]]:
+    """The running packs a code of these stores (None: every store) may carry in its welcome message."""
+    packs = CouponPack.objects.filter(status=CouponPack.Status.RUNNING).order_by("-pk")
+    if store_ids is not None:
+        packs = packs.filter(Q(stores__isnull=True) | Q(stores__in=store_ids)).distinct()
+    return [(pack.pk, pack.name) for pack in packs[:200]]

@@ -15,6 +15,9 @@ from customers.ingestion import api_key_scopes_check, api_key_scopes_default, ap
 from customers.models import (
     ApiKey,
     AuditLog,
+    ConsentChange,
+    ContactBudget,
+    ContactTouch,
     Customer,
     CustomerMerge,
     CustomerNote,
@@ -329,3 +332,39 @@ class AuditLogAdmin(StoreScopedAdmin, ReadOnlyAdmin):
 class ImportJobAdmin(ReadOnlyAdmin):
     list_display = ["file_name", "channel", "status", "rows_done", "rows_total", "rows_rejected", "started_at"]
     list_filter = ["status", "channel"]
+
+
+@admin.register(ConsentChange)
+class ConsentChangeAdmin(StoreScopedAdmin, ReadOnlyAdmin):
+    """The consent ledger: every opt-out and opt-in with its source and time (`customers.consent`)."""
+
+    store_field = "customer__primary_store"
+    list_display = ["customer", "opted_out", "marketing_consent", "source", "associate", "note", "at"]
+    list_filter = ["source", "opted_out"]
+    list_select_related = ["customer", "associate"]
+    search_fields = ["customer__name", "note"]
+    date_hierarchy = "at"
+
+
+@admin.register(ContactBudget)
+class ContactBudgetAdmin(StoreScopedAdmin):
+    """每周联系预算: the brand's row (no store, HQ's) and stores' overrides (`customers.budget`)."""
+
+    list_display = ["__str__", "store", "per_week", "allow_override"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if request_store_ids(request) is not None:
+            form.base_fields["store"].required = True  # the brand's row is HQ's
+        return form
+
+
+@admin.register(ContactTouch)
+class ContactTouchAdmin(StoreScopedAdmin, ReadOnlyAdmin):
+    """The 1:1 marketing contacts charged to customers' budgets, overrides among them with their reasons."""
+
+    store_field = "customer__primary_store"
+    list_display = ["customer", "associate", "channel", "at", "override", "override_reason"]
+    list_filter = ["channel", "override"]
+    list_select_related = ["customer", "associate"]
+    date_hierarchy = "at"

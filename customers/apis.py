@@ -20,6 +20,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from associates.models import Store
+from customers.consent import Source as ConsentSource
+from customers.consent import consent_opt_in, consent_opt_out
 from customers.ingestion import (
     RowResult,
     Scope,
@@ -32,6 +34,7 @@ from customers.ingestion import (
 )
 from customers.models import ApiKey, Channel, Customer, Identity, Order
 from customers.returns import ReturnIn, ReturnLineIn, order_lines_left, order_return_record, orders_find
+from customers.selectors import customer_survivor
 from customers.services import identity_normalize
 from omni import rawsql
 from omni.errors import ApplicationError
@@ -479,6 +482,57 @@ class StockBatchApi(_BatchApi):
 
     def upsert(self, scope, rows):
         return stock_upsert(scope=scope, stock=rows)
+
+
+class ConsentIn(serializers.Serializer):
+    identity = IdentityIn(help_text="Who: any identity One ID knows the customer by")
+    opted_out = serializers.BooleanField(help_text="true: no more marketing; false: the customer agreed again")
+    note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class ConsentOut(serializers.Serializer):
+    opted_out = serializers.BooleanField()
+    marketing_consent = serializers.BooleanField()
+    changed = serializers.BooleanField(help_text="false: the customer was in this state already (nothing recorded)")
+
+
+class ConsentApi(APIView):
+    """The brand's systems record a customer's opt-out (or renewed consent); the consent ledger keeps it with the
+    key that sent it (`customers.consent`)."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasApiKeyScope]
+    throttle_classes = [ApiKeyRequestThrottle]
+    throttle_scope = "ingest"
+    required_scope = ApiKey.Scope.MEMBERS
+
+    @extend_schema(
+        operation_id="consent_set",
+        request=ConsentIn,
+        responses={200: ConsentOut, **error_responses(404)},
+        tags=["ingestion"],
+    )
+    def post(self, request):
+        data = ConsentIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        identity = data.validated_data["identity"]
+        owner = Identity.objects.filter(kind=identity["kind"], value=identity["value"]).values("customer_id").first()
+        customer = customer_survivor(customer_id=owner["customer_id"]) if owner else None
+        if customer is None:
+            raise ApplicationError("customer_not_found", "No customer has this identity.", status_code=404)
+        store_ids = Scope.of(request.auth).store_ids
+        if store_ids is not None and customer.primary_store_id not in store_ids:
+            raise ApplicationError(
+                "store_not_allowed", "This key may not change customers of other stores.", status_code=403
+            )
+        change = consent_opt_out if data.validated_data["opted_out"] else consent_opt_in
+        changed = change(
+            customer_id=customer.pk, source=ConsentSource.API, api_key=request.auth, note=data.validated_data["note"]
+        )
+        customer.refresh_from_db(fields=["opted_out", "marketing_consent"])
+        return Response(
+            {"opted_out": customer.opted_out, "marketing_consent": customer.marketing_consent, "changed": bool(changed)}
+        )
 
 
 # Returns anywhere (customers.returns) ----------------------------------------------------------------------------

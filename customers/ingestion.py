@@ -9,9 +9,10 @@ Order lines are immutable once recorded: a replay whose lines differ is refused 
 a return arrives as a status change or as a separate order with negative lines.
 """
 
+import functools
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -401,7 +402,9 @@ def orders_upsert(*, scope: Scope, orders: Sequence[dict | None]) -> list[RowRes
     for attempt in range(2):
         try:
             with transaction.atomic():
-                return _orders_upsert(scope, orders)
+                results = _orders_upsert(scope, orders)
+                _orders_recorded_later(results)
+                return results
         except IntegrityError:
             if attempt:
                 raise
@@ -496,6 +499,28 @@ def _orders_upsert(scope: Scope, orders: Sequence[dict | None]) -> list[RowResul
         if result.status == "created":
             result.id = by_key[result.key].pk
     return results
+
+
+# Upper apps hear of the orders a batch recorded (created or changed), after it commits: e.g. fulfilment turns a
+# store-pickup order into a pickup. A hook only queues its own work; a lost call is caught by that app's sweep.
+OrdersRecordedHook = Callable[[list[int]], None]
+_orders_recorded_hooks: list[OrdersRecordedHook] = []
+
+
+def orders_recorded_register(hook: OrdersRecordedHook) -> OrdersRecordedHook:
+    """Register `hook(order_ids)`, called after each orders batch commits with the ids it created or changed."""
+    if hook not in _orders_recorded_hooks:
+        _orders_recorded_hooks.append(hook)
+    return hook
+
+
+def _orders_recorded_later(results: list[RowResult]) -> None:
+    order_ids = [result.id for result in results if result.status in ("created", "updated") and result.id]
+    if not order_ids:
+        return
+    for hook in _orders_recorded_hooks:
+        # robust: the batch is committed and answered whatever a hook does (its app's sweep makes up for it).
+        transaction.on_commit(functools.partial(hook, order_ids), robust=True)
 
 
 def _default_fulfilment(channel: str) -> str:

@@ -10,7 +10,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 
 from customers.phones import phone_mask
 
@@ -617,3 +618,135 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_name}（{self.get_status_display()}）"
+
+
+class ConsentChange(models.Model):
+    """One change of a customer's marketing consent, with where it came from and when (`customers.consent`).
+    Append-only: the customer's `opted_out` / `marketing_consent` are the latest row's, this keeps every one."""
+
+    class Source(models.TextChoices):
+        COUPON_PAGE = "coupon_page", "券包页面「不再接收」"
+        SIDEBAR = "sidebar", "导购在侧边栏标记"
+        API = "api", "品牌系统 API"
+        INGESTION = "ingestion", "会员资料同步"
+        ADMIN = "admin", "后台"
+
+    customer = models.ForeignKey(Customer, verbose_name="客户", on_delete=models.CASCADE, related_name="consents")
+    opted_out = models.BooleanField("已退订")
+    marketing_consent = models.BooleanField("同意接收营销信息")
+    source = models.CharField("来源", max_length=16, choices=Source.choices)
+    associate = models.ForeignKey(
+        "associates.Associate", verbose_name="导购", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "customers.ApiKey", verbose_name="API 密钥", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField("说明", max_length=200, blank=True)
+    at = models.DateTimeField("时间")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "营销授权记录"
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["customer", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {'退订' if self.opted_out else '订阅'} {self.get_source_display()}"
+
+
+class ContactBudget(models.Model):
+    """How many marketing contacts a customer may get per week (Monday to Sunday, Asia/Shanghai), across associates
+    and channels: the brand's row (no store) and a store's override for its customers (`customers.budget`)."""
+
+    store = models.OneToOneField(
+        "associates.Store",
+        verbose_name="门店",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="contact_budget",
+        help_text="留空：品牌默认",
+    )
+    per_week = models.PositiveSmallIntegerField("每周最多联系次数", default=3)
+    allow_override = models.BooleanField(
+        "允许导购记录例外", default=False, help_text="超出上限时，导购可记录原因后再发送一次"
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "联系预算"
+        constraints = [
+            # One brand row (no store): a store's row is unique already (one to one).
+            models.UniqueConstraint(Coalesce("store", Value(0)), name="contact_budget_one_per_store_or_brand"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store or '品牌默认'}：每周 {self.per_week} 次"
+
+
+class ContactCount(models.Model):
+    """A customer's marketing contacts in one week: the counter every sender takes a unit from with a guarded
+    UPDATE … WHERE used < limit, so two senders at once cannot both pass the limit."""
+
+    customer = models.ForeignKey(
+        Customer, verbose_name="客户", on_delete=models.CASCADE, related_name="contact_counts", db_index=False
+    )
+    week = models.DateField("周（周一）")
+    used = models.PositiveIntegerField("已联系次数", default=0)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "每周联系次数"
+        constraints = [models.UniqueConstraint(fields=["customer", "week"], name="contact_count_customer_week")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.week}: {self.used}"
+
+
+class ContactTouch(models.Model):
+    """One 1:1 marketing contact charged to the budget (a campaign's recipients are their own record), and the
+    overrides: `key` names the send, so a retried send is charged once."""
+
+    class Channel(models.TextChoices):
+        COUPON = "sidebar_coupon", "侧边栏发券包"
+        PRODUCT = "sidebar_product", "侧边栏发商品"
+        MATERIAL = "sidebar_material", "侧边栏发素材"
+
+    customer = models.ForeignKey(
+        Customer, verbose_name="客户", on_delete=models.CASCADE, related_name="contact_touches"
+    )
+    associate = models.ForeignKey(
+        "associates.Associate", verbose_name="导购", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    channel = models.CharField("渠道", max_length=20, choices=Channel.choices)
+    key = models.CharField("发送编号", max_length=100, unique=True)
+    week = models.DateField("周（周一）")
+    at = models.DateTimeField("时间")
+    override = models.BooleanField("例外（超出上限）", default=False)
+    override_reason = models.CharField("例外原因", max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "一对一营销联系"
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["customer", "week"])]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.get_channel_display()} {self.at:%Y-%m-%d}"
+
+
+class ContactOverride(models.Model):
+    """An associate's logged exception to the budget: one more send to this customer this week, with the reason.
+    Taken by the next send of hers that the budget would refuse (`used_at`)."""
+
+    customer = models.ForeignKey(Customer, verbose_name="客户", on_delete=models.CASCADE, related_name="+")
+    associate = models.ForeignKey(
+        "associates.Associate", verbose_name="导购", on_delete=models.CASCADE, related_name="+"
+    )
+    week = models.DateField("周（周一）")
+    reason = models.CharField("原因", max_length=200)
+    created_at = models.DateTimeField("时间", auto_now_add=True)
+    used_at = models.DateTimeField("已使用", null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "联系预算例外"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.reason}"

@@ -28,6 +28,7 @@ from django.utils import timezone
 from associates.models import Associate, Store
 from customers.models import (
     AuditLog,
+    ConsentChange,
     Customer,
     CustomerMerge,
     CustomerNote,
@@ -237,6 +238,18 @@ def _resolve(pairs: list[IdentityPair], source: str, profile: Profile) -> Resolu
         fields_changed = _apply_profile(customer, profile)
         if fields_changed:
             customer.save(update_fields=[*fields_changed, "updated_at"])
+    # The consent ledger keeps the brand systems' changes too (customers.consent for every other source).
+    if {"opted_out", "marketing_consent"} & set(fields_changed) or (
+        created and (customer.opted_out or customer.marketing_consent)
+    ):
+        ConsentChange.objects.create(
+            customer=customer,
+            opted_out=customer.opted_out,
+            marketing_consent=customer.marketing_consent,
+            source=ConsentChange.Source.INGESTION,
+            note=source[:200],
+            at=timezone.now(),
+        )
     return Resolution(
         customer=customer,
         created=created,

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from customers.apis import (
+    ConsentApi,
     MembersBatchApi,
     OrderLookupApi,
     OrderReturnApi,
@@ -16,6 +17,7 @@ urlpatterns = [
     path("products/batch", ProductsBatchApi.as_view(), name="products-batch"),
     path("orders/batch", OrdersBatchApi.as_view(), name="orders-batch"),
     path("stock/batch", StockBatchApi.as_view(), name="stock-batch"),
+    path("consent", ConsentApi.as_view(), name="consent"),
     path("orders/returns", OrderReturnApi.as_view(), name="order-returns"),
     path("orders/lookup", OrderLookupApi.as_view(), name="order-lookup"),
 ]

@@ -91,10 +91,36 @@ MANAGER_PERMISSIONS = (
     "clientbook.view_handover",
     "clientbook.add_handover",
     "clientbook.view_handoveritem",
+    # Their stores' channel and store codes (渠道活码) with their schedules, posters and figures.
+    "clientbook.view_contactway",
+    "clientbook.add_contactway",
+    "clientbook.change_contactway",
+    "clientbook.view_contactwayslot",
+    "clientbook.add_contactwayslot",
+    "clientbook.change_contactwayslot",
+    "clientbook.delete_contactwayslot",
     # Notices to their associates, and the associates' quiet hours and daily cap.
     "notices.view_notice",
     "notices.view_noticepreference",
     "notices.change_noticepreference",
+    # Churn and consent: their stores' lost and lapsed customers, the consent ledger, the contact budget's store
+    # override and the 1:1 contacts charged to it.
+    "clientbook.view_lostcustomer",
+    "campaigns.view_lapsedcustomer",
+    "customers.view_consentchange",
+    "customers.view_contacttouch",
+    "customers.view_contactbudget",
+    "customers.add_contactbudget",
+    "customers.change_contactbudget",
+    # Appointments: the store's slot templates and closed dates are the manager's to keep; appointments are read.
+    "appointments.view_slottemplate",
+    "appointments.add_slottemplate",
+    "appointments.change_slottemplate",
+    "appointments.view_closeddate",
+    "appointments.add_closeddate",
+    "appointments.change_closeddate",
+    "appointments.delete_closeddate",
+    "appointments.view_appointment",
 )
 HQ_PERMISSION = "associates.view_all_stores"
 # Complement rules are brand-wide: HQ writes them (and may rebuild the model), store managers only read them.
@@ -109,6 +135,8 @@ HQ_EXTRA_PERMISSIONS = (
     # Claims and conflicts that name two stores' customers are HQ's to settle, and merges HQ's to undo.
     "customers.view_customermerge",
     "customers.change_customermerge",
+    # The drafts the model wrote and the checker refused: HQ judges whether the configured model can be trusted.
+    "drafts.view_draft",
 )
 
 

@@ -41,6 +41,7 @@ class DemoStore:
     member_share: float
     # (name, wecom_userid); the first is the store manager.
     staff: tuple[tuple[str, str], ...]
+    opening_hours: str = "10:00–22:00"
 
     @property
     def manager_username(self) -> str:

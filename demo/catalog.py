@@ -165,6 +165,7 @@ class CatalogItem:
     size: str  # clothing and shoe sizes; skincare volumes are not a size
     price: Decimal
     style: str
+    colour: str = ""
 
 
 def demo_catalog() -> list[CatalogItem]:
@@ -182,6 +183,7 @@ def demo_catalog() -> list[CatalogItem]:
                         size=size if style.category not in SKINCARE_CATEGORIES else "",
                         price=Decimal(price),
                         style=style.code,
+                        colour=colour,
                     )
                 )
     return items

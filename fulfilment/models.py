@@ -57,6 +57,8 @@ class Pickup(models.Model):
     confirmed_at = models.DateTimeField("门店确认时间", null=True, blank=True)
     ready_at = models.DateTimeField("备货完成时间", null=True, blank=True)
     reminded_at = models.DateTimeField("到期提醒时间", null=True, blank=True)
+    # BOPIS: when the "ready for pickup" message to the customer was claimed (sent once; fulfilment.bopis).
+    ready_notified_at = models.DateTimeField("到店通知时间", null=True, blank=True)
     closed_at = models.DateTimeField("结束时间", null=True, blank=True)
     close_reason = models.CharField("结束说明", max_length=200, blank=True, default="")
     created_at = models.DateTimeField("创建时间", auto_now_add=True)

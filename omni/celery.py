@@ -58,6 +58,7 @@ TASKS = {
     # The exact audience count behind the admin preview's estimate.
     "campaigns.tasks.campaign_audience_count_task": (BULK, 600, 660),
     "clientbook.tasks.handovers_sync_task": (BULK, 1500, 1600),
+    "clientbook.tasks.codes_route_refresh_task": (BULK, 240, 280),
     "coupons.tasks.coupons_expire_task": (BULK, 540, 580),
     "coupons.tasks.coupons_expiry_remind_task": (BULK, 1800, 1900),
     # A brand's order file (a redelivered one resumes after its last committed chunk).
@@ -70,6 +71,13 @@ TASKS = {
     "omni.tasks.prune_task": (BULK, 3 * 3600, 3 * 3600 + 60),
     # The partitions of the append-only logs for the days and months ahead (omni.partitions): a few DDL statements.
     "omni.tasks.partitions_create_task": (BULK, 300, 360),
+    # BOPIS: taking in a batch's store-pickup orders (a few set-based statements), a customer's message (one WeCom
+    # call), the beat's sweep, reminders and expiry.
+    "fulfilment.tasks.bopis_orders_recorded_task": (REALTIME, 60, 75),
+    "fulfilment.tasks.bopis_customer_message_task": (REALTIME, 30, 40),
+    "fulfilment.tasks.bopis_tick_task": (BULK, 240, 280),
+    # The day-before appointment reminders: one WeCom call and one notice per appointment due tomorrow.
+    "appointments.tasks.appointments_remind_task": (BULK, 1200, 1300),
 }
 app.conf.task_routes = {name: {"queue": queue} for name, (queue, _, _) in TASKS.items()}
 app.conf.task_annotations = {
@@ -173,5 +181,24 @@ app.conf.beat_schedule = {
     "notices-tasks-due-daily": {
         "task": "clientbook.tasks.notices_tasks_due_task",
         "schedule": crontab(hour=16, minute=0),
+    },
+    # BOPIS (fulfilment.bopis): store-pickup orders no hook took in, reminders before a pickup expires, expiry.
+    "fulfilment-bopis-tick": {
+        "task": "fulfilment.tasks.bopis_tick_task",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
+    # Store and channel codes follow their schedule: who answers changes on the hour (and at a daily limit, on add).
+    "codes-route-refresh": {
+        "task": "clientbook.tasks.codes_route_refresh_task",
+        "schedule": crontab(minute="0,30"),
+        "options": {"expires": 25 * 60},
+    },
+    # Appointments: the day-before reminders to the customer and the associate (from 10:00 local; each claimed by
+    # UPDATE … WHERE reminded_*_at IS NULL, so an overlapping or repeated run sends nothing more).
+    "appointments-remind": {
+        "task": "appointments.tasks.appointments_remind_task",
+        "schedule": crontab(minute=5),
+        "options": {"expires": 50 * 60},
     },
 }

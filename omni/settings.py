@@ -117,6 +117,8 @@ INSTALLED_APPS = [
     "communities",
     "library",
     "fulfilment",
+    "drafts",
+    "appointments",
     "campaigns",
     "insights",
     "sidebar",
@@ -496,6 +498,7 @@ OMNI_RETENTION_DAYS = {
     "sync_runs": _retention_days("OMNI_RETENTION_SYNC_RUNS_DAYS", 90),  # finished (done or failed) full syncs
     "campaign_recipients": _retention_days("OMNI_RETENTION_CAMPAIGN_RECIPIENTS_DAYS", 400),  # after the campaign ended
     "audit_log": OMNI_AUDIT_RETENTION_DAYS,
+    "drafts": _retention_days("OMNI_RETENTION_DRAFTS_DAYS", 180),  # drafts shown in the sidebar (drafts.models.Draft)
 }
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -540,3 +543,15 @@ if SENTRY_DSN:
         release=env.str("SENTRY_RELEASE", default="") or None,
         traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=None),
     )
+
+# Drafts grounded in facts (drafts/): the template drafter always; a model through an OpenAI-compatible chat
+# completions API only when OMNI_DRAFTS_API_URL is set. The URL is the API's base (…/v1: POST {base}/chat/completions)
+# or the full …/chat/completions URL, used as given. Past OMNI_DRAFTS_TIMEOUT seconds, on any error or refusal, and
+# whenever the fact checker refuses its text, the template draft is shown.
+OMNI_DRAFTS_API_URL = env.str("OMNI_DRAFTS_API_URL", default="")
+OMNI_DRAFTS_API_KEY = env.str("OMNI_DRAFTS_API_KEY", default="")
+OMNI_DRAFTS_MODEL = env.str("OMNI_DRAFTS_MODEL", default="")
+OMNI_DRAFTS_TIMEOUT = env.float("OMNI_DRAFTS_TIMEOUT", default=8.0)
+# Days since the last purchase after which she counts as lapsed; products created within the last N days are new.
+OMNI_DRAFTS_LAPSED_DAYS = env.int("OMNI_DRAFTS_LAPSED_DAYS", default=90)
+OMNI_DRAFTS_NEW_DAYS = env.int("OMNI_DRAFTS_NEW_DAYS", default=30)

@@ -2,7 +2,14 @@
 
 from django.urls import path
 
+from sidebar.appointment_apis import (
+    SidebarAppointmentLinkApi,
+    SidebarAppointmentRescheduleApi,
+    SidebarAppointmentsApi,
+    SidebarAppointmentStatusApi,
+)
 from sidebar.community_apis import SidebarCommunityApi, SidebarCommunityInviteApi
+from sidebar.consent_apis import SidebarContactBudgetApi, SidebarContactOverrideApi, SidebarOptOutApi
 from sidebar.coupon_apis import SidebarCouponsApi, SidebarPackSendApi
 from sidebar.customer_apis import (
     SidebarCustomerApi,
@@ -13,6 +20,7 @@ from sidebar.customer_apis import (
     SidebarTaskDoneApi,
     SidebarTasksApi,
 )
+from sidebar.draft_apis import SidebarDraftsApi
 from sidebar.first_screen_apis import SidebarFirstScreenApi
 from sidebar.library_apis import (
     SidebarMaterialContentApi,
@@ -84,4 +92,36 @@ urlpatterns = [
         name="sidebar-customer-material-send",
     ),
     path("materials/<int:material_id>/content/", SidebarMaterialContentApi.as_view(), name="sidebar-material-content"),
+    path(
+        "customers/<int:customer_id>/contact-budget/",
+        SidebarContactBudgetApi.as_view(),
+        name="sidebar-customer-contact-budget",
+    ),
+    path(
+        "customers/<int:customer_id>/contact-budget/override/",
+        SidebarContactOverrideApi.as_view(),
+        name="sidebar-customer-contact-budget-override",
+    ),
+    path("customers/<int:customer_id>/opt-out/", SidebarOptOutApi.as_view(), name="sidebar-customer-opt-out"),
+    path("drafts/", SidebarDraftsApi.as_view(), name="sidebar-drafts"),
+    path(
+        "customers/<int:customer_id>/appointments/",
+        SidebarAppointmentsApi.as_view(),
+        name="sidebar-customer-appointments",
+    ),
+    path(
+        "customers/<int:customer_id>/appointments/link/",
+        SidebarAppointmentLinkApi.as_view(),
+        name="sidebar-customer-appointment-link",
+    ),
+    path(
+        "appointments/<int:appointment_id>/reschedule/",
+        SidebarAppointmentRescheduleApi.as_view(),
+        name="sidebar-appointment-reschedule",
+    ),
+    path(
+        "appointments/<int:appointment_id>/status/",
+        SidebarAppointmentStatusApi.as_view(),
+        name="sidebar-appointment-status",
+    ),
 ]

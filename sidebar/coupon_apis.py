@@ -3,6 +3,7 @@ customer holds, and sending a pack. Sending issues the coupons first and answers
 to the customer's coupon page); the page then sends the card with `sendChatMessage`. A retry with the same
 `request_no` returns the same coupons and card, so a card that failed to go out can be sent again."""
 
+from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -13,6 +14,8 @@ from clientbook.models import FollowUpTask
 from coupons.links import coupon_card_image_url, coupon_page_url
 from coupons.models import Coupon, IssueRequest
 from coupons.sending import coupon_pack_send
+from customers.budget import marketing_contact_charge
+from customers.models import ContactTouch
 from omni.openapi import error_responses
 from sidebar.base import SidebarApi, moment_json, money_json
 from sidebar.coupon_offers import sidebar_customer_coupons, sidebar_pack_offers
@@ -135,13 +138,22 @@ class SidebarPackSendApi(SidebarApi):
         customer = self.head(request, customer_id)
         data = PackSendIn(data=request.data)
         data.is_valid(raise_exception=True)
-        sent = coupon_pack_send(
-            pack_id=pack_id,
-            customer_id=customer.pk,
-            request_no=data.validated_data["request_no"],
-            associate=request.user,
-            source=IssueRequest.Source.SIDEBAR,
-        )
+        # A coupon pack is marketing: refused for an opted-out customer, charged to their week's contact budget
+        # (once per request_no), in the send's transaction so a refused issue gives the unit back.
+        with transaction.atomic():
+            marketing_contact_charge(
+                customer_id=customer.pk,
+                associate=request.user,
+                channel=ContactTouch.Channel.COUPON,
+                key=f"sidebar_coupon:{request.user.pk}:{data.validated_data['request_no']}",
+            )
+            sent = coupon_pack_send(
+                pack_id=pack_id,
+                customer_id=customer.pk,
+                request_no=data.validated_data["request_no"],
+                associate=request.user,
+                source=IssueRequest.Source.SIDEBAR,
+            )
         now = timezone.now()
         page_url = coupon_page_url(customer_id=sent.request.customer_id)
         pack = sent.request.pack

@@ -5,12 +5,17 @@ with a media_id WeCom keeps); the associate's own replies are written here, HQ's
 A retry with the same request_id records nothing new; with `refresh_media` (sendChatMessage said the media_id is
 invalid) an image or file is uploaded again."""
 
+import functools
+
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from customers.budget import marketing_contact_charge
+from customers.models import ContactTouch
 from library.models import Material, QuickReply, SentMessage
 from library.selectors import (
     SEARCH_MAX_CHARS,
@@ -223,6 +228,9 @@ class MaterialSendIn(SendIn):
     refresh_media = serializers.BooleanField(default=False, help_text="Upload again (WeCom said media_id invalid)")
 
 
+MARKETING_MATERIALS = (Material.Kind.PRODUCT, Material.Kind.LINK, Material.Kind.MINIPROGRAM)
+
+
 class SidebarMaterialSendApi(SidebarApi):
     @extend_schema(
         operation_id="sidebar_customer_material_send",
@@ -235,13 +243,30 @@ class SidebarMaterialSendApi(SidebarApi):
         customer = self.customer(request, customer_id)
         data = MaterialSendIn(data=request.data)
         data.is_valid(raise_exception=True)
-        sent = material_send(
+        send = functools.partial(
+            material_send,
             associate=request.user,
             customer=customer,
             material_id=material_id,
             request_id=data.validated_data["request_id"],
             refresh_media=data.validated_data["refresh_media"],
         )
+        kind = Material.objects.filter(pk=material_id).values_list("kind", flat=True).first()
+        if kind not in MARKETING_MATERIALS:
+            # Images and files (a size chart, a care guide) are service messages: neither refused nor counted.
+            sent = send()
+        else:
+            # Product cards, links and mini-program pages are marketing: recorded first (a material she may not
+            # send answers 404), then refused for an opted-out customer or charged to the week's contact budget;
+            # a refusal undoes the record. Nothing here calls WeCom (only images and files are uploaded).
+            with transaction.atomic():
+                sent = send()
+                marketing_contact_charge(
+                    customer_id=customer.pk,
+                    associate=request.user,
+                    channel=ContactTouch.Channel.MATERIAL,
+                    key=f"sidebar_material:{data.validated_data['request_id']}",
+                )
         return Response(_sent_json(sent.record), status=201 if sent.created else 200)
 
 

@@ -3,6 +3,7 @@ and recording a product sent in chat. Authentication and the 404 for a customer 
 the sidebar's (`sidebar.base.SidebarApi`); responses are built by hand like the other sidebar reads, and
 the serializers below document them."""
 
+from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -10,6 +11,8 @@ from rest_framework.response import Response
 
 from clientbook.followups import follow_up_tasks_close_by_send
 from clientbook.models import FollowUpTask
+from customers.budget import marketing_contact_charge
+from customers.models import ContactTouch
 from omni.openapi import error_responses
 from sidebar.base import SidebarApi, moment_json, money_json
 from suggestions import engine
@@ -120,7 +123,16 @@ class SidebarOutreachApi(SidebarApi):
     def post(self, request, customer_id: int):
         data = OutreachIn(data=request.data)
         data.is_valid(raise_exception=True)
-        recorded = outreach_record(associate=request.user, customer_id=customer_id, **data.validated_data)
+        # A product card is marketing: refused for an opted-out customer, charged to the week's contact budget (the
+        # record first: it answers 404 for a customer the associate may not see; a refusal undoes it).
+        with transaction.atomic():
+            recorded = outreach_record(associate=request.user, customer_id=customer_id, **data.validated_data)
+            marketing_contact_charge(
+                customer_id=recorded.outreach.customer_id,
+                associate=request.user,
+                channel=ContactTouch.Channel.PRODUCT,
+                key=f"sidebar_product:{data.validated_data['request_id']}",
+            )
         follow_up_tasks_close_by_send(
             associate=request.user,
             customer_id=recorded.outreach.customer_id,

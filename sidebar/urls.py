@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from sidebar.appointment_views import workbench_appointment_mark, workbench_appointments
 from sidebar.task_views import workbench_customer, workbench_task, workbench_tasks
 from sidebar.views import my_month, sidebar, sidebar_contact, store_month, workbench, workbench_community_invite
 
@@ -16,4 +17,10 @@ urlpatterns = [
     path("workbench/tasks/", workbench_tasks, name="workbench-tasks"),
     path("workbench/tasks/<int:task_id>/", workbench_task, name="workbench-task"),
     path("workbench/customers/<int:customer_id>/", workbench_customer, name="workbench-customer"),
+    path("workbench/appointments/", workbench_appointments, name="workbench-appointments"),
+    path(
+        "workbench/appointments/<int:appointment_id>/mark/",
+        workbench_appointment_mark,
+        name="workbench-appointment-mark",
+    ),
 ]

@@ -33,10 +33,12 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from appointments.links import booking_token
+from appointments.models import Appointment, ClosedDate, SlotTemplate
 from associates.auth import SESSION_KEY
 from associates.models import Associate, Store
-from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, JourneyConfig
-from clientbook.models import FollowRelation, FollowUpTask, Handover, HandoverItem
+from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, JourneyConfig, LapsedCustomer
+from clientbook.models import ContactWay, FollowRelation, FollowUpTask, Handover, HandoverItem, LostCustomer
 from communities.models import Community, CommunityInviteCode, GroupChat, GroupMember, GroupMemberEvent, Invite
 from coupons.links import coupon_page_token
 from coupons.models import CouponOrder, Redemption
@@ -48,6 +50,9 @@ from customers.models import (
     ApiKey,
     AuditLog,
     Channel,
+    ConsentChange,
+    ContactBudget,
+    ContactTouch,
     Customer,
     CustomerNote,
     CustomerTag,
@@ -63,6 +68,7 @@ from customers.models import (
 from customers.services import customer_merge
 from demo.brand import HQ_USERNAME
 from demo.seed import demo_seed
+from drafts.models import Draft
 from insights.models import Attribution, AttributionConfig, DailyStats, SalesTarget
 from library.models import Material, QuickReply, ReplyGroup, SentMessage
 from notices.models import Notice, NoticePreference
@@ -277,6 +283,7 @@ def _world_build() -> World:
     handover_item_b = HandoverItem.objects.create(
         handover=handover_b, customer=customer_b, external_userid="wmBJ01secret", status="failed"
     )
+    contact_way_b = ContactWay.objects.create(store=b, kind="store", label=f"{MARK}门店码", state="cBJ01secret")
     outreach_b = Outreach.objects.create(
         request_id=uuid.uuid4(),
         associate=associate_b,
@@ -302,6 +309,66 @@ def _world_build() -> World:
         title=reply_b.title,
         msgtype="text",
         message={"msgtype": "text", "text": {"content": f"{MARK}内容"}},
+    )
+    draft_b = Draft.objects.create(
+        associate=associate_b,
+        store=b,
+        customer=customer_b,
+        purpose="lapsed",
+        drafter=Draft.Drafter.TEMPLATE,
+        outcome=Draft.Outcome.REFUSED,
+        text=f"{MARK}草稿",
+        provider_text=f"{MARK}大模型原文",
+        reason="草稿提到了客户资料之外的内容：SKU QM-ZZ99",
+    )
+
+    # Churn, consent and the contact budget (issue 25): B's lost friendship, lapsed customer, consent change, store
+    # budget and 1:1 contact.
+    lost_b = FollowRelation.objects.create(
+        associate=associate_b,
+        customer=twin_b,
+        external_userid="wmBJ01lost",
+        followed_at=timezone.now() - dt.timedelta(days=30),
+        ended_at=timezone.now(),
+        ended_reason=FollowRelation.Ended.CUSTOMER,
+    )
+    lapsed_b = Customer.objects.create(name=f"{MARK}沉睡客户", primary_store=b)
+    Order.objects.create(
+        channel=Channel.STORE_POS,
+        external_id=f"{MARK}-LAPSED",
+        store=b,
+        customer=lapsed_b,
+        placed_at=timezone.now() - dt.timedelta(days=200),
+        total_amount=Decimal("8888.00"),
+    )
+    consent_b = ConsentChange.objects.create(
+        customer=customer_b, opted_out=False, marketing_consent=True, source="admin", note=MARK, at=timezone.now()
+    )
+    budget_b = ContactBudget.objects.create(store=b, per_week=4)
+    touch_b = ContactTouch.objects.create(
+        customer=customer_b,
+        associate=associate_b,
+        channel="sidebar_coupon",
+        key=f"{MARK}-TOUCH",
+        week=timezone.localdate(),
+        at=timezone.now(),
+    )
+
+    slot_template_b = SlotTemplate.objects.create(
+        store=b, weekday=0, start_time=dt.time(14), end_time=dt.time(17), slot_minutes=60, capacity=2
+    )
+    closed_date_b = ClosedDate.objects.create(store=b, date=timezone.localdate(), reason=f"{MARK}盘点")
+    appointment_b = Appointment.objects.create(
+        store=b,
+        customer=customer_b,
+        associate=associate_b,
+        template=slot_template_b,
+        kind="try_on",
+        starts_at=timezone.now() + dt.timedelta(days=1),
+        ends_at=timezone.now() + dt.timedelta(days=1, hours=1),
+        channel="sidebar",
+        token="matrixappointmentb",
+        request_id=f"{MARK}-APPT",
     )
 
     keys = {}
@@ -370,12 +437,22 @@ def _world_build() -> World:
         "insights.salestarget": target_b,
         "clientbook.handover": handover_b,
         "clientbook.handoveritem": handover_item_b,
+        "clientbook.contactway": contact_way_b,
         "library.replygroup": reply_group_b,
         "library.quickreply": reply_b,
         "library.material": material_b,
         "library.sentmessage": sent_b,
+        "drafts.draft": draft_b,
         "notices.notice": notice_b,
         "notices.noticepreference": preference_b,
+        "clientbook.lostcustomer": LostCustomer.objects.get(pk=lost_b.pk),
+        "campaigns.lapsedcustomer": LapsedCustomer.objects.get(pk=lapsed_b.pk),
+        "customers.consentchange": consent_b,
+        "customers.contactbudget": budget_b,
+        "customers.contacttouch": touch_b,
+        "appointments.slottemplate": slot_template_b,
+        "appointments.closeddate": closed_date_b,
+        "appointments.appointment": appointment_b,
         **_sign_in_records(),
     }
     community_b.name = f"{MARK}社群"
@@ -400,6 +477,9 @@ def _world_build() -> World:
             "campaign_token_b": campaign_b.landing_token,
             "reply_b": reply_b.pk,
             "material_b": material_b.pk,
+            "appointment_b": appointment_b.pk,
+            "appointment_token_b": appointment_b.token,
+            "booking_token_b": booking_token(customer_id=customer_b.pk, store_id=b.pk, associate_id=associate_b.pk),
         },
     )
 
@@ -673,13 +753,28 @@ ADMIN_MODELS = {
     "insights.salestarget": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 302)),
     "clientbook.handover": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 403)),
     "clientbook.handoveritem": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    # Channel and store codes: managers make their stores' codes; a code is deleted by its action (WeCom too).
+    "clientbook.contactway": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 403)),
     # Quick replies and materials: managers write their stores' (HQ's are read-only to them), HQ every store's.
     "library.replygroup": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 302)),
     "library.quickreply": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 302)),
     "library.material": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 302)),
     "library.sentmessage": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    # Drafts: HQ reads them (what the model wrote, what the checker refused); managers have no permission on them.
+    "drafts.draft": ((403, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "notices.notice": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     "notices.noticepreference": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    # Churn and consent (issue 25): lists and ledgers to read; the contact budget's store rows a manager writes.
+    "clientbook.lostcustomer": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    "campaigns.lapsedcustomer": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    "customers.consentchange": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    "customers.contacttouch": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
+    "customers.contactbudget": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 403)),
+    # Appointments: a manager keeps her store's slot templates and closed dates; appointments are read-only, and a
+    # template is never deleted (its appointments point at it), only switched off.
+    "appointments.slottemplate": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 403)),
+    "appointments.closeddate": ((200, 200, 404, 404, 404), (200, 200, 200, 200, 302)),
+    "appointments.appointment": ((200, 403, 404, 404, 404), (200, 403, 200, 200, 403)),
     # django-axes' admin sign-in records: superusers only (omni.admin.SuperusersOnlyAdmin), whatever permissions.
     "axes.accessattempt": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
     "axes.accessfailurelog": ((403, 403, 403, 403, 403), (403, 403, 403, 403, 403)),
@@ -748,6 +843,9 @@ ADMIN_ACTIONS = {
     "insights.attribution:delete_selected": (200, 200),
     "insights.attributionconfig:delete_selected": (200, 200),
     "insights.salestarget:delete_selected": (302, 302),
+    "appointments.slottemplate:delete_selected": (200, 200),
+    "appointments.closeddate:delete_selected": (302, 302),
+    "appointments.appointment:delete_selected": (200, 200),
     "clientbook.handover:delete_selected": (302, 302),
     "clientbook.handover:sync_results": (302, 302),
     "clientbook.handover:retry_failed": (302, 302),
@@ -757,6 +855,12 @@ ADMIN_ACTIONS = {
     "library.material:delete_selected": (302, 302),
     "library.sentmessage:delete_selected": (200, 200),
     "clientbook.handoveritem:retry": (302, 302),
+    "clientbook.lostcustomer:delete_selected": (200, 200),
+    "campaigns.lapsedcustomer:delete_selected": (200, 200),
+    "customers.consentchange:delete_selected": (200, 200),
+    "customers.contacttouch:delete_selected": (200, 200),
+    "customers.contactbudget:delete_selected": (200, 200),
+    "clientbook.contactway:delete_codes": (302, 302),
     "axes.accessattempt:delete_selected": (403, 403),
     "axes.accessattempt:cleanup_expired_attempts": (403, 403),
     "axes.accessfailurelog:delete_selected": (403, 403),
@@ -920,6 +1024,18 @@ ADMIN_SITE = {
         ),
         400,
         302,
+    ),
+    "admin:clientbook_contactway_stats": (
+        "a code's figures (store B's)",
+        lambda w: Request("GET", f"/admin/clientbook/contactway/{w.objects['clientbook.contactway'].pk}/stats/"),
+        404,
+        200,
+    ),
+    "admin:clientbook_contactway_poster": (
+        "a code's poster (store B's, not yet in WeCom: none)",
+        lambda w: Request("GET", f"/admin/clientbook/contactway/{w.objects['clientbook.contactway'].pk}/poster.png"),
+        404,
+        404,
     ),
     "admin:insights_dailystats_changelist csv": (
         "dashboard CSV asking for store B",
@@ -1325,6 +1441,17 @@ OTHER_ROUTES = {
         "orders",
         REACH_B | {"key_a"},
     ),
+    # BOPIS ready (fulfilment.bopis_apis): the store is checked against the key before the order is looked up.
+    "pickup-ready": (
+        "a BOPIS order ready at BJ01",
+        _api(
+            "/api/v1/pickups/ready",
+            lambda w: {"store_code": "BJ01", "external_id": "MATRIX-BOPIS", "request_id": "MATRIX-READY"},
+        ),
+        _key_roles((403, "store_not_allowed"), (404, "unknown_order")),
+        "orders",
+        REACH_B,
+    ),
     "wecom-callback": ("WeCom callback, unsigned", _get("/wecom/callback/"), _roles(403), None, REACH_B),
     "wecom-oauth-start": ("WeCom sign-in start", _get("/wecom/oauth/start/"), _roles(302), None, REACH_B),
     "wecom-oauth-callback": (
@@ -1352,6 +1479,13 @@ OTHER_ROUTES = {
     "sidebar-first-screen": (
         "B's contact's first screen by external_userid",
         lambda w: Request("GET", f"{SIDEBAR}/first-screen/", {"external_userid": "wmBJ01secret"}, True),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-drafts": (
+        "B's contact's drafts by external_userid",
+        lambda w: Request("GET", f"{SIDEBAR}/drafts/", {"external_userid": "wmBJ01secret"}, True),
         _sidebar_roles((404, "not_found")),
         None,
         REACH_B,
@@ -1413,6 +1547,43 @@ OTHER_ROUTES = {
         None,
         ALL,
     ),
+    "coupon-unsubscribe": (
+        "B's customer's 不再接收 page by its signed link (asks; the POST opts out)",
+        lambda w: Request("GET", f"/c/{w.ids['coupon_token_b']}/unsubscribe/"),
+        _roles(200),
+        None,
+        ALL,
+    ),
+    "sidebar-customer-contact-budget": (
+        "B's customer's contact budget",
+        _sidebar("GET", "customers/{c}/contact-budget/"),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-customer-contact-budget-override": (
+        "an exception to B's customer's contact budget",
+        _sidebar("POST", "customers/{c}/contact-budget/override/", {"reason": "矩阵"}),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-customer-opt-out": (
+        "opt B's customer out",
+        _sidebar("POST", "customers/{c}/opt-out/", {"note": "矩阵"}),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "consent": (
+        "opt B's customer out by the brand's API",
+        _api(
+            "/api/v1/consent", lambda w: {"identity": {"kind": "phone", "value": "+8613900001111"}, "opted_out": True}
+        ),
+        _key_roles((403, "store_not_allowed"), 200),
+        "members",
+        REACH_B,
+    ),
     "coupon-image": (
         "B's coupon card by its signed link",
         lambda w: Request("GET", f"/c/{w.ids['coupon_token_b']}/{w.ids['coupon_b'].code}.png"),
@@ -1426,6 +1597,73 @@ OTHER_ROUTES = {
         _roles(404),
         None,
         REACH_B,
+    ),
+    "sidebar-customer-appointments": (
+        "B's customer's appointments and slots",
+        _sidebar("GET", "customers/{c}/appointments/"),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-customer-appointment-link": (
+        "booking link card for B's customer",
+        _sidebar("POST", "customers/{c}/appointments/link/"),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-appointment-reschedule": (
+        "reschedule B's appointment",
+        lambda w: Request(
+            "POST",
+            f"{SIDEBAR}/appointments/{w.ids['appointment_b']}/reschedule/",
+            {"template_id": w.objects["appointments.slottemplate"].pk, "starts_at": "2099-01-05T14:00:00+08:00"},
+            True,
+        ),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "sidebar-appointment-status": (
+        "cancel B's appointment",
+        lambda w: Request(
+            "POST", f"{SIDEBAR}/appointments/{w.ids['appointment_b']}/status/", {"status": "cancelled"}, True
+        ),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
+    "workbench-appointments": (
+        "my store's day of appointments",
+        lambda w: Request(
+            "GET",
+            "/workbench/appointments/",
+            {"day": w.objects["appointments.appointment"].starts_at.date().isoformat()},
+        ),
+        _page_roles(200),
+        None,
+        REACH_B,
+    ),
+    "workbench-appointment-mark": (
+        "mark B's appointment done",
+        lambda w: Request("POST", f"/workbench/appointments/{w.ids['appointment_b']}/mark/", {"status": "done"}),
+        _page_roles(302),
+        None,
+        REACH_B,
+    ),
+    "appointment-book-page": (
+        "B's customer's booking page by its signed link",
+        lambda w: Request("GET", f"/a/{w.ids['booking_token_b']}/"),
+        _roles(200),
+        None,
+        ALL,
+    ),
+    "appointment-page": (
+        "B's customer's appointment page by its token",
+        lambda w: Request("GET", f"/a/v/{w.ids['appointment_token_b']}/"),
+        _roles(200),
+        None,
+        ALL,
     ),
     "healthz": ("liveness probe", _get("/healthz"), _roles(200), None, ALL),
     "readyz": ("readiness probe: database, cache, broker, migrations", _get("/readyz"), _roles(200), None, ALL),

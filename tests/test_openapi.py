@@ -121,6 +121,14 @@ def test_finding8_the_errors_the_batch_sidebar_and_coupon_apis_answer_are_docume
             400,
         ),
         ("POST", "/api/v1/sidebar/tasks/{task_id}/done/", "/api/v1/sidebar/tasks/999999/done/", sidebar, None, 404),
+        (
+            "POST",
+            "/api/v1/pickups/ready",
+            "/api/v1/pickups/ready",
+            pos,
+            {"store_code": "SH01", "external_id": "NOPE", "request_id": "R-1"},
+            404,
+        ),
     ]
 
     for method, template, path, client, body, status in answers:

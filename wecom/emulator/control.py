@@ -62,6 +62,8 @@ class ControlApi:
             (post, "contacts/edit"): self.contacts_edit,
             (post, "contacts/delete"): self.contacts_delete,
             (get, "contact_ways"): self.contact_ways_list,
+            (get, "acquisition_links"): self.acquisition_links_list,
+            (post, "links/open"): self.links_open,
             (get, "groups"): self.groups_list,
             (post, "groups"): self.groups_create,
             (post, "groups/join"): self.groups_join,
@@ -303,6 +305,24 @@ class ControlApi:
             ways = [dict(w) for w in self.state.data["contact_ways"].values() if not userid or userid in w["user"]]
         return {"contact_ways": ways}
 
+    def acquisition_links_list(self, request: Request, body: dict) -> dict:
+        """Every acquisition link, with the corp's quota (total, used)."""
+        with self.state.lock:
+            links = [
+                {k: v for k, v in link.items() if k != "customers"} | {"customers": len(link["customers"])}
+                for link in self.state.data.get("acquisition_links", {}).values()
+            ]
+            quota = dict(self.state.data.get("acquisition_quota") or {})
+        return {"acquisition_links": links, "quota": quota}
+
+    def links_open(self, request: Request, body: dict) -> dict:
+        """A customer opens an acquisition link (customer_channel: the ?customer_channel= of its URL)."""
+        return self.world.link_open(
+            external_userid=_str(body, "external_userid"),
+            link_id=_str(body, "link_id"),
+            customer_channel=_str(body, "customer_channel", required=False),
+        )
+
     # Groups ---------------------------------------------------------------------------------------------
 
     def groups_list(self, request: Request, body: dict) -> dict:
@@ -525,6 +545,25 @@ class ControlApi:
                 "groups": self.groups_list(request, body)["groups"] if userid else [],
                 "contact_ways": self.contact_ways_list(request, body)["contact_ways"] if userid else [],
                 "join_ways": [dict(w) for w in data["join_ways"].values()],
+                # What a new customer can scan or open (新客户扫码添加): every code and acquisition link of the corp.
+                "scan_targets": [
+                    {
+                        "kind": "contact_way",
+                        "id": w["config_id"],
+                        "label": w.get("remark") or w["state"],
+                        "users": w["user"],
+                    }
+                    for w in data["contact_ways"].values()
+                ]
+                + [
+                    {
+                        "kind": "link",
+                        "id": link["link_id"],
+                        "label": link["link_name"],
+                        "users": link["range"]["user_list"],
+                    }
+                    for link in data.get("acquisition_links", {}).values()
+                ],
                 "pending_mass": [],
                 "transcript": [],
                 "deliveries": [

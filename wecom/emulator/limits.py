@@ -47,6 +47,20 @@ STATE_MAX_CHARS = 30
 CONTACT_WAY_REMARK_MAX_CHARS = 30
 CORP_TAG_MAX = 3000
 MARK_TAG_MAX = 100
+# Contact me (Doc 92228): at most 100 members in one multi-member code, 500,000 codes made through the API a corp.
+CONTACT_WAY_MAX_USERS = 100
+CONTACT_WAY_MAX = 500_000
+
+# Acquisition links (获客助手, Doc 97297, 97298): a link name of at most 30 characters, at most 500 members in its
+# range, list_link pages of at most 100, customer_channel (the State of the add) at most 64 bytes; each new
+# customer added through a link uses one unit of the corp's quota (customer_acquisition_quota).
+ACQUISITION_LINK_NAME_MAX_CHARS = 30
+ACQUISITION_LINK_MAX_USERS = 500
+ACQUISITION_LIST_MAX_LIMIT = 100
+ACQUISITION_CUSTOMER_MAX_LIMIT = 1000
+ACQUISITION_CHANNEL_MAX_BYTES = 64
+ACQUISITION_QUOTA_DEFAULT = 1000
+ACQUISITION_QUOTA_VALID_DAYS = 365
 
 # Mass messages (Doc 92135, 93338).
 MSG_TEMPLATE_MAX_RECIPIENTS = 10_000

@@ -192,6 +192,10 @@ def fresh_data() -> dict:
         "tags": {},  # tag_id -> {id, name, create_time, order, group_id, deleted}
         "contact_ways": {},  # config_id -> add_contact_way body + config_id
         "join_ways": {},  # config_id -> add_join_way body + config_id
+        # link_id -> {link_id, link_name, url, create_time, skip_verify, range{user_list, department_list},
+        # priority_option, next, customers[{external_userid, userid, chat_status, state, create_time}], clicks}
+        "acquisition_links": {},
+        "acquisition_quota": None,  # {total, used, expire_date}; set on first use (ACQUISITION_QUOTA_DEFAULT)
         "group_chats": {},  # chat_id -> {chat_id, name, owner, create_time, notice, members[], dismissed}
         "transcripts": {},  # "single|userid|external_userid" or "group|chat_id" -> [message]
         "welcome_codes": {},  # code -> {userid, external_userid, expires_at, used}

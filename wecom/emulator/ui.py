@@ -91,6 +91,8 @@ class BrowserUi:
         if path.startswith("/scan/"):
             kind, _, config_id = path.removeprefix("/scan/").partition("/")
             return self.scan(request, kind, config_id)
+        if path.startswith("/ca/"):
+            return self.link_page(request, path.removeprefix("/ca/"))
         if path.startswith("/media/") and request.method == "GET":
             return self.media(path.removeprefix("/media/"))
         if path.startswith("/avatar/") and path.endswith(".svg") and request.method == "GET":
@@ -288,6 +290,43 @@ class BrowserUi:
             + f"<button>以此身份扫码{title}</button></form><p><a href=/>返回模拟器</a></p>"
         )
         return html_response(plain_page(title, body))
+
+    def link_page(self, request: Request, link_id: str) -> Response:
+        """An acquisition link opened in WeChat: GET shows who opens it, POST adds the member WeCom picks (a new
+        customer when no one is chosen); ?customer_channel= comes back as the add's State."""
+        link = self.state.data.get("acquisition_links", {}).get(link_id)
+        if link is None:
+            return error_page("链接已失效", "这个获客链接不存在或已删除。")
+        done = ""
+        if request.method == "POST":
+            form = dict(_form(request.body))
+            try:
+                external_userid = (
+                    form.get("external_userid")
+                    or self.world.customer_create(name=form.get("name") or "新客户")["external_userid"]
+                )
+                result = self.world.link_open(
+                    external_userid=external_userid,
+                    link_id=link_id,
+                    customer_channel=request.query.get("customer_channel", ""),
+                )
+                done = f"已添加导购 {result['relation']['userid']} 为好友，欢迎语与回调已发出。"
+            except WorldError as error:
+                done = f"没有成功：{error.message}"
+        options = "".join(
+            f'<option value="{html.escape(c["external_userid"])}">{html.escape(c["name"])}</option>'
+            for c in self.state.data["customers"].values()
+        )
+        body = (
+            f"<h1>{html.escape(link['link_name'])}</h1><p>点击添加企业微信好友</p>"
+            + (f"<p class=done>{html.escape(done)}</p>" if done else "")
+            + '<form method="post"><label>打开链接的客户 <select name="external_userid">'
+            + '<option value="">（新客户）</option>'
+            + options
+            + '</select></label><label>新客户昵称 <input name="name" placeholder="新客户"></label>'
+            + "<button>添加好友</button></form><p><a href=/>返回模拟器</a></p>"
+        )
+        return html_response(plain_page("获客链接", body))
 
     # The JS-SDK stand-in's server side ----------------------------------------------------------------
 

@@ -4,6 +4,7 @@ messages, chat. Each operation changes the state under its lock and fires the ca
 The control API and the browser UI call these; the /cgi-bin/ API only reads them (and starts transfers).
 """
 
+import datetime as dt
 import hashlib
 from typing import Any
 
@@ -22,6 +23,7 @@ GENDERS = (0, 1, 2)  # unknown, male, female
 # follow_user.add_way (Doc 92114): 0 unknown, 1 scanned a QR code, 202 assigned by the admin (transfer).
 ADD_WAY_SCAN = 1
 ADD_WAY_ASSIGNED = 202
+ADD_WAY_ACQUISITION_LINK = 16
 # groupchat/get member_list.join_scene vs. the callback's JoinScene (Doc 92122, 92130).
 MEMBER_JOIN_SCENE = {0: 1, 3: 3}
 TRANSFER_WAITING, TRANSFER_DONE, TRANSFER_REFUSED, TRANSFER_LIMIT = 2, 1, 3, 4
@@ -35,6 +37,31 @@ class WorldError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+CORP_TZ = dt.timezone(dt.timedelta(hours=8))
+
+
+def acquisition_quota(data: dict, now: float) -> dict:
+    """The corp's quota, created on first use: WeCom grants a default allowance valid a year."""
+    if not data.get("acquisition_quota"):
+        expires = dt.datetime.fromtimestamp(now, CORP_TZ) + dt.timedelta(days=L.ACQUISITION_QUOTA_VALID_DAYS)
+        data["acquisition_quota"] = {
+            "total": L.ACQUISITION_QUOTA_DEFAULT,
+            "used": 0,
+            "expire_date": int(expires.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()),
+        }
+    return data["acquisition_quota"]
+
+
+def _in_turn(data: dict, holder: dict, users: list[str], key: str) -> str:
+    """The next of `users` still in the corp, round robin (the position kept in holder[key])."""
+    active = [u for u in users if u in data["associates"] and not data["associates"][u]["resigned"]]
+    if not active:
+        raise WorldError(409, "no_active_member", "这个渠道里没有在职的成员")
+    turn = int(holder.get(key) or 0)
+    holder[key] = turn + 1
+    return active[turn % len(active)]
 
 
 def member_version(members: list[dict]) -> str:
@@ -142,7 +169,10 @@ class World:
                 users = way.get("user") or []
                 if userid and userid not in users:
                     raise WorldError(400, "user_not_in_contact_way", f"{userid} 不在这个联系我配置里")
-                userid = userid or (users[0] if users else "")
+                if not userid:
+                    # A multi-member code: WeCom hands each new customer to its members in turn, skipping those
+                    # who left.
+                    userid = _in_turn(data, way, users, "_turn")
                 state = way.get("state", "") if state is None else state
                 add_way = ADD_WAY_SCAN if add_way is None else add_way
             associate = self._associate(data, userid)
@@ -182,6 +212,39 @@ class World:
             ],
         )
         return {"relation": dict(relation), "welcome_code": welcome_code, "deliveries": _ids(deliveries)}
+
+    def link_open(self, *, external_userid: str, link_id: str, customer_channel: str = "") -> dict:
+        """The customer opens an acquisition link (its URL with ?customer_channel=…) and adds the member WeCom picks
+        in turn from the link's range: add_way 16, State = customer_channel; one unit of the corp's quota used."""
+        if len(customer_channel.encode()) > L.ACQUISITION_CHANNEL_MAX_BYTES:
+            raise WorldError(400, "invalid_customer_channel", "customer_channel 不能超过 64 字节")
+        with self.state.change() as data:
+            link = data.setdefault("acquisition_links", {}).get(link_id)
+            if link is None:
+                raise WorldError(404, "link_not_found", f"获客链接 {link_id} 不存在或已删除")
+            link["clicks"] += 1
+            quota = acquisition_quota(data, self.state.now())
+            if quota["used"] >= quota["total"]:
+                raise WorldError(409, "quota_exhausted", "获客助手额度已用完，客户无法通过链接添加")
+            users = link["range"]["user_list"]
+            userid = _in_turn(data, link, users, "next")
+        result = self.contact_add(
+            external_userid=external_userid, userid=userid, add_way=ADD_WAY_ACQUISITION_LINK, state=customer_channel
+        )
+        with self.state.change() as data:
+            data["acquisition_quota"]["used"] += 1
+            link = data["acquisition_links"].get(link_id)
+            if link is not None:
+                link["customers"].append(
+                    {
+                        "external_userid": external_userid,
+                        "userid": userid,
+                        "chat_status": 0,
+                        "state": customer_channel,
+                        "create_time": int(self.state.now()),
+                    }
+                )
+        return result
 
     def contact_edit(self, *, userid: str, external_userid: str, remark: str | None, description: str | None) -> dict:
         with self.state.change() as data:

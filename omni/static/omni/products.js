@@ -65,7 +65,8 @@
       return { msgtype: "news", enterChat: true, news: { link: app.dataset.productUrl.replace("{sku}", sku),
         title: v.name, desc: desc, imgUrl: image } };
     }
-    // Card first, then the record; a retry reuses the request id, so one send is recorded once.
+    // The record first (it is where an opted-out customer or a spent contact budget is refused), then the card; a
+    // retry reuses the request id, so one send is recorded (and charged) once.
     function sendButton(label, message, sku, source, reason) {
       var send = el("button", { text: label });
       send.addEventListener("click", function (event) {
@@ -73,8 +74,8 @@
         if (!S.customerId) { say("请先在聊天中打开客户"); return; }
         var id = send.dataset.requestId || (send.dataset.requestId = S.requestId());
         send.disabled = true; send.textContent = "发送中";
-        OmniWeCom.sendChatMessage(message()).then(function () {
-          return S.post(S.api + S.customerId + "/outreach/", { sku: sku(), source: source, reason: reason(), request_id: id });
+        S.post(S.api + S.customerId + "/outreach/", { sku: sku(), source: source, reason: reason(), request_id: id }).then(function () {
+          return OmniWeCom.sendChatMessage(message());
         }).then(function () { send.textContent = "已发送"; say(""); }).catch(function (e) {
           send.disabled = false; send.textContent = "重试"; say(e.message);
         });

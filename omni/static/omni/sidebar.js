@@ -129,8 +129,9 @@
       send.addEventListener("click", function () {
         var id = send.dataset.requestId || (send.dataset.requestId = requestId());
         send.disabled = true; send.textContent = "发送中";
-        OmniWeCom.sendChatMessage(productMessage(s)).then(function () {
-          return post(api + customerId + "/outreach/", { sku: s.sku, source: source, reason: s.reason_text, request_id: id });
+        // The record first: it is where an opted-out customer or a spent contact budget is refused.
+        post(api + customerId + "/outreach/", { sku: s.sku, source: source, reason: s.reason_text, request_id: id }).then(function () {
+          return OmniWeCom.sendChatMessage(productMessage(s));
         }).then(function () { send.textContent = "已发送"; }).catch(function (e) {
           send.disabled = false; send.textContent = "重试"; $("error").textContent = e.message;
         });

@@ -13,6 +13,7 @@ class ContactWaysApi(ApiBase):
         way = self._contact_way_fields(body, creating=True)
         way["config_id"] = secrets.token_hex(16)
         with self.state.change() as data:
+            require(len(data["contact_ways"]) < L.CONTACT_WAY_MAX, "the corp has 500,000 contact ways")
             data["contact_ways"][way["config_id"]] = way
         result = self._ok(config_id=way["config_id"])
         if way["scene"] == 2:
@@ -22,7 +23,7 @@ class ContactWaysApi(ApiBase):
     def get_contact_way(self, request: Request, body: dict) -> dict:
         way = self.state.data["contact_ways"].get(body.get("config_id"))
         require(way is not None, "invalid config_id")
-        view = {key: value for key, value in way.items() if key != "created_at"}
+        view = {key: value for key, value in way.items() if key != "created_at" and not key.startswith("_")}
         if way["scene"] == 2:
             view["qr_code"] = self.qr_url("contact_way", way["config_id"])
         return self._ok(contact_way=view)
@@ -47,6 +48,7 @@ class ContactWaysApi(ApiBase):
         require(isinstance(users, list), "user must be a list")
         require(bool(users) or bool(body.get("party")), "user or party is required")
         require(kind == 2 or len(users) == 1, "type 1 takes exactly one user")
+        require(len(users) <= L.CONTACT_WAY_MAX_USERS, "user exceeds 100 members")
         unknown = [u for u in users if u not in self.state.data["associates"]]
         require(not unknown, f"unknown userid {unknown[0]!r}" if unknown else "", L.INVALID_USERID)
         state = body.get("state", "") or ""

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wecom.emulator import limits as L
+from wecom.emulator.api.acquisition import AcquisitionLinksApi
 from wecom.emulator.api.agent import AgentApi
 from wecom.emulator.api.app_messages import AppMessagesApi
 from wecom.emulator.api.base import ApiError
@@ -49,6 +50,7 @@ class WeComApi(
     GroupChatsApi,
     TransfersApi,
     AppMessagesApi,
+    AcquisitionLinksApi,
 ):
     def __init__(self, *, config: EmulatorConfig, state: EmulatorState, world: World):
         self.config = config
@@ -96,6 +98,14 @@ class WeComApi(
             "externalcontact/resigned/transfer_customer": (self.transfer_customer_resigned, True, True),
             "externalcontact/resigned/transfer_result": (self.transfer_result_resigned, True, True),
             "message/send": (self.message_send, True, True),
+            "externalcontact/customer_acquisition/create_link": (self.create_link, True, True),
+            "externalcontact/customer_acquisition/update_link": (self.update_link, True, True),
+            "externalcontact/customer_acquisition/delete_link": (self.delete_link, True, True),
+            "externalcontact/customer_acquisition/get": (self.get_link, True, True),
+            "externalcontact/customer_acquisition/list_link": (self.list_link, True, True),
+            "externalcontact/customer_acquisition/customer": (self.link_customers, True, True),
+            "externalcontact/customer_acquisition/statistic": (self.link_statistic, True, True),
+            "externalcontact/customer_acquisition_quota": (self.acquisition_quota, True, False),
         }
 
     # The gate --------------------------------------------------------------------------------------

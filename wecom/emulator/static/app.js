@@ -471,7 +471,13 @@
       return [w.config_id, "联系我 · " + (w.state || w.remark || w.config_id.slice(0, 6))];
     });
     ways.push(["", "直接添加（无渠道）"]);
+    // Every code and acquisition link of the corp: scanned or opened by a new customer, WeCom picks the member.
+    (snapshot.scan_targets || []).forEach(function (t) {
+      var prefix = t.kind === "link" ? "获客链接 · " : "渠道活码（企业微信分配）· ";
+      ways.push([t.kind + ":" + t.id, prefix + (t.label || t.id.slice(0, 6))]);
+    });
     fillSelect($("scan-way"), ways);
+    $("scan-channel").hidden = $("scan-way").value.indexOf("link:") !== 0;
     var friends = {};
     snapshot.customers.forEach(function (c) {
       friends[c.external_userid] = true;
@@ -556,6 +562,10 @@
     $("scan-name").value = randomName();
   });
 
+  $("scan-way").addEventListener("change", function () {
+    $("scan-channel").hidden = $("scan-way").value.indexOf("link:") !== 0;
+  });
+
   $("scan-go").addEventListener("click", function () {
     var existing = $("scan-existing").value;
     var configId = $("scan-way").value;
@@ -564,6 +574,16 @@
       : api("POST", "customers", { name: $("scan-name").value.trim() || randomName(), gender: 0 });
     customer.then(function (c) {
       var body = { external_userid: c.external_userid };
+      if (configId.indexOf("link:") === 0) {
+        return api("POST", "links/open", {
+          external_userid: c.external_userid,
+          link_id: configId.slice(5),
+          customer_channel: $("scan-channel").value.trim()
+        });
+      }
+      if (configId.indexOf("contact_way:") === 0) {
+        return api("POST", "contacts/add", { external_userid: c.external_userid, config_id: configId.slice(12) });
+      }
       if (configId) {
         body.config_id = configId;
         body.userid = ui.userid;

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('associates', '0009_store_hold_hours_store_opening_hours'),
-        ('customers', '0013_membership_colour_stock_held'),
+        ('customers', '0016_consent_ledger_contact_budget'),
     ]
 
     operations = [
