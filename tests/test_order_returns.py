@@ -280,5 +280,6 @@ def test_the_associate_finds_the_chats_customers_orders_with_what_is_left_to_ret
         (2, 1, "199.00"),
     ]
     assert client.get(url, {"order_no": "RET-1"}).json() == {"orders": []}  # a return is not taken back
+    assert client.get(url, {"order_no": "MALL\x001"}).status_code == 400
     stranger = CustomerFactory()
     assert client.get(f"/api/v1/sidebar/customers/{stranger.pk}/returnable/").status_code == 404
