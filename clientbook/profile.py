@@ -21,6 +21,7 @@ from customers.models import (
     CustomerNote,
     CustomerTag,
     Identity,
+    Membership,
     Order,
     OrderLine,
     Product,
@@ -42,6 +43,7 @@ _REVERSED = f"('{Order.Status.CANCELLED}', '{Order.Status.RETURNED}')"
 _CHANNEL_LABELS = dict(Channel.choices)
 _STATUS_LABELS, _FULFILMENT_LABELS = dict(Order.Status.choices), dict(Order.Fulfilment.choices)
 _CONTACT_TYPE_LABELS = dict(FollowRelation.ContactType.choices)
+_MEMBERSHIP = Membership._meta.db_table
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class CustomerHead:
     primary_store: str
     primary_associate: str
     friendship: Friendship | None
+    # The loyalty system's standing (`with_membership`); None: none kept, or not asked for.
+    membership: Membership | None = None
 
     @property
     def phone_masked(self) -> str:
@@ -87,11 +91,14 @@ class Figures:
     segment: str
 
 
-def customer_head(*, viewer, customer_id: int, with_friendship: bool = False) -> CustomerHead | None:
+def customer_head(
+    *, viewer, customer_id: int, with_friendship: bool = False, with_membership: bool = False
+) -> CustomerHead | None:
     """The customer's own fields, primary store and associate, if `viewer` may see them (else None).
 
     `with_friendship` also reads the viewer's (an associate's) current WeCom friendship with them; after a
     merge one person can be two WeCom contacts of the same associate, and the newest is taken.
+    `with_membership` also reads their level and points (customers.Membership), in the same statement.
     """
     scope = customer_scope(viewer=viewer)
     where, params = ["c.id = %s", "c.merged_into_id IS NULL"], [customer_id]
@@ -114,14 +121,19 @@ def customer_head(*, viewer, customer_id: int, with_friendship: bool = False) ->
         follow_join = f"LEFT JOIN {_FOLLOW} f ON f.customer_id = c.id AND f.associate_id = %s AND f.ended_at IS NULL"
         follow_columns = "f.id, f.remark, f.followed_at, f.add_way, f.contact_type"
         params.insert(0, viewer.pk)
+    member_join, member_columns = "", "NULL, NULL, NULL, NULL, NULL"
+    if with_membership:
+        member_join = f"LEFT JOIN {_MEMBERSHIP} m ON m.customer_id = c.id"
+        member_columns = "m.customer_id, m.level, m.points, m.points_expiring, m.points_expire_on"
     rows = rawsql.rows(
         f"""
         SELECT c.id, c.name, c.gender, c.birthday, c.phone, c.avatar_url, c.opted_out, c.created_at,
-               s.name, a.name, {follow_columns}
+               s.name, a.name, {follow_columns}, {member_columns}
         FROM {_CUSTOMER} c
         LEFT JOIN {_STORE} s ON s.id = c.primary_store_id
         LEFT JOIN {_ASSOCIATE} a ON a.id = c.primary_associate_id
         {follow_join}
+        {member_join}
         WHERE {" AND ".join(where)}
         ORDER BY 13 DESC NULLS LAST
         LIMIT 1
@@ -130,7 +142,8 @@ def customer_head(*, viewer, customer_id: int, with_friendship: bool = False) ->
     )
     if not rows:
         return None
-    (pk, name, gender, birthday, phone, avatar, opted_out, created, store, associate, follow_id, *follow) = rows[0]
+    (pk, name, gender, birthday, phone, avatar, opted_out, created, store, associate, follow_id, *rest) = rows[0]
+    follow, (member_id, level, points, points_expiring, points_expire_on) = rest[:4], rest[4:]
     friendship = None
     if follow_id is not None:
         remark, followed_at, add_way, contact_type = follow
@@ -152,6 +165,15 @@ def customer_head(*, viewer, customer_id: int, with_friendship: bool = False) ->
         primary_store=store or "",
         primary_associate=associate or "",
         friendship=friendship,
+        membership=None
+        if member_id is None
+        else Membership(
+            customer_id=member_id,
+            level=level,
+            points=points,
+            points_expiring=points_expiring,
+            points_expire_on=points_expire_on,
+        ),
     )
 
 

@@ -280,6 +280,7 @@ class CouponTemplateAdmin(ServiceSaveAdmin):
                 ]
             },
         ),
+        ("退货", {"fields": ["restore_on_return"]}),
         ("渠道和门店", {"fields": ["channels", "stores"]}),
         (
             "有效期",

@@ -11,9 +11,12 @@ class CouponsConfig(AppConfig):
             integrity,  # noqa: F401 - registers the ledgers' integrity checks
             tag_rules,  # noqa: F401 - registers the coupon kind of auto-tag rules
         )
+        from coupons.returns import coupons_restore_on_return
         from coupons.welcome import welcome_coupons
+        from customers.returns import order_return_hook
 
         welcome_attachments(welcome_coupons)
+        order_return_hook(coupons_restore_on_return)
 
         from clientbook.codes import code_welcome_choices
         from coupons.welcome import welcome_pack_choices

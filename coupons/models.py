@@ -46,6 +46,13 @@ class CouponTemplate(models.Model):
         EXCLUSIVE = "exclusive", "不可与其他券同用"
         COMBINABLE = "combinable", "可与其他可叠加券同用"
 
+    class RestoreOnReturn(models.TextChoices):
+        """Whether a coupon used on an order comes back when the lines it applied to are returned (coupons.returns)."""
+
+        NEVER = "never", "退货不退券"
+        ALL_RETURNED = "all_returned", "适用商品全部退货后退回"
+        ANY_RETURNED = "any_returned", "任一适用商品退货即退回"
+
     name = models.CharField("券名称", max_length=100)
     kind = models.CharField("类型", max_length=16, choices=Kind.choices)
     value = models.DecimalField(
@@ -101,6 +108,14 @@ class CouponTemplate(models.Model):
     per_customer_limit = models.PositiveIntegerField("每人限领（张）", default=1)
     per_day_limit = models.PositiveIntegerField("每日限发（张）", null=True, blank=True, help_text="留空表示不限")
     stacking = models.CharField("叠加规则", max_length=16, choices=Stacking.choices, default=Stacking.EXCLUSIVE)
+    restore_on_return = models.CharField(
+        "退货退券",
+        max_length=16,
+        choices=RestoreOnReturn.choices,
+        default=RestoreOnReturn.NEVER,
+        db_default=RestoreOnReturn.NEVER,
+        help_text="顾客在任一门店退货时，用在所退商品上的券是否退回（退回后在有效期内可再次使用）",
+    )
     status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.DRAFT)
     # Caches of the ledgers, written in the same statements that enforce the limits.
     issued_count = models.PositiveIntegerField("已发放（张）", default=0, editable=False)

@@ -26,7 +26,7 @@ from coupons.models import Channels, Coupon, CouponTemplate, Redemption, code_di
 from customers.categories import category_label
 from customers.consent import consent_opt_out
 from customers.models import ConsentChange
-from customers.selectors import customer_record_ids
+from customers.selectors import customer_record_ids, membership_of
 from omni.errors import ApplicationError
 from omni.throttling import FailureThrottle, Throttled, caller_ident
 
@@ -271,6 +271,7 @@ def coupon_page(request: HttpRequest, token: str) -> HttpResponse:
     live.sort(key=lambda c: (c.valid_from > now, c.valid_until, c.pk))
     ended.sort(key=lambda c: (_ended_at(c), c.pk), reverse=True)
     sender = next((c for c in sorted(live or coupons, key=lambda c: -c.pk) if c.associate_id), None)
+    membership = membership_of(customer_ids=customer_ids)
     return render(
         request,
         "coupons/page.html",
@@ -279,6 +280,8 @@ def coupon_page(request: HttpRequest, token: str) -> HttpResponse:
             "usable": [_face(c, now=now, symbols=True) for c in live],
             "ended": [_face(c, now=now, symbols=False) for c in ended[:ENDED_SHOWN]],
             "sender": sender,
+            "membership": membership,
+            "points_expiring": membership is not None and membership.expiring_on(timezone.localdate(now)),
         },
     )
 

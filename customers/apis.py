@@ -14,11 +14,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import authentication, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from associates.models import Store
 from customers.consent import Source as ConsentSource
 from customers.consent import consent_opt_in, consent_opt_out
 from customers.ingestion import (
@@ -31,8 +32,10 @@ from customers.ingestion import (
     stock_row_key,
     stock_upsert,
 )
-from customers.models import ApiKey, Customer, Identity, Order
+from customers.models import ApiKey, Channel, Customer, Identity, Order
+from customers.returns import ReturnIn, ReturnLineIn, order_lines_left, order_return_record, orders_find
 from customers.selectors import customer_survivor
+from customers.services import identity_normalize
 from customers.tags_events import purchase_rules_refresh_later
 from omni import rawsql
 from omni.errors import ApplicationError
@@ -204,6 +207,38 @@ class MemberIn(serializers.Serializer):
     )
     marketing_consent = serializers.BooleanField(required=False)
     opted_out = serializers.BooleanField(required=False)
+    level = serializers.CharField(
+        max_length=30, required=False, allow_blank=True, help_text="Membership level in the loyalty system (金卡)"
+    )
+    points = serializers.IntegerField(
+        min_value=0, max_value=2_147_483_647, required=False, help_text="Points balance, as the loyalty system says"
+    )
+    points_expiring = serializers.IntegerField(
+        min_value=0, max_value=2_147_483_647, required=False, help_text="Points of the balance expiring soon"
+    )
+    points_expire_on = serializers.DateField(
+        required=False, allow_null=True, help_text="The day those points expire; required with points_expiring > 0"
+    )
+
+    def validate(self, attrs):
+        expiring = attrs.get("points_expiring")
+        if expiring and "points" in attrs and expiring > attrs["points"]:
+            raise serializers.ValidationError(
+                {
+                    "points_expiring": serializers.ErrorDetail(
+                        "Points expiring cannot exceed the points balance.", code="points_expiring_exceeds_points"
+                    )
+                }
+            )
+        if expiring and not attrs.get("points_expire_on"):
+            raise serializers.ValidationError(
+                {
+                    "points_expire_on": serializers.ErrorDetail(
+                        "Send the day the expiring points expire.", code="points_expire_on_required"
+                    )
+                }
+            )
+        return attrs
 
 
 class StockIn(serializers.Serializer):
@@ -501,3 +536,188 @@ class ConsentApi(APIView):
         return Response(
             {"opted_out": customer.opted_out, "marketing_consent": customer.marketing_consent, "changed": bool(changed)}
         )
+
+
+# Returns anywhere (customers.returns) ----------------------------------------------------------------------------
+
+
+class OrderReturnLineIn(serializers.Serializer):
+    line_no = serializers.IntegerField(min_value=1, help_text="The original order's line number (1-based)")
+    quantity = serializers.IntegerField(min_value=1, max_value=100_000, help_text="Units taken back, positive")
+
+
+class ReturnedLineOut(serializers.Serializer):
+    line_no = serializers.IntegerField(source="original_line.line_no", help_text="The original order's line")
+    sku = serializers.CharField(source="product.sku")
+    quantity = serializers.IntegerField(help_text="Units taken back (positive)")
+    refund = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class OrderReturnOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    request_no = serializers.CharField()
+    order_no = serializers.CharField(help_text="The original order's number")
+    order_channel = serializers.CharField()
+    store = serializers.CharField(help_text="Code of the store that took it back")
+    refund_amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    returned_at = serializers.DateTimeField()
+    lines = ReturnedLineOut(many=True)
+
+
+def _return_body(order: Order) -> dict:
+    return {
+        "id": order.pk,
+        "request_no": order.external_id,
+        "order_no": order.original.external_id,
+        "order_channel": order.original.channel,
+        "store": order.store.code,
+        "refund_amount": -order.total_amount,
+        "returned_at": order.placed_at,
+        "lines": [
+            {
+                "original_line": line.original_line,
+                "product": line.product,
+                "quantity": -line.quantity,
+                "refund": -line.amount,
+            }
+            for line in order.lines.select_related("original_line", "product").order_by("line_no")
+        ],
+    }
+
+
+def _error_example(code: str, status_code: int, message: str) -> OpenApiExample:
+    return OpenApiExample(
+        code, value={"error": {"code": code, "message": message}}, response_only=True, status_codes=[str(status_code)]
+    )
+
+
+class OrderReturnApi(APIView):
+    """A store's till takes back (part of) an order from any channel — the mall's, the mini-program's, another
+    store's — and records it against that order, once per request number."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasApiKeyScope]
+    throttle_classes = [ApiKeyRequestThrottle]
+    throttle_scope = "ingest"
+    required_scope = ApiKey.Scope.ORDERS
+
+    @extend_schema_serializer(component_name="OrderReturnIn")
+    class InputSerializer(serializers.Serializer):
+        request_no = serializers.RegexField(
+            r"^[A-Za-z0-9._:\-]+$", max_length=64, help_text="The till's number for this return; unique per return"
+        )
+        order_no = serializers.CharField(max_length=64, help_text="The original order's number (external_id)")
+        order_channel = serializers.ChoiceField(choices=Channel.choices, help_text="The original order's channel")
+        store = serializers.CharField(max_length=32, help_text="Code of the store taking the goods back")
+        refund_amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0)
+        lines = OrderReturnLineIn(many=True, min_length=1, max_length=500)
+
+    @extend_schema(
+        operation_id="order_return",
+        summary="Record a return (or the return half of an exchange) at any store against the original order",
+        description=(
+            "201 when recorded now; 200 with the same body when `request_no` was already recorded with the same "
+            "content; 409 `request_no_reused` when it was recorded with other content. Nothing is written on any "
+            "error. The return is credited back to whoever the sale was credited to; coupons used on the returned "
+            "lines come back as their template says."
+        ),
+        request=InputSerializer,
+        responses={200: OrderReturnOut, 201: OrderReturnOut, **error_responses(404, 409)},
+        examples=[
+            _error_example("unknown_order", 404, "没有找到这笔原订单。"),
+            _error_example("unknown_line", 400, "原订单没有第 3 行。"),
+            _error_example("over_return", 409, "第 1 行（真丝连衣裙）还可退 0 件，本次退 1 件。"),
+            _error_example("request_no_reused", 409, "这个请求号已用于另一笔退货或订单，内容不同。"),
+            _error_example("refund_too_large", 400, "所退商品最多可退 899.00 元，本次退款 999.00 元。"),
+            _error_example("channel_not_allowed", 403, "门店退货只能由门店 POS 的接口密钥登记。"),
+            _error_example("store_not_allowed", 403, "这个接口密钥不能为门店 SH02 登记退货。"),
+        ],
+        tags=["orders"],
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        store = Store.objects.filter(code=values["store"]).first()
+        if store is None:
+            raise ApplicationError("unknown_store", f"没有编码为 {values['store']} 的门店。", status_code=404)
+        recorded = order_return_record(
+            scope=Scope.of(request.auth),
+            request=ReturnIn(
+                request_no=values["request_no"],
+                order_channel=values["order_channel"],
+                order_no=values["order_no"],
+                store=store,
+                refund_amount=values["refund_amount"],
+                lines=tuple(
+                    ReturnLineIn(line_no=line["line_no"], quantity=line["quantity"]) for line in values["lines"]
+                ),
+            ),
+        )
+        body = OrderReturnOut(_return_body(recorded.order)).data
+        return Response(body, status=status.HTTP_201_CREATED if recorded.created else status.HTTP_200_OK)
+
+
+class LookupLineOut(serializers.Serializer):
+    line_no = serializers.IntegerField(source="line.line_no")
+    sku = serializers.CharField(source="line.product.sku")
+    name = serializers.CharField(source="line.product.name")
+    quantity = serializers.IntegerField(source="line.quantity")
+    unit_price = serializers.DecimalField(source="line.unit_price", max_digits=12, decimal_places=2)
+    amount = serializers.DecimalField(source="line.amount", max_digits=14, decimal_places=2)
+    returnable = serializers.IntegerField(source="quantity", help_text="Units not yet returned")
+    refundable = serializers.DecimalField(
+        source="amount", max_digits=14, decimal_places=2, help_text="Amount of those units not yet refunded"
+    )
+
+
+class LookupOrderOut(serializers.Serializer):
+    order_no = serializers.CharField(source="order.external_id")
+    channel = serializers.CharField(source="order.channel")
+    store = serializers.CharField(source="order.store.code", allow_null=True, default=None)
+    placed_at = serializers.DateTimeField(source="order.placed_at")
+    status = serializers.CharField(source="order.status")
+    total_amount = serializers.DecimalField(source="order.total_amount", max_digits=14, decimal_places=2)
+    lines = LookupLineOut(many=True)
+
+
+class OrderLookupApi(APIView):
+    """A till finds the order a customer brings back: by its number, or by the customer (phone or an identity)."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasApiKeyScope]
+    throttle_classes = [ApiKeyRequestThrottle]
+    throttle_scope = "ingest"
+    required_scope = ApiKey.Scope.ORDERS
+
+    class QuerySerializer(serializers.Serializer):
+        order_no = serializers.CharField(max_length=64, required=False, help_text="The order's number")
+        channel = serializers.ChoiceField(choices=Channel.choices, required=False, help_text="With order_no")
+        phone = serializers.CharField(max_length=32, required=False, help_text="The customer's phone")
+        identity_kind = serializers.ChoiceField(choices=Identity.Kind.choices, required=False)
+        identity_value = serializers.CharField(max_length=128, required=False)
+
+    @extend_schema(
+        operation_id="order_lookup",
+        summary="Find returnable orders by order number or by the customer, with what is left to return",
+        parameters=[QuerySerializer],
+        responses={200: inline_serializer("OrderLookupOut", {"orders": LookupOrderOut(many=True)})},
+        tags=["orders"],
+    )
+    def get(self, request):
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        values = query.validated_data
+        if values.get("order_no"):
+            orders = orders_find(order_no=values["order_no"], channel=values.get("channel", ""))
+        else:
+            if values.get("phone"):
+                kind, value = Identity.Kind.PHONE, values["phone"]
+            elif values.get("identity_kind") and values.get("identity_value"):
+                kind, value = values["identity_kind"], values["identity_value"]
+            else:
+                raise ApplicationError("lookup_key_required", "请传入订单号 order_no、手机号 phone 或身份标识。")
+            owner = Identity.objects.filter(kind=kind, value=identity_normalize(kind=kind, value=value)).first()
+            orders = orders_find(customer_id=owner.customer_id) if owner is not None else []
+        found = [{"order": order, "lines": order_lines_left(order=order)} for order in orders]
+        return Response({"orders": LookupOrderOut(found, many=True).data})

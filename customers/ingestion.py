@@ -28,6 +28,7 @@ from customers.models import (
     Channel,
     Customer,
     Identity,
+    Membership,
     Order,
     OrderLine,
     Product,
@@ -188,6 +189,7 @@ def members_upsert(*, scope: Scope, members: Sequence[dict | None]) -> list[RowR
     associates = _associates_by_userid(row.get("associate", "") for row in members if row)
     kind = CHANNEL_MEMBER_IDENTITY_KIND[scope.channel]
     results: list[RowResult] = []
+    standings: dict[int, tuple[dict, RowResult]] = {}
     for row, result in _valid_rows(members, "external_id", results):
         store = _store_for(row, result, stores, scope)
         associate = associates.get(row.get("associate") or "")
@@ -216,6 +218,8 @@ def members_upsert(*, scope: Scope, members: Sequence[dict | None]) -> list[RowR
             continue
         result.id = resolution.customer.pk
         result.status = "created" if resolution.created else "updated" if resolution.changed else "unchanged"
+        if loyalty := {name: row[name] for name in MEMBERSHIP_FIELDS if name in row}:
+            standings[resolution.customer.pk] = (loyalty, result)
         if resolution.conflict is not None:
             result.errors.append(
                 {
@@ -225,7 +229,37 @@ def members_upsert(*, scope: Scope, members: Sequence[dict | None]) -> list[RowR
                     f"#{resolution.conflict.pk} for review.",
                 }
             )
+    _memberships_apply(standings)
     return results
+
+
+# The loyalty system's figures a member row may carry (customers.Membership); Omni keeps them, computes none.
+MEMBERSHIP_FIELDS = ("level", "points", "points_expiring", "points_expire_on")
+
+
+def _memberships_apply(standings: dict[int, tuple[dict, RowResult]]) -> None:
+    """Write the members' loyalty figures set-based: one read, one insert, one update. Only the fields a row
+    sends change; a row whose figures changed answers `updated`."""
+    if not standings:
+        return
+    current = {m.pk: m for m in Membership.objects.filter(pk__in=standings)}
+    now = timezone.now()
+    to_create, to_update = [], []
+    for customer_id, (loyalty, result) in standings.items():
+        membership = current.get(customer_id)
+        if membership is None:
+            to_create.append(Membership(customer_id=customer_id, **loyalty))
+        elif changed := [name for name in loyalty if getattr(membership, name) != loyalty[name]]:
+            for name in changed:
+                setattr(membership, name, loyalty[name])
+            membership.updated_at = now
+            to_update.append(membership)
+        else:
+            continue
+        if result.status == "unchanged":
+            result.status = "updated"
+    Membership.objects.bulk_create(to_create)
+    Membership.objects.bulk_update(to_update, [*MEMBERSHIP_FIELDS, "updated_at"])
 
 
 def _associates_by_userid(userids: Iterable[str]) -> dict[str, Associate]:

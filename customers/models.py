@@ -526,6 +526,10 @@ class Membership(models.Model):
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.level} {self.points}"
 
+    def expiring_on(self, today) -> bool:
+        """Whether some points are still to expire (on `points_expire_on`, today or later)."""
+        return bool(self.points_expiring and self.points_expire_on and self.points_expire_on >= today)
+
 
 class Order(models.Model):
     class Status(models.TextChoices):
@@ -566,6 +570,17 @@ class Order(models.Model):
     status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.COMPLETED)
     fulfilment = models.CharField("履约方式", max_length=16, choices=Fulfilment.choices, default=Fulfilment.IN_STORE)
     currency = models.CharField("币种", max_length=3, default="CNY")
+    # A return taken back at a till (customers.returns): negative lines against this order, in any store.
+    original = models.ForeignKey(
+        "self",
+        verbose_name="原订单",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="returns",
+        help_text="退货单所退的原订单",
+        db_index=False,  # the partial index below: only returns have one
+    )
     # A cache of the sum of the lines, written with them; lines never change once recorded.
     total_amount = models.DecimalField("金额", max_digits=14, decimal_places=2, default=Decimal("0.00"))
     created_at = models.DateTimeField("接收时间", auto_now_add=True)
@@ -578,6 +593,7 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["customer", "-placed_at"]),
             models.Index(fields=["store", "-placed_at"]),
+            models.Index(fields=["original"], condition=Q(original__isnull=False), name="order_original_idx"),
         ]
 
     def __str__(self) -> str:
@@ -594,11 +610,27 @@ class OrderLine(models.Model):
     quantity = models.IntegerField("数量", help_text="退货为负数")
     unit_price = models.DecimalField("单价", max_digits=12, decimal_places=2)
     discount = models.DecimalField("优惠", max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    # A return's line: the original order's line it takes back (its quantity negative, its discount the share of
+    # the original's discount it gives back), so what is left to return is the line's quantity plus these.
+    original_line = models.ForeignKey(
+        "self",
+        verbose_name="原订单行",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="returned_by",
+        db_index=False,  # the partial index below: only returns' lines have one
+    )
 
     class Meta:
         verbose_name = "订单行"
         verbose_name_plural = "订单行"
         constraints = [models.UniqueConstraint(fields=["order", "line_no"], name="order_line_no_unique")]
+        indexes = [
+            models.Index(
+                fields=["original_line"], condition=Q(original_line__isnull=False), name="orderline_original_line_idx"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.line_no}: {self.product_id} × {self.quantity}"

@@ -1,14 +1,14 @@
 """Reads about customers: merged customers' survivors, tiers and segments. Who may see whom is the client book's
 (`clientbook.selectors`)."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Case, CharField, Func, IntegerField, Q, Value, When
 from django.utils import timezone
 
-from customers.models import Customer
+from customers.models import Customer, Membership
 from omni import rawsql
 from omni.errors import ApplicationError
 
@@ -120,3 +120,10 @@ def customer_segment_case(*, orders: str, lifetime_spend: str, last_purchase_at:
         default=Value("一般维护"),
         output_field=CharField(),
     )
+
+
+def membership_of(*, customer_ids: Sequence[int]) -> Membership | None:
+    """The loyalty standing of one person, given their records' ids survivor first (`customer_record_ids`): the
+    first record's that has one (the members API writes the record its member resolves to)."""
+    found = {m.customer_id: m for m in Membership.objects.filter(customer_id__in=customer_ids)}
+    return next((found[pk] for pk in customer_ids if pk in found), None)

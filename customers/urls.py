@@ -2,7 +2,15 @@
 
 from django.urls import path
 
-from customers.apis import ConsentApi, MembersBatchApi, OrdersBatchApi, ProductsBatchApi, StockBatchApi
+from customers.apis import (
+    ConsentApi,
+    MembersBatchApi,
+    OrderLookupApi,
+    OrderReturnApi,
+    OrdersBatchApi,
+    ProductsBatchApi,
+    StockBatchApi,
+)
 
 urlpatterns = [
     path("members/batch", MembersBatchApi.as_view(), name="members-batch"),
@@ -10,4 +18,6 @@ urlpatterns = [
     path("orders/batch", OrdersBatchApi.as_view(), name="orders-batch"),
     path("stock/batch", StockBatchApi.as_view(), name="stock-batch"),
     path("consent", ConsentApi.as_view(), name="consent"),
+    path("orders/returns", OrderReturnApi.as_view(), name="order-returns"),
+    path("orders/lookup", OrderLookupApi.as_view(), name="order-lookup"),
 ]

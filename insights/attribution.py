@@ -9,6 +9,10 @@
 - An order collected at a store's till through a pickup code (fulfilment: a hold the associate placed, or a BOPIS
   order) is credited whole to the pickup's associate and to the pickup's store, before every rule above: she found
   the size, held it and the customer came for it. A pickup without an associate leaves the order to the rules above.
+- A return (customers.returns: an order with negative lines against the original, taken back in any store) takes
+  its amount back from whoever the original sale was credited to, in the same shares — the mall's associate, not
+  the store that took the goods back — and counts no order (share 0). A replayed return is no new order, so the
+  figures drop once. An exchange's new sale is a sale of its own, credited by the rules above.
 Each order's rows are replaced as a whole, so recomputing a period after a rule change is just running it again.
 """
 
@@ -164,6 +168,54 @@ def _pickups_attach(orders: list[dict]) -> None:
         by_pk[order_id].update(pickup_id=pickup_id, pickup_associate_id=associate_id, pickup_store_id=store_id)
 
 
+def attribute_return(
+    *, order: dict, credited: list[Attribution], rule: RuleInForce, now: dt.datetime
+) -> list[Attribution]:
+    """The attribution rows of a return (a dict of Order values, its total negative) given its original sale's rows:
+    each credited associate or store gives back its share of the refund; the last takes the rounding remainder."""
+    total: Decimal = order["total_amount"]
+    credited = sorted(credited, key=lambda row: (row.associate_id is None, row.associate_id or 0, row.store_id or 0))
+    rows, given = [], Decimal("0.00")
+    for index, sale in enumerate(credited):
+        last = index == len(credited) - 1
+        amount = total - given if last else (total * sale.share).quantize(CENT, rounding=ROUND_DOWN)
+        given += amount
+        rows.append(
+            Attribution(
+                order_id=order["pk"],
+                customer_id=order["customer_id"],
+                placed_at=order["placed_at"],
+                rule=rule.rule,
+                window_days=rule.window_days,
+                computed_at=now,
+                associate_id=sale.associate_id,
+                store_id=sale.store_id,
+                share=Decimal("0"),
+                amount=amount,
+                touch_kind=TouchKind.RETURN,
+            )
+        )
+    return rows
+
+
+def _returns_attributed(orders: list[dict], sales: list[Attribution], rule: RuleInForce, now) -> list[Attribution]:
+    """The rows of the returns among `orders`, from their originals' rows: those just computed in `sales`, else the
+    stored ones (an original attributed in an earlier chunk or run)."""
+    returns = [order for order in orders if order["original_id"]]
+    if not returns:
+        return []
+    credited: dict[int, list[Attribution]] = defaultdict(list)
+    for row in sales:
+        credited[row.order_id].append(row)
+    stored = {order["original_id"] for order in returns} - set(credited)
+    for row in Attribution.objects.filter(order_id__in=stored).exclude(touch_kind=TouchKind.RETURN):
+        credited[row.order_id].append(row)
+    rows = []
+    for order in returns:
+        rows += attribute_return(order=order, credited=credited.get(order["original_id"], []), rule=rule, now=now)
+    return rows
+
+
 def _attribute_chunk(orders: list[dict], rule: RuleInForce, golden, members, associate_stores) -> int:
     now = timezone.now()
     for order in orders:
@@ -181,8 +233,11 @@ def _attribute_chunk(orders: list[dict], rule: RuleInForce, golden, members, ass
                 by_customer[golden.get(touch.customer_id, touch.customer_id)].append(touch)
     rows = []
     for order in orders:
+        if order["original_id"]:
+            continue  # a return: credited back below, from its original's rows
         touches = by_customer.get(order["customer_id"], []) if order["customer_id"] is not None else []
         rows += attribute_order(order=order, touches=touches, rule=rule, associate_stores=associate_stores, now=now)
+    rows += _returns_attributed(orders, rows, rule, now)
     order_ids = [o["pk"] for o in orders]
     with transaction.atomic():
         # Lock the orders, in pk order: an incremental run and a recompute meeting on the same orders take turns.
@@ -193,7 +248,17 @@ def _attribute_chunk(orders: list[dict], rule: RuleInForce, golden, members, ass
     return len(rows)
 
 
-_ORDER_FIELDS = ("pk", "customer_id", "channel", "associate_id", "store_id", "placed_at", "total_amount", "external_id")
+_ORDER_FIELDS = (
+    "pk",
+    "customer_id",
+    "channel",
+    "associate_id",
+    "store_id",
+    "placed_at",
+    "total_amount",
+    "external_id",
+    "original_id",
+)
 
 
 def _run(queryset, rule: RuleInForce) -> tuple[int, int]:

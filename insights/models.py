@@ -45,6 +45,7 @@ class TouchKind(models.TextChoices):
     INVITE = "invite", "社群邀请"
     CAMPAIGN = "campaign", "群发消息"
     PICKUP = "pickup", "预留取货"
+    RETURN = "return", "退货冲减"
 
 
 class Attribution(models.Model):

@@ -34,6 +34,7 @@ from sidebar.library_apis import (
 )
 from sidebar.notice_apis import SidebarNoticePreferenceApi
 from sidebar.product_apis import SidebarProductSearchApi
+from sidebar.return_apis import SidebarReturnableOrdersApi
 from sidebar.suggestion_apis import SidebarAddonsApi, SidebarOutreachApi, SidebarSuggestionsApi
 from sidebar.tag_apis import SidebarTagPickerApi
 from sidebar.task_apis import SidebarTaskApi, SidebarTaskReassignApi, SidebarTaskSnoozeApi
@@ -43,6 +44,11 @@ urlpatterns = [
     path("first-screen/", SidebarFirstScreenApi.as_view(), name="sidebar-first-screen"),
     path("customers/<int:customer_id>/", SidebarCustomerApi.as_view(), name="sidebar-customer"),
     path("customers/<int:customer_id>/orders/", SidebarOrdersApi.as_view(), name="sidebar-customer-orders"),
+    path(
+        "customers/<int:customer_id>/returnable/",
+        SidebarReturnableOrdersApi.as_view(),
+        name="sidebar-customer-returnable",
+    ),
     path("customers/<int:customer_id>/notes/", SidebarNoteApi.as_view(), name="sidebar-customer-notes"),
     path("customers/<int:customer_id>/tags/", SidebarTagApi.as_view(), name="sidebar-customer-tags"),
     path("customers/<int:customer_id>/tag-picker/", SidebarTagPickerApi.as_view(), name="sidebar-customer-tag-picker"),

@@ -59,9 +59,16 @@ class SidebarApi(APIView):
         """The customer if this associate may see them, else 404 (as for one that does not exist)."""
         return get_object_or_404(customers_visible(viewer=request.user), pk=customer_id)
 
-    def head(self, request, customer_id: int, *, with_friendship: bool = False) -> CustomerHead:
+    def head(
+        self, request, customer_id: int, *, with_friendship: bool = False, with_membership: bool = False
+    ) -> CustomerHead:
         """The same, read for display in one hand-written query (`clientbook.profile`)."""
-        head = customer_head(viewer=request.user, customer_id=customer_id, with_friendship=with_friendship)
+        head = customer_head(
+            viewer=request.user,
+            customer_id=customer_id,
+            with_friendship=with_friendship,
+            with_membership=with_membership,
+        )
         if head is None:
             raise Http404
         return head

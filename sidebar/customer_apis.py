@@ -5,6 +5,7 @@ see answers 404 exactly like one that does not exist. Identity values and phones
 profile read is written to the audit log.
 """
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -17,6 +18,7 @@ from clientbook.profile import (
     customer_orders_page,
 )
 from clientbook.services import customer_tag_add, follow_up_task_create
+from customers.models import Membership
 from customers.services import (
     customer_is_linked,
     customer_note_add,
@@ -73,6 +75,13 @@ class FiguresOut(serializers.Serializer):
     segment = serializers.CharField()
 
 
+class LoyaltyOut(serializers.Serializer):
+    level = serializers.CharField(allow_blank=True, help_text="The loyalty system's level (金卡)")
+    points = serializers.IntegerField(help_text="Points balance")
+    points_expiring = serializers.IntegerField(help_text="Points expiring on points_expire_on; 0 when none are due")
+    points_expire_on = serializers.DateField(allow_null=True)
+
+
 class SidebarProfileOut(serializers.Serializer):
     customer = CustomerProfileOut()
     linked = serializers.BooleanField(help_text="Known to the brand beyond WeCom (member no, phone, account)")
@@ -82,6 +91,7 @@ class SidebarProfileOut(serializers.Serializer):
     tags = serializers.ListField(child=serializers.CharField())
     notes = serializers.ListField(child=serializers.DictField())
     communities = serializers.ListField(child=serializers.DictField(), help_text="Communities (community issue)")
+    membership = LoyaltyOut(allow_null=True, help_text="From the brand's loyalty system (members API); null: none")
 
 
 # The two reads behind the sidebar build their JSON by hand: they are the hottest paths in Omni, and DRF's
@@ -97,7 +107,7 @@ class SidebarCustomerApi(SidebarApi):
 
 def profile_json(view: SidebarApi, request, customer_id: int) -> dict:
     """The customer's profile (SidebarProfileOut) for the associate, recorded in the audit log; 404 if not theirs."""
-    customer = view.head(request, customer_id, with_friendship=True)
+    customer = view.head(request, customer_id, with_friendship=True, with_membership=True)
     customer_profile_view_record(customer_id=customer.pk, associate=request.user, ip=client_ip(request))
     lists = customer_lists(customer_id=customer.pk)
     identities = lists.identities
@@ -143,6 +153,20 @@ def profile_json(view: SidebarApi, request, customer_id: int) -> dict:
         "tags": lists.tags,
         "notes": [note | {"at": moment_json(note["at"])} for note in lists.notes],
         "communities": [],
+        "membership": _membership_json(customer.membership),
+    }
+
+
+def _membership_json(membership: Membership | None) -> dict | None:
+    """The member's level and points as the loyalty system last sent them; points whose day has passed are gone."""
+    if membership is None:
+        return None
+    expiring = membership.expiring_on(timezone.localdate())
+    return {
+        "level": membership.level,
+        "points": membership.points,
+        "points_expiring": membership.points_expiring if expiring else 0,
+        "points_expire_on": membership.points_expire_on.isoformat() if expiring else None,
     }
 
 

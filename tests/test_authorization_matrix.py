@@ -1141,6 +1141,13 @@ OTHER_ROUTES = {
         None,
         REACH_B,
     ),
+    "sidebar-customer-returnable": (
+        "B's customer's orders left to return",
+        _sidebar("GET", "customers/{c}/returnable/"),
+        _sidebar_roles((404, "not_found")),
+        None,
+        REACH_B,
+    ),
     "sidebar-customer-notes": (
         "note on B's customer",
         _sidebar("POST", "customers/{c}/notes/", {"text": "备注"}),
@@ -1453,6 +1460,31 @@ OTHER_ROUTES = {
         _key_roles((400, "store_not_allowed"), 200),
         "orders",
         REACH_B,
+    ),
+    "order-returns": (
+        "B's order taken back at BJ01",
+        _api(
+            "/api/v1/orders/returns",
+            lambda w: {
+                "request_no": "MATRIX-R1",
+                "order_no": f"{MARK}-ORDER",
+                "order_channel": "store_pos",
+                "store": "BJ01",
+                "refund_amount": "1999.00",
+                "lines": [{"line_no": 1, "quantity": 1}],
+            },
+        ),
+        _key_roles((403, "store_not_allowed"), 201),
+        "orders",
+        REACH_B,
+    ),
+    # Returns anywhere: any store's till finds any order by its number to take it back (lines and amounts only).
+    "order-lookup": (
+        "B's order by its number",
+        _get("/api/v1/orders/lookup", {"order_no": f"{MARK}-ORDER"}),
+        _key_roles(200, 200),
+        "orders",
+        REACH_B | {"key_a"},
     ),
     # BOPIS ready (fulfilment.bopis_apis): the store is checked against the key before the order is looked up.
     "pickup-ready": (

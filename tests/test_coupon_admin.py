@@ -463,6 +463,7 @@ def _new_template(**fields) -> dict:
         "scope": "all",
         "categories": "[]",
         "stacking": "exclusive",
+        "restore_on_return": "never",
         "channels": "both",
         "valid_days": "30",
         "valid_delay_days": "0",

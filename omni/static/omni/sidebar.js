@@ -50,6 +50,14 @@
     $("wecom-type").textContent = w.type || "—";
   }
 
+  // The member's level and points, as the brand's loyalty system last sent them (the members API).
+  function renderMembership(m) {
+    var chips = $("chips"), expiring = $("points-expiring");
+    if (m && m.level) { chips.appendChild(el("span", { "class": "chip member", text: "会员等级 " + m.level })); }
+    if (m) { chips.appendChild(el("span", { "class": "chip member", text: "积分 " + m.points.toLocaleString("zh-CN") })); }
+    expiring.hidden = !(m && m.points_expiring);
+    expiring.textContent = expiring.hidden ? "" : m.points_expiring.toLocaleString("zh-CN") + " 积分将于 " + m.points_expire_on + " 过期";
+  }
   function renderProfile(p) {
     var c = p.customer, f = p.figures;
     renderAvatar(c.name, c.avatar || contactAvatar);
@@ -58,8 +66,10 @@
       p.linked !== false && "会员自 " + day(c.member_since).slice(0, 7)].filter(Boolean).join(" · ");
     var chips = $("chips"); chips.textContent = "";
     if (p.linked === false) { chips.appendChild(el("span", { "class": "chip wecom", text: "仅企业微信信息" })); }
-    chips.appendChild(el("span", { "class": "chip tier", text: f.tier }));
+    // The brand's own level (the members API), when it sent one, stands in for Omni's spend tier.
+    if (!(p.membership && p.membership.level)) { chips.appendChild(el("span", { "class": "chip tier", text: f.tier })); }
     chips.appendChild(el("span", { "class": "chip segment", text: f.segment }));
+    renderMembership(p.membership);
     if (c.phone) { chips.appendChild(el("span", { "class": "chip", text: c.phone })); }
     if (c.opted_out) { chips.appendChild(el("span", { "class": "chip", text: "已退订营销" })); }
     var figures = $("figures"); figures.textContent = ""; figures.classList.remove("skeleton");
@@ -263,8 +273,10 @@
     body.orders.forEach(function (o) {
       var badges = [el("span", { "class": "badge ch-" + o.channel, text: o.channel_label })];
       if (o.status === "returned") { badges.push(el("span", { "class": "badge returned", text: "已退货" })); }
+      // A return taken back at a till (negative lines against the original order), in whichever store.
+      if (o.status !== "returned" && Number(o.total_amount) < 0) { badges.push(el("span", { "class": "badge returned", text: "退货" })); }
       if (o.fulfilment !== "in_store") { badges.push(el("span", { "class": "badge muted-badge", text: o.fulfilment_label })); }
-      var lines = o.lines.map(function (l) { return l.name + (l.quantity !== 1 ? " ×" + l.quantity : ""); }).join("，");
+      var lines = o.lines.map(function (l) { return l.name + (l.quantity < 0 ? " 退" + -l.quantity + "件" : l.quantity !== 1 ? " ×" + l.quantity : ""); }).join("，");
       box.appendChild(el("div", { "class": "order", "data-channel": o.channel }, [
         el("div", { "class": "top" }, [el("span", {}, badges.concat([document.createTextNode(o.store || "")])), el("b", { text: money(o.total_amount) })]),
         el("div", { "class": "lines", text: day(o.placed_at) + " · " + lines })
