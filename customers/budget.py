@@ -200,6 +200,30 @@ def contact_budget_take_many(*, stage: str, reason_column: str, skip_reason: str
     )
     going = f"SELECT customer_id FROM {stage} WHERE {reason_column} = ''"
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One statement, one write per recipient: each going customer's week is inserted with its unit, or its
+            # existing row (locked by the upsert, in customer-id order like the 1:1 sends' guarded UPDATE) takes one
+            # while under its limit; whoever got no unit is skipped. A 1:1 send meeting the same row waits for it.
+            limit = (
+                f"(SELECT COALESCE(b.per_week, %(brand)s) FROM {customers} c LEFT JOIN {budgets} b "
+                f"ON b.store_id = c.primary_store_id WHERE c.id = {{customer}})"
+            )
+            # A week of 0 (marketing off) is the one limit a new row can be over: read each customer's limit for
+            # new rows only when some budget says 0.
+            zero = brand.per_week == 0 or ContactBudget.objects.filter(per_week=0).exists()
+            allowed = f"WHERE {limit.format(customer='g.customer_id')} > 0 " if zero else ""
+            cursor.execute(
+                f"WITH taken AS (INSERT INTO {counts} AS n (customer_id, week, used) "
+                f"SELECT g.customer_id, %(week)s, 1 FROM (SELECT DISTINCT customer_id FROM {stage} "
+                f"WHERE {reason_column} = '') g {allowed}"
+                f"ORDER BY g.customer_id "
+                f"ON CONFLICT (customer_id, week) DO UPDATE SET used = n.used + 1 "
+                f"WHERE n.used < {limit.format(customer='n.customer_id')} RETURNING n.customer_id) "
+                f"UPDATE {stage} SET {reason_column} = %(skip)s WHERE {reason_column} = '' "
+                f"AND customer_id NOT IN (SELECT customer_id FROM taken)",
+                {"brand": brand.per_week, "week": week, "skip": skip_reason},
+            )
+            return
         # SQLite reads "INSERT … SELECT … ON CONFLICT" as a join's ON without a WHERE in the SELECT.
         cursor.execute(
             f"INSERT INTO {counts} (customer_id, week, used) SELECT customer_id, %s, 0 FROM {stage} "

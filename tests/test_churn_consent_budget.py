@@ -455,3 +455,26 @@ def test_a_service_reply_is_not_counted(shop):
 
     assert answer.status_code == 201, answer.content
     assert ContactCount.objects.get(customer=customer).used == 1
+
+
+def test_a_store_whose_week_is_zero_gets_no_campaign_and_others_still_do(shop):
+    """A budget of 0 (the store's marketing switched off) is the one limit a customer with no row yet is over: the
+    campaign's set-based charge skips that store's customers and still charges the brand's."""
+    store, lin, _, _, customer = shop
+    ContactBudget.objects.create(store=None, per_week=2)
+    _follow(lin, customer, 0)
+    campaign_resolve(campaign_id=_campaign(store).pk)
+    assert dict(CampaignRecipient.objects.values_list("customer_id", "skip_reason")) == {customer.pk: ""}
+
+    fresh = CustomerFactory(name="新客", primary_store=store, primary_associate=lin, marketing_consent=True)
+    _follow(lin, fresh, 1)  # no week row yet: only her store's limit can refuse her
+    ContactBudget.objects.create(store=store, per_week=0)
+    second = _campaign(store, name="周末")
+    campaign_resolve(campaign_id=second.pk)
+
+    assert dict(second.recipients.values_list("customer_id", "skip_reason")) == {
+        customer.pk: "contact_budget",
+        fresh.pk: "contact_budget",
+    }
+    charged = ContactCount.objects.filter(week=contact_week(), used__gt=0)
+    assert dict(charged.values_list("customer_id", "used")) == {customer.pk: 1}
