@@ -240,6 +240,10 @@ def _send_batch(
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         _write_rows(pack_id, items, windows, served, by_customer, prefix, source, cost, now)
         if optimistic:
+            # Back to Django's deferred checks: a caller's transaction around the batch (a savepoint then) must not
+            # go on with every constraint immediate.
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
             locked = _state(pack_id, now, lock=True)
             same_items = [(i.template_id, i.quantity) for i in locked.items] == [
                 (i.template_id, i.quantity) for i in items

@@ -119,3 +119,30 @@ def test_a_paused_pack_issues_nothing():
 
     assert (result.issued, result.skipped) == (0, {"pack_unavailable": 1})
     assert Coupon.objects.count() == 0 and IssueRequest.objects.count() == 0
+
+
+@pytest.mark.postgres
+def test_a_batch_inside_the_callers_transaction_leaves_its_constraints_deferred():
+    """The optimistic batch checks its own rows' keys at once (SET CONSTRAINTS ALL IMMEDIATE) and must hand the
+    caller's transaction back deferred, as Django runs it: a delete later in that transaction whose cascade removes
+    the referencing rows after the referenced one (a tag group before its tags) would otherwise fail."""
+    from django.db import transaction
+
+    from customers.models import Tag, TagGroup
+
+    pack = _three_coupon_pack()
+    associate = AssociateFactory()
+    customers = [CustomerFactory().pk for _ in range(3)]
+    with transaction.atomic():
+        result = coupon_pack_send_many(
+            pack_id=pack.pk, recipients=[(c, associate.pk) for c in customers], request_prefix="cmp-d", now=NOW
+        )
+        group = TagGroup.objects.create(name="风格")
+        Tag.objects.create(name="通勤", group=group.name, tag_group=group)
+        # A row pointing at nothing yet, mended before commit: legal only while the checks are deferred.
+        Tag.objects.create(name="度假", group="", tag_group_id=10**9)
+        Tag.objects.filter(name="度假").update(tag_group=group)
+        group.delete()
+
+    assert result.issued == 3
+    assert not Tag.objects.exists()
