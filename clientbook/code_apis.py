@@ -63,13 +63,6 @@ class MemberCodeApi(APIView):
             min_value=-180, max_value=180, required=False, allow_null=True, help_text="With latitude"
         )
 
-        def validate(self, attrs):
-            if (attrs.get("latitude") is None) != (attrs.get("longitude") is None):
-                raise serializers.ValidationError(
-                    serializers.ErrorDetail("Send latitude and longitude together.", code="location_incomplete")
-                )
-            return attrs
-
     @extend_schema(
         operation_id="member_code_get",
         summary="A member's own code: the nearest store's associate, linked to her One ID when she adds",
@@ -82,6 +75,7 @@ class MemberCodeApi(APIView):
         request=InputSerializer,
         responses={200: MemberCodeOut, **error_responses(404, 409, 502)},
         examples=[
+            _error_example("location_incomplete", 400, "Send latitude and longitude together, or neither."),
             _error_example("customer_not_found", 404, "No customer has this identity."),
             _error_example("store_not_allowed", 403, "This key may not get codes for customers of other stores."),
             _error_example("no_store_code", 409, "附近门店还没有门店码。"),
@@ -94,6 +88,8 @@ class MemberCodeApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
+        if (values.get("latitude") is None) != (values.get("longitude") is None):
+            raise ApplicationError("location_incomplete", "Send latitude and longitude together, or neither.")
         kind = values["identity"]["kind"]
         value = identity_normalize(kind=kind, value=values["identity"]["value"])
         owner = Identity.objects.filter(kind=kind, value=value).values("customer_id").first()
