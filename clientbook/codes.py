@@ -324,11 +324,21 @@ def store_nearest(*, latitude: float | None, longitude: float | None, fallback: 
 def code_member_way(*, customer: Customer, latitude: float | None = None, longitude: float | None = None) -> ContactWay:
     """A member's own code (an online-only member who has no associate yet): a one-member config of the nearest
     store's code, routed to whoever answers that code now, whose state names the member — the add links the One ID
-    customer at once and counts for the store code. One per member (re-used)."""
+    customer at once and counts for the store code. One per member (re-used): two calls for one member at once wait
+    on the customer's row, so the second finds the first's code; a code whose config WeCom did not make is made
+    again."""
+    with transaction.atomic():
+        list(Customer.objects.select_for_update(no_key=True).filter(pk=customer.pk).values_list("pk"))
+        return _code_member_way(customer=customer, latitude=latitude, longitude=longitude)
+
+
+def _code_member_way(*, customer: Customer, latitude: float | None, longitude: float | None) -> ContactWay:
     state = member_state(customer_id=customer.pk)
-    existing = ContactWay.objects.filter(state=state, deleted_at__isnull=True).first()
+    existing = ContactWay.objects.filter(state=state).select_related("store", "associate").first()
+    if existing is not None and existing.deleted_at is not None:
+        raise ApplicationError("member_code_deleted", "这位会员的专属码已删除。", status_code=409)
     if existing is not None:
-        return existing
+        return existing if existing.config_id else code_sync(code=existing)
     store = store_nearest(latitude=latitude, longitude=longitude, fallback=customer.primary_store)
     parent = (
         ContactWay.objects.filter(store=store, kind=ContactWay.Kind.STORE, deleted_at__isnull=True)

@@ -71,13 +71,20 @@ def _reply_json(reply: QuickReply, *, associate, values: dict | None) -> dict:
     }
 
 
+def _keyword(request) -> str:
+    """The search keyword `q`, read as every text field is: a NUL byte (PostgreSQL's text cannot hold one) is a 400."""
+    return serializers.CharField(allow_blank=True, trim_whitespace=False).run_validation(
+        request.query_params.get("q", "")
+    )
+
+
 class SidebarRepliesApi(SidebarApi):
     @extend_schema(operation_id="sidebar_customer_replies", parameters=[SEARCH], responses=RepliesOut, tags=["sidebar"])
     def get(self, request, customer_id: int):
         customer = self.customer(request, customer_id)
         associate = request.user
         values = reply_values_get(associate=associate, customer=customer)
-        replies = quick_replies_list(associate=associate, keyword=request.query_params.get("q", "")).annotate(
+        replies = quick_replies_list(associate=associate, keyword=_keyword(request)).annotate(
             my_uses=Count("sends", filter=Q(sends__associate=associate))
         )
         return Response(
@@ -202,7 +209,7 @@ class SidebarMaterialsApi(SidebarApi):
         kind = request.query_params.get("kind", "")
         materials = materials_list(
             associate=request.user,
-            keyword=request.query_params.get("q", ""),
+            keyword=_keyword(request),
             kind=kind if kind in Material.Kind.values else "",
         )
         return Response(

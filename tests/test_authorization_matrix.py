@@ -556,7 +556,11 @@ def world(wecom, django_db_setup, django_db_blocker):
         outer = transaction.atomic()
         outer.__enter__()
         try:
-            yield _world_build()
+            built = _world_build()
+            # Store B's staff are members in WeCom, for the calls that give them a code (a member's own code).
+            for associate in Associate.objects.filter(store=built.b).exclude(wecom_userid=""):
+                wecom.control("POST", "associates", {"userid": associate.wecom_userid, "name": associate.name})
+            yield built
         finally:
             transaction.set_rollback(True)
             outer.__exit__(None, None, None)
@@ -1625,6 +1629,13 @@ OTHER_ROUTES = {
         _api(
             "/api/v1/consent", lambda w: {"identity": {"kind": "phone", "value": "+8613900001111"}, "opted_out": True}
         ),
+        _key_roles((403, "store_not_allowed"), 200),
+        "members",
+        REACH_B,
+    ),
+    "member-code": (
+        "B's customer's own code (BJ01's store code) by the brand's API",
+        _api("/api/v1/members/code", lambda w: {"identity": {"kind": "phone", "value": "+8613900001111"}}),
         _key_roles((403, "store_not_allowed"), 200),
         "members",
         REACH_B,
