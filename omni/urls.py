@@ -34,7 +34,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/sidebar/", include("sidebar.api_urls")),
     path("api/v1/coupons/", include("coupons.api_urls")),
-    path("api/v1/pickups/", include("fulfilment.bopis_urls")),
     path("api/v1/", include("clientbook.api_urls")),
     path("api/v1/", include("customers.urls")),
     path("api/v1/pickups/", include("fulfilment.api_urls")),
